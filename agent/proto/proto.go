@@ -1,0 +1,166 @@
+// Package proto is the wire contract between courier-agent and the control
+// plane: the protocol version, the websocket endpoint and its headers, the
+// HTTP routes served over the yamux session, and the JSON messages. Both sides
+// import it, so a change to the protocol is a change to one package. The
+// protocol is described in spec.md beside this file.
+package proto
+
+import "time"
+
+// Version is the protocol version this build speaks. The agent sends it in
+// HeaderVersion on the websocket upgrade and on every request; the control
+// plane refuses any other version with StatusVersionMismatch.
+const Version = "1"
+
+// Websocket endpoint and headers.
+const (
+	// ConnectPath is the control plane's websocket endpoint for agents.
+	ConnectPath = "/api/v2/agent/connect"
+	// HeaderVersion carries Version.
+	HeaderVersion = "Courier-Agent-Protocol"
+	// HeaderToken carries the agent token ("Authorization: Bearer" works too).
+	HeaderToken = "Courier-Agent-Token"
+	// StatusVersionMismatch is the HTTP status of a refused version
+	// (426 Upgrade Required); the body is an ErrorResponse naming both versions.
+	StatusVersionMismatch = 426
+	// MaxMessageBytes bounds one websocket message read by either side.
+	MaxMessageBytes = 1 << 20
+	// MaxBodyBytes bounds one JSON body on the yamux HTTP routes.
+	MaxBodyBytes = 4 << 20
+)
+
+// Routes served by the control plane over the yamux session. The agent's
+// http.Client dials a new yamux stream per connection; the host part of the
+// URL is ignored (use BaseURL).
+const (
+	BaseURL       = "http://courier-agent-session"
+	PathManifest  = "/v1/manifest"  // GET → Manifest
+	PathSecrets   = "/v1/secrets"   // GET → SecretsResponse
+	PathLifecycle = "/v1/lifecycle" // POST LifecycleReport → 204
+	PathLogs      = "/v1/logs"      // POST LogReport → 204
+	PathApply     = "/v1/apply"     // POST ApplyReport → 204
+)
+
+// StreamSSH is the first byte of every stream the control plane opens to the
+// agent for an SSH connection; the SSH protocol follows it. Other values are
+// reserved for later stream kinds and make the agent close the stream.
+const StreamSSH byte = 0x01
+
+// Manifest is what the agent needs to run its workspace.
+type Manifest struct {
+	WorkspaceID   string `json:"workspace_id"`
+	WorkspaceName string `json:"workspace_name"`
+	OwnerID       string `json:"owner_id"`
+	OwnerName     string `json:"owner_name"`
+	// Env is the template's environment (R5: secrets override it).
+	Env map[string]string `json:"env"`
+	// Scripts run once per agent process, in order, after file secrets are
+	// written (R6).
+	Scripts []Script `json:"scripts"`
+	// Apps are long-running processes started after the scripts.
+	Apps []App `json:"apps"`
+	// FileDeliveryDisabled is true when the deployment turned file secrets
+	// off; the control plane then also sends no file targets.
+	FileDeliveryDisabled bool `json:"file_delivery_disabled,omitempty"`
+}
+
+// Script is one startup script of the template.
+type Script struct {
+	Name   string `json:"name"`
+	Script string `json:"script"`
+	// TimeoutSeconds bounds the run; 0 means no timeout.
+	TimeoutSeconds int `json:"timeout_seconds"`
+}
+
+// App is one long-running process of the template.
+type App struct {
+	Slug    string `json:"slug"`
+	Command string `json:"command"`
+}
+
+// Secret is a secret as the agent receives it: with its value.
+type Secret struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Value     string    `json:"value"`
+	EnvName   string    `json:"env_name,omitempty"`
+	FilePath  string    `json:"file_path,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// String never prints the value.
+func (s Secret) String() string { return "Secret{" + s.Name + "}" }
+
+// GoString is String, for %#v.
+func (s Secret) GoString() string { return s.String() }
+
+// SecretsResponse is the body of GET PathSecrets.
+type SecretsResponse struct {
+	Secrets []Secret `json:"secrets"`
+}
+
+// Lifecycle states reported by the agent.
+const (
+	StateStarting     = "starting"
+	StateReady        = "ready"
+	StateStartError   = "start_error"
+	StateShuttingDown = "shutting_down"
+	StateOff          = "off"
+)
+
+// LifecycleReport is the body of POST PathLifecycle.
+type LifecycleReport struct {
+	State string    `json:"state"`
+	At    time.Time `json:"at"`
+	// Detail explains a start_error (which script failed and how).
+	Detail string `json:"detail,omitempty"`
+}
+
+// LogLine is one line of output from a startup script or app.
+type LogLine struct {
+	At     time.Time `json:"at"`
+	Stream string    `json:"stream"` // "stdout" or "stderr"
+	Text   string    `json:"text"`
+}
+
+// LogReport is the body of POST PathLogs.
+type LogReport struct {
+	Source string    `json:"source"` // "script:NAME" or "app:SLUG"
+	Lines  []LogLine `json:"lines"`
+}
+
+// Apply outcomes, one per secret.
+const (
+	OutcomeWritten      = "written"
+	OutcomeUnchanged    = "unchanged"
+	OutcomeCollision    = "lost_collision"
+	OutcomeFailed       = "failed"
+	OutcomeEnvOnly      = "env"
+	OutcomeNotInjected  = "not_injected"
+	OutcomeFileDisabled = "file_disabled"
+)
+
+// Outcome is what happened to one secret in one apply. It never carries a
+// value.
+type Outcome struct {
+	Secret  string `json:"secret"`
+	Path    string `json:"path,omitempty"`
+	EnvName string `json:"env_name,omitempty"`
+	Outcome string `json:"outcome"`
+	// Error is set for OutcomeFailed; Winner for OutcomeCollision.
+	Error  string `json:"error,omitempty"`
+	Winner string `json:"winner,omitempty"`
+}
+
+// ApplyReport is the body of POST PathApply.
+type ApplyReport struct {
+	At       time.Time `json:"at"`
+	Outcomes []Outcome `json:"outcomes"`
+	Warnings []string  `json:"warnings,omitempty"`
+}
+
+// ErrorResponse is the body of every non-2xx answer on the agent routes and
+// the connect endpoint.
+type ErrorResponse struct {
+	Message string `json:"message"`
+}

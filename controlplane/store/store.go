@@ -1,0 +1,150 @@
+// Package store defines the control plane's persistence contract (the Store
+// interface, its records and its errors) and holds the embedded SQLite
+// implementation. A PostgreSQL implementation for several replicas will
+// satisfy the same interface and pass the same conformance suite
+// (storetest.Run).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/courierhq/courier/agent/proto"
+)
+
+var (
+	// ErrNotFound is returned when the record asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict is wrapped by *ConflictError: a uniqueness rule was broken.
+	ErrConflict = errors.New("conflict")
+	// ErrClosed is returned by every method after Close.
+	ErrClosed = errors.New("store closed")
+)
+
+// ConflictError says which unique field clashed (for a secret: "name",
+// "env_name" or "file_path"; for a user: "username" or "email"; for a
+// workspace: "name"; for the first user: "user") and with what.
+type ConflictError struct {
+	Field   string
+	Message string
+}
+
+func (e *ConflictError) Error() string { return e.Message }
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// User is a person who owns secrets and workspaces.
+type User struct {
+	ID           string
+	Username     string
+	Email        string
+	PasswordHash []byte // bcrypt
+	Admin        bool
+	CreatedAt    time.Time
+}
+
+// Session is a login. Only the SHA-256 of its token is stored.
+type Session struct {
+	TokenHash []byte
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Template is what a workspace runs: env, startup scripts and apps.
+type Template struct {
+	Env     map[string]string `json:"env" yaml:"env"`
+	Scripts []proto.Script    `json:"scripts" yaml:"scripts"`
+	Apps    []proto.App       `json:"apps" yaml:"apps"`
+}
+
+// Workspace belongs to one user. Only the SHA-256 of its agent token is
+// stored.
+type Workspace struct {
+	ID             string
+	Name           string
+	OwnerID        string
+	Template       Template
+	AgentTokenHash []byte
+	CreatedAt      time.Time
+	// State is the last lifecycle state the agent reported ("" if none).
+	State   string
+	StateAt time.Time
+}
+
+// Secret is a secret as stored: Value holds the stored bytes, sealed when
+// encryption at rest is on. The store never interprets Value.
+type Secret struct {
+	ID          string
+	UserID      string
+	Name        string
+	Description string
+	EnvName     string
+	FilePath    string
+	Value       []byte
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// SecretUpdate is a partial update: a nil field is left as it is.
+type SecretUpdate struct {
+	Description *string
+	EnvName     *string
+	FilePath    *string
+	Value       []byte // nil: unchanged
+	UpdatedAt   time.Time
+}
+
+// CheckFunc is called inside the write transaction with the user's complete
+// secret set as it would be after the change. A non-nil error aborts the
+// change and is returned as is. Because it runs inside the transaction,
+// concurrent writers cannot together exceed a cap it enforces.
+type CheckFunc func(after []Secret) error
+
+// Store is the control plane's persistence. Implementations are safe for
+// concurrent use. Every method takes a context that bounds it.
+type Store interface {
+	// CreateFirstUser creates u only if there is no user yet; otherwise it
+	// returns a *ConflictError with Field "user". Atomic.
+	CreateFirstUser(ctx context.Context, u User) error
+	// CreateUser creates u; a taken username or email is a *ConflictError.
+	CreateUser(ctx context.Context, u User) error
+	// UserByID, UserByUsername and UserByEmail return ErrNotFound when absent.
+	// Usernames and emails are matched case-insensitively.
+	UserByID(ctx context.Context, id string) (User, error)
+	UserByUsername(ctx context.Context, username string) (User, error)
+	UserByEmail(ctx context.Context, email string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+
+	CreateSession(ctx context.Context, s Session) error
+	// SessionByHash returns ErrNotFound for an unknown or expired session.
+	SessionByHash(ctx context.Context, tokenHash []byte, now time.Time) (Session, error)
+	DeleteSession(ctx context.Context, tokenHash []byte) error
+
+	// CreateWorkspace creates w; a name already used by the same owner is a
+	// *ConflictError with Field "name".
+	CreateWorkspace(ctx context.Context, w Workspace) error
+	WorkspaceByID(ctx context.Context, id string) (Workspace, error)
+	WorkspaceByName(ctx context.Context, ownerID, name string) (Workspace, error)
+	WorkspaceByAgentTokenHash(ctx context.Context, tokenHash []byte) (Workspace, error)
+	// ListWorkspaces lists the workspaces of ownerID, or all of them when
+	// ownerID is "". Ordered by name.
+	ListWorkspaces(ctx context.Context, ownerID string) ([]Workspace, error)
+	SetWorkspaceState(ctx context.Context, id, state string, at time.Time) error
+
+	// ListSecrets returns a user's secrets ordered by name.
+	ListSecrets(ctx context.Context, userID string) ([]Secret, error)
+	GetSecret(ctx context.Context, userID, name string) (Secret, error)
+	// CreateSecrets creates all of secs or none. check sees the set after.
+	// A name, non-empty env name or non-empty file path already used by
+	// another of the user's secrets is a *ConflictError naming the field.
+	CreateSecrets(ctx context.Context, userID string, secs []Secret, check CheckFunc) error
+	// UpdateSecret applies u to the named secret and returns it as stored.
+	UpdateSecret(ctx context.Context, userID, name string, u SecretUpdate, check CheckFunc) (Secret, error)
+	DeleteSecret(ctx context.Context, userID, name string) error
+
+	// Close releases the store; it is safe to call twice.
+	Close() error
+}
