@@ -1,0 +1,87 @@
+package scripts
+
+import (
+	"bytes"
+	"sync"
+)
+
+// LogSink receives the output of scripts and apps, one line at a time, with
+// the trailing newline removed. source is "script:NAME" or "app:SLUG";
+// stream is "stdout" or "stderr". Implementations must be safe for
+// concurrent use: a process's two streams and every app write at once. The
+// daemon forwards lines to its logger and to the control plane; output is
+// the program's own and may hold anything it printed.
+type LogSink interface {
+	Log(source, stream, line string)
+}
+
+// Stream names passed to LogSink.
+const (
+	StreamStdout = "stdout"
+	StreamStderr = "stderr"
+)
+
+// MaxLineBytes bounds one line handed to a LogSink; a longer line is split.
+const MaxLineBytes = 16 << 10
+
+// NopSink discards every line.
+type NopSink struct{}
+
+// Log does nothing.
+func (NopSink) Log(string, string, string) {}
+
+// lineWriter is an io.Writer that hands complete lines to a sink. Close
+// flushes a final line without a newline. mu guards buf.
+type lineWriter struct {
+	sink           LogSink
+	source, stream string
+
+	mu  sync.Mutex
+	buf []byte
+}
+
+func newLineWriter(sink LogSink, source, stream string) *lineWriter {
+	return &lineWriter{sink: sink, source: source, stream: stream}
+}
+
+// Write implements io.Writer; it never fails.
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			w.buf = append(w.buf, p...)
+			for len(w.buf) >= MaxLineBytes {
+				w.emit(w.buf[:MaxLineBytes])
+				w.buf = append(w.buf[:0], w.buf[MaxLineBytes:]...)
+			}
+			break
+		}
+		w.buf = append(w.buf, p[:i]...)
+		p = p[i+1:]
+		for len(w.buf) > MaxLineBytes {
+			w.emit(w.buf[:MaxLineBytes])
+			w.buf = w.buf[MaxLineBytes:]
+		}
+		w.emit(w.buf)
+		w.buf = w.buf[:0]
+	}
+	return n, nil
+}
+
+// Close hands a pending partial line to the sink.
+func (w *lineWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.emit(w.buf)
+		w.buf = nil
+	}
+	return nil
+}
+
+func (w *lineWriter) emit(line []byte) {
+	w.sink.Log(w.source, w.stream, string(bytes.TrimSuffix(line, []byte{'\r'})))
+}

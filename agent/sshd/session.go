@@ -1,0 +1,331 @@
+package sshd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+	gliderssh "github.com/gliderlabs/ssh"
+	"go.uber.org/zap"
+
+	"github.com/courierhq/courier/agent/spawn"
+)
+
+// exitStartFailed is the exit status of a session whose process could not
+// be started (OpenSSH uses 255 for its own failures too).
+const exitStartFailed = 255
+
+// signals maps SSH signal names (RFC 4254 §6.10) to POSIX signals.
+var signals = map[gliderssh.Signal]syscall.Signal{
+	gliderssh.SIGABRT: syscall.SIGABRT,
+	gliderssh.SIGALRM: syscall.SIGALRM,
+	gliderssh.SIGFPE:  syscall.SIGFPE,
+	gliderssh.SIGHUP:  syscall.SIGHUP,
+	gliderssh.SIGILL:  syscall.SIGILL,
+	gliderssh.SIGINT:  syscall.SIGINT,
+	gliderssh.SIGKILL: syscall.SIGKILL,
+	gliderssh.SIGPIPE: syscall.SIGPIPE,
+	gliderssh.SIGQUIT: syscall.SIGQUIT,
+	gliderssh.SIGSEGV: syscall.SIGSEGV,
+	gliderssh.SIGTERM: syscall.SIGTERM,
+	gliderssh.SIGUSR1: syscall.SIGUSR1,
+	gliderssh.SIGUSR2: syscall.SIGUSR2,
+}
+
+// handle is the gliderlabs session handler: one shell or exec request.
+func (s *Server) handle(sess gliderssh.Session) {
+	if !s.enter() {
+		_ = sess.Exit(exitStartFailed)
+		return
+	}
+	defer s.sessions.Done()
+
+	sigs := make(chan gliderssh.Signal, 16)
+	sess.Signals(sigs)
+	// Back to buffering before we return, so a late "signal" request never
+	// blocks the library's request loop on a channel nobody reads.
+	defer sess.Signals(nil)
+
+	_, _, isPty := sess.Pty()
+	kind := "exec"
+	if sess.RawCommand() == "" {
+		kind = "shell"
+	}
+	log := s.log.With(zap.String("kind", kind), zap.Bool("pty", isPty),
+		zap.String("remote", sess.RemoteAddr().String()))
+	log.Info("ssh session started")
+	code := s.run(sess, sigs, log)
+	log.Info("ssh session ended", zap.Int("exit_status", code))
+	_ = sess.Exit(code)
+}
+
+// run starts the session's process, pumps its I/O and returns its exit
+// status.
+func (s *Server) run(sess gliderssh.Session, sigs <-chan gliderssh.Signal, log *zap.Logger) int {
+	ctx := sess.Context()
+	ptyReq, winCh, isPty := sess.Pty()
+	spec := spawn.Spec{
+		Command: sess.RawCommand(),
+		Session: s.sessionVars(sess),
+		Client:  s.clientEnv(sess.Environ(), log),
+	}
+	if spec.Command == "" {
+		spec.Login = true
+	}
+	if isPty {
+		if ptyReq.Term != "" {
+			spec.Session["TERM"] = ptyReq.Term
+		}
+		return s.runPty(ctx, sess, spec, ptyReq.Window, winCh, sigs, log)
+	}
+	return s.runPlain(ctx, sess, spec, sigs, log)
+}
+
+// runPlain runs a session without a terminal: stdin, stdout and stderr are
+// the channel's.
+func (s *Server) runPlain(ctx context.Context, sess gliderssh.Session, spec spawn.Spec, sigs <-chan gliderssh.Signal, log *zap.Logger) int {
+	var stdin io.WriteCloser
+	cmd, err := s.cfg.Spawner.Start(ctx, spec, func(c *exec.Cmd) error {
+		c.Stdout, c.Stderr = sess, sess.Stderr()
+		var err error
+		if stdin, err = c.StdinPipe(); err != nil {
+			return err
+		}
+		return c.Start()
+	})
+	if err != nil {
+		return s.startFailed(sess, err, log)
+	}
+	// Our own copy, not exec's: a client that never closes stdin must not
+	// hold Wait up. The pipe is closed by Wait; the copy ends when the
+	// channel closes.
+	go func() {
+		_, _ = io.Copy(stdin, sess)
+		_ = stdin.Close()
+	}()
+	stop := forwardSignals(cmd, sigs)
+	err = cmd.Wait()
+	stop()
+	return exitStatus(err)
+}
+
+// runPty runs a session on a new pseudo-terminal of the requested size.
+func (s *Server) runPty(ctx context.Context, sess gliderssh.Session, spec spawn.Spec, win gliderssh.Window, winCh <-chan gliderssh.Window, sigs <-chan gliderssh.Signal, log *zap.Logger) int {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		return s.startFailed(sess, fmt.Errorf("open pty: %w", err), log)
+	}
+	_ = pty.Setsize(ptmx, winsize(win))
+	spec.Session["SSH_TTY"] = tty.Name()
+	cmd, err := s.cfg.Spawner.Start(ctx, spec, func(c *exec.Cmd) error {
+		c.Stdin, c.Stdout, c.Stderr = tty, tty, tty
+		// A new session with the pty as its controlling terminal; the
+		// child leads its own process group, so group signals still work.
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+		return c.Start()
+	})
+	_ = tty.Close()
+	if err != nil {
+		_ = ptmx.Close()
+		return s.startFailed(sess, err, log)
+	}
+
+	// mu guards closed: window changes may arrive until the channel closes.
+	var mu sync.Mutex
+	closed := false
+	go func() {
+		for w := range winCh {
+			mu.Lock()
+			if !closed {
+				_ = pty.Setsize(ptmx, winsize(w))
+			}
+			mu.Unlock()
+		}
+	}()
+	// A client that goes away hangs up the terminal (SIGHUP to the
+	// foreground job, as with OpenSSH); the spawner's SIGTERM follows.
+	stopHangup := context.AfterFunc(ctx, func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGHUP)
+		mu.Lock()
+		if !closed {
+			closed = true
+			_ = ptmx.Close()
+		}
+		mu.Unlock()
+	})
+	defer stopHangup()
+	go func() { _, _ = io.Copy(ptmx, sess) }()
+	outDone := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(sess, ptmx)
+		close(outDone)
+	}()
+
+	stop := forwardSignals(cmd, sigs)
+	err = cmd.Wait()
+	stopHangup()
+	stop()
+	// The output ends (EIO) once no process holds the terminal; one that
+	// does (a background job) gets the spawner's WaitDelay.
+	t := time.NewTimer(s.cfg.Spawner.WaitDelay())
+	select {
+	case <-outDone:
+	case <-t.C:
+	}
+	t.Stop()
+	mu.Lock()
+	if !closed {
+		closed = true
+		_ = ptmx.Close()
+	}
+	mu.Unlock()
+	<-outDone
+	return exitStatus(err)
+}
+
+// startFailed tells the client why its session has no process.
+func (s *Server) startFailed(sess gliderssh.Session, err error, log *zap.Logger) int {
+	log.Warn("ssh session could not start", zap.Error(err))
+	_, _ = fmt.Fprintf(sess.Stderr(), "courier: cannot start session: %v\r\n", err)
+	return exitStartFailed
+}
+
+// forwardSignals delivers SSH signal requests to cmd's process group until
+// stop is called.
+func forwardSignals(cmd *exec.Cmd, sigs <-chan gliderssh.Signal) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case name := <-sigs:
+				sig, ok := signals[name]
+				if !ok {
+					continue
+				}
+				if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil {
+					_ = cmd.Process.Signal(sig)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// exitStatus turns Wait's error into an SSH exit status: the process's
+// status, or 128+N when signal N killed it, as shells report it.
+func exitStatus(err error) int {
+	if err == nil || errors.Is(err, exec.ErrWaitDelay) {
+		return 0
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return exitStartFailed
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ee.ExitCode()
+}
+
+func winsize(w gliderssh.Window) *pty.Winsize {
+	return &pty.Winsize{Rows: clampU16(w.Height), Cols: clampU16(w.Width)}
+}
+
+func clampU16(n int) uint16 {
+	switch {
+	case n < 0:
+		return 0
+	case n > 0xffff:
+		return 0xffff
+	}
+	return uint16(n)
+}
+
+// sessionVars are the variables OpenSSH sets for a session.
+func (s *Server) sessionVars(sess gliderssh.Session) map[string]string {
+	name := currentUser()
+	vars := map[string]string{
+		"HOME":    s.cfg.Spawner.Home(),
+		"SHELL":   s.cfg.Spawner.Shell(),
+		"USER":    name,
+		"LOGNAME": name,
+	}
+	rh, rp := hostPort(sess.RemoteAddr())
+	lh, lp := hostPort(sess.LocalAddr())
+	vars["SSH_CLIENT"] = rh + " " + rp + " " + lp
+	vars["SSH_CONNECTION"] = rh + " " + rp + " " + lh + " " + lp
+	return vars
+}
+
+// clientEnv keeps the client-sent variables AcceptEnv allows.
+func (s *Server) clientEnv(env []string, log *zap.Logger) map[string]string {
+	out := make(map[string]string)
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || strings.ContainsRune(k, 0) || strings.ContainsRune(v, 0) || !accepted(s.cfg.AcceptEnv, k) {
+			log.Debug("client-sent variable refused", zap.String("name", sanitizeName(k)))
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func accepted(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok {
+			if strings.HasPrefix(name, prefix) {
+				return true
+			}
+		} else if p == name {
+			return true
+		}
+	}
+	return false
+}
+
+// sanitizeName bounds a client-chosen name before it is logged.
+func sanitizeName(k string) string {
+	if len(k) > 64 {
+		k = k[:64]
+	}
+	return strings.ToValidUTF8(k, "?")
+}
+
+func hostPort(a net.Addr) (string, string) {
+	if a != nil {
+		if h, p, err := net.SplitHostPort(a.String()); err == nil {
+			return h, p
+		}
+	}
+	return "0.0.0.0", "0"
+}
+
+// currentUser is the name of the user the agent (and so every session)
+// runs as.
+func currentUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if n := os.Getenv("USER"); n != "" {
+		return n
+	}
+	return "unknown"
+}
