@@ -1,0 +1,258 @@
+// Package filewriter writes file secrets onto an afero.Fs: it expands "~/",
+// settles collisions between secrets that resolve to the same file, creates
+// missing parents, and replaces file contents atomically while keeping the
+// existing file's mode and owner. It never deletes a file (R7).
+package filewriter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/afero"
+	"go.uber.org/zap"
+)
+
+var (
+	// ErrConfig is wrapped by Config.Validate failures.
+	ErrConfig = errors.New("invalid filewriter config")
+	// ErrPath is wrapped when a target path is not "~/..." or "/...", or
+	// is empty, or holds a NUL byte.
+	ErrPath = errors.New("invalid file path")
+	// ErrIsDir is wrapped when a directory stands where the file should be.
+	ErrIsDir = errors.New("a directory is in the way")
+	// ErrNotDir is wrapped when a parent of the target is not a directory.
+	ErrNotDir = errors.New("a parent is not a directory")
+	// ErrSymlinkLoop is wrapped when resolving symlinks takes too many hops.
+	ErrSymlinkLoop = errors.New("too many levels of symbolic links")
+)
+
+// Outcome is what happened to one file.
+type Outcome string
+
+// Outcomes of a write.
+const (
+	// Written: the file now holds the content.
+	Written Outcome = "written"
+	// Unchanged: the file already held the content; nothing was written.
+	Unchanged Outcome = "unchanged"
+	// LostCollision: another secret resolving to the same path won.
+	LostCollision Outcome = "lost_collision"
+	// Failed: Result.Err says why; the file on disk is as it was.
+	Failed Outcome = "failed"
+)
+
+// Config configures a Writer.
+type Config struct {
+	// Fs is the filesystem written to. Default afero.NewOsFs().
+	Fs afero.Fs
+	// Home is what "~/" expands to. Required, absolute.
+	Home string
+	// Logger receives collision and in-place-write warnings. Default nop.
+	Logger *zap.Logger
+	// Parallelism bounds concurrent writes in WriteAll. Default 8.
+	Parallelism int
+	// UID and GID own new files and directories when >= 0 and the process
+	// may chown. Default -1, -1: new files belong to the process.
+	UID, GID int
+}
+
+// DefaultConfig returns a Config with every default filled but Home.
+func DefaultConfig() Config {
+	return Config{Fs: afero.NewOsFs(), Logger: zap.NewNop(), Parallelism: 8, UID: -1, GID: -1}
+}
+
+// Validate reports whether c is usable. Zero Fs, Logger and Parallelism are
+// defaults, not errors.
+func (c Config) Validate() error {
+	switch {
+	case c.Home == "" || !strings.HasPrefix(c.Home, "/") && !isWindowsAbs(c.Home):
+		return fmt.Errorf("%w: Home must be an absolute path, got %q", ErrConfig, c.Home)
+	case c.Parallelism < 0:
+		return fmt.Errorf("%w: Parallelism is negative", ErrConfig)
+	}
+	return nil
+}
+
+// File is one file secret to write. Content is the secret's value: it is
+// never logged and never appears in an error.
+type File struct {
+	Secret    string
+	Path      string
+	Content   []byte
+	UpdatedAt time.Time
+}
+
+// Result is the outcome for one File.
+type Result struct {
+	Secret string
+	// Path is the resolved absolute path, "" if it could not be resolved.
+	Path    string
+	Outcome Outcome
+	// Err is set for Failed: it names the secret and the path.
+	Err error
+	// Winner is set for LostCollision: the secret whose content was kept.
+	Winner string
+}
+
+// Writer writes file secrets.
+//
+// Guarantees, on a filesystem with POSIX rename (afero.OsFs on Linux and
+// macOS):
+//   - a reader of the target sees the old content or the new, never a mix:
+//     content goes to a temporary file in the same directory, is fsynced and
+//     renamed over the target, and the directory is fsynced;
+//   - on any failure the old file is intact and the temporary file removed;
+//   - an existing file keeps its permission bits and, where the process may
+//     chown, its owner; a new file is 0600, new parents 0700;
+//   - a symlink target is followed: the file it points to is replaced and
+//     the link stays a link;
+//   - identical content is not rewritten, so mtime is unchanged;
+//   - no file other than its own temporary files is ever removed.
+//
+// It does not guarantee atomicity when the target is a mount point (a file
+// bind-mounted into a container cannot be renamed over): such a file is
+// rewritten in place, with a warning. On afero.MemMapFs there are no
+// symlinks and fsync is a no-op; the logic is the same. Windows renames over
+// an existing file with MoveFileEx, which is atomic on NTFS for most cases.
+//
+// A Writer is safe for concurrent use; concurrent writes to the same path
+// from different Writers or processes are not coordinated.
+type Writer struct {
+	cfg Config
+	log *zap.Logger
+}
+
+// New validates cfg, fills its defaults and returns a Writer. It starts
+// nothing.
+func New(cfg Config) (*Writer, error) {
+	d := DefaultConfig()
+	if cfg.Fs == nil {
+		cfg.Fs = d.Fs
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = d.Logger
+	}
+	if cfg.Parallelism == 0 {
+		cfg.Parallelism = d.Parallelism
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Writer{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// WriteAll resolves every file, settles collisions, writes the survivors
+// concurrently (at most Config.Parallelism at once) and returns one Result
+// per input File, in input order. A failure of one file does not stop the
+// others.
+//
+// Collision rule (R8): files whose paths resolve to the same absolute path
+// form a group; the one with the latest UpdatedAt wins, ties going to the
+// lexically smallest secret name. One warning per group names the path and
+// every secret in it, never a value.
+func (w *Writer) WriteAll(ctx context.Context, files []File) []Result {
+	results := make([]Result, len(files))
+	groups := map[string][]int{}
+	var order []string
+	for i, f := range files {
+		results[i] = Result{Secret: f.Secret}
+		p, err := w.Resolve(f.Path)
+		if err != nil {
+			results[i].Outcome, results[i].Err = Failed, fmt.Errorf("secret %q: file %q: %w", f.Secret, f.Path, err)
+			continue
+		}
+		results[i].Path = p
+		if _, ok := groups[p]; !ok {
+			order = append(order, p)
+		}
+		groups[p] = append(groups[p], i)
+	}
+
+	var winners []int
+	for _, p := range order {
+		idx := groups[p]
+		win := idx[0]
+		for _, i := range idx[1:] {
+			if beats(files[i], files[win]) {
+				win = i
+			}
+		}
+		winners = append(winners, win)
+		if len(idx) == 1 {
+			continue
+		}
+		names := make([]string, 0, len(idx))
+		for _, i := range idx {
+			names = append(names, files[i].Secret)
+			if i != win {
+				results[i].Outcome, results[i].Winner = LostCollision, files[win].Secret
+			}
+		}
+		slices.Sort(names)
+		w.log.Warn("file secrets collide: they resolve to the same path; one file is kept",
+			zap.String("path", p), zap.Strings("secrets", names), zap.String("kept", files[win].Secret),
+			zap.String("rule", "most recently updated wins, ties by name"))
+	}
+
+	sem := make(chan struct{}, w.cfg.Parallelism)
+	var wg sync.WaitGroup
+	for _, i := range winners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				results[i].Outcome, results[i].Err = Failed, fmt.Errorf("secret %q: file %q: %w", files[i].Secret, results[i].Path, ctx.Err())
+				return
+			}
+			out, err := w.write(ctx, results[i].Path, files[i].Content)
+			results[i].Outcome = out
+			if err != nil {
+				results[i].Err = fmt.Errorf("secret %q: file %q: %w", files[i].Secret, results[i].Path, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// beats reports whether a wins a collision against b.
+func beats(a, b File) bool {
+	if !a.UpdatedAt.Equal(b.UpdatedAt) {
+		return a.UpdatedAt.After(b.UpdatedAt)
+	}
+	return a.Secret < b.Secret
+}
+
+// Resolve turns a secret's file target into the absolute path written:
+// "~/" expands to Home, the result is cleaned, and symlinks among the
+// existing components — parents and the file itself — are followed, so two
+// spellings of one file resolve to the same string. Relative, "~user/",
+// empty and NUL-holding paths are refused with ErrPath.
+func (w *Writer) Resolve(p string) (string, error) {
+	switch {
+	case p == "":
+		return "", fmt.Errorf("%w: empty", ErrPath)
+	case strings.IndexByte(p, 0) >= 0:
+		return "", fmt.Errorf("%w: contains a NUL byte", ErrPath)
+	case strings.HasPrefix(p, "~/"):
+		p = w.cfg.Home + "/" + p[2:]
+	case strings.HasPrefix(p, "~"):
+		return "", fmt.Errorf("%w: only \"~/\" is expanded, not \"~user/\"", ErrPath)
+	case !strings.HasPrefix(p, "/"):
+		return "", fmt.Errorf("%w: must start with \"~/\" or \"/\"", ErrPath)
+	}
+	p = path.Clean(p)
+	if p == "/" || p == path.Clean(w.cfg.Home) {
+		return "", fmt.Errorf("%w: names a directory", ErrPath)
+	}
+	return w.followLinks(p)
+}

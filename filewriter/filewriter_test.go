@@ -1,0 +1,247 @@
+package filewriter
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const canary = "CANARY-filewriter-91c2"
+
+func newMem(t *testing.T) (*Writer, afero.Fs, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	fs := afero.NewMemMapFs()
+	w, err := New(Config{Fs: fs, Home: "/home/dev", Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, fs, logs
+}
+
+func TestResolve(t *testing.T) {
+	w, _, _ := newMem(t)
+	tests := []struct {
+		in, want string
+		err      error
+	}{
+		{"~/x", "/home/dev/x", nil},
+		{"~/a/../b", "/home/dev/b", nil},
+		{"~/.config//tool/./c.json", "/home/dev/.config/tool/c.json", nil},
+		{"/etc/x", "/etc/x", nil},
+		{"//x", "/x", nil},
+		{"/a/b/../../../etc/passwd", "/etc/passwd", nil},
+		{"../etc/passwd", "", ErrPath},
+		{"relative/x", "", ErrPath},
+		{"~root/x", "", ErrPath},
+		{"~", "", ErrPath},
+		{"", "", ErrPath},
+		{"/x\x00y", "", ErrPath},
+		{"/", "", ErrPath},
+		{"~/", "", ErrPath},
+		{"/" + strings.Repeat("a", 4097), "/" + strings.Repeat("a", 4097), nil},
+	}
+	for _, tt := range tests {
+		got, err := w.Resolve(tt.in)
+		if tt.err != nil {
+			if !errors.Is(err, tt.err) {
+				t.Errorf("Resolve(%q) err = %v, want %v", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Resolve(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []Config{{}, {Home: "rel"}, {Home: "/h", Parallelism: -1}} {
+		if _, err := New(c); !errors.Is(err, ErrConfig) {
+			t.Errorf("New(%+v) err = %v, want ErrConfig", c, err)
+		}
+	}
+	if _, err := New(Config{Home: `C:\Users\dev`}); err != nil {
+		t.Errorf("windows home refused: %v", err)
+	}
+}
+
+func TestWriteAllMem(t *testing.T) {
+	w, fs, logs := newMem(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	files := []File{
+		{Secret: "a", Path: "~/cfg/a.json", Content: []byte(canary + "a"), UpdatedAt: t0},
+		{Secret: "b", Path: "/abs/deep/b", Content: []byte(canary + "b"), UpdatedAt: t0},
+		{Secret: "bad", Path: "relative", Content: []byte(canary), UpdatedAt: t0},
+	}
+	res := w.WriteAll(ctx, files)
+	if len(res) != 3 {
+		t.Fatalf("got %d results", len(res))
+	}
+	want := []Outcome{Written, Written, Failed}
+	for i, r := range res {
+		if r.Outcome != want[i] || r.Secret != files[i].Secret {
+			t.Errorf("result %d = %+v, want %s", i, r, want[i])
+		}
+	}
+	if res[2].Err == nil || !strings.Contains(res[2].Err.Error(), `secret "bad"`) || strings.Contains(res[2].Err.Error(), canary) {
+		t.Errorf("bad path error %v should name the secret and not the value", res[2].Err)
+	}
+	got, _ := afero.ReadFile(fs, "/home/dev/cfg/a.json")
+	if string(got) != canary+"a" {
+		t.Errorf("a.json = %q", got)
+	}
+	fi, _ := fs.Stat("/abs/deep")
+	if fi == nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("parent mode = %v, want 0700", fi)
+	}
+	fi, _ = fs.Stat("/abs/deep/b")
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("file mode = %v, want 0600", fi.Mode())
+	}
+	// Second run with the same content: unchanged.
+	res = w.WriteAll(ctx, files[:2])
+	for _, r := range res {
+		if r.Outcome != Unchanged {
+			t.Errorf("second run %s = %s, want unchanged", r.Secret, r.Outcome)
+		}
+	}
+	for _, e := range logs.All() {
+		if strings.Contains(e.Message+toString(e.ContextMap()), canary) {
+			t.Errorf("log leaks value: %v", e)
+		}
+	}
+}
+
+func TestCollisionRule(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		files  []File
+		winner string
+	}{
+		{"newest wins", []File{
+			{Secret: "old", Path: "~/config", UpdatedAt: t0},
+			{Secret: "new", Path: "/home/dev/config", UpdatedAt: t0.Add(time.Second)},
+		}, "new"},
+		{"tie goes to smallest name", []File{
+			{Secret: "zeta", Path: "~/config", UpdatedAt: t0},
+			{Secret: "alpha", Path: "/home/dev/./config", UpdatedAt: t0},
+		}, "alpha"},
+		{"three-way, order independent", []File{
+			{Secret: "c", Path: "/home/dev/x/../config", UpdatedAt: t0},
+			{Secret: "b", Path: "~/config", UpdatedAt: t0.Add(time.Hour)},
+			{Secret: "a", Path: "/home/dev/config", UpdatedAt: t0},
+		}, "b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, fs, logs := newMem(t)
+			for i := range tt.files {
+				tt.files[i].Content = []byte(canary + tt.files[i].Secret)
+			}
+			res := w.WriteAll(context.Background(), tt.files)
+			for _, r := range res {
+				if r.Secret == tt.winner {
+					if r.Outcome != Written {
+						t.Errorf("winner %s outcome %s", r.Secret, r.Outcome)
+					}
+				} else if r.Outcome != LostCollision || r.Winner != tt.winner {
+					t.Errorf("loser %+v, want lost_collision to %s", r, tt.winner)
+				}
+			}
+			got, _ := afero.ReadFile(fs, "/home/dev/config")
+			if string(got) != canary+tt.winner {
+				t.Errorf("file holds %q, want the winner's", got)
+			}
+			warns := logs.FilterMessageSnippet("collide").All()
+			if len(warns) != 1 {
+				t.Fatalf("%d collision warnings, want 1", len(warns))
+			}
+			ctx := toString(warns[0].ContextMap())
+			for _, f := range tt.files {
+				if !strings.Contains(ctx, f.Secret) {
+					t.Errorf("warning %s does not name %s", ctx, f.Secret)
+				}
+			}
+			if !strings.Contains(ctx, "/home/dev/config") || strings.Contains(ctx, canary) {
+				t.Errorf("warning %s: want the path and no value", ctx)
+			}
+		})
+	}
+}
+
+func TestParentIsFileAndDirInTheWay(t *testing.T) {
+	w, fs, _ := newMem(t)
+	_ = afero.WriteFile(fs, "/home/dev/afile", []byte("x"), 0o644)
+	_ = fs.MkdirAll("/home/dev/adir", 0o755)
+	res := w.WriteAll(context.Background(), []File{
+		{Secret: "under-file", Path: "~/afile/x", Content: []byte(canary)},
+		{Secret: "on-dir", Path: "~/adir", Content: []byte(canary)},
+		{Secret: "fine", Path: "~/ok", Content: []byte("v")},
+	})
+	if res[0].Outcome != Failed || !errors.Is(res[0].Err, ErrNotDir) {
+		t.Errorf("parent is a file: %+v", res[0])
+	}
+	if res[1].Outcome != Failed || !errors.Is(res[1].Err, ErrIsDir) {
+		t.Errorf("dir in the way: %+v", res[1])
+	}
+	if res[2].Outcome != Written {
+		t.Errorf("other secret not written: %+v", res[2])
+	}
+	if got, _ := afero.ReadFile(fs, "/home/dev/afile"); string(got) != "x" {
+		t.Errorf("the file in the way was changed: %q", got)
+	}
+	for _, r := range res[:2] {
+		if strings.Contains(r.Err.Error(), canary) || !strings.Contains(r.Err.Error(), r.Secret) {
+			t.Errorf("error %q must name the secret, not the value", r.Err)
+		}
+	}
+}
+
+func TestContextCancelled(t *testing.T) {
+	w, fs, _ := newMem(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := w.WriteAll(ctx, []File{{Secret: "a", Path: "~/a", Content: []byte("v")}})
+	if res[0].Outcome != Failed || !errors.Is(res[0].Err, context.Canceled) {
+		t.Errorf("cancelled write: %+v", res[0])
+	}
+	if ok, _ := afero.Exists(fs, "/home/dev/a"); ok {
+		t.Error("a cancelled write created the file")
+	}
+}
+
+func toString(m map[string]any) string {
+	var b strings.Builder
+	for k, v := range m {
+		b.WriteString(k + "=")
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				b.WriteString(" " + toStr(e))
+			}
+		default:
+			b.WriteString(toStr(v))
+		}
+		b.WriteString(" ")
+	}
+	return b.String()
+}
+
+func toStr(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(fmtAny(v), "\n", " "), "\t", " "))
+}

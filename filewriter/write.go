@@ -1,0 +1,222 @@
+package filewriter
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"syscall"
+
+	"github.com/spf13/afero"
+	"go.uber.org/zap"
+)
+
+// Modes of what the writer creates.
+const (
+	newFileMode = 0o600
+	newDirMode  = 0o700
+)
+
+// tempPrefix marks the writer's temporary files; they are hidden and easy to
+// recognise if a crash leaves one behind.
+const tempPrefix = ".courier-tmp-"
+
+// write puts content at the resolved absolute path p.
+//
+//  1. Create missing parents with mode 0700; a parent that is a file fails.
+//  2. Look at the target: a directory fails; a regular file with the same
+//     content is left alone (Unchanged); otherwise its mode and owner are
+//     remembered.
+//  3. Create a temporary file in the target's directory (O_EXCL, 0600).
+//  4. Write the content and fsync it.
+//  5. Chmod it to the kept mode (or 0600: explicit, because of umask) and
+//     chown it to the kept owner where the process may.
+//  6. Rename it over the target. If the target is a mount point (EBUSY,
+//     EXDEV), write the target in place instead and warn.
+//  7. Fsync the directory so the rename survives a crash.
+//
+// Every failure after (3) removes the temporary file; the target is only
+// ever touched by the rename in (6) or the in-place fallback.
+func (w *Writer) write(ctx context.Context, p string, content []byte) (Outcome, error) {
+	fsys := w.cfg.Fs
+	dir := path.Dir(p)
+	// (1)
+	if err := w.mkdirAll(dir); err != nil {
+		return Failed, err
+	}
+	// (2)
+	mode, uid, gid, haveOwner := os.FileMode(newFileMode), w.cfg.UID, w.cfg.GID, w.cfg.UID >= 0
+	fi, err := fsys.Stat(p)
+	switch {
+	case err == nil && fi.IsDir():
+		return Failed, ErrIsDir
+	case err == nil:
+		mode = fi.Mode().Perm()
+		if u, g, ok := owner(fi); ok {
+			uid, gid, haveOwner = u, g, true
+		}
+		if same, err := w.sameContent(p, fi.Size(), content); err == nil && same {
+			return Unchanged, nil
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return Failed, classify(err)
+	}
+	if err := ctx.Err(); err != nil {
+		return Failed, err
+	}
+	// (3)
+	tmp, f, err := w.createTemp(dir)
+	if err != nil {
+		return Failed, classify(err)
+	}
+	cleanup := func(cause error) (Outcome, error) {
+		_ = f.Close()
+		_ = fsys.Remove(tmp)
+		return Failed, classify(cause)
+	}
+	// (4)
+	if _, err := f.Write(content); err != nil {
+		return cleanup(err)
+	}
+	if err := f.Sync(); err != nil {
+		return cleanup(err)
+	}
+	if err := f.Close(); err != nil {
+		_ = fsys.Remove(tmp)
+		return Failed, classify(err)
+	}
+	// (5)
+	if err := fsys.Chmod(tmp, mode); err != nil {
+		_ = fsys.Remove(tmp)
+		return Failed, classify(err)
+	}
+	if haveOwner {
+		// EPERM is expected when not root; the file then keeps the
+		// process's owner, which is the best that can be done.
+		_ = fsys.Chown(tmp, uid, gid)
+	}
+	// (6)
+	if err := fsys.Rename(tmp, p); err != nil {
+		if !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.EXDEV) {
+			_ = fsys.Remove(tmp)
+			return Failed, classify(err)
+		}
+		_ = fsys.Remove(tmp)
+		w.log.Warn("target is a mount point and cannot be replaced atomically; writing it in place",
+			zap.String("path", p))
+		if err := w.writeInPlace(p, content); err != nil {
+			return Failed, classify(err)
+		}
+		return Written, nil
+	}
+	// (7)
+	w.syncDir(dir)
+	return Written, nil
+}
+
+func (w *Writer) mkdirAll(dir string) error {
+	fi, err := w.cfg.Fs.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return ErrNotDir
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return classify(err)
+	}
+	if parent := path.Dir(dir); parent != dir {
+		if err := w.mkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := w.cfg.Fs.Mkdir(dir, newDirMode); err != nil && !errors.Is(err, fs.ErrExist) {
+		return classify(err)
+	}
+	// Explicit, because umask may have narrowed (or a parent's default ACL
+	// widened) the mode.
+	_ = w.cfg.Fs.Chmod(dir, newDirMode)
+	if w.cfg.UID >= 0 {
+		_ = w.cfg.Fs.Chown(dir, w.cfg.UID, w.cfg.GID)
+	}
+	return nil
+}
+
+func (w *Writer) sameContent(p string, size int64, content []byte) (bool, error) {
+	if size != int64(len(content)) {
+		return false, nil
+	}
+	f, err := w.cfg.Fs.Open(p)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	got, err := io.ReadAll(io.LimitReader(f, size+1))
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(got, content), nil
+}
+
+func (w *Writer) createTemp(dir string) (string, afero.File, error) {
+	var b [8]byte
+	for range 5 {
+		_, _ = rand.Read(b[:])
+		name := path.Join(dir, tempPrefix+hex.EncodeToString(b[:]))
+		f, err := w.cfg.Fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, newFileMode)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		return name, f, nil
+	}
+	return "", nil, fmt.Errorf("could not create a temporary file in %s", dir)
+}
+
+func (w *Writer) writeInPlace(p string, content []byte) error {
+	f, err := w.cfg.Fs.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(content); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// syncDir fsyncs a directory. Filesystems that cannot (some network and
+// in-memory ones) return an error that is ignored: the data itself was
+// synced, and the rename will be durable at the next checkpoint.
+func (w *Writer) syncDir(dir string) {
+	d, err := w.cfg.Fs.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	_ = d.Close()
+}
+
+// classify adds the package's sentinels to common OS errors so callers can
+// branch with errors.Is.
+func classify(err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%w: %w", ErrNotDir, err)
+	case errors.Is(err, syscall.EISDIR):
+		return fmt.Errorf("%w: %w", ErrIsDir, err)
+	}
+	return err
+}
