@@ -1,10 +1,33 @@
 package cli
 
-// ExitCode maps an error returned by Execute to a process exit code: 1 for
-// everything today; commands may wrap errors to choose others later.
+import (
+	"errors"
+	"fmt"
+)
+
+// exitStatusError carries an exit status the process must end with, such as
+// the status of a remote command run by `courier ssh`.
+type exitStatusError struct {
+	code int
+	msg  string
+}
+
+func (e *exitStatusError) Error() string {
+	if e.msg != "" {
+		return e.msg
+	}
+	return fmt.Sprintf("exit status %d", e.code)
+}
+
+// ExitCode maps an error returned by Execute to a process exit code: the
+// status a command asked for (the remote status of `courier ssh`), else 1.
 func ExitCode(err error) int {
 	if err == nil {
 		return 0
+	}
+	var es *exitStatusError
+	if errors.As(err, &es) && es.code > 0 && es.code < 256 {
+		return es.code
 	}
 	return 1
 }

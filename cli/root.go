@@ -25,7 +25,12 @@ func NewRootCommand() *cobra.Command {
 // subcommands lists the constructors of the top-level commands; each lives in
 // its own file of this package.
 func subcommands() []func() *cobra.Command {
-	return []func() *cobra.Command{}
+	return []func() *cobra.Command{
+		newLoginCommand, newLogoutCommand, newWhoamiCommand,
+		newSecretCommand, newUsersCommand, newWorkspacesCommand,
+		newSSHCommand, newConfigSSHCommand, newVersionCommand, newCompletionCommand,
+		newServerCommand,
+	}
 }
 
 // Execute runs the root command with ctx (cancelled on SIGINT/SIGTERM by main).

@@ -126,7 +126,7 @@ func TestOsSymlinks(t *testing.T) {
 	}
 	// A symlinked parent directory: two spellings of one file collide.
 	_ = os.Symlink(real, filepath.Join(home, "alias")) // relative-free absolute link
-	_ = os.Symlink("real", filepath.Join(home, "rel"))   // relative link
+	_ = os.Symlink("real", filepath.Join(home, "rel")) // relative link
 	t0 := time.Now()
 	res := w.WriteAll(context.Background(), []File{
 		{Secret: "one", Path: "~/alias/cfg", Content: []byte(canary + "1"), UpdatedAt: t0},
