@@ -55,7 +55,8 @@ type Config struct {
 	Home string
 	// Logger receives collision and in-place-write warnings. Default nop.
 	Logger *zap.Logger
-	// Parallelism bounds concurrent writes in WriteAll. Default 8.
+	// Parallelism bounds concurrent writes in WriteAll. Default 16: fsync
+	// latency, not CPU, bounds a write, so more writes than cores overlap well.
 	Parallelism int
 	// UID and GID own new files and directories when >= 0 and the process
 	// may chown. Default -1, -1: new files belong to the process.
@@ -64,7 +65,7 @@ type Config struct {
 
 // DefaultConfig returns a Config with every default filled but Home.
 func DefaultConfig() Config {
-	return Config{Fs: afero.NewOsFs(), Logger: zap.NewNop(), Parallelism: 8, UID: -1, GID: -1}
+	return Config{Fs: afero.NewOsFs(), Logger: zap.NewNop(), Parallelism: 16, UID: -1, GID: -1}
 }
 
 // Validate reports whether c is usable. Zero Fs, Logger and Parallelism are
@@ -221,7 +222,31 @@ func (w *Writer) WriteAll(ctx context.Context, files []File) []Result {
 		}()
 	}
 	wg.Wait()
+	w.syncDirs(results)
 	return results
+}
+
+// syncDirs fsyncs, once each and concurrently, the directories that received
+// a rename: step (7) of write.
+func (w *Writer) syncDirs(results []Result) {
+	seen := map[string]bool{}
+	sem := make(chan struct{}, w.cfg.Parallelism)
+	var wg sync.WaitGroup
+	for _, r := range results {
+		dir := path.Dir(r.Path)
+		if r.Outcome != Written || seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			w.syncDir(dir)
+		}()
+	}
+	wg.Wait()
 }
 
 // beats reports whether a wins a collision against b.

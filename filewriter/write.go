@@ -39,7 +39,10 @@ const tempPrefix = ".courier-tmp-"
 //     chown it to the kept owner where the process may.
 //  6. Rename it over the target. If the target is a mount point (EBUSY,
 //     EXDEV), write the target in place instead and warn.
-//  7. Fsync the directory so the rename survives a crash.
+//  7. Fsync the directory so the rename survives a crash. WriteAll does
+//     this once per directory after all renames into it (syncDirs), which
+//     keeps the guarantee — every rename is durable before WriteAll
+//     returns — at a fraction of the fsyncs.
 //
 // Every failure after (3) removes the temporary file; the target is only
 // ever touched by the rename in (6) or the in-place fallback.
@@ -115,8 +118,7 @@ func (w *Writer) write(ctx context.Context, p string, content []byte) (Outcome, 
 		}
 		return Written, nil
 	}
-	// (7)
-	w.syncDir(dir)
+	// (7) in syncDirs
 	return Written, nil
 }
 

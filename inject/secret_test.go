@@ -1,0 +1,137 @@
+package inject
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const canary = "CANARY-inject-5d1e"
+
+func TestValidateFields(t *testing.T) {
+	tests := []struct {
+		name  string
+		fn    func(string) error
+		in    string
+		field string // "" means valid
+		msg   string
+	}{
+		{"name ok", ValidateName, "api-key", "", ""},
+		{"name unicode ok", ValidateName, "clé API", "", ""},
+		{"name empty", ValidateName, "", FieldName, "required"},
+		{"name leading space", ValidateName, " x", FieldName, "white space"},
+		{"name trailing tab", ValidateName, "x\t", FieldName, "white space"},
+		{"name slash", ValidateName, "a/b", FieldName, "'/'"},
+		{"name question", ValidateName, "a?b", FieldName, "'?'"},
+		{"name hash", ValidateName, "a#b", FieldName, "'#'"},
+		{"name dotdot", ValidateName, "..", FieldName, "must not be"},
+		{"name control", ValidateName, "a\x01b", FieldName, "control"},
+		{"name too long", ValidateName, strings.Repeat("n", MaxNameBytes+1), FieldName, "maximum is 64"},
+		{"name at max", ValidateName, strings.Repeat("n", MaxNameBytes), "", ""},
+
+		{"value ok", ValidateValue, canary, "", ""},
+		{"value empty", ValidateValue, "", FieldValue, "required"},
+		{"value NUL", ValidateValue, canary + "\x00", FieldValue, "NUL"},
+		{"value at cap", ValidateValue, strings.Repeat("v", MaxValueBytes), "", ""},
+		{"value over cap", ValidateValue, strings.Repeat("v", MaxValueBytes+1), FieldValue, "24576 bytes (1 over)"},
+
+		{"env empty ok", ValidateEnvName, "", "", ""},
+		{"env ok", ValidateEnvName, "API_KEY", "", ""},
+		{"env underscore start", ValidateEnvName, "_X1", "", ""},
+		{"env digit start", ValidateEnvName, "1X", FieldEnvName, "must start"},
+		{"env dash", ValidateEnvName, "A-B", FieldEnvName, "only letters"},
+		{"env equals", ValidateEnvName, "A=B", FieldEnvName, "only letters"},
+		{"env 256 ok", ValidateEnvName, "A" + strings.Repeat("B", 255), "", ""},
+		{"env 257", ValidateEnvName, "A" + strings.Repeat("B", 256), FieldEnvName, "256 bytes (1 over)"},
+		{"env PATH", ValidateEnvName, "PATH", FieldEnvName, "reserved"},
+		{"env path lower", ValidateEnvName, "path", FieldEnvName, "PATH is reserved"},
+		{"env Home mixed", ValidateEnvName, "Home", FieldEnvName, "HOME is reserved"},
+		{"env COURIER_ prefix", ValidateEnvName, "courier_agent_token", FieldEnvName, "COURIER_"},
+		{"env GIT_", ValidateEnvName, "GIT_SSH_COMMAND", FieldEnvName, "GIT_"},
+		{"env LD_", ValidateEnvName, "LD_PRELOAD", FieldEnvName, "loader"},
+		{"env DYLD_", ValidateEnvName, "DYLD_INSERT_LIBRARIES", FieldEnvName, "DYLD_"},
+		{"env LC_", ValidateEnvName, "LC_ALL", FieldEnvName, "locale"},
+		{"env XDG", ValidateEnvName, "XDG_CONFIG_HOME", FieldEnvName, "XDG"},
+		{"env GITHUB ok", ValidateEnvName, "GITHUB_TOKEN", "", ""},
+
+		{"file empty ok", ValidateFilePath, "", "", ""},
+		{"file home", ValidateFilePath, "~/.config/tool/c.json", "", ""},
+		{"file abs", ValidateFilePath, "/etc/tool.conf", "", ""},
+		{"file relative", ValidateFilePath, "config", FieldFilePath, "relative"},
+		{"file dotdot relative", ValidateFilePath, "../etc/passwd", FieldFilePath, "relative"},
+		{"file tilde user", ValidateFilePath, "~root/x", FieldFilePath, "~user"},
+		{"file tilde alone", ValidateFilePath, "~", FieldFilePath, "~user"},
+		{"file NUL", ValidateFilePath, "/a\x00b", FieldFilePath, "NUL"},
+		{"file root", ValidateFilePath, "/", FieldFilePath, "directory"},
+		{"file trailing slash", ValidateFilePath, "~/dir/", FieldFilePath, "end with"},
+		{"file 4096 ok", ValidateFilePath, "/" + strings.Repeat("p", 4095), "", ""},
+		{"file 4097", ValidateFilePath, "/" + strings.Repeat("p", 4096), FieldFilePath, "maximum is 4096"},
+
+		{"description ok", ValidateDescription, "for tools", "", ""},
+		{"description NUL", ValidateDescription, "a\x00", FieldDescription, "NUL"},
+		{"description long", ValidateDescription, strings.Repeat("d", MaxDescriptionBytes+1), FieldDescription, "maximum"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.fn(tt.in)
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want a FieldError on %s", err, tt.field)
+			}
+			if !strings.Contains(fe.Message, tt.msg) {
+				t.Errorf("message %q lacks %q", fe.Message, tt.msg)
+			}
+			if strings.Contains(err.Error(), canary) {
+				t.Errorf("error leaks the value: %q", err)
+			}
+		})
+	}
+}
+
+func TestEveryReservedNameRefused(t *testing.T) {
+	for name := range reservedEnv {
+		for _, v := range []string{name, strings.ToLower(name)} {
+			if err := ValidateEnvName(v); err == nil {
+				t.Errorf("%s accepted", v)
+			}
+		}
+	}
+	for _, p := range reservedPrefixes {
+		if err := ValidateEnvName(p.prefix + "X"); err == nil {
+			t.Errorf("prefix %s accepted", p.prefix)
+		}
+	}
+}
+
+func TestSecretValidateListsAllFields(t *testing.T) {
+	s := Secret{Name: "", Value: canary + "\x00", EnvName: "PATH", FilePath: "rel"}
+	err := s.Validate()
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 4 {
+		t.Fatalf("err = %v, want 4 field errors", err)
+	}
+	f := es.Fields()
+	for _, k := range []string{FieldName, FieldValue, FieldEnvName, FieldFilePath} {
+		if f[k] == "" {
+			t.Errorf("no error for %s", k)
+		}
+	}
+	if !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), canary) {
+		t.Errorf("err %v: want ErrInvalid and no value", err)
+	}
+	ok := Secret{Name: "x", Value: canary, EnvName: "X", FilePath: "~/x"}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{ok.String(), ok.GoString()} {
+		if strings.Contains(s, canary) {
+			t.Errorf("String leaks the value: %s", s)
+		}
+	}
+}
