@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+const secretCols = `id, user_id, name, description, env_name, file_path, value, created_at, updated_at`
+
+func scanSecret(row interface{ Scan(...any) error }) (Secret, error) {
+	var sec Secret
+	var created, updated int64
+	if err := row.Scan(&sec.ID, &sec.UserID, &sec.Name, &sec.Description, &sec.EnvName, &sec.FilePath,
+		&sec.Value, &created, &updated); err != nil {
+		return Secret{}, notFound(err)
+	}
+	sec.CreatedAt, sec.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return sec, nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func listSecrets(ctx context.Context, q querier, userID string) ([]Secret, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+secretCols+` FROM secrets WHERE user_id = ? ORDER BY name`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Secret
+	for rows.Next() {
+		sec, err := scanSecret(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sec)
+	}
+	return out, rows.Err()
+}
+
+// ListSecrets implements Store.
+func (s *SQLite) ListSecrets(ctx context.Context, userID string) ([]Secret, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	return listSecrets(ctx, s.db, userID)
+}
+
+// GetSecret implements Store.
+func (s *SQLite) GetSecret(ctx context.Context, userID, name string) (Secret, error) {
+	if err := s.check(); err != nil {
+		return Secret{}, err
+	}
+	return scanSecret(s.db.QueryRowContext(ctx, `SELECT `+secretCols+` FROM secrets WHERE user_id = ? AND name = ?`, userID, name))
+}
+
+// conflict reports the first uniqueness rule that cand breaks against the
+// secrets in set, skipping the one with cand's ID.
+func conflict(set []Secret, cand Secret) error {
+	for _, o := range set {
+		if o.ID == cand.ID {
+			continue
+		}
+		switch {
+		case o.Name == cand.Name:
+			return &ConflictError{Field: "name", Message: fmt.Sprintf("a secret named %q already exists", cand.Name)}
+		case cand.EnvName != "" && o.EnvName == cand.EnvName:
+			return &ConflictError{Field: "env_name", Message: fmt.Sprintf("env name %s is already used by secret %q", cand.EnvName, o.Name)}
+		case cand.FilePath != "" && o.FilePath == cand.FilePath:
+			return &ConflictError{Field: "file_path", Message: fmt.Sprintf("file path %s is already used by secret %q", cand.FilePath, o.Name)}
+		}
+	}
+	return nil
+}
+
+// CreateSecrets implements Store.
+func (s *SQLite) CreateSecrets(ctx context.Context, userID string, secs []Secret, check CheckFunc) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		after, err := listSecrets(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		for _, sec := range secs {
+			sec.UserID = userID
+			if err := conflict(after, sec); err != nil {
+				return err
+			}
+			after = append(after, sec)
+		}
+		if check != nil {
+			if err := check(after); err != nil {
+				return err
+			}
+		}
+		for _, sec := range secs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO secrets(`+secretCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				sec.ID, userID, sec.Name, sec.Description, sec.EnvName, sec.FilePath, sec.Value,
+				nanos(sec.CreatedAt), nanos(sec.UpdatedAt)); err != nil {
+				return fmt.Errorf("store: insert secret: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// UpdateSecret implements Store.
+func (s *SQLite) UpdateSecret(ctx context.Context, userID, name string, u SecretUpdate, check CheckFunc) (Secret, error) {
+	var updated Secret
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		after, err := listSecrets(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		idx := -1
+		for i, sec := range after {
+			if sec.Name == name {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			return ErrNotFound
+		}
+		sec := after[idx]
+		if u.Description != nil {
+			sec.Description = *u.Description
+		}
+		if u.EnvName != nil {
+			sec.EnvName = *u.EnvName
+		}
+		if u.FilePath != nil {
+			sec.FilePath = *u.FilePath
+		}
+		if u.Value != nil {
+			sec.Value = u.Value
+		}
+		if !u.UpdatedAt.IsZero() {
+			sec.UpdatedAt = u.UpdatedAt
+		}
+		if err := conflict(after, sec); err != nil {
+			return err
+		}
+		after[idx] = sec
+		if check != nil {
+			if err := check(after); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE secrets SET description = ?, env_name = ?, file_path = ?, value = ?, updated_at = ?
+			WHERE id = ?`, sec.Description, sec.EnvName, sec.FilePath, sec.Value, nanos(sec.UpdatedAt), sec.ID); err != nil {
+			return fmt.Errorf("store: update secret: %w", err)
+		}
+		updated = sec
+		return nil
+	})
+	return updated, err
+}
+
+// DeleteSecret implements Store.
+func (s *SQLite) DeleteSecret(ctx context.Context, userID, name string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM secrets WHERE user_id = ? AND name = ?`, userID, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}

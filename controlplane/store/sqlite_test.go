@@ -1,0 +1,51 @@
+package store_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/controlplane/store/storetest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func openTemp(t *testing.T) store.Store {
+	s, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "courier.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSQLiteConformance(t *testing.T) { storetest.Run(t, openTemp) }
+
+func TestSQLiteReopenKeepsDataAndMigrationsAreIdempotent(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "courier.db")
+	s, err := store.OpenSQLite(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := store.User{ID: "u1", Username: "dev", Email: "dev@x", PasswordHash: []byte("h"), CreatedAt: storetest.T0}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSecrets(ctx, u.ID, []store.Secret{{ID: "s1", Name: "k", Value: []byte("sealed"), CreatedAt: storetest.T0, UpdatedAt: storetest.T0}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	for range 2 {
+		s, err = store.OpenSQLite(ctx, path, nil)
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		got, err := s.GetSecret(ctx, "u1", "k")
+		if err != nil || string(got.Value) != "sealed" {
+			t.Fatalf("after reopen: %+v, %v", got, err)
+		}
+		_ = s.Close()
+	}
+}
