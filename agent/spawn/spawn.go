@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -251,7 +250,7 @@ func (s *Spawner) build(ctx context.Context, spec Spec, l envmerge.Layers) (*exe
 	if cmd.Dir == "" {
 		cmd.Dir = s.cfg.Home
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = groupSysProcAttr()
 	cmd.WaitDelay = s.cfg.WaitDelay
 	cmd.Cancel = func() error { return terminate(cmd) }
 	return cmd, nil
@@ -275,18 +274,6 @@ func (s *Spawner) withClient(l envmerge.Layers, client map[string]string) map[st
 		t[k] = v
 	}
 	return t
-}
-
-// terminate sends SIGTERM to cmd's process group (the child leads it, by
-// Setpgid or Setsid), falling back to the process alone.
-func terminate(cmd *exec.Cmd) error {
-	if cmd.Process == nil {
-		return nil
-	}
-	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM); err == nil {
-		return nil
-	}
-	return cmd.Process.Signal(syscall.SIGTERM)
 }
 
 // merge runs envmerge and logs its warnings at debug level.

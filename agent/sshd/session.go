@@ -38,8 +38,6 @@ var signals = map[gliderssh.Signal]syscall.Signal{
 	gliderssh.SIGQUIT: syscall.SIGQUIT,
 	gliderssh.SIGSEGV: syscall.SIGSEGV,
 	gliderssh.SIGTERM: syscall.SIGTERM,
-	gliderssh.SIGUSR1: syscall.SIGUSR1,
-	gliderssh.SIGUSR2: syscall.SIGUSR2,
 }
 
 // handle is the gliderlabs session handler: one shell or exec request.
@@ -131,7 +129,7 @@ func (s *Server) runPty(ctx context.Context, sess gliderssh.Session, spec spawn.
 		c.Stdin, c.Stdout, c.Stderr = tty, tty, tty
 		// A new session with the pty as its controlling terminal; the
 		// child leads its own process group, so group signals still work.
-		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+		c.SysProcAttr = ttySysProcAttr()
 		return c.Start()
 	})
 	_ = tty.Close()
@@ -155,7 +153,7 @@ func (s *Server) runPty(ctx context.Context, sess gliderssh.Session, spec spawn.
 	// A client that goes away hangs up the terminal (SIGHUP to the
 	// foreground job, as with OpenSSH); the spawner's SIGTERM follows.
 	stopHangup := context.AfterFunc(ctx, func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGHUP)
+		_ = signalGroup(cmd, syscall.SIGHUP)
 		mu.Lock()
 		if !closed {
 			closed = true
@@ -216,9 +214,7 @@ func forwardSignals(cmd *exec.Cmd, sigs <-chan gliderssh.Signal) (stop func()) {
 				if !ok {
 					continue
 				}
-				if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil {
-					_ = cmd.Process.Signal(sig)
-				}
+				_ = signalGroup(cmd, sig)
 			}
 		}
 	}()

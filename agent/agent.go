@@ -1,0 +1,183 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/courierhq/courier/agent/conn"
+	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/agent/spawn"
+	"github.com/courierhq/courier/agent/sshd"
+	"github.com/courierhq/courier/envmerge"
+	"github.com/courierhq/courier/filewriter"
+)
+
+// Agent is the daemon. New starts nothing; Run does the work.
+//
+// Order of events (R3, R6): on every connect the secrets are fetched and
+// applied while the spawner is held, so no process starts against
+// half-written files; the first successful apply of the process releases
+// the startup scripts, then the apps. SSH streams are accepted only after a
+// connection's apply has finished.
+type Agent struct {
+	cfg   Config
+	log   *zap.Logger
+	token string
+
+	spawner *spawn.Spawner
+	writer  *filewriter.Writer
+	fwd     *forwarder
+
+	// firstApply is closed after the first successful apply; manifest is
+	// the manifest of that apply (written before the close).
+	firstApply chan struct{}
+	firstOnce  sync.Once
+	manifest   proto.Manifest
+
+	// mu guards the fields that follow.
+	mu      sync.Mutex
+	current *conn.Session
+	closed  bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// New validates cfg and returns an Agent. It reads the token file but starts
+// nothing.
+func New(cfg Config) (*Agent, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	tok, err := cfg.token()
+	if err != nil {
+		return nil, err
+	}
+	sp, err := spawn.New(spawn.Config{Base: cfg.Base, Env: envmerge.DefaultOptions(), Logger: cfg.Logger.Named("spawn"),
+		Shell: cfg.Shell, Home: cfg.Home})
+	if err != nil {
+		return nil, err
+	}
+	w, err := filewriter.New(filewriter.Config{Fs: cfg.Fs, Home: cfg.Home, Logger: cfg.Logger.Named("files"), UID: -1, GID: -1})
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger, token: tok, spawner: sp, writer: w,
+		firstApply: make(chan struct{}), done: make(chan struct{})}
+	a.fwd = newForwarder(a.session, cfg.Logger)
+	return a, nil
+}
+
+// session returns the current control plane session, or nil.
+func (a *Agent) session() *conn.Session {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.current
+}
+
+func (a *Agent) setSession(s *conn.Session) {
+	a.mu.Lock()
+	a.current = s
+	a.mu.Unlock()
+}
+
+// Run runs the agent until ctx is cancelled or Close is called; both are a
+// clean exit (nil). On the way out it reports shutting_down, stops the apps
+// and SSH sessions, and reports off.
+func (a *Agent) Run(ctx context.Context) error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	a.cancel = cancel
+	a.mu.Unlock()
+	defer close(a.done)
+	defer cancel()
+
+	hostKey, err := sshd.LoadOrCreateHostKey(a.cfg.Fs, filepath.Join(a.cfg.DataDir, "ssh_host_ed25519_key"))
+	if err != nil {
+		return err
+	}
+	ssh, err := sshd.New(sshd.Config{Spawner: a.spawner, HostKey: hostKey, Logger: a.log.Named("ssh")})
+	if err != nil {
+		return err
+	}
+	a.log.Info("courier-agent starting", zap.String("control_plane", a.cfg.URL), zap.String("home", a.cfg.Home),
+		zap.String("data_dir", a.cfg.DataDir), zap.String("protocol", proto.Version))
+
+	loop, err := conn.NewLoop(conn.LoopConfig{
+		Dial: func(ctx context.Context) (*conn.Session, error) {
+			return conn.Dial(ctx, conn.Config{URL: a.cfg.URL, Token: a.token,
+				KeepaliveInterval: a.cfg.KeepaliveInterval, WriteTimeout: a.cfg.WriteTimeout})
+		},
+		Serve:           func(ctx context.Context, s *conn.Session) error { return a.serve(ctx, s, ssh) },
+		InitialInterval: a.cfg.InitialBackoff, MaxInterval: a.cfg.MaxBackoff, StableAfter: a.cfg.StableAfter,
+		Logger: a.log.Named("conn"),
+	})
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	appsDone := make(chan struct{})
+	wg.Add(2)
+	go func() { defer wg.Done(); a.fwd.run(ctx) }()
+	go func() { defer wg.Done(); defer close(appsDone); a.lifecycle(ctx) }()
+	_ = loop.Run(ctx) // returns when ctx ends
+
+	// Shutdown: report, stop apps (lifecycle returns once they have
+	// exited), close SSH sessions, report off.
+	a.report(proto.StateShuttingDown, "")
+	<-appsDone
+	_ = ssh.Close()
+	a.report(proto.StateOff, "")
+	wg.Wait()
+	if s := a.session(); s != nil {
+		_ = s.Close()
+	}
+	a.log.Info("courier-agent stopped")
+	return nil
+}
+
+// Close stops a running agent and waits for Run to return. It is safe to
+// call more than once, and before Run.
+func (a *Agent) Close() error {
+	a.mu.Lock()
+	wasClosed := a.closed
+	a.closed = true
+	cancel := a.cancel
+	a.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	if !wasClosed {
+		<-a.done
+	}
+	return nil
+}
+
+// report sends a lifecycle state on the current session, best effort and
+// bounded: the control plane may be unreachable.
+func (a *Agent) report(state, detail string) {
+	s := a.session()
+	if s == nil {
+		a.log.Info("lifecycle", zap.String("state", state), zap.String("detail", detail), zap.Bool("reported", false))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.ReportLifecycle(ctx, proto.LifecycleReport{State: state, At: time.Now().UTC(), Detail: detail})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Warn("could not report lifecycle state", zap.String("state", state), zap.Error(err))
+		return
+	}
+	a.log.Info("lifecycle", zap.String("state", state), zap.String("detail", detail))
+}

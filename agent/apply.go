@@ -1,0 +1,119 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/courierhq/courier/agent/conn"
+	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/agent/sshd"
+	"github.com/courierhq/courier/inject"
+)
+
+// serve runs one connection: apply, then accept SSH streams until the
+// session ends.
+func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) error {
+	a.log.Info("connected to the control plane")
+	a.setSession(s)
+	defer a.setSession(nil)
+	if err := a.apply(ctx, s); err != nil {
+		return err
+	}
+
+	accepted := make(chan error, 1)
+	go func() {
+		for {
+			st, kind, err := s.Accept()
+			if err != nil {
+				accepted <- err
+				return
+			}
+			if kind != proto.StreamSSH {
+				a.log.Warn("unknown stream kind from the control plane; closing it", zap.Uint8("kind", kind))
+				_ = st.Close()
+				continue
+			}
+			go func() { _ = ssh.HandleConn(ctx, st) }()
+		}
+	}()
+	select {
+	case <-ctx.Done():
+		_ = s.Close()
+		<-accepted
+		return nil
+	case <-s.Done():
+		<-accepted
+		return fmt.Errorf("session ended")
+	}
+}
+
+// apply fetches the manifest and secrets and applies them: files written,
+// env published for new processes. The spawner is held throughout, so no
+// script, app or session starts against a half-applied state.
+func (a *Agent) apply(ctx context.Context, s *conn.Session) error {
+	m, err := s.Manifest(ctx)
+	if err != nil {
+		return fmt.Errorf("fetching the manifest: %w", err)
+	}
+	ps, err := s.Secrets(ctx)
+	if err != nil {
+		return fmt.Errorf("fetching secrets: %w", err)
+	}
+	secrets := make([]inject.Secret, len(ps))
+	for i, p := range ps {
+		secrets[i] = inject.Secret{ID: p.ID, Name: p.Name, Value: p.Value, EnvName: p.EnvName,
+			FilePath: p.FilePath, UpdatedAt: p.UpdatedAt}
+	}
+	plan, err := inject.NewPlan(inject.Manifest{Home: a.cfg.Home, Env: m.Env, FileDeliveryDisabled: m.FileDeliveryDisabled}, secrets)
+	if err != nil {
+		return err
+	}
+	release := a.spawner.Hold()
+	rep := inject.Apply(ctx, plan, a.writer)
+	a.spawner.Update(m.Env, plan.Env)
+	release()
+
+	a.logReport(rep)
+	a.trackFiles(rep)
+	ctxR, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.ReportApply(ctxR, rep.Proto(time.Now().UTC())); err != nil {
+		a.log.Warn("could not report the apply to the control plane", zap.Error(err))
+	}
+	a.firstOnce.Do(func() {
+		a.manifest = m
+		close(a.firstApply)
+	})
+	return nil
+}
+
+// logReport logs one line per secret (no values) and the plan's warnings.
+// Collision warnings themselves are logged by the filewriter at WARN.
+func (a *Agent) logReport(rep inject.Report) {
+	counts := map[string]int{}
+	for _, o := range rep.Outcomes {
+		counts[o.Outcome]++
+		fields := []zap.Field{zap.String("secret", o.Name), zap.String("outcome", o.Outcome)}
+		if o.Path != "" {
+			fields = append(fields, zap.String("path", o.Path))
+		}
+		if o.EnvName != "" {
+			fields = append(fields, zap.String("env", o.EnvName))
+		}
+		switch {
+		case o.Err != nil:
+			a.log.Error("secret not applied", append(fields, zap.Error(o.Err))...)
+		case o.Winner != "":
+			a.log.Warn("secret lost a file collision", append(fields, zap.String("kept", o.Winner))...)
+		default:
+			a.log.Info("secret applied", fields...)
+		}
+	}
+	for _, w := range rep.Warnings {
+		a.log.Warn("apply warning", zap.String("warning", w))
+	}
+	a.log.Info("secrets applied", zap.Int("secrets", len(rep.Outcomes)), zap.Any("outcomes", counts))
+}

@@ -1,0 +1,151 @@
+// Package agent is courier-agent, the daemon a workspace template starts at
+// boot: it keeps a connection to the control plane, applies the owner's
+// secrets on every connect (files written, env published for new
+// processes), runs the template's startup scripts once and its apps
+// forever, and serves SSH sessions the control plane opens. The pieces live
+// in subpackages (conn, spawn, scripts, sshd); this package wires them and
+// owns the order of events.
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/afero"
+	"go.uber.org/zap"
+)
+
+var (
+	// ErrConfig is wrapped by Config.Validate failures.
+	ErrConfig = errors.New("invalid agent config")
+)
+
+// Config configures an Agent. Environment variables (read by
+// cmd/courier-agent) are named in each field's comment.
+type Config struct {
+	// URL of the control plane (COURIER_AGENT_URL). Required.
+	URL string
+	// Token is the agent token (COURIER_AGENT_TOKEN); TokenFile a file
+	// holding it (COURIER_AGENT_TOKEN_FILE). Exactly one is required.
+	Token, TokenFile string
+	// DataDir holds the agent's state file and SSH host key
+	// (COURIER_AGENT_DATA_DIR). Default $XDG_STATE_HOME/courier-agent, else
+	// ~/.local/state/courier-agent.
+	DataDir string
+	// Home is the workspace user's home, what "~/" expands to in file
+	// secrets and where processes start. Default $HOME.
+	Home string
+	// Shell runs scripts, apps and sessions. Default $SHELL, else /bin/sh.
+	Shell string
+	// Fs is where file secrets are written. Default the OS filesystem.
+	Fs afero.Fs
+	// Logger is the agent's log. Default nop.
+	Logger *zap.Logger
+	// Base is the environment children inherit before the template and
+	// secrets (private COURIER_AGENT_* variables are always removed).
+	// Default os.Environ().
+	Base []string
+	// InitialBackoff and MaxBackoff bound reconnect waits (defaults 500ms
+	// and 30s); StableAfter resets the backoff (default 1m).
+	InitialBackoff, MaxBackoff, StableAfter time.Duration
+	// KeepaliveInterval and WriteTimeout bound dead-connection detection
+	// (defaults 15s and 10s).
+	KeepaliveInterval, WriteTimeout time.Duration
+	// WaitingLogAfter is how long startup scripts wait for the first apply
+	// before the agent logs that it is waiting. Default 3s.
+	WaitingLogAfter time.Duration
+	// ShutdownTimeout bounds the final lifecycle reports. Default 5s.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig returns a Config with defaults for everything but URL and
+// the token.
+func DefaultConfig() Config {
+	home, _ := os.UserHomeDir()
+	state := os.Getenv("XDG_STATE_HOME")
+	if state == "" {
+		state = filepath.Join(home, ".local", "state")
+	}
+	shell := os.Getenv("SHELL")
+	if shell == "" {
+		shell = "/bin/sh"
+	}
+	return Config{
+		DataDir: filepath.Join(state, "courier-agent"), Home: home, Shell: shell,
+		Fs: afero.NewOsFs(), Logger: zap.NewNop(),
+		InitialBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, StableAfter: time.Minute,
+		WaitingLogAfter: 3 * time.Second, ShutdownTimeout: 5 * time.Second,
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.DataDir == "" {
+		c.DataDir = d.DataDir
+	}
+	if c.Home == "" {
+		c.Home = d.Home
+	}
+	if c.Shell == "" {
+		c.Shell = d.Shell
+	}
+	if c.Fs == nil {
+		c.Fs = d.Fs
+	}
+	if c.Logger == nil {
+		c.Logger = d.Logger
+	}
+	if c.Base == nil {
+		c.Base = os.Environ()
+	}
+	for _, p := range []struct {
+		v *time.Duration
+		d time.Duration
+	}{
+		{&c.InitialBackoff, d.InitialBackoff}, {&c.MaxBackoff, d.MaxBackoff}, {&c.StableAfter, d.StableAfter},
+		{&c.WaitingLogAfter, d.WaitingLogAfter}, {&c.ShutdownTimeout, d.ShutdownTimeout},
+	} {
+		if *p.v == 0 {
+			*p.v = p.d
+		}
+	}
+	return c
+}
+
+// Validate reports whether c is usable.
+func (c Config) Validate() error {
+	switch {
+	case c.URL == "":
+		return fmt.Errorf("%w: the control plane URL is required (COURIER_AGENT_URL)", ErrConfig)
+	case c.Token == "" && c.TokenFile == "":
+		return fmt.Errorf("%w: an agent token is required (COURIER_AGENT_TOKEN or COURIER_AGENT_TOKEN_FILE)", ErrConfig)
+	case c.Token != "" && c.TokenFile != "":
+		return fmt.Errorf("%w: give the token or the token file, not both", ErrConfig)
+	case !filepath.IsAbs(c.Home):
+		return fmt.Errorf("%w: home %q is not an absolute path", ErrConfig, c.Home)
+	case !filepath.IsAbs(c.DataDir):
+		return fmt.Errorf("%w: data directory %q is not an absolute path", ErrConfig, c.DataDir)
+	}
+	return nil
+}
+
+// token returns the agent token, reading TokenFile when set.
+func (c Config) token() (string, error) {
+	if c.Token != "" {
+		return c.Token, nil
+	}
+	b, err := os.ReadFile(c.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("reading the agent token file: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("the agent token file %s is empty", c.TokenFile)
+	}
+	return t, nil
+}

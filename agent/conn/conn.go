@@ -1,0 +1,233 @@
+// Package conn is the agent's end of the agent protocol: it dials the
+// control plane's websocket endpoint, runs the client side of a yamux
+// session over it, makes the protocol's HTTP requests on yamux streams,
+// accepts the streams the control plane opens, and keeps reconnecting with
+// capped, jittered backoff (Loop).
+package conn
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/hashicorp/yamux"
+
+	"github.com/courierhq/courier/agent/proto"
+)
+
+var (
+	// ErrTokenRejected means the control plane refused the agent token
+	// (HTTP 401). Retrying with the same token will not help until an
+	// operator fixes it.
+	ErrTokenRejected = errors.New("the control plane rejected the agent token")
+	// ErrVersionMismatch means the control plane speaks another protocol
+	// version; the error text carries the server's message naming both.
+	ErrVersionMismatch = errors.New("agent protocol version mismatch")
+	// ErrConfig is wrapped by Config.Validate failures.
+	ErrConfig = errors.New("invalid connection config")
+	// ErrSessionClosed is returned by requests on a closed session.
+	ErrSessionClosed = errors.New("session closed")
+)
+
+// Config says where and how to connect.
+type Config struct {
+	// URL is the control plane's base URL, http:// or https://. Required.
+	URL string
+	// Token is the agent token. Required. It is sent only in a header.
+	Token string
+	// KeepaliveInterval and WriteTimeout bound dead-connection detection
+	// (see proto.YamuxConfig). Defaults from package proto.
+	KeepaliveInterval, WriteTimeout time.Duration
+	// HTTPClient dials the websocket (TLS settings live here). Default
+	// http.DefaultClient.
+	HTTPClient *http.Client
+	// RequestTimeout bounds one protocol request. Default 30s.
+	RequestTimeout time.Duration
+}
+
+// Validate reports whether c is usable.
+func (c Config) Validate() error {
+	u, err := url.Parse(c.URL)
+	switch {
+	case c.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Errorf("%w: URL must be an http:// or https:// address, got %q", ErrConfig, c.URL)
+	case c.Token == "":
+		return fmt.Errorf("%w: an agent token is required", ErrConfig)
+	}
+	return nil
+}
+
+// Session is one connection to the control plane.
+type Session struct {
+	mux     *yamux.Session
+	client  *http.Client
+	timeout time.Duration
+}
+
+// Dial connects to the control plane and starts a yamux session. Errors
+// wrap ErrTokenRejected or ErrVersionMismatch when the server said so.
+func Dial(ctx context.Context, cfg Config) (*Session, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(cfg.URL)
+	u.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
+	u.Path = strings.TrimSuffix(u.Path, "/") + proto.ConnectPath
+	hdr := http.Header{}
+	hdr.Set(proto.HeaderToken, cfg.Token)
+	hdr.Set(proto.HeaderVersion, proto.Version)
+	c, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: cfg.HTTPClient, HTTPHeader: hdr})
+	if err != nil {
+		return nil, dialError(resp, err)
+	}
+	c.SetReadLimit(proto.MaxMessageBytes)
+	// The websocket lives until the session closes, not until ctx ends.
+	nc := websocket.NetConn(context.Background(), c, websocket.MessageBinary)
+	mux, err := yamux.Client(nc, proto.YamuxConfig(cfg.KeepaliveInterval, cfg.WriteTimeout))
+	if err != nil {
+		_ = nc.Close()
+		return nil, err
+	}
+	timeout := cfg.RequestTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	s := &Session{mux: mux, timeout: timeout}
+	s.client = &http.Client{Transport: &http.Transport{
+		DialContext: func(context.Context, string, string) (net.Conn, error) { return mux.OpenStream() },
+		// One stream per request keeps requests independent; streams are cheap.
+		DisableKeepAlives: true,
+	}}
+	return s, nil
+}
+
+// dialError turns a failed upgrade into a typed error, reading the server's
+// JSON message when there is one.
+func dialError(resp *http.Response, err error) error {
+	if resp == nil {
+		return fmt.Errorf("connecting to the control plane: %w", err)
+	}
+	msg := ""
+	if resp.Body != nil {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		var e proto.ErrorResponse
+		if json.Unmarshal(body, &e) == nil {
+			msg = e.Message
+		}
+	}
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return fmt.Errorf("%w: %s", ErrTokenRejected, msg)
+	case proto.StatusVersionMismatch:
+		return fmt.Errorf("%w: %s", ErrVersionMismatch, msg)
+	}
+	return fmt.Errorf("connecting to the control plane: HTTP %d %s: %w", resp.StatusCode, msg, err)
+}
+
+// Done is closed when the session ends (closed, or keepalive failed).
+func (s *Session) Done() <-chan struct{} { return s.mux.CloseChan() }
+
+// Close ends the session.
+func (s *Session) Close() error {
+	s.client.CloseIdleConnections()
+	return s.mux.Close()
+}
+
+// Accept waits for a stream the control plane opened and returns it with
+// its kind byte (proto.StreamSSH).
+func (s *Session) Accept() (net.Conn, byte, error) {
+	st, err := s.mux.AcceptStream()
+	if err != nil {
+		return nil, 0, err
+	}
+	var kind [1]byte
+	_ = st.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadFull(st, kind[:]); err != nil {
+		_ = st.Close()
+		return nil, 0, fmt.Errorf("reading stream kind: %w", err)
+	}
+	_ = st.SetReadDeadline(time.Time{})
+	return st, kind[0], nil
+}
+
+func (s *Session) do(ctx context.Context, method, path string, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, proto.BaseURL+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(proto.HeaderVersion, proto.Version)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if s.mux.IsClosed() {
+			return fmt.Errorf("%s %s: %w", method, path, ErrSessionClosed)
+		}
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e proto.ErrorResponse
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&e)
+		if resp.StatusCode == proto.StatusVersionMismatch {
+			return fmt.Errorf("%w: %s", ErrVersionMismatch, e.Message)
+		}
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, e.Message)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, proto.MaxBodyBytes)).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decoding the answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// Manifest fetches the workspace manifest.
+func (s *Session) Manifest(ctx context.Context) (proto.Manifest, error) {
+	var m proto.Manifest
+	err := s.do(ctx, http.MethodGet, proto.PathManifest, nil, &m)
+	return m, err
+}
+
+// Secrets fetches the owner's secrets, with values.
+func (s *Session) Secrets(ctx context.Context) ([]proto.Secret, error) {
+	var r proto.SecretsResponse
+	err := s.do(ctx, http.MethodGet, proto.PathSecrets, nil, &r)
+	return r.Secrets, err
+}
+
+// ReportLifecycle sends a lifecycle state.
+func (s *Session) ReportLifecycle(ctx context.Context, r proto.LifecycleReport) error {
+	return s.do(ctx, http.MethodPost, proto.PathLifecycle, r, nil)
+}
+
+// ReportLogs sends script or app output.
+func (s *Session) ReportLogs(ctx context.Context, r proto.LogReport) error {
+	return s.do(ctx, http.MethodPost, proto.PathLogs, r, nil)
+}
+
+// ReportApply sends the outcome of an apply.
+func (s *Session) ReportApply(ctx context.Context, r proto.ApplyReport) error {
+	return s.do(ctx, http.MethodPost, proto.PathApply, r, nil)
+}

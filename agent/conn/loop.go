@@ -1,0 +1,151 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.uber.org/zap"
+)
+
+// Clock is the time source of Loop, injectable so tests do not sleep.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// LoopConfig configures Loop.
+type LoopConfig struct {
+	// Dial opens a session. Required.
+	Dial func(ctx context.Context) (*Session, error)
+	// Serve runs on each session until it ends or ctx is cancelled; the
+	// Loop closes the session afterwards. Required.
+	Serve func(ctx context.Context, s *Session) error
+	// InitialInterval is the first retry wait. Default 500ms.
+	InitialInterval time.Duration
+	// MaxInterval caps every wait, jitter included. Default 30s. A rejected
+	// token or a version mismatch waits exactly this long.
+	MaxInterval time.Duration
+	// StableAfter is how long a connection must last for the backoff to
+	// start again from InitialInterval. Default 1m.
+	StableAfter time.Duration
+	// Clock is the time source. Default the real clock.
+	Clock Clock
+	// Logger receives one line per failed attempt. Default nop.
+	Logger *zap.Logger
+}
+
+// Validate reports whether c is usable.
+func (c LoopConfig) Validate() error {
+	switch {
+	case c.Dial == nil || c.Serve == nil:
+		return fmt.Errorf("%w: Dial and Serve are required", ErrConfig)
+	case c.InitialInterval < 0 || c.MaxInterval < 0 || c.StableAfter < 0:
+		return fmt.Errorf("%w: negative interval", ErrConfig)
+	case c.MaxInterval != 0 && c.InitialInterval > c.MaxInterval:
+		return fmt.Errorf("%w: InitialInterval exceeds MaxInterval", ErrConfig)
+	}
+	return nil
+}
+
+// Loop connects, serves, and reconnects forever.
+type Loop struct {
+	cfg LoopConfig
+	bo  *backoff.ExponentialBackOff
+}
+
+// NewLoop validates cfg and returns a Loop. It starts nothing.
+func NewLoop(cfg LoopConfig) (*Loop, error) {
+	if cfg.InitialInterval == 0 {
+		cfg.InitialInterval = 500 * time.Millisecond
+	}
+	if cfg.MaxInterval == 0 {
+		cfg.MaxInterval = 30 * time.Second
+	}
+	if cfg.StableAfter == 0 {
+		cfg.StableAfter = time.Minute
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	bo := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(cfg.InitialInterval),
+		backoff.WithMaxInterval(cfg.MaxInterval),
+		backoff.WithMultiplier(2),
+		backoff.WithRandomizationFactor(0.5),
+		backoff.WithMaxElapsedTime(0), // forever
+		backoff.WithClockProvider(cfg.Clock),
+	)
+	return &Loop{cfg: cfg, bo: bo}, nil
+}
+
+// next returns the next wait, never above MaxInterval (the jitter of
+// ExponentialBackOff may otherwise exceed it by half).
+func (l *Loop) next() time.Duration {
+	d := l.bo.NextBackOff()
+	if d == backoff.Stop || d > l.cfg.MaxInterval {
+		d = l.cfg.MaxInterval
+	}
+	return d
+}
+
+// Run connects and serves until ctx is cancelled, which is a clean exit
+// (nil). Failures are logged and retried; Run never gives up.
+func (l *Loop) Run(ctx context.Context) error {
+	log := l.cfg.Logger
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		var wait time.Duration
+		sess, err := l.cfg.Dial(ctx)
+		switch {
+		case ctx.Err() != nil:
+			if sess != nil {
+				_ = sess.Close()
+			}
+			return nil
+		case errors.Is(err, ErrTokenRejected):
+			wait = l.cfg.MaxInterval
+			log.Error("the control plane rejected the agent token; check COURIER_AGENT_TOKEN or the token file",
+				zap.Error(err), zap.Duration("retry_in", wait))
+		case errors.Is(err, ErrVersionMismatch):
+			wait = l.cfg.MaxInterval
+			log.Error("the control plane speaks another agent protocol version; upgrade the agent or the control plane",
+				zap.Error(err), zap.Duration("retry_in", wait))
+		case err != nil:
+			wait = l.next()
+			log.Warn("cannot reach the control plane", zap.Error(err), zap.Duration("retry_in", wait))
+		default:
+			start := l.cfg.Clock.Now()
+			serr := l.cfg.Serve(ctx, sess)
+			_ = sess.Close()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if l.cfg.Clock.Now().Sub(start) >= l.cfg.StableAfter {
+				l.bo.Reset()
+			}
+			wait = l.next()
+			log.Warn("connection to the control plane lost; reconnecting", zap.Error(serr), zap.Duration("retry_in", wait))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.cfg.Clock.After(wait):
+		}
+	}
+}

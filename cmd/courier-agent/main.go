@@ -1,0 +1,118 @@
+// Command courier-agent is the workspace agent daemon. It only wires: flags
+// and environment become an agent.Config, signals become cancellation, and
+// logs are flushed last. See package agent for what it does.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/courierhq/courier/agent"
+	"github.com/courierhq/courier/agent/proto"
+)
+
+// version is set with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "courier-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func run(args []string) error {
+	d := agent.DefaultConfig()
+	fs := flag.NewFlagSet("courier-agent", flag.ContinueOnError)
+	url := fs.String("url", env("COURIER_AGENT_URL", ""), "control plane URL (COURIER_AGENT_URL)")
+	tokenFile := fs.String("token-file", env("COURIER_AGENT_TOKEN_FILE", ""), "file holding the agent token (COURIER_AGENT_TOKEN_FILE); or set COURIER_AGENT_TOKEN")
+	dataDir := fs.String("data-dir", env("COURIER_AGENT_DATA_DIR", d.DataDir), "state file and SSH host key directory (COURIER_AGENT_DATA_DIR)")
+	home := fs.String("home", env("COURIER_AGENT_HOME", d.Home), "the workspace user's home: where ~/ file secrets go (COURIER_AGENT_HOME)")
+	logLevel := fs.String("log-level", env("COURIER_AGENT_LOG_LEVEL", "info"), "debug, info, warn or error (COURIER_AGENT_LOG_LEVEL)")
+	logFormat := fs.String("log-format", env("COURIER_AGENT_LOG_FORMAT", "json"), "json or console (COURIER_AGENT_LOG_FORMAT)")
+	maxBackoff := fs.Duration("max-backoff", envDuration("COURIER_AGENT_MAX_BACKOFF", d.MaxBackoff), "longest wait between reconnects (COURIER_AGENT_MAX_BACKOFF)")
+	keepalive := fs.Duration("keepalive", envDuration("COURIER_AGENT_KEEPALIVE", proto.DefaultKeepaliveInterval), "keepalive interval; a dead connection is noticed within about twice this (COURIER_AGENT_KEEPALIVE)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if *showVersion {
+		fmt.Printf("courier-agent %s (agent protocol %s)\n", version, proto.Version)
+		return nil
+	}
+	log, err := newLogger(*logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	// The token is read once and removed from this process's environment,
+	// so nothing the agent starts can inherit it (envmerge also drops
+	// COURIER_AGENT_* from every child's env).
+	token := os.Getenv("COURIER_AGENT_TOKEN")
+	for _, name := range []string{"COURIER_AGENT_TOKEN", "COURIER_AGENT_TOKEN_FILE"} {
+		_ = os.Unsetenv(name)
+	}
+	cfg := agent.Config{URL: *url, Token: token, TokenFile: *tokenFile, DataDir: *dataDir, Home: *home,
+		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive}
+	if token != "" && *tokenFile != "" {
+		cfg.TokenFile = "" // the explicit token wins; say so
+		log.Warn("both COURIER_AGENT_TOKEN and a token file are set; using COURIER_AGENT_TOKEN")
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return a.Run(ctx)
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv(name); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func newLogger(level, format string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	var cfg zap.Config
+	switch format {
+	case "json":
+		cfg = zap.NewProductionConfig()
+		cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	case "console":
+		cfg = zap.NewDevelopmentConfig()
+	default:
+		return nil, fmt.Errorf("log format %q: want json or console", format)
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.OutputPaths, cfg.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+	cfg.Sampling = nil
+	return cfg.Build()
+}

@@ -1,0 +1,248 @@
+package agentapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/store"
+)
+
+// wsState is what the server remembers of a workspace's agent between
+// connections: recent script/app output and the last apply report.
+type wsState struct {
+	logs      []proto.LogLine // ring of the last Config.LogLines lines
+	sources   []string        // source of each line in logs
+	lastApply *proto.ApplyReport
+}
+
+// routes is the HTTP handler served on one agent's yamux session.
+func (s *Server) routes(workspaceID string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+proto.PathManifest, func(w http.ResponseWriter, r *http.Request) {
+		s.manifest(w, r, workspaceID)
+	})
+	mux.HandleFunc("GET "+proto.PathSecrets, func(w http.ResponseWriter, r *http.Request) {
+		s.secrets(w, r, workspaceID)
+	})
+	mux.HandleFunc("POST "+proto.PathLifecycle, func(w http.ResponseWriter, r *http.Request) {
+		s.lifecycle(w, r, workspaceID)
+	})
+	mux.HandleFunc("POST "+proto.PathLogs, func(w http.ResponseWriter, r *http.Request) {
+		s.logs(w, r, workspaceID)
+	})
+	mux.HandleFunc("POST "+proto.PathApply, func(w http.ResponseWriter, r *http.Request) {
+		s.apply(w, r, workspaceID)
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.Header.Get(proto.HeaderVersion); v != proto.Version {
+			writeError(w, proto.StatusVersionMismatch, fmt.Sprintf(
+				"agent protocol version mismatch: the agent speaks %q, this control plane speaks %q", v, proto.Version))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, proto.MaxBodyBytes)
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body too large")
+		} else {
+			writeError(w, http.StatusBadRequest, "malformed JSON body")
+		}
+		return false
+	}
+	return true
+}
+
+func (s *Server) manifest(w http.ResponseWriter, r *http.Request, id string) {
+	ws, err := s.cfg.Store.WorkspaceByID(r.Context(), id)
+	if err != nil {
+		s.internal(w, "loading workspace", err)
+		return
+	}
+	owner, err := s.cfg.Store.UserByID(r.Context(), ws.OwnerID)
+	if err != nil {
+		s.internal(w, "loading workspace owner", err)
+		return
+	}
+	env := ws.Template.Env
+	if env == nil {
+		env = map[string]string{}
+	}
+	writeJSON(w, proto.Manifest{
+		WorkspaceID: ws.ID, WorkspaceName: ws.Name, OwnerID: owner.ID, OwnerName: owner.Username,
+		Env: env, Scripts: ws.Template.Scripts, Apps: ws.Template.Apps,
+		FileDeliveryDisabled: s.cfg.FileDeliveryDisabled,
+	})
+}
+
+// secrets sends the owner's secrets with their values. A value that cannot
+// be opened (a key removed from the keyring) is left out and logged by name;
+// the others are still delivered.
+func (s *Server) secrets(w http.ResponseWriter, r *http.Request, id string) {
+	ws, err := s.cfg.Store.WorkspaceByID(r.Context(), id)
+	if err != nil {
+		s.internal(w, "loading workspace", err)
+		return
+	}
+	stored, err := s.cfg.Store.ListSecrets(r.Context(), ws.OwnerID)
+	if err != nil {
+		s.internal(w, "listing secrets", err)
+		return
+	}
+	out := proto.SecretsResponse{Secrets: make([]proto.Secret, 0, len(stored))}
+	for _, sec := range stored {
+		value, err := s.cfg.Open(sec)
+		if err != nil {
+			s.log.Error("cannot open a stored secret; it is not delivered", zap.String("workspace", ws.Name),
+				zap.String("secret", sec.Name), zap.Error(err))
+			continue
+		}
+		ps := proto.Secret{ID: sec.ID, Name: sec.Name, Value: value, EnvName: sec.EnvName,
+			FilePath: sec.FilePath, UpdatedAt: sec.UpdatedAt}
+		if s.cfg.FileDeliveryDisabled {
+			ps.FilePath = ""
+		}
+		out.Secrets = append(out.Secrets, ps)
+	}
+	s.log.Debug("secrets sent to agent", zap.String("workspace", ws.Name), zap.Int("count", len(out.Secrets)))
+	writeJSON(w, out)
+}
+
+var states = []string{proto.StateStarting, proto.StateReady, proto.StateStartError, proto.StateShuttingDown, proto.StateOff}
+
+func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request, id string) {
+	var rep proto.LifecycleReport
+	if !decode(w, r, &rep) {
+		return
+	}
+	if !slices.Contains(states, rep.State) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown lifecycle state %q", rep.State))
+		return
+	}
+	at := rep.At
+	if at.IsZero() {
+		at = s.cfg.Now()
+	}
+	if err := s.cfg.Store.SetWorkspaceState(r.Context(), id, rep.State, at.UTC()); err != nil {
+		s.internal(w, "saving lifecycle state", err)
+		return
+	}
+	s.log.Info("agent lifecycle", zap.String("workspace_id", id), zap.String("state", rep.State),
+		zap.String("detail", rep.Detail))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request, id string) {
+	var rep proto.LogReport
+	if !decode(w, r, &rep) {
+		return
+	}
+	s.mu.Lock()
+	st := s.stateLocked(id)
+	for _, l := range rep.Lines {
+		st.logs = append(st.logs, l)
+		st.sources = append(st.sources, rep.Source)
+	}
+	if n := len(st.logs) - s.cfg.LogLines; n > 0 {
+		st.logs = append([]proto.LogLine(nil), st.logs[n:]...)
+		st.sources = append([]string(nil), st.sources[n:]...)
+	}
+	s.mu.Unlock()
+	// Script output may hold anything a script prints, so only its size is
+	// logged here; operators read it in the agent's own log.
+	s.log.Debug("agent output received", zap.String("workspace_id", id), zap.String("source", rep.Source),
+		zap.Int("lines", len(rep.Lines)))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, id string) {
+	var rep proto.ApplyReport
+	if !decode(w, r, &rep) {
+		return
+	}
+	for _, o := range rep.Outcomes {
+		fields := []zap.Field{zap.String("workspace_id", id), zap.String("secret", o.Secret),
+			zap.String("outcome", o.Outcome)}
+		if o.Path != "" {
+			fields = append(fields, zap.String("path", o.Path))
+		}
+		if o.Error != "" {
+			fields = append(fields, zap.String("error", o.Error))
+			s.log.Warn("agent failed to apply a secret", fields...)
+			continue
+		}
+		s.log.Debug("agent applied a secret", fields...)
+	}
+	s.mu.Lock()
+	s.stateLocked(id).lastApply = &rep
+	s.mu.Unlock()
+	if s.cfg.OnApply != nil {
+		s.cfg.OnApply(id, rep)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) stateLocked(id string) *wsState {
+	st := s.state[id]
+	if st == nil {
+		st = &wsState{}
+		s.state[id] = st
+	}
+	return st
+}
+
+func (s *Server) internal(w http.ResponseWriter, what string, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "the workspace no longer exists")
+		return
+	}
+	s.log.Error("agent request failed", zap.String("while", what), zap.Error(err))
+	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+// LogLine is a line of script or app output with its source.
+type LogLine struct {
+	Source string
+	proto.LogLine
+}
+
+// RecentLogs returns the retained output of a workspace's scripts and apps,
+// oldest first.
+func (s *Server) RecentLogs(workspaceID string) []LogLine {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.state[workspaceID]
+	if st == nil {
+		return nil
+	}
+	out := make([]LogLine, len(st.logs))
+	for i := range st.logs {
+		out[i] = LogLine{Source: st.sources[i], LogLine: st.logs[i]}
+	}
+	return out
+}
+
+// LastApply returns the last apply report of a workspace's agent.
+func (s *Server) LastApply(workspaceID string) (proto.ApplyReport, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.state[workspaceID]; st != nil && st.lastApply != nil {
+		return *st.lastApply, true
+	}
+	return proto.ApplyReport{}, false
+}
