@@ -59,6 +59,8 @@ func (c LoopConfig) Validate() error {
 type Loop struct {
 	cfg LoopConfig
 	bo  *backoff.ExponentialBackOff
+	// closeSession ends a served session; tests replace it.
+	closeSession func(*Session)
 }
 
 // NewLoop validates cfg and returns a Loop. It starts nothing.
@@ -89,7 +91,7 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 		backoff.WithMaxElapsedTime(0), // forever
 		backoff.WithClockProvider(cfg.Clock),
 	)
-	return &Loop{cfg: cfg, bo: bo}, nil
+	return &Loop{cfg: cfg, bo: bo, closeSession: func(s *Session) { _ = s.Close() }}, nil
 }
 
 // next returns the next wait, never above MaxInterval (the jitter of
@@ -132,7 +134,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		default:
 			start := l.cfg.Clock.Now()
 			serr := l.cfg.Serve(ctx, sess)
-			_ = sess.Close()
+			l.closeSession(sess)
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,6 +46,12 @@ var _ Store = (*SQLite)(nil)
 func OpenSQLite(ctx context.Context, path string, logger *zap.Logger) (*SQLite, error) {
 	if logger == nil {
 		logger = zap.NewNop()
+	}
+	// The database holds sealed values, password hashes and token hashes:
+	// create it readable by its owner only (SQLite keeps an existing
+	// file's mode, and gives the -wal and -shm files the same).
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+		_ = f.Close()
 	}
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "busy_timeout(10000)"} {

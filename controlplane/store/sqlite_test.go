@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -47,5 +48,18 @@ func TestSQLiteReopenKeepsDataAndMigrationsAreIdempotent(t *testing.T) {
 			t.Fatalf("after reopen: %+v, %v", got, err)
 		}
 		_ = s.Close()
+	}
+}
+
+func TestSQLiteFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "courier.db")
+	s, err := store.OpenSQLite(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("database mode = %v, %v; want 0600", st.Mode().Perm(), err)
 	}
 }

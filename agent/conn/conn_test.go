@@ -1,0 +1,163 @@
+package conn_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/courierhq/courier/agent/conn"
+	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/agentapi"
+	"github.com/courierhq/courier/controlplane/store"
+)
+
+// blackhole is a TCP proxy that can stop forwarding while keeping both
+// sockets open: the connection is dead but nothing says so.
+type blackhole struct {
+	ln     net.Listener
+	target string
+	frozen atomic.Bool
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newBlackhole(t *testing.T, target string) *blackhole {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &blackhole{ln: ln, target: target}
+	b.wg.Add(1)
+	go b.serve()
+	t.Cleanup(b.close)
+	return b
+}
+
+func (b *blackhole) serve() {
+	defer b.wg.Done()
+	for {
+		c, err := b.ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", b.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		b.mu.Lock()
+		b.conns = append(b.conns, c, up)
+		b.mu.Unlock()
+		b.wg.Add(2)
+		go b.pipe(c, up)
+		go b.pipe(up, c)
+	}
+}
+
+func (b *blackhole) pipe(dst, src net.Conn) {
+	defer b.wg.Done()
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		if b.frozen.Load() {
+			continue // swallow: the peer never hears back
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+func (b *blackhole) close() {
+	_ = b.ln.Close()
+	b.mu.Lock()
+	for _, c := range b.conns {
+		_ = c.Close()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+func controlPlane(t *testing.T) (url, token string) {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token = "tok-0123456789abcdef0123456789"
+	sum := sha256.Sum256([]byte(token))
+	_ = st.CreateUser(context.Background(), store.User{ID: "u", Username: "u", Email: "u@x", CreatedAt: time.Now()})
+	_ = st.CreateWorkspace(context.Background(), store.Workspace{ID: "w", Name: "w", OwnerID: "u", AgentTokenHash: sum[:], CreatedAt: time.Now()})
+	srv, err := agentapi.New(agentapi.Config{Store: st, Open: func(s store.Secret) (string, error) { return string(s.Value), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(proto.ConnectPath, srv)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() { _ = srv.Close(); hs.Close(); _ = st.Close() })
+	return hs.URL, token
+}
+
+func TestKeepaliveDetectsDeadConnection(t *testing.T) {
+	url, token := controlPlane(t)
+	bh := newBlackhole(t, url[len("http://"):])
+	s, err := conn.Dial(context.Background(), conn.Config{URL: "http://" + bh.ln.Addr().String(), Token: token,
+		KeepaliveInterval: 100 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, RequestTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Manifest(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bh.frozen.Store(true)
+	select {
+	case <-s.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("a dead connection was never detected")
+	}
+	if _, err := s.Manifest(context.Background()); err == nil {
+		t.Fatal("request on a dead session succeeded")
+	}
+}
+
+func TestDialErrors(t *testing.T) {
+	url, _ := controlPlane(t)
+	_, err := conn.Dial(context.Background(), conn.Config{URL: url, Token: "wrong"})
+	if !errors.Is(err, conn.ErrTokenRejected) {
+		t.Fatalf("wrong token: %v", err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	if _, err := conn.Dial(context.Background(), conn.Config{URL: "http://" + addr, Token: "t"}); err == nil ||
+		errors.Is(err, conn.ErrTokenRejected) {
+		t.Fatalf("refused connection: %v", err)
+	}
+	vm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(proto.StatusVersionMismatch)
+		_, _ = io.WriteString(w, `{"message":"agent speaks \"1\", control plane speaks \"2\""}`)
+	}))
+	defer vm.Close()
+	_, err = conn.Dial(context.Background(), conn.Config{URL: vm.URL, Token: "t"})
+	if !errors.Is(err, conn.ErrVersionMismatch) || !contains(err.Error(), `speaks "2"`) {
+		t.Fatalf("version mismatch: %v", err)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,177 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeClock fires every After at once and records the requested waits; its
+// Now advances by each wait and by what a test adds.
+type fakeClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits []time.Duration
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	c.waits = append(c.waits, d)
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	ch <- c.now
+	return ch
+}
+func (c *fakeClock) advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+func (c *fakeClock) recorded() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.waits...)
+}
+
+// runLoop runs a Loop whose dial fails with errs[i] on attempt i and
+// cancels after the last.
+func runLoop(t *testing.T, cfg LoopConfig, attempts int, dialErr func(i int) error) (*fakeClock, *observer.ObservedLogs) {
+	t.Helper()
+	clock := &fakeClock{now: time.Unix(0, 0)}
+	core, logs := observer.New(zap.DebugLevel)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	i := 0
+	cfg.Clock, cfg.Logger = clock, zap.New(core)
+	cfg.Dial = func(context.Context) (*Session, error) {
+		i++
+		if i > attempts {
+			cancel()
+			return nil, ctx.Err()
+		}
+		return nil, dialErr(i)
+	}
+	if cfg.Serve == nil {
+		cfg.Serve = func(context.Context, *Session) error { return nil }
+	}
+	l, err := NewLoop(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Run(ctx); err != nil {
+		t.Fatalf("Run returned %v; cancellation is a clean exit", err)
+	}
+	return clock, logs
+}
+
+func TestBackoffGrowsJitteredAndCapped(t *testing.T) {
+	cfg := LoopConfig{InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second}
+	clock, logs := runLoop(t, cfg, 30, func(int) error { return errors.New("connection refused") })
+	waits := clock.recorded()
+	if len(waits) != 30 {
+		t.Fatalf("%d waits, want 30", len(waits))
+	}
+	distinct := map[time.Duration]bool{}
+	for i, w := range waits {
+		if w <= 0 || w > cfg.MaxInterval {
+			t.Fatalf("wait %d = %v, outside (0, %v]", i, w, cfg.MaxInterval)
+		}
+		distinct[w] = true
+	}
+	if waits[0] > 150*time.Millisecond || waits[0] < 50*time.Millisecond {
+		t.Errorf("first wait %v, want 100ms ± 50%%", waits[0])
+	}
+	if waits[len(waits)-1] < cfg.MaxInterval/2 {
+		t.Errorf("wait never grew: last %v", waits[len(waits)-1])
+	}
+	if len(distinct) < 10 {
+		t.Errorf("waits are not jittered: %v", waits)
+	}
+	if logs.FilterMessageSnippet("cannot reach").Len() != 30 {
+		t.Errorf("want one warning per failed attempt")
+	}
+}
+
+func TestTokenRejectedWaitsTheCap(t *testing.T) {
+	cfg := LoopConfig{InitialInterval: 100 * time.Millisecond, MaxInterval: 7 * time.Second}
+	clock, logs := runLoop(t, cfg, 5, func(int) error { return fmt.Errorf("%w: bad", ErrTokenRejected) })
+	for _, w := range clock.recorded() {
+		if w != cfg.MaxInterval {
+			t.Fatalf("token rejected: waited %v, want exactly the cap %v (no tight loop)", w, cfg.MaxInterval)
+		}
+	}
+	if n := logs.FilterMessageSnippet("rejected the agent token").FilterField(zap.Duration("retry_in", 7*time.Second)).Len(); n != 5 {
+		t.Errorf("%d clear token errors, want 5", n)
+	}
+}
+
+func TestVersionMismatchIsOneClearError(t *testing.T) {
+	cfg := LoopConfig{MaxInterval: 3 * time.Second}
+	clock, logs := runLoop(t, cfg, 2, func(int) error { return fmt.Errorf("%w: agent speaks 2, server 1", ErrVersionMismatch) })
+	if w := clock.recorded(); w[0] != 3*time.Second {
+		t.Errorf("waits %v", w)
+	}
+	e := logs.FilterMessageSnippet("protocol version").All()
+	if len(e) != 2 || e[0].Level != zap.ErrorLevel {
+		t.Errorf("version mismatch logs: %v", e)
+	}
+}
+
+func TestBackoffResetsAfterStableConnection(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(0, 0)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	attempt := 0
+	l, err := NewLoop(LoopConfig{
+		InitialInterval: 100 * time.Millisecond, MaxInterval: 10 * time.Second, StableAfter: time.Minute, Clock: clock,
+		Dial: func(context.Context) (*Session, error) {
+			attempt++
+			switch {
+			case attempt <= 8:
+				return nil, errors.New("down")
+			case attempt == 9:
+				return &Session{}, nil // served below for "2 minutes"
+			case attempt == 10:
+				return nil, errors.New("down again")
+			}
+			cancel()
+			return nil, ctx.Err()
+		},
+		Serve: func(context.Context, *Session) error { clock.advance(2 * time.Minute); return errors.New("lost") },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.closeSession = func(*Session) {}
+	_ = l.Run(ctx)
+	w := clock.recorded()
+	// w[7] followed 8 failures: grown. w[8] follows a stable session: reset.
+	if w[7] < time.Second || w[8] > 150*time.Millisecond {
+		t.Fatalf("backoff not reset after a stable connection: %v", w)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	bad := []LoopConfig{
+		{},
+		{Dial: func(context.Context) (*Session, error) { return nil, nil }},
+		{Dial: func(context.Context) (*Session, error) { return nil, nil }, Serve: func(context.Context, *Session) error { return nil }, InitialInterval: time.Hour, MaxInterval: time.Second},
+	}
+	for i, c := range bad {
+		if _, err := NewLoop(c); !errors.Is(err, ErrConfig) {
+			t.Errorf("%d: err = %v", i, err)
+		}
+	}
+	for _, c := range []Config{{}, {URL: "ftp://x", Token: "t"}, {URL: "http://x"}, {URL: "http://", Token: "t"}} {
+		if err := c.Validate(); !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: err = %v", c, err)
+		}
+	}
+}

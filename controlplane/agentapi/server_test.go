@@ -1,0 +1,239 @@
+package agentapi_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/courierhq/courier/agent/conn"
+	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/agentapi"
+	"github.com/courierhq/courier/controlplane/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	agentToken = "agent-token-for-tests-0123456789"
+	canary     = "CANARY-agentapi-77aa"
+)
+
+type fixture struct {
+	st    *store.SQLite
+	srv   *agentapi.Server
+	http  *httptest.Server
+	ws    store.Workspace
+	owner store.User
+	logs  *observer.ObservedLogs
+}
+
+func setup(t *testing.T, fileDisabled bool) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := store.User{ID: "u1", Username: "dev", Email: "dev@x", CreatedAt: time.Now()}
+	_ = st.CreateUser(ctx, owner)
+	sum := sha256.Sum256([]byte(agentToken))
+	ws := store.Workspace{ID: "w1", Name: "dev", OwnerID: owner.ID, AgentTokenHash: sum[:], CreatedAt: time.Now(),
+		Template: store.Template{Env: map[string]string{"A": "1"}, Scripts: []proto.Script{{Name: "s", Script: "true"}}}}
+	if err := st.CreateWorkspace(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	_ = st.CreateSecrets(ctx, owner.ID, []store.Secret{
+		{ID: "s1", Name: "tok", EnvName: "TOK", FilePath: "~/tok", Value: []byte(canary), CreatedAt: time.Now(), UpdatedAt: time.Now()},
+		{ID: "s2", Name: "broken", Value: []byte("x"), CreatedAt: time.Now(), UpdatedAt: time.Now()},
+	}, nil)
+	core, logs := observer.New(zap.DebugLevel)
+	srv, err := agentapi.New(agentapi.Config{Store: st, Logger: zap.New(core), FileDeliveryDisabled: fileDisabled,
+		Open: func(s store.Secret) (string, error) {
+			if s.Name == "broken" {
+				return "", errors.New("key not configured")
+			}
+			return string(s.Value), nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(proto.ConnectPath, srv)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		_ = srv.Close()
+		hs.Close()
+		_ = st.Close()
+	})
+	return &fixture{st: st, srv: srv, http: hs, ws: ws, owner: owner, logs: logs}
+}
+
+func dial(t *testing.T, f *fixture, token string) (*conn.Session, error) {
+	return conn.Dial(context.Background(), conn.Config{URL: f.http.URL, Token: token})
+}
+
+func TestConnectFetchAndReport(t *testing.T) {
+	f := setup(t, false)
+	s, err := dial(t, f, agentToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	m, err := s.Manifest(ctx)
+	if err != nil || m.WorkspaceID != "w1" || m.OwnerName != "dev" || m.Env["A"] != "1" || len(m.Scripts) != 1 {
+		t.Fatalf("manifest = %+v, %v", m, err)
+	}
+	secs, err := s.Secrets(ctx)
+	if err != nil || len(secs) != 1 || secs[0].Value != canary || secs[0].FilePath != "~/tok" {
+		t.Fatalf("secrets = %v, %v (the broken one must be left out, the other delivered)", secs, err)
+	}
+	if err := s.ReportLifecycle(ctx, proto.LifecycleReport{State: proto.StateReady, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	ws, _ := f.st.WorkspaceByID(ctx, "w1")
+	if ws.State != proto.StateReady {
+		t.Errorf("state = %q", ws.State)
+	}
+	if err := s.ReportLifecycle(ctx, proto.LifecycleReport{State: "bogus"}); err == nil {
+		t.Error("unknown state accepted")
+	}
+	_ = s.ReportLogs(ctx, proto.LogReport{Source: "script:s", Lines: []proto.LogLine{{Stream: "stdout", Text: "hello"}}})
+	if l := f.srv.RecentLogs("w1"); len(l) != 1 || l[0].Text != "hello" || l[0].Source != "script:s" {
+		t.Errorf("logs = %+v", l)
+	}
+	_ = s.ReportApply(ctx, proto.ApplyReport{Outcomes: []proto.Outcome{{Secret: "tok", Outcome: proto.OutcomeWritten}}})
+	if r, ok := f.srv.LastApply("w1"); !ok || r.Outcomes[0].Secret != "tok" {
+		t.Errorf("last apply = %+v", r)
+	}
+	if f.srv.Connected() != 1 {
+		t.Errorf("Connected = %d", f.srv.Connected())
+	}
+	for _, e := range f.logs.All() {
+		if strings.Contains(e.Message+toStr(e.ContextMap()), canary) {
+			t.Errorf("log line leaks a value: %s %v", e.Message, e.ContextMap())
+		}
+	}
+}
+
+func toStr(m map[string]any) string {
+	var b strings.Builder
+	for k, v := range m {
+		b.WriteString(k)
+		b.WriteString("=")
+		if s, ok := v.(string); ok {
+			b.WriteString(s)
+		}
+	}
+	return b.String()
+}
+
+func TestFileDeliveryDisabled(t *testing.T) {
+	f := setup(t, true)
+	s, err := dial(t, f, agentToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m, _ := s.Manifest(context.Background())
+	secs, _ := s.Secrets(context.Background())
+	if !m.FileDeliveryDisabled || len(secs) != 1 || secs[0].FilePath != "" || secs[0].EnvName != "TOK" {
+		t.Fatalf("file targets must be withheld: %+v %+v", m, secs)
+	}
+}
+
+func TestRejections(t *testing.T) {
+	f := setup(t, false)
+	if _, err := dial(t, f, "wrong-token"); !errors.Is(err, conn.ErrTokenRejected) {
+		t.Fatalf("bad token: %v", err)
+	}
+	req, _ := http.NewRequest("GET", f.http.URL+proto.ConnectPath, nil)
+	req.Header.Set(proto.HeaderToken, agentToken)
+	req.Header.Set(proto.HeaderVersion, "999")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != proto.StatusVersionMismatch || !strings.Contains(string(body), `\"999\"`) && !strings.Contains(string(body), "999") {
+		t.Fatalf("version mismatch: %d %s", resp.StatusCode, body)
+	}
+	req.Header.Del(proto.HeaderToken)
+	resp, _ = http.DefaultClient.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", resp.StatusCode)
+	}
+}
+
+func TestDialOpensSSHStreamAndNewerConnectionWins(t *testing.T) {
+	f := setup(t, false)
+	ctx := context.Background()
+	if _, err := f.srv.Dial(ctx, "w1"); !errors.Is(err, agentapi.ErrAgentNotConnected) {
+		t.Fatalf("no agent: %v", err)
+	}
+	s1, err := dial(t, f, agentToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	c, err := f.srv.Dial(ctx, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, kind, err := s1.Accept()
+	if err != nil || kind != proto.StreamSSH {
+		t.Fatalf("accept: kind=%d err=%v", kind, err)
+	}
+	_, _ = c.Write([]byte("ping"))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(st, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("stream carries %q, %v", buf, err)
+	}
+	_ = c.Close()
+	_ = st.Close()
+
+	s2, err := dial(t, f, agentToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	select {
+	case <-s1.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the older session was not closed when the agent reconnected")
+	}
+	if f.srv.Connected() != 1 {
+		t.Errorf("Connected = %d", f.srv.Connected())
+	}
+}
+
+func TestCloseEndsSessions(t *testing.T) {
+	f := setup(t, false)
+	s, err := dial(t, f, agentToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = f.srv.Close()
+	select {
+	case <-s.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end the agent session")
+	}
+	_ = f.srv.Close()
+	if _, err := f.srv.Dial(context.Background(), "w1"); !errors.Is(err, agentapi.ErrClosed) {
+		t.Fatalf("Dial after Close: %v", err)
+	}
+}

@@ -1,0 +1,160 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/courierhq/courier/controlplane/store"
+)
+
+// Session token headers, in the order they are looked at. The first is the
+// reference's, so its curl examples work unchanged (R11).
+const (
+	HeaderSessionToken        = "Coder-Session-Token"
+	HeaderCourierSessionToken = "Courier-Session-Token"
+)
+
+// tokenBytes is the entropy of session and agent tokens (256 bits).
+const tokenBytes = 32
+
+// newToken returns a random token (base64url, no padding) and its SHA-256,
+// which is all that is stored.
+func newToken() (token string, hash []byte, err error) {
+	b := make([]byte, tokenBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, fmt.Errorf("generate token: %w", err)
+	}
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, hashToken(token), nil
+}
+
+func hashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// presentedToken returns the session token of r from Coder-Session-Token,
+// Courier-Session-Token or "Authorization: Bearer", or "".
+func presentedToken(r *http.Request) string {
+	for _, h := range []string{HeaderSessionToken, HeaderCourierSessionToken} {
+		if t := strings.TrimSpace(r.Header.Get(h)); t != "" {
+			return t
+		}
+	}
+	auth := r.Header.Get("Authorization")
+	if len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+		return strings.TrimSpace(auth[7:])
+	}
+	return ""
+}
+
+type ctxKey int
+
+const (
+	ctxUser ctxKey = iota
+	ctxTokenHash
+)
+
+// caller is the authenticated user of a request.
+func caller(r *http.Request) store.User {
+	u, _ := r.Context().Value(ctxUser).(store.User)
+	return u
+}
+
+var errUnauthenticated = errorf(http.StatusUnauthorized,
+	"authentication required: send a valid session token in the Coder-Session-Token header")
+
+// authed wraps h so it runs only for a request with a valid, unexpired,
+// unrevoked session token. The token is looked up by its SHA-256 and the
+// stored hash compared in constant time; 401 otherwise, saying no more.
+func (a *api) authed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok := presentedToken(r)
+		if tok == "" || len(tok) > 256 {
+			a.writeError(w, r, errUnauthenticated)
+			return
+		}
+		hash := hashToken(tok)
+		sess, err := a.store.SessionByHash(r.Context(), hash, a.cfg.now())
+		if errors.Is(err, store.ErrNotFound) ||
+			(err == nil && subtle.ConstantTimeCompare(sess.TokenHash, hash) != 1) {
+			a.writeError(w, r, errUnauthenticated)
+			return
+		}
+		if err != nil {
+			a.writeError(w, r, fmt.Errorf("look up session: %w", err))
+			return
+		}
+		u, err := a.store.UserByID(r.Context(), sess.UserID)
+		if errors.Is(err, store.ErrNotFound) {
+			a.writeError(w, r, errUnauthenticated)
+			return
+		}
+		if err != nil {
+			a.writeError(w, r, fmt.Errorf("look up session user: %w", err))
+			return
+		}
+		ctx := context.WithValue(r.Context(), ctxUser, u)
+		ctx = context.WithValue(ctx, ctxTokenHash, hash)
+		h(w, r.WithContext(ctx))
+	}
+}
+
+var errNoUser = errorf(http.StatusNotFound, "user not found")
+
+// resolveUser turns a {user} path value (UUID, username or "me") into a user
+// and checks that the caller may see it: themselves, or anyone for an admin.
+// Others are told the user does not exist, so usernames cannot be probed.
+func (a *api) resolveUser(r *http.Request) (store.User, error) {
+	me := caller(r)
+	ref := r.PathValue("user")
+	var (
+		u   store.User
+		err error
+	)
+	switch {
+	case ref == "me" || ref == me.ID || strings.EqualFold(ref, me.Username):
+		return me, nil
+	case looksLikeUUID(ref):
+		u, err = a.store.UserByID(r.Context(), ref)
+	default:
+		u, err = a.store.UserByUsername(r.Context(), ref)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, errNoUser
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("look up user: %w", err)
+	}
+	if !me.Admin {
+		return store.User{}, errNoUser
+	}
+	return u, nil
+}
+
+// looksLikeUUID reports whether s has the 8-4-4-4-12 hex shape of an ID.
+func looksLikeUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

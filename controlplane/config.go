@@ -1,0 +1,129 @@
+package controlplane
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/courierhq/courier/inject"
+)
+
+var (
+	// ErrInvalidConfig is wrapped by every error of Config.Validate.
+	ErrInvalidConfig = errors.New("invalid control plane config")
+	// ErrClosed is returned by Run after Close, and by Run called twice.
+	ErrClosed = errors.New("control plane closed")
+)
+
+// Log formats accepted in Config.LogFormat.
+const (
+	LogFormatJSON    = "json"
+	LogFormatConsole = "console"
+)
+
+// Config configures a Server. The zero value is not valid; start from
+// DefaultConfig.
+type Config struct {
+	// Listen is the TCP address to serve on. Default ":8080". Use
+	// "127.0.0.1:0" in tests and read the bound address with Server.Addr.
+	Listen string
+	// DataDir holds the SQLite database (courier.db). Required; created
+	// with mode 0700 if missing. Default "" (must be set).
+	DataDir string
+	// TLSCert and TLSKey are PEM files; both set serves HTTPS, both empty
+	// serves plain HTTP (behind a TLS-terminating proxy). Default "".
+	TLSCert string
+	TLSKey  string
+	// EncryptionKeyFile holds the keys that seal secret values at rest.
+	// Default "": values are stored unencrypted and one warning is logged at
+	// start-up.
+	EncryptionKeyFile string
+	// DisableSecretFilePath refuses file targets on create, update and batch
+	// import, and tells agents to write no files. Default false.
+	DisableSecretFilePath bool
+	// LogLevel is "debug", "info", "warn" or "error". Default "info". The
+	// server does not build its own logger; the CLI reads this field.
+	LogLevel string
+	// LogFormat is LogFormatJSON or LogFormatConsole. Default json.
+	LogFormat string
+	// Limits are the per-user caps of R9. Default inject.DefaultLimits().
+	Limits inject.Limits
+	// SessionLifetime is how long a login session stays valid. Default 7
+	// days.
+	SessionLifetime time.Duration
+	// ShutdownTimeout bounds the drain of in-flight requests when Run's
+	// context ends. Default 10s.
+	ShutdownTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// MaxBodyBytes bounds a request body; larger bodies get 413. Default
+	// 1 MiB.
+	MaxBodyBytes int64
+	// BcryptCost is the bcrypt work factor of password hashes. Default
+	// bcrypt.DefaultCost (10); tests lower it to bcrypt.MinCost.
+	BcryptCost int
+	// Now is the clock. Default nil: time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns a Config with every default filled in except
+// DataDir, which the caller must set.
+func DefaultConfig() Config {
+	return Config{
+		Listen:            ":8080",
+		LogLevel:          "info",
+		LogFormat:         LogFormatJSON,
+		Limits:            inject.DefaultLimits(),
+		SessionLifetime:   7 * 24 * time.Hour,
+		ShutdownTimeout:   10 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxBodyBytes:      1 << 20,
+		BcryptCost:        10,
+	}
+}
+
+// Validate reports the first problem with c, wrapping ErrInvalidConfig.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Listen == "":
+		return bad("listen address is required")
+	case c.DataDir == "":
+		return bad("data dir is required")
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return bad("TLS needs both a certificate and a key file (or neither)")
+	case c.LogFormat != LogFormatJSON && c.LogFormat != LogFormatConsole:
+		return bad("log format %q is not %q or %q", c.LogFormat, LogFormatJSON, LogFormatConsole)
+	case c.Limits.MaxSecrets <= 0 || c.Limits.MaxTotalBytes <= 0 ||
+		c.Limits.MaxEnvBytes <= 0 || c.Limits.MaxSecretBytes <= 0:
+		return bad("every limit must be positive")
+	case c.SessionLifetime <= 0:
+		return bad("session lifetime must be positive")
+	case c.ShutdownTimeout <= 0 || c.ReadHeaderTimeout <= 0:
+		return bad("timeouts must be positive")
+	case c.MaxBodyBytes <= 0:
+		return bad("max body bytes must be positive")
+	case c.BcryptCost < 4 || c.BcryptCost > 31:
+		return bad("bcrypt cost %d is outside 4..31", c.BcryptCost)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log level %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+func (c Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// stamp is the time recorded on a new or changed record: UTC, truncated to
+// the microsecond so that what a create returns equals what a later read
+// from the store returns.
+func (c Config) stamp() time.Time { return c.now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,36 @@
+// Package controlplane is Courier's control plane server: it serves the
+// Secrets REST API (users, sessions, workspaces, secrets, bulk import), the
+// SSH proxy into workspaces, health and Prometheus metrics, and mounts the
+// agents' websocket endpoint (controlplane/agentapi), all on one HTTP
+// listener backed by the SQLite store, with secret values sealed at rest
+// when an encryption key is configured.
+//
+// # Decisions the reference leaves open
+//
+//   - POST /api/v2/users/first works only on a server without users and
+//     makes an admin; afterwards it answers 409 Conflict.
+//   - Session tokens are 32 random bytes, base64url; only their SHA-256 is
+//     stored. They are accepted in Coder-Session-Token (the reference's),
+//     Courier-Session-Token and "Authorization: Bearer". A session lasts
+//     Config.SessionLifetime (7 days); logout revokes the presented token.
+//   - {user} is a user ID, a username or "me". A non-admin naming another
+//     user gets 404, exactly as for a user that does not exist, so
+//     usernames cannot be probed.
+//   - Admins may list and read the metadata of other users' secrets (never
+//     a value: no route returns one), but may not create, change or delete
+//     them: 403. Only the owner writes their secrets.
+//   - Only a workspace's owner may open SSH into it; an admin gets 403 on
+//     someone else's workspace, because a shell can read the owner's
+//     secrets. An unconnected agent is 503.
+//   - POST and PATCH bodies must be application/json (parameters such as
+//     charset allowed); a missing Content-Type is read as JSON; any other
+//     type is 415 (curl -d without -H sends a form type). Bodies over
+//     Config.MaxBodyBytes (1 MiB) are 413; unknown fields are 400.
+//   - Errors are {"message": "...", "validations": [{"field","detail"}]};
+//     "validations" is left out when there are none.
+//   - Caps (R9) are checked inside the store's write transaction on the
+//     stored (sealed) bytes of the user's whole set, so parallel writers
+//     cannot together pass them. Values are sealed with additional data
+//     "<user ID>\x00<secret name>".
+//   - Batch import formats are described on BatchFormatEnv.
+package controlplane

@@ -1,0 +1,212 @@
+package controlplane
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/inject"
+)
+
+// Validation is one field-level detail of an error response.
+type Validation struct {
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+}
+
+// ErrorResponse is the body of every non-2xx answer of the REST API. It
+// never contains a secret value.
+type ErrorResponse struct {
+	Message     string       `json:"message"`
+	Validations []Validation `json:"validations,omitempty"`
+}
+
+// apiError is an error with the HTTP status and body it maps to.
+type apiError struct {
+	status int
+	body   ErrorResponse
+}
+
+func (e *apiError) Error() string { return e.body.Message }
+
+func errorf(status int, format string, args ...any) *apiError {
+	return &apiError{status: status, body: ErrorResponse{Message: fmt.Sprintf(format, args...)}}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, `{"message":"internal error encoding the response"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// writeError maps err to a status and a JSON body. Known errors (validation,
+// limits, conflicts, not found) get their own status and a message written
+// for the client; anything else is logged and answered with a generic 500, so
+// internal details never reach the client.
+func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		ae  *apiError
+		le  *inject.LimitError
+		es  inject.Errors
+		fe  *inject.FieldError
+		ce  *store.ConflictError
+		mbe *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &mbe):
+		ae = errorf(http.StatusRequestEntityTooLarge, "request body is larger than the %d-byte limit", mbe.Limit)
+	case errors.As(err, &le):
+		ae = errorf(http.StatusBadRequest, "secret limit exceeded: %s", le.Error())
+		if f := le.Field(); f != "" {
+			ae.body.Validations = []Validation{{Field: f, Detail: le.Error()}}
+		}
+	case errors.As(err, &es):
+		ae = errorf(http.StatusBadRequest, "invalid secret: %s", es.Error())
+		for _, e := range es {
+			ae.body.Validations = append(ae.body.Validations, Validation{Field: e.Field, Detail: e.Message})
+		}
+	case errors.As(err, &fe):
+		ae = errorf(http.StatusBadRequest, "invalid secret: %s", fe.Error())
+		ae.body.Validations = []Validation{{Field: fe.Field, Detail: fe.Message}}
+	case errors.As(err, &ce):
+		ae = errorf(http.StatusConflict, "%s", ce.Message)
+		ae.body.Validations = []Validation{{Field: ce.Field, Detail: ce.Message}}
+	case errors.Is(err, store.ErrNotFound):
+		ae = errorf(http.StatusNotFound, "not found")
+	default:
+		a.log.Error("request failed", routeField(r), errField(err))
+		ae = errorf(http.StatusInternalServerError, "internal server error")
+	}
+	writeJSON(w, ae.status, ae.body)
+}
+
+// decodeJSON reads a JSON request body into v: the Content-Type must be
+// application/json (parameters allowed) or absent, the body at most
+// MaxBodyBytes (413 otherwise), with no unknown fields and nothing after the
+// value. Decode errors never quote the body, which may hold a value.
+func (a *api) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return errorf(http.StatusUnsupportedMediaType,
+				"Content-Type must be application/json (got %q)", truncate(ct, 64))
+		}
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
+	if err != nil {
+		return err // *http.MaxBytesError → 413
+	}
+	return decodeStrict(data, v)
+}
+
+// decodeStrict decodes exactly one JSON value from data into v, refusing
+// unknown fields, as a 400 *apiError that never echoes input.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if f, ok := unknownKey(data, v); ok {
+			return &apiError{status: http.StatusBadRequest, body: ErrorResponse{
+				Message:     fmt.Sprintf("unknown field %q", f),
+				Validations: []Validation{{Field: f, Detail: "is not a field of this request"}},
+			}}
+		}
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errorf(http.StatusBadRequest, "request body must hold exactly one JSON value")
+	}
+	return nil
+}
+
+// jsonError turns a decoder error into a 400 that names the problem but
+// never echoes input: encoding/json's messages can quote values.
+func jsonError(err error) error {
+	var (
+		mbe *http.MaxBytesError
+		se  *json.SyntaxError
+		te  *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return err
+	case errors.Is(err, io.EOF):
+		return errorf(http.StatusBadRequest, "request body is empty; a JSON object is required")
+	case errors.As(err, &se):
+		return errorf(http.StatusBadRequest, "request body is not valid JSON (syntax error at byte %d)", se.Offset)
+	case errors.As(err, &te):
+		return &apiError{status: http.StatusBadRequest, body: ErrorResponse{
+			Message:     fmt.Sprintf("field %q has the wrong JSON type (want %s)", te.Field, te.Type),
+			Validations: []Validation{{Field: te.Field, Detail: "wrong JSON type, want " + te.Type.String()}},
+		}}
+	}
+	return errorf(http.StatusBadRequest, "request body is not valid JSON for this request (check field names and types)")
+}
+
+// unknownKey finds a top-level key of data (an object, or an array of
+// objects) that v's struct type has no field for. encoding/json reports
+// unknown fields only as error text, which is not to be parsed; this looks
+// at the input instead. Keys match field names case-insensitively, as
+// encoding/json does. The key is client-chosen, never a value, and is
+// truncated all the same.
+func unknownKey(data []byte, v any) (string, bool) {
+	t := reflect.TypeOf(v)
+	for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice) {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return "", false
+	}
+	known := map[string]bool{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		known[strings.ToLower(name)] = true
+	}
+	var objs []map[string]json.RawMessage
+	var one map[string]json.RawMessage
+	if json.Unmarshal(data, &one) == nil {
+		objs = append(objs, one)
+	} else if json.Unmarshal(data, &objs) != nil {
+		return "", false
+	}
+	for _, o := range objs {
+		keys := make([]string, 0, len(o))
+		for k := range o {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !known[strings.ToLower(k)] {
+				return truncate(k, 64), true
+			}
+		}
+	}
+	return "", false
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

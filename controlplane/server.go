@@ -1,0 +1,218 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/store"
+)
+
+// DBFile is the name of the SQLite database inside Config.DataDir.
+const DBFile = "courier.db"
+
+// Server is a running control plane. New opens the store and binds the
+// listener but starts no goroutine; Run serves until its context ends; Close
+// stops Run (gracefully) and releases everything, and may be called twice.
+type Server struct {
+	cfg      Config
+	log      *zap.Logger
+	store    store.Store
+	agents   agentServer
+	sealer   Sealer
+	listener net.Listener
+	handler  http.Handler
+	api      *api
+	metrics  *metrics
+
+	base       context.Context // cancelled at shutdown; see api.base
+	cancelBase context.CancelFunc
+
+	closing   chan struct{} // closed by Close to stop Run
+	closeOnce sync.Once
+	closeErr  error
+
+	// mu guards the fields that follow.
+	mu      sync.Mutex
+	running bool
+	done    chan struct{} // closed when Run returns; nil before Run
+}
+
+// New validates cfg, loads the encryption key (if any), opens the SQLite
+// store in cfg.DataDir, builds the agent endpoint and binds cfg.Listen. A nil
+// logger logs nothing.
+func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	sealer := plainSealer()
+	if cfg.EncryptionKeyFile != "" {
+		if sealer, err = loadSealer(cfg.EncryptionKeyFile); err != nil {
+			return nil, fmt.Errorf("load encryption key: %w", err)
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := openStore(ctx, filepath.Join(cfg.DataDir, DBFile), logger.Named("store"))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = st.Close()
+		}
+	}()
+	s := &Server{cfg: cfg, log: logger, store: st, sealer: sealer, closing: make(chan struct{})}
+	s.base, s.cancelBase = context.WithCancel(context.Background())
+	m := newMetrics(func() int { return s.agents.Connected() })
+	open := func(sec store.Secret) (string, error) {
+		b, err := sealer.Open(sec.Value, sealAD(sec.UserID, sec.Name))
+		return string(b), err
+	}
+	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, m.observeApply)
+	if err != nil {
+		s.cancelBase()
+		return nil, fmt.Errorf("agent endpoint: %w", err)
+	}
+	a := &api{cfg: cfg, log: logger, store: st, sealer: sealer, agents: s.agents, base: s.base}
+	s.api, s.metrics = a, m
+	mux := http.NewServeMux()
+	a.routes(mux)
+	mux.Handle(proto.ConnectPath, s.agents)
+	mux.Handle("GET /metrics", m.handler())
+	s.handler = m.instrument(logger, mux)
+
+	s.listener, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		s.cancelBase()
+		_ = s.agents.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	return s, nil
+}
+
+// Addr is the address the server is bound to (useful with port 0).
+func (s *Server) Addr() net.Addr { return s.listener.Addr() }
+
+// URL is the server's base URL, http or https by configuration.
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + s.listener.Addr().String()
+}
+
+// Handler is the server's complete HTTP handler (REST API, agent endpoint,
+// health, metrics), for tests that want httptest instead of Run.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run serves until ctx ends or Close is called, then drains in-flight
+// requests for at most Config.ShutdownTimeout and closes every agent session
+// and SSH proxy (hijacked connections Shutdown does not track). A clean stop
+// returns nil. Run may be called once.
+func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running || s.isClosing() {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.running = true
+	s.done = make(chan struct{})
+	s.mu.Unlock()
+	defer close(s.done)
+
+	if !s.sealer.Encrypted() {
+		s.log.Warn("no encryption key configured: secret values are stored unencrypted in the database; " +
+			"set --encryption-key-file to seal them at rest")
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+		BaseContext:       func(net.Listener) context.Context { return s.base },
+	}
+	srv.RegisterOnShutdown(func() {
+		s.cancelBase()
+		_ = s.agents.Close()
+	})
+	serveErr := make(chan error, 1)
+	go func() {
+		if s.cfg.TLSCert != "" {
+			serveErr <- srv.ServeTLS(s.listener, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			serveErr <- srv.Serve(s.listener)
+		}
+	}()
+	s.log.Info("control plane listening", zap.String("addr", s.URL()),
+		zap.Bool("encrypted_at_rest", s.sealer.Encrypted()),
+		zap.Bool("file_delivery_disabled", s.cfg.DisableSecretFilePath))
+
+	select {
+	case err := <-serveErr:
+		s.cancelBase()
+		_ = s.agents.Close()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	case <-s.closing:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if err != nil {
+		_ = srv.Close()
+	}
+	if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	s.log.Info("control plane stopped")
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) isClosing() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close stops Run if it is running and waits for it, then closes the agent
+// sessions, the listener and the store. It is safe to call twice.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.mu.Lock()
+		done := s.done
+		s.mu.Unlock()
+		if done != nil {
+			<-done
+		}
+		s.cancelBase()
+		errs := []error{s.agents.Close(), s.store.Close()}
+		if err := s.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}

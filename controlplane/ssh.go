@@ -1,0 +1,92 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/coder/websocket"
+	"go.uber.org/zap"
+)
+
+// sshReadLimit bounds one websocket message from the SSH client; SSH packets
+// are at most 256 KiB.
+const sshReadLimit = 1 << 20
+
+// sshWorkspace: GET /api/v2/workspaces/{workspace}/ssh upgrades to a binary
+// websocket carrying raw SSH bytes to the workspace's agent. Only the owner
+// may connect: a shell reveals every secret of the workspace, so an admin
+// gets 403 on someone else's workspace. 404 for an unknown workspace, 503
+// when its agent is not connected.
+func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
+	ws, err := a.resolveWorkspace(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if ws.OwnerID != caller(r).ID {
+		a.writeError(w, r, errorf(http.StatusForbidden,
+			"only the workspace's owner may open a shell in it (a shell can read the owner's secrets)"))
+		return
+	}
+	// Stop when the request ends or the server shuts down: hijacked
+	// connections are not drained by http.Server.Shutdown.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(a.base, cancel)
+	defer stop()
+
+	agentConn, err := a.agents.Dial(ctx, ws.ID)
+	if errors.Is(err, errAgentNotConnected) {
+		a.writeError(w, r, errorf(http.StatusServiceUnavailable,
+			"the agent of workspace %q is not connected; start the workspace and try again", ws.Name))
+		return
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	defer agentConn.Close()
+
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept has answered the client
+	}
+	c.SetReadLimit(sshReadLimit)
+	clientConn := websocket.NetConn(ctx, c, websocket.MessageBinary)
+	defer clientConn.Close()
+	a.log.Info("ssh session started", zap.String("workspace_id", ws.ID))
+	pipe(ctx, clientConn, agentConn)
+	a.log.Info("ssh session ended", zap.String("workspace_id", ws.ID))
+}
+
+// pipe copies both ways until one side ends or ctx does, then closes both.
+func pipe(ctx context.Context, x, y net.Conn) {
+	var (
+		wg   sync.WaitGroup
+		once sync.Once
+	)
+	closeBoth := func() {
+		once.Do(func() {
+			_ = x.Close()
+			_ = y.Close()
+		})
+	}
+	stop := context.AfterFunc(ctx, closeBoth)
+	defer stop()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_, _ = io.Copy(x, y)
+		closeBoth()
+	}()
+	go func() {
+		defer wg.Done()
+		_, _ = io.Copy(y, x)
+		closeBoth()
+	}()
+	wg.Wait()
+}

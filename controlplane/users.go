@@ -1,0 +1,236 @@
+package controlplane
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/courierhq/courier/controlplane/store"
+)
+
+// MinPasswordBytes is the shortest password accepted. bcrypt ignores bytes
+// past 72, so that is the longest.
+const (
+	MinPasswordBytes = 8
+	MaxPasswordBytes = 72
+)
+
+// UserResponse is a user as the API returns it.
+type UserResponse struct {
+	ID        string    `json:"id"`
+	Username  string    `json:"username"`
+	Email     string    `json:"email"`
+	Admin     bool      `json:"admin"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func userResponse(u store.User) UserResponse {
+	return UserResponse{ID: u.ID, Username: u.Username, Email: u.Email, Admin: u.Admin, CreatedAt: u.CreatedAt.UTC()}
+}
+
+type createUserRequest struct {
+	Username string `json:"username"`
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Admin    bool   `json:"admin"`
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// LoginResponse is the body of a successful login.
+type LoginResponse struct {
+	SessionToken string `json:"session_token"`
+}
+
+var usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// newUser validates req and returns the user to store, password hashed.
+func (a *api) newUser(req createUserRequest) (store.User, error) {
+	var vs []Validation
+	switch {
+	case !usernameRE.MatchString(req.Username):
+		vs = append(vs, Validation{"username", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"})
+	case strings.EqualFold(req.Username, "me") || looksLikeUUID(req.Username):
+		vs = append(vs, Validation{"username", "must not be \"me\" or look like a user ID"})
+	}
+	if addr, err := mail.ParseAddress(req.Email); err != nil || addr.Address != req.Email || len(req.Email) > 254 {
+		vs = append(vs, Validation{"email", "must be a plain e-mail address such as ada@example.com"})
+	}
+	switch {
+	case len(req.Password) < MinPasswordBytes:
+		vs = append(vs, Validation{"password", fmt.Sprintf("must be at least %d bytes", MinPasswordBytes)})
+	case len(req.Password) > MaxPasswordBytes:
+		vs = append(vs, Validation{"password", fmt.Sprintf("must be at most %d bytes", MaxPasswordBytes)})
+	}
+	if len(vs) > 0 {
+		return store.User{}, &apiError{status: http.StatusBadRequest,
+			body: ErrorResponse{Message: "invalid user", Validations: vs}}
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(req.Password), a.cfg.BcryptCost)
+	if err != nil {
+		return store.User{}, fmt.Errorf("hash password: %w", err)
+	}
+	return store.User{
+		ID: uuid.NewString(), Username: req.Username, Email: req.Email,
+		PasswordHash: hash, Admin: req.Admin, CreatedAt: a.cfg.stamp(),
+	}, nil
+}
+
+// createFirstUser: POST /api/v2/users/first. Unauthenticated, it works only
+// while the server has no user; the first user is always an admin. Once a user
+// exists it answers 409 Conflict.
+func (a *api) createFirstUser(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := a.decodeJSON(w, r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	u, err := a.newUser(createUserRequest{Username: req.Username, Email: req.Email, Password: req.Password, Admin: true})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	err = a.store.CreateFirstUser(r.Context(), u)
+	var ce *store.ConflictError
+	if errors.As(err, &ce) && ce.Field == "user" {
+		err = errorf(http.StatusConflict, "the first user already exists; ask an admin to create your account")
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.log.Info("first user created")
+	writeJSON(w, http.StatusCreated, userResponse(u))
+}
+
+// errBadLogin is the one answer to every failed login, so it reveals
+// nothing about which part was wrong.
+var errBadLogin = errorf(http.StatusUnauthorized, "incorrect username, e-mail or password")
+
+// login: POST /api/v2/users/login → 201 {"session_token"}.
+func (a *api) login(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := a.decodeJSON(w, r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if (req.Username == "") == (req.Email == "") || req.Password == "" || len(req.Password) > MaxPasswordBytes {
+		a.writeError(w, r, errorf(http.StatusBadRequest, "send a password and exactly one of username or email"))
+		return
+	}
+	var (
+		u   store.User
+		err error
+	)
+	if req.Username != "" {
+		u, err = a.store.UserByUsername(r.Context(), req.Username)
+	} else {
+		u, err = a.store.UserByEmail(r.Context(), req.Email)
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		a.writeError(w, r, fmt.Errorf("look up user: %w", err))
+		return
+	}
+	hash := u.PasswordHash
+	if err != nil {
+		hash = a.dummyHash() // spend the same time for unknown users
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil || err != nil {
+		a.writeError(w, r, errBadLogin)
+		return
+	}
+	tok, tokHash, err := newToken()
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	now := a.cfg.stamp()
+	sess := store.Session{TokenHash: tokHash, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(a.cfg.SessionLifetime)}
+	if err := a.store.CreateSession(r.Context(), sess); err != nil {
+		a.writeError(w, r, fmt.Errorf("create session: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, LoginResponse{SessionToken: tok})
+}
+
+// dummyHash is a bcrypt hash of nothing anyone can type, at the configured
+// cost, computed once.
+func (a *api) dummyHash() []byte {
+	a.dummyOnce.Do(func() {
+		a.dummy, _ = bcrypt.GenerateFromPassword([]byte("\x00courier-no-such-user"), a.cfg.BcryptCost)
+	})
+	return a.dummy
+}
+
+// logout: POST /api/v2/users/logout revokes the presented token → 204.
+func (a *api) logout(w http.ResponseWriter, r *http.Request) {
+	hash, _ := r.Context().Value(ctxTokenHash).([]byte)
+	if err := a.store.DeleteSession(r.Context(), hash); err != nil && !errors.Is(err, store.ErrNotFound) {
+		a.writeError(w, r, fmt.Errorf("delete session: %w", err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// getUser: GET /api/v2/users/{user}; a non-admin sees only themselves.
+func (a *api) getUser(w http.ResponseWriter, r *http.Request) {
+	u, err := a.resolveUser(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, userResponse(u))
+}
+
+var errAdminOnly = errorf(http.StatusForbidden, "only an admin may do this")
+
+// createUser: POST /api/v2/users (admin).
+func (a *api) createUser(w http.ResponseWriter, r *http.Request) {
+	if !caller(r).Admin {
+		a.writeError(w, r, errAdminOnly)
+		return
+	}
+	var req createUserRequest
+	if err := a.decodeJSON(w, r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	u, err := a.newUser(req)
+	if err == nil {
+		err = a.store.CreateUser(r.Context(), u)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, userResponse(u))
+}
+
+// listUsers: GET /api/v2/users (admin).
+func (a *api) listUsers(w http.ResponseWriter, r *http.Request) {
+	if !caller(r).Admin {
+		a.writeError(w, r, errAdminOnly)
+		return
+	}
+	us, err := a.store.ListUsers(r.Context())
+	if err != nil {
+		a.writeError(w, r, fmt.Errorf("list users: %w", err))
+		return
+	}
+	out := make([]UserResponse, 0, len(us))
+	for _, u := range us {
+		out = append(out, userResponse(u))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
