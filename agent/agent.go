@@ -39,6 +39,11 @@ type Agent struct {
 	firstOnce  sync.Once
 	manifest   proto.Manifest
 
+	// shutdownOnce runs the shutdown sequence once: on the live session
+	// when there is one, else without it.
+	shutdownOnce sync.Once
+	appsDone     chan struct{}
+
 	// mu guards the fields that follow.
 	mu      sync.Mutex
 	current *conn.Session
@@ -126,24 +131,31 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	var wg sync.WaitGroup
-	appsDone := make(chan struct{})
+	a.appsDone = make(chan struct{})
 	wg.Add(2)
 	go func() { defer wg.Done(); a.fwd.run(ctx) }()
-	go func() { defer wg.Done(); defer close(appsDone); a.lifecycle(ctx) }()
+	go func() { defer wg.Done(); defer close(a.appsDone); a.lifecycle(ctx) }()
 	_ = loop.Run(ctx) // returns when ctx ends
-
-	// Shutdown: report, stop apps (lifecycle returns once they have
-	// exited), close SSH sessions, report off.
-	a.report(proto.StateShuttingDown, "")
-	<-appsDone
-	_ = ssh.Close()
-	a.report(proto.StateOff, "")
+	a.shutdown(ssh)
 	wg.Wait()
 	if s := a.session(); s != nil {
 		_ = s.Close()
 	}
 	a.log.Info("courier-agent stopped")
 	return nil
+}
+
+// shutdown reports shutting_down, waits for the apps to stop (the
+// lifecycle goroutine returns once they have exited), closes SSH sessions
+// and reports off. serve calls it while its session is still up, so the
+// control plane hears both states.
+func (a *Agent) shutdown(ssh interface{ Close() error }) {
+	a.shutdownOnce.Do(func() {
+		a.report(proto.StateShuttingDown, "")
+		<-a.appsDone
+		_ = ssh.Close()
+		a.report(proto.StateOff, "")
+	})
 }
 
 // Close stops a running agent and waits for Run to return. It is safe to

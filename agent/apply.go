@@ -41,6 +41,7 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 	}()
 	select {
 	case <-ctx.Done():
+		a.shutdown(ssh)
 		_ = s.Close()
 		<-accepted
 		return nil

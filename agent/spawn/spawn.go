@@ -235,7 +235,7 @@ func (s *Spawner) build(ctx context.Context, spec Spec, l envmerge.Layers) (*exe
 	default:
 		return nil, fmt.Errorf("%w: no command, path or login shell", ErrInvalidSpec)
 	}
-	l.Session = spec.Session
+	l.Session = s.sessionVars(spec.Session)
 	l.Template = s.withClient(l, spec.Client)
 	env, err := s.merge(l)
 	if err != nil {
@@ -254,6 +254,19 @@ func (s *Spawner) build(ctx context.Context, spec Spec, l envmerge.Layers) (*exe
 	cmd.WaitDelay = s.cfg.WaitDelay
 	cmd.Cancel = func() error { return terminate(cmd) }
 	return cmd, nil
+}
+
+// sessionVars returns the session layer of a process: HOME and SHELL of
+// the workspace user for every process (scripts and apps included, so "~"
+// means the workspace home even when the agent's own HOME differs), under
+// what the spec sets.
+func (s *Spawner) sessionVars(spec map[string]string) map[string]string {
+	out := make(map[string]string, len(spec)+2)
+	out["HOME"], out["SHELL"] = s.cfg.Home, s.cfg.Shell
+	for k, v := range spec {
+		out[k] = v
+	}
+	return out
 }
 
 // withClient returns the template layer with the client's variables over

@@ -1,0 +1,308 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/agentapi"
+	"github.com/courierhq/courier/controlplane/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	token  = "agent-test-token-0123456789abcdef"
+	canary = "CANARY-agent-c0ffee"
+)
+
+// cp is an in-process control plane: SQLite store + agentapi, served on a
+// fixed address that can go down and come back, and whose connections can
+// be cut.
+type cp struct {
+	t    *testing.T
+	addr string
+	st   *store.SQLite
+	srv  *agentapi.Server
+
+	mu    sync.Mutex
+	hs    *http.Server
+	ln    net.Listener
+	conns map[net.Conn]bool
+	done  chan struct{}
+}
+
+func newCP(t *testing.T, scripts []proto.Script) *cp {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(token))
+	ctx := context.Background()
+	_ = st.CreateUser(ctx, store.User{ID: "u", Username: "dev", Email: "d@x", CreatedAt: time.Now()})
+	if err := st.CreateWorkspace(ctx, store.Workspace{ID: "w", Name: "dev", OwnerID: "u", AgentTokenHash: sum[:],
+		CreatedAt: time.Now(), Template: store.Template{Env: map[string]string{"FROM_TEMPLATE": "t"}, Scripts: scripts}}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := agentapi.New(agentapi.Config{Store: st, Open: func(s store.Secret) (string, error) { return string(s.Value), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cp{t: t, addr: ln.Addr().String(), st: st, srv: srv, conns: map[net.Conn]bool{}}
+	_ = ln.Close() // down until up() is called
+	t.Cleanup(func() { c.down(); _ = srv.Close(); _ = st.Close() })
+	return c
+}
+
+func (c *cp) url() string { return "http://" + c.addr }
+
+func (c *cp) up() {
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(proto.ConnectPath, c.srv)
+	hs := &http.Server{Handler: mux, ConnState: func(nc net.Conn, s http.ConnState) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch s {
+		case http.StateNew:
+			c.conns[nc] = true
+		case http.StateClosed:
+			delete(c.conns, nc)
+		}
+	}}
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.hs, c.ln, c.done = hs, ln, done
+	c.mu.Unlock()
+	go func() { defer close(done); _ = hs.Serve(ln) }()
+}
+
+// cut closes every connection (hijacked websockets included) but keeps
+// listening: the agent must reconnect.
+func (c *cp) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for nc := range c.conns {
+		_ = nc.Close()
+	}
+}
+
+func (c *cp) down() {
+	c.mu.Lock()
+	hs, done := c.hs, c.done
+	c.hs = nil
+	c.mu.Unlock()
+	if hs == nil {
+		return
+	}
+	_ = hs.Close()
+	c.cut()
+	<-done
+}
+
+func (c *cp) setSecrets(secs ...store.Secret) {
+	ctx := context.Background()
+	old, _ := c.st.ListSecrets(ctx, "u")
+	for _, o := range old {
+		_ = c.st.DeleteSecret(ctx, "u", o.Name)
+	}
+	for i := range secs {
+		secs[i].ID, secs[i].CreatedAt = secs[i].Name, time.Now()
+		if secs[i].UpdatedAt.IsZero() {
+			secs[i].UpdatedAt = time.Now()
+		}
+	}
+	if err := c.st.CreateSecrets(ctx, "u", secs, nil); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// syncBuf collects the agent's log.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) Sync() error                 { return nil }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func startAgent(t *testing.T, c *cp) (home string, logs *syncBuf, stop func()) {
+	t.Helper()
+	home, logs = t.TempDir(), &syncBuf{}
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logs, zap.DebugLevel)
+	a, err := New(Config{URL: c.url(), Token: token, Home: home, DataDir: filepath.Join(t.TempDir(), "data"),
+		Shell: "/bin/sh", Logger: zap.New(core), Base: []string{"PATH=" + os.Getenv("PATH"), "COURIER_AGENT_TOKEN=" + token},
+		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, WaitingLogAfter: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = a.Close()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return home, logs, stop
+}
+
+// eventually polls cond (no fixed sleeps in assertions: polling only waits
+// for the system to get there).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func readFile(p string) string { b, _ := os.ReadFile(p); return string(b) }
+
+func TestBootWithControlPlaneDownScriptsWait(t *testing.T) {
+	c := newCP(t, []proto.Script{{Name: "proof", TimeoutSeconds: 10,
+		Script: `cat ~/.config/tok > ~/proof; echo "env=$TOK tmpl=$FROM_TEMPLATE agent_token=${COURIER_AGENT_TOKEN:-unset}" >> ~/proof; echo run >> ~/runs`}})
+	c.setSecrets(store.Secret{Name: "tok", Value: []byte(canary), EnvName: "TOK", FilePath: "~/.config/tok"})
+	home, logs, stop := startAgent(t, c)
+
+	eventually(t, "the agent to say it is waiting", func() bool {
+		return strings.Contains(logs.String(), "waiting for secrets from the control plane")
+	})
+	if _, err := os.Stat(filepath.Join(home, "runs")); err == nil {
+		t.Fatal("a startup script ran before secrets were applied")
+	}
+	c.up()
+	eventually(t, "the startup script", func() bool {
+		if strings.Contains(readFile(filepath.Join(home, "proof")), "env=") {
+			return true
+		}
+		if strings.Contains(logs.String(), "startup script failed") {
+			t.Fatalf("log: %s", logs.String())
+		}
+		return false
+	})
+	proof := readFile(filepath.Join(home, "proof"))
+	if want := canary + "env=" + canary + " tmpl=t agent_token=unset\n"; proof != want {
+		t.Fatalf("proof = %q, want %q: the file must exist before the script and the env hold the secret, not the agent token", proof, want)
+	}
+	st, _ := os.Stat(filepath.Join(home, ".config", "tok"))
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("secret file mode %v", st.Mode().Perm())
+	}
+	eventually(t, "ready", func() bool {
+		ws, _ := c.st.WorkspaceByID(context.Background(), "w")
+		return ws.State == proto.StateReady
+	})
+
+	// Reconnect: secrets change, scripts do not run again.
+	c.setSecrets(store.Secret{Name: "tok", Value: []byte(canary + "-v2"), EnvName: "TOK2", FilePath: "~/.config/tok2"})
+	c.cut()
+	eventually(t, "the new file after reconnect", func() bool { return readFile(filepath.Join(home, ".config", "tok2")) == canary+"-v2" })
+	if readFile(filepath.Join(home, ".config", "tok")) != canary {
+		t.Error("the old file changed or vanished (R7)")
+	}
+	eventually(t, "the orphan report", func() bool {
+		return strings.Contains(logs.String(), "file left on disk by an earlier apply") && strings.Contains(logs.String(), filepath.Join(home, ".config", "tok"))
+	})
+	if n := strings.Count(readFile(filepath.Join(home, "runs")), "run"); n != 1 {
+		t.Errorf("startup scripts ran %d times, want once per agent process", n)
+	}
+	stop()
+	ws, _ := c.st.WorkspaceByID(context.Background(), "w")
+	if ws.State != proto.StateOff {
+		t.Errorf("state after shutdown = %q, want off", ws.State)
+	}
+	if strings.Contains(logs.String(), canary) || strings.Contains(logs.String(), token) {
+		t.Error("the agent log holds a secret value or the agent token")
+	}
+	if sb, err := os.ReadFile(filepath.Join(filepath.Dir(home), "data", "state.json")); err == nil && strings.Contains(string(sb), canary) {
+		t.Error("the state file holds a value")
+	}
+}
+
+func TestStartupScriptFailureReported(t *testing.T) {
+	c := newCP(t, []proto.Script{{Name: "broken", Script: "exit 3"}})
+	c.up()
+	_, logs, _ := startAgent(t, c)
+	eventually(t, "start_error", func() bool {
+		ws, _ := c.st.WorkspaceByID(context.Background(), "w")
+		return ws.State == proto.StateStartError
+	})
+	if !strings.Contains(logs.String(), "broken") {
+		t.Error("the failing script is not named in the log")
+	}
+}
+
+func TestRejectedTokenKeepsRetrying(t *testing.T) {
+	c := newCP(t, nil)
+	c.up()
+	logs := &syncBuf{}
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logs, zap.DebugLevel)
+	a, err := New(Config{URL: c.url(), Token: "not-the-token", Home: t.TempDir(), DataDir: t.TempDir(),
+		Logger: zap.New(core), InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	eventually(t, "two token errors", func() bool { return strings.Count(logs.String(), "rejected the agent token") >= 2 })
+	_ = a.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "not-the-token") {
+		t.Error("the token appears in the log")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []Config{
+		{},
+		{URL: "http://x"},
+		{URL: "http://x", Token: "a", TokenFile: "/f"},
+		{URL: "http://x", Token: "a", Home: "rel", DataDir: "/d"},
+	} {
+		if _, err := New(c); err == nil {
+			t.Errorf("New(%+v) accepted", c)
+		}
+	}
+	f := filepath.Join(t.TempDir(), "tok")
+	_ = os.WriteFile(f, []byte("  from-file\n"), 0o600)
+	a, err := New(Config{URL: "http://x", TokenFile: f, Home: "/h", DataDir: "/d"})
+	if err != nil || a.token != "from-file" {
+		t.Fatalf("token file: %v", err)
+	}
+	_ = os.WriteFile(f, []byte("\n"), 0o600)
+	if _, err := New(Config{URL: "http://x", TokenFile: f, Home: "/h", DataDir: "/d"}); err == nil {
+		t.Error("empty token file accepted")
+	}
+}
