@@ -29,7 +29,7 @@ func subcommands() []func() *cobra.Command {
 		newLoginCommand, newLogoutCommand, newWhoamiCommand,
 		newSecretCommand, newUsersCommand, newWorkspacesCommand,
 		newSSHCommand, newConfigSSHCommand, newVersionCommand, newCompletionCommand,
-		newServerCommand,
+		newServerCommand, newDevCommand,
 	}
 }
 

@@ -1,0 +1,399 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/inject"
+	"github.com/spf13/cobra"
+)
+
+func newSecretCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "secret",
+		Aliases: []string{"secrets"},
+		Short:   "Manage the secrets Courier injects into your workspaces",
+		Long: `Manage your user secrets. Each secret has a name, a value and an optional
+description, and may be injected into every workspace you own as an
+environment variable (--env), as a file (--file), or both. A secret with
+neither target is stored but not injected.
+
+Running workspaces pick up changes the next time their agent starts or
+reconnects. Values are never shown after create or update.`,
+		Example: `  echo -n "$API_KEY" | courier secret create api-key --env API_KEY
+  courier secret list
+  courier secret update api-key --env ""
+  courier secret delete api-key --yes`,
+	}
+	cmd.AddCommand(newSecretCreateCommand(), newSecretUpdateCommand(), newSecretListCommand(),
+		newSecretDeleteCommand(), newSecretImportCommand())
+	return cmd
+}
+
+// secretFlags are the metadata flags shared by create and update.
+type secretFlags struct {
+	value, description, env, file string
+}
+
+func (f *secretFlags) add(cmd *cobra.Command, verb string) {
+	cmd.Flags().StringVar(&f.value, "value", "", "the secret value (prefer stdin: --value shows in shell history and process lists)")
+	cmd.Flags().StringVar(&f.description, "description", "", "a description of the secret")
+	cmd.Flags().StringVar(&f.env, "env", "", "inject as this environment variable"+verb)
+	cmd.Flags().StringVar(&f.file, "file", "", "write to this path in the workspace (~/... or /...)"+verb)
+}
+
+// warnTrailingNewline tells the user a value ends in a newline, which is
+// stored as is (R10). It is one line on stderr and never shows the value.
+func warnTrailingNewline(w io.Writer, value string) {
+	if strings.HasSuffix(value, "\n") {
+		fmt.Fprintln(w, "warning: the value ends with a newline, which is stored as part of it; use 'echo -n' (or printf without a newline) to leave it out")
+	}
+}
+
+func newSecretCreateCommand() *cobra.Command {
+	var (
+		f      secretFlags
+		output *string
+	)
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a secret",
+		Long: `Create a secret. The value is read from stdin when stdin is a pipe or a file,
+byte for byte: a trailing newline is kept (a warning says so). On a terminal
+without --value you are prompted and nothing is echoed. --value works too, but
+it leaves the value in shell history and process lists; stdin is the way for
+sensitive values. Giving both stdin data and --value is an error; in scripts
+that pass --value, run with stdin from /dev/null or a closed pipe.`,
+		Example: `  echo -n "$API_KEY" | courier secret create api-key --description "API key" --env API_KEY
+  courier secret create tool-config --file ~/.config/tool/config.json < ./tool-config.json
+  echo -n "$TOKEN" | courier secret create service-token --env SERVICE_TOKEN --file ~/.config/service/token
+  courier secret create api-key   # prompts for the value`,
+		Args: exactArgs(1, "the secret NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(*output); err != nil {
+				return err
+			}
+			name := args[0]
+			if err := checkSecretFields(name, f.env, f.file); err != nil {
+				return err
+			}
+			c, err := newClient(true)
+			if err != nil {
+				return err
+			}
+			value, err := createValue(cmd, f.value, cmd.Flags().Changed("value"))
+			if err != nil {
+				return err
+			}
+			warnTrailingNewline(cmd.ErrOrStderr(), value)
+			s, err := c.CreateSecret(cmd.Context(), client.Me, client.CreateSecretRequest{
+				Name: name, Value: value, Description: f.description, EnvName: f.env, FilePath: f.file,
+			})
+			if err != nil {
+				return fmt.Errorf("create secret %q: %w", name, err)
+			}
+			if *output == outputJSON {
+				return writeJSON(cmd.OutOrStdout(), s)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Created secret %q%s.\n", s.Name, targets(s))
+			return nil
+		},
+	}
+	f.add(cmd, "")
+	output = addOutputFlag(cmd)
+	return cmd
+}
+
+// createValue decides where create's value comes from: --value, stdin data,
+// or a no-echo prompt on a terminal.
+func createValue(cmd *cobra.Command, flagValue string, flagSet bool) (string, error) {
+	in := cmd.InOrStdin()
+	kind := classifyStdin(in)
+	var (
+		value string
+		err   error
+	)
+	switch {
+	case flagSet:
+		if kind == stdinData {
+			data, err := readAllStdin(in)
+			if err != nil {
+				return "", err
+			}
+			if data != "" {
+				return "", errors.New("the value was given twice, on stdin and with --value: use one")
+			}
+		}
+		value = flagValue
+	case kind == stdinData:
+		if value, err = readAllStdin(in); err != nil {
+			return "", err
+		}
+		if value == "" {
+			return "", errors.New("stdin is empty: pipe the value in (echo -n \"$VALUE\" | courier secret create NAME) or use --value")
+		}
+	case kind == stdinTerminal:
+		if value, err = promptSecret(cmd, "Value (input hidden): "); err != nil {
+			return "", err
+		}
+	default:
+		return "", errors.New("no value: pipe it on stdin or use --value")
+	}
+	if value == "" {
+		return "", errors.New("the value is empty")
+	}
+	return value, nil
+}
+
+// checkSecretFields checks what the CLI can check before asking for a value,
+// with the same rules as the server, so nobody types a value in vain.
+func checkSecretFields(name, env, file string) error {
+	var es inject.Errors
+	for _, err := range []error{inject.ValidateName(name), inject.ValidateEnvName(env), inject.ValidateFilePath(file)} {
+		var fe *inject.FieldError
+		if errors.As(err, &fe) {
+			es = append(es, fe)
+		}
+	}
+	if len(es) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("invalid secret")
+	for _, e := range es {
+		fmt.Fprintf(&b, "\n  - %s: %s", e.Field, e.Message)
+	}
+	return errors.New(b.String())
+}
+
+func newSecretUpdateCommand() *cobra.Command {
+	var (
+		f      secretFlags
+		output *string
+	)
+	cmd := &cobra.Command{
+		Use:   "update NAME",
+		Short: "Change a secret's value, description or targets",
+		Long: `Change a secret. Give at least one of --value, --description, --env or --file,
+or pipe a new value on stdin. --env "" and --file "" clear that target.
+
+Stdin is read only when none of those flags is given and stdin is a pipe or
+a file; it is then the new value, verbatim (a trailing newline is kept, with a
+warning). With any flag, stdin is left alone, so a script that changes only a
+target never waits on its input; to change the value and a target together,
+use --value, or update twice.`,
+		Example: `  echo -n "$NEW_API_KEY" | courier secret update api-key
+  courier secret update api-key --env NEW_API_KEY
+  courier secret update api-key --file ""
+  courier secret update api-key --description "rotated $(date +%F)"`,
+		Args: exactArgs(1, "the secret NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(*output); err != nil {
+				return err
+			}
+			name := args[0]
+			var req client.UpdateSecretRequest
+			fl := cmd.Flags()
+			if fl.Changed("value") {
+				req.Value = &f.value
+			}
+			if fl.Changed("description") {
+				req.Description = &f.description
+			}
+			if fl.Changed("env") {
+				req.EnvName = &f.env
+			}
+			if fl.Changed("file") {
+				req.FilePath = &f.file
+			}
+			if err := checkSecretFields(name, f.env, f.file); err != nil {
+				return err
+			}
+			if req.Value != nil && *req.Value == "" {
+				return errors.New("--value is empty: a secret needs a value")
+			}
+			c, err := newClient(true)
+			if err != nil {
+				return err
+			}
+			if req.Empty() {
+				v, err := updateValueFromStdin(cmd)
+				if err != nil {
+					return err
+				}
+				req.Value = &v
+			}
+			warnTrailingNewline(cmd.ErrOrStderr(), *valueOr(req.Value))
+			s, err := c.UpdateSecret(cmd.Context(), client.Me, name, req)
+			if err != nil {
+				return fmt.Errorf("update secret %q: %w", name, err)
+			}
+			if *output == outputJSON {
+				return writeJSON(cmd.OutOrStdout(), s)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Updated secret %q (%s)%s.\n", s.Name, changed(req), targets(s))
+			return nil
+		},
+	}
+	f.add(cmd, "; \"\" clears it")
+	output = addOutputFlag(cmd)
+	return cmd
+}
+
+// updateValueFromStdin reads update's value when no flag was given.
+func updateValueFromStdin(cmd *cobra.Command) (string, error) {
+	const none = "nothing to update: give --value, --description, --env or --file, or pipe a new value on stdin"
+	if classifyStdin(cmd.InOrStdin()) != stdinData {
+		return "", errors.New(none)
+	}
+	v, err := readAllStdin(cmd.InOrStdin())
+	if err != nil {
+		return "", err
+	}
+	if v == "" {
+		return "", errors.New(none + " (stdin was empty)")
+	}
+	return v, nil
+}
+
+func valueOr(p *string) *string {
+	if p == nil {
+		return new(string)
+	}
+	return p
+}
+
+// changed names the fields an update touches, never their values.
+func changed(r client.UpdateSecretRequest) string {
+	var parts []string
+	if r.Value != nil {
+		parts = append(parts, "value")
+	}
+	if r.Description != nil {
+		parts = append(parts, "description")
+	}
+	if r.EnvName != nil {
+		parts = append(parts, map[bool]string{true: "env target cleared", false: "env target"}[*r.EnvName == ""])
+	}
+	if r.FilePath != nil {
+		parts = append(parts, map[bool]string{true: "file target cleared", false: "file target"}[*r.FilePath == ""])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// targets describes where a secret is injected.
+func targets(s client.Secret) string {
+	var parts []string
+	if s.EnvName != "" {
+		parts = append(parts, "env "+cell(s.EnvName))
+	}
+	if s.FilePath != "" {
+		parts = append(parts, "file "+cell(s.FilePath))
+	}
+	if len(parts) == 0 {
+		return "; not injected (no --env or --file)"
+	}
+	return "; injected as " + strings.Join(parts, " and ")
+}
+
+func newSecretListCommand() *cobra.Command {
+	var output *string
+	cmd := &cobra.Command{
+		Use:     "list [NAME]",
+		Aliases: []string{"ls", "show"},
+		Short:   "List your secrets, or show one (metadata only, never values)",
+		Example: `  courier secret list
+  courier secret list api-key
+  courier secret ls -o json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(*output); err != nil {
+				return err
+			}
+			c, err := newClient(true)
+			if err != nil {
+				return err
+			}
+			var secrets []client.Secret
+			if len(args) == 1 {
+				s, err := c.Secret(cmd.Context(), client.Me, args[0])
+				if err != nil {
+					return fmt.Errorf("secret %q: %w", args[0], err)
+				}
+				if *output == outputJSON {
+					return writeJSON(cmd.OutOrStdout(), s)
+				}
+				secrets = []client.Secret{s}
+			} else {
+				if secrets, err = c.Secrets(cmd.Context(), client.Me); err != nil {
+					return fmt.Errorf("list secrets: %w", err)
+				}
+				if secrets == nil {
+					secrets = []client.Secret{}
+				}
+				if *output == outputJSON {
+					return writeJSON(cmd.OutOrStdout(), secrets)
+				}
+				if len(secrets) == 0 {
+					fmt.Fprintln(cmd.ErrOrStderr(), "No secrets. Create one with: echo -n \"$VALUE\" | courier secret create NAME --env NAME")
+					return nil
+				}
+			}
+			t := newTable(cmd.OutOrStdout(), "NAME", "ENV", "FILE", "DESCRIPTION", "UPDATED")
+			now := time.Now()
+			for _, s := range secrets {
+				t.row(s.Name, s.EnvName, s.FilePath, s.Description, ago(now, s.UpdatedAt))
+			}
+			return t.flush()
+		},
+	}
+	output = addOutputFlag(cmd)
+	return cmd
+}
+
+func newSecretDeleteCommand() *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:     "delete NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete a secret",
+		Long: `Delete a secret. On a terminal you are asked to confirm; --yes skips the
+question. Without a terminal, --yes is required, so a script never deletes by
+accident. Files the secret wrote into workspaces stay on disk; the env
+variable stops being set at the next agent start.`,
+		Example: `  courier secret delete api-key
+  courier secret delete api-key --yes`,
+		Args: exactArgs(1, "the secret NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			c, err := newClient(true)
+			if err != nil {
+				return err
+			}
+			if !yes {
+				if !isTerminal(cmd.InOrStdin()) {
+					return fmt.Errorf("refusing to delete secret %q without confirmation: stdin is not a terminal; pass --yes", name)
+				}
+				ok, err := confirm(cmd, fmt.Sprintf("Delete secret %q?", name))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					fmt.Fprintln(cmd.ErrOrStderr(), "Not deleted.")
+					return nil
+				}
+			}
+			if err := c.DeleteSecret(cmd.Context(), client.Me, name); err != nil {
+				return fmt.Errorf("delete secret %q: %w", name, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted secret %q.\n", name)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
+	return cmd
+}

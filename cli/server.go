@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/courierhq/courier/controlplane"
+)
+
+// envBinding ties a flag to the environment variable that sets it when the
+// flag is not given on the command line.
+type envBinding struct {
+	Flag string
+	Env  string
+}
+
+// applyEnv sets every flag of bindings that was not given on the command line
+// from its environment variable, if that is set (lookup is os.LookupEnv in
+// production). Flags win over the environment. It also appends "[$ENV]" to
+// each flag's usage so --help shows the variable. Call it from PreRunE or
+// RunE, after flags are parsed.
+func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool), bindings []envBinding) error {
+	for _, b := range bindings {
+		f := fs.Lookup(b.Flag)
+		if f == nil {
+			return fmt.Errorf("internal: no flag --%s to bind to $%s", b.Flag, b.Env)
+		}
+		if f.Changed {
+			continue
+		}
+		v, ok := lookup(b.Env)
+		if !ok {
+			continue
+		}
+		if err := fs.Set(b.Flag, v); err != nil {
+			return fmt.Errorf("$%s: %w", b.Env, err)
+		}
+	}
+	return nil
+}
+
+// documentEnv appends the variable of each binding to its flag's usage.
+func documentEnv(fs *pflag.FlagSet, bindings []envBinding) {
+	for _, b := range bindings {
+		if f := fs.Lookup(b.Flag); f != nil {
+			f.Usage += " [$" + b.Env + "]"
+		}
+	}
+}
+
+var serverEnv = []envBinding{
+	{"listen", "COURIER_LISTEN"},
+	{"data-dir", "COURIER_DATA_DIR"},
+	{"tls-cert", "COURIER_TLS_CERT"},
+	{"tls-key", "COURIER_TLS_KEY"},
+	{"encryption-key-file", "COURIER_ENCRYPTION_KEY_FILE"},
+	{"disable-secret-file-path", "COURIER_DISABLE_SECRET_FILE_PATH"},
+	{"log-level", "COURIER_LOG_LEVEL"},
+	{"log-format", "COURIER_LOG_FORMAT"},
+}
+
+func newServerCommand() *cobra.Command {
+	cfg := controlplane.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Courier control plane (REST API, agent endpoint, metrics)",
+		Example: `  courier server --listen :8080 --data-dir /var/lib/courier
+  COURIER_ENCRYPTION_KEY_FILE=/etc/courier/keys courier server --log-format console`,
+		Long: `Run the Courier control plane until SIGINT or SIGTERM.
+
+Every flag can also be set by the environment variable shown in brackets;
+a flag given on the command line wins. Without --encryption-key-file secret
+values are stored unencrypted and the server says so once at start-up.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags(), os.LookupEnv, serverEnv); err != nil {
+				return err
+			}
+			return runServer(cmd, cfg)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve HTTP(S) on")
+	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory of the SQLite database")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file; with --tls-key serves HTTPS")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file")
+	fs.StringVar(&cfg.EncryptionKeyFile, "encryption-key-file", "", "key file that seals secret values at rest")
+	fs.BoolVar(&cfg.DisableSecretFilePath, "disable-secret-file-path", false,
+		"refuse file targets and deliver secrets as env vars only")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console")
+	documentEnv(fs, serverEnv)
+	return cmd
+}
+
+func defaultDataDir() string {
+	if d, err := os.UserConfigDir(); err == nil {
+		return d + "/courier-server"
+	}
+	return ".courier-server"
+}
+
+func runServer(cmd *cobra.Command, cfg controlplane.Config) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	logger, err := newServerLogger(cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = logger.Sync() }() // flushed last
+	srv, err := controlplane.New(cfg, logger)
+	if err != nil {
+		logger.Error("control plane failed to start", zap.Error(err))
+		return err
+	}
+	defer func() { err = errors.Join(err, srv.Close()) }()
+	return srv.Run(cmd.Context())
+}
+
+// newServerLogger builds the server's zap logger writing to stderr.
+func newServerLogger(level, format string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	switch strings.ToLower(format) {
+	case controlplane.LogFormatJSON:
+		enc = zapcore.NewJSONEncoder(encCfg)
+	case controlplane.LogFormatConsole:
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	default:
+		return nil, fmt.Errorf("log format %q is not json or console", format)
+	}
+	core := zapcore.NewCore(enc, zapcore.Lock(os.Stderr), lvl)
+	return zap.New(core), nil
+}

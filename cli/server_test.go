@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func TestApplyEnv(t *testing.T) {
+	bindings := []envBinding{{"listen", "COURIER_LISTEN"}, {"off", "COURIER_OFF"}}
+	cases := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		wantListen string
+		wantOff    bool
+		wantErr    string
+	}{
+		{"defaults", nil, nil, ":8080", false, ""},
+		{"env applies", nil, map[string]string{"COURIER_LISTEN": ":9", "COURIER_OFF": "true"}, ":9", true, ""},
+		{"flag wins over env", []string{"--listen", ":1"}, map[string]string{"COURIER_LISTEN": ":9"}, ":1", false, ""},
+		{"empty env still counts", nil, map[string]string{"COURIER_LISTEN": ""}, "", false, ""},
+		{"bad bool", nil, map[string]string{"COURIER_OFF": "maybe"}, ":8080", false, "$COURIER_OFF"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			listen := fs.String("listen", ":8080", "")
+			off := fs.Bool("off", false, "")
+			if err := fs.Parse(c.args); err != nil {
+				t.Fatal(err)
+			}
+			err := applyEnv(fs, func(k string) (string, bool) { v, ok := c.env[k]; return v, ok }, bindings)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil || *listen != c.wantListen || *off != c.wantOff {
+				t.Fatalf("listen %q off %v err %v", *listen, *off, err)
+			}
+		})
+	}
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	if err := applyEnv(fs, func(string) (string, bool) { return "", false }, bindings); err == nil {
+		t.Fatal("binding to a missing flag was accepted")
+	}
+}
+
+func TestServerCommandFlags(t *testing.T) {
+	cmd := newServerCommand()
+	for _, b := range serverEnv {
+		f := cmd.Flags().Lookup(b.Flag)
+		if f == nil {
+			t.Fatalf("no flag --%s", b.Flag)
+		}
+		if !strings.Contains(f.Usage, "$"+b.Env) {
+			t.Errorf("--%s usage does not name $%s", b.Flag, b.Env)
+		}
+	}
+}

@@ -1,0 +1,51 @@
+package client
+
+import (
+	"context"
+	"net/http"
+)
+
+func (c *Client) secretsEndpoint(user string, rest ...string) string {
+	return c.endpoint(append([]string{"api", "v2", "users", user, "secrets"}, rest...)...)
+}
+
+// Secrets lists a user's secrets (metadata only), ordered by name.
+func (c *Client) Secrets(ctx context.Context, user string) ([]Secret, error) {
+	var ss []Secret
+	err := c.do(ctx, http.MethodGet, c.secretsEndpoint(user), nil, &ss)
+	return ss, err
+}
+
+// Secret returns one secret's metadata by name.
+func (c *Client) Secret(ctx context.Context, user, name string) (Secret, error) {
+	var s Secret
+	err := c.do(ctx, http.MethodGet, c.secretsEndpoint(user, name), nil, &s)
+	return s, err
+}
+
+// CreateSecret creates a secret and returns its metadata.
+func (c *Client) CreateSecret(ctx context.Context, user string, req CreateSecretRequest) (Secret, error) {
+	var s Secret
+	err := c.do(ctx, http.MethodPost, c.secretsEndpoint(user), req, &s)
+	return s, err
+}
+
+// UpdateSecret applies a partial update and returns the new metadata.
+func (c *Client) UpdateSecret(ctx context.Context, user, name string, req UpdateSecretRequest) (Secret, error) {
+	var s Secret
+	err := c.do(ctx, http.MethodPatch, c.secretsEndpoint(user, name), req, &s)
+	return s, err
+}
+
+// DeleteSecret deletes a secret by name.
+func (c *Client) DeleteSecret(ctx context.Context, user, name string) error {
+	return c.do(ctx, http.MethodDelete, c.secretsEndpoint(user, name), nil, nil)
+}
+
+// BatchCreateSecrets creates every secret in req.Content or none of them and
+// returns the created secrets' metadata.
+func (c *Client) BatchCreateSecrets(ctx context.Context, user string, req BatchSecretsRequest) ([]Secret, error) {
+	var ss []Secret
+	err := c.do(ctx, http.MethodPost, c.secretsEndpoint(user, "batch"), req, &ss)
+	return ss, err
+}

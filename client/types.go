@@ -1,0 +1,182 @@
+package client
+
+import (
+	"fmt"
+	"time"
+)
+
+// User is a Courier user as the API shows it.
+type User struct {
+	ID        string    `json:"id"`
+	Username  string    `json:"username"`
+	Email     string    `json:"email"`
+	Admin     bool      `json:"admin"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// CreateUserRequest creates a user (admin) or the first user.
+type CreateUserRequest struct {
+	Username string `json:"username"`
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Admin    bool   `json:"admin,omitempty"`
+}
+
+// String omits the password.
+func (r CreateUserRequest) String() string {
+	return fmt.Sprintf("CreateUserRequest{username=%q email=%q admin=%t}", r.Username, r.Email, r.Admin)
+}
+
+// LoginRequest logs in with a username or an email and a password.
+type LoginRequest struct {
+	Username string `json:"username,omitempty"`
+	Email    string `json:"email,omitempty"`
+	Password string `json:"password"`
+}
+
+// String omits the password.
+func (r LoginRequest) String() string {
+	return fmt.Sprintf("LoginRequest{username=%q email=%q}", r.Username, r.Email)
+}
+
+// LoginResponse carries the new session token.
+type LoginResponse struct {
+	SessionToken string `json:"session_token"`
+}
+
+// String omits the token.
+func (LoginResponse) String() string { return "LoginResponse{session_token=<redacted>}" }
+
+// Script is one startup script of a workspace template.
+type Script struct {
+	Name           string `json:"name" yaml:"name"`
+	Script         string `json:"script" yaml:"script"`
+	TimeoutSeconds int    `json:"timeout_seconds" yaml:"timeout_seconds"`
+}
+
+// App is one long-running process of a workspace template.
+type App struct {
+	Slug    string `json:"slug" yaml:"slug"`
+	Command string `json:"command" yaml:"command"`
+}
+
+// Template is what a workspace runs.
+type Template struct {
+	Env     map[string]string `json:"env" yaml:"env"`
+	Scripts []Script          `json:"scripts" yaml:"scripts"`
+	Apps    []App             `json:"apps" yaml:"apps"`
+}
+
+// CreateWorkspaceRequest creates a workspace for Owner (a username or ID).
+type CreateWorkspaceRequest struct {
+	Name     string   `json:"name"`
+	Owner    string   `json:"owner"`
+	Template Template `json:"template"`
+}
+
+// Workspace is a workspace as the API lists it.
+type Workspace struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	OwnerID   string    `json:"owner_id"`
+	OwnerName string    `json:"owner_name"`
+	State     string    `json:"state"`
+	StateAt   time.Time `json:"state_at"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// CreatedWorkspace is the answer to a create: the workspace plus its agent
+// token, which the server shows this once.
+type CreatedWorkspace struct {
+	Workspace
+	AgentToken string `json:"agent_token"`
+}
+
+// String omits the agent token.
+func (w CreatedWorkspace) String() string {
+	return fmt.Sprintf("CreatedWorkspace{id=%s name=%q owner=%q}", w.ID, w.Name, w.OwnerName)
+}
+
+// Secret is a user secret's metadata. The API never returns the value.
+type Secret struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	EnvName     string    `json:"env_name"`
+	FilePath    string    `json:"file_path"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// CreateSecretRequest creates one secret. Value is required.
+type CreateSecretRequest struct {
+	Name        string `json:"name"`
+	Value       string `json:"value"`
+	Description string `json:"description,omitempty"`
+	EnvName     string `json:"env_name,omitempty"`
+	FilePath    string `json:"file_path,omitempty"`
+}
+
+// String omits the value (R2).
+func (r CreateSecretRequest) String() string {
+	return fmt.Sprintf("CreateSecretRequest{name=%q env=%q file=%q}", r.Name, r.EnvName, r.FilePath)
+}
+
+// GoString is String, for %#v.
+func (r CreateSecretRequest) GoString() string { return r.String() }
+
+// UpdateSecretRequest is a partial update: a nil field is left unchanged; a
+// pointer to "" clears EnvName or FilePath (R10).
+type UpdateSecretRequest struct {
+	Value       *string `json:"value,omitempty"`
+	Description *string `json:"description,omitempty"`
+	EnvName     *string `json:"env_name,omitempty"`
+	FilePath    *string `json:"file_path,omitempty"`
+}
+
+// Empty reports whether the update changes nothing.
+func (r UpdateSecretRequest) Empty() bool {
+	return r.Value == nil && r.Description == nil && r.EnvName == nil && r.FilePath == nil
+}
+
+// String omits the value (R2).
+func (r UpdateSecretRequest) String() string {
+	return fmt.Sprintf("UpdateSecretRequest{value_set=%t description_set=%t env_set=%t file_set=%t}",
+		r.Value != nil, r.Description != nil, r.EnvName != nil, r.FilePath != nil)
+}
+
+// GoString is String, for %#v.
+func (r UpdateSecretRequest) GoString() string { return r.String() }
+
+// Batch formats accepted by the batch endpoint.
+const (
+	FormatEnv  = "env"
+	FormatJSON = "json"
+	FormatYAML = "yaml"
+)
+
+// BatchSecretsRequest creates every secret described by Content, or none.
+type BatchSecretsRequest struct {
+	Format  string `json:"format"`
+	Content string `json:"content"`
+}
+
+// String omits the content, which holds values.
+func (r BatchSecretsRequest) String() string {
+	return fmt.Sprintf("BatchSecretsRequest{format=%q bytes=%d}", r.Format, len(r.Content))
+}
+
+// GoString is String, for %#v.
+func (r BatchSecretsRequest) GoString() string { return r.String() }
+
+// GoString is String, for %#v.
+func (r LoginRequest) GoString() string { return r.String() }
+
+// GoString is String, for %#v.
+func (r CreateUserRequest) GoString() string { return r.String() }
+
+// GoString is String, for %#v.
+func (w CreatedWorkspace) GoString() string { return w.String() }
+
+// GoString is String, for %#v.
+func (r LoginResponse) GoString() string { return r.String() }
