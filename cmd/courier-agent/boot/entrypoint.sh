@@ -1,0 +1,15 @@
+#!/bin/sh
+# Container entrypoint for a workspace image: courier-agent is the
+# container's main process. It applies secrets, runs the template's startup
+# scripts and apps, and serves SSH; SIGTERM from `docker stop` reaches it
+# directly (exec), so it reports shutting_down/off and exits 0.
+#
+# Needs COURIER_AGENT_URL and either COURIER_AGENT_TOKEN_FILE (a mounted
+# secret, preferred) or COURIER_AGENT_TOKEN.
+set -eu
+: "${COURIER_AGENT_URL:?set COURIER_AGENT_URL to the control plane URL}"
+if [ -z "${COURIER_AGENT_TOKEN:-}" ] && [ -z "${COURIER_AGENT_TOKEN_FILE:-}" ]; then
+	echo "entrypoint: set COURIER_AGENT_TOKEN_FILE (or COURIER_AGENT_TOKEN)" >&2
+	exit 64
+fi
+exec courier-agent "$@"
