@@ -41,7 +41,7 @@ var (
 	ErrOptions = errors.New("invalid envmerge options")
 )
 
-// Layer names, as used in Result.Sources and error messages.
+// Layer names, as Result.Effective reports them and errors name them.
 const (
 	LayerBase     = "base"
 	LayerTemplate = "template"
@@ -114,9 +114,8 @@ type Result struct {
 	// Warnings describe shadowed session variables and an exceeded budget.
 	// They name variables and sizes, never values.
 	Warnings []string
-	// Sources maps each name in Env to the layer that set it — the
-	// effective view for debugging. It holds no values.
-	Sources map[string]string
+	// layers[i] is the layer that set Env[i]; see Effective.
+	layers []string
 }
 
 type entry struct {
@@ -124,45 +123,64 @@ type entry struct {
 }
 
 // Merge merges l under o. It is deterministic: the same input gives the same
-// Result, whatever the iteration order of the maps.
+// Result, whatever the iteration order of the maps. It is Prepare followed
+// by With(l.Session); callers that start many processes from the same
+// layers should keep the Prepared.
 func Merge(o Options, l Layers) (Result, error) {
-	if err := o.Validate(); err != nil {
+	session := l.Session
+	l.Session = nil
+	p, err := Prepare(o, l)
+	if err != nil {
 		return Result{}, err
 	}
-	budget := o.BudgetBytes
-	if budget == 0 {
-		budget = DefaultBudgetBytes
+	return p.With(session)
+}
+
+// Prepared is the merge of the base, template and secret layers, sorted and
+// ready; With adds a session layer for one process. The agent prepares once
+// per apply (the layers change only then) and pays only for the session
+// layer per process. A Prepared is read-only, so safe for concurrent use.
+type Prepared struct {
+	o      Options
+	budget int
+	key    func(string) string
+	// keys (folded names), env ("NAME=value") and layers are parallel
+	// slices sorted by key.
+	keys, env, layers  []string
+	bytes, secretBytes int
+}
+
+// Prepare merges the base, template and secret layers of l; l.Session is
+// ignored (pass it to With).
+func Prepare(o Options, l Layers) (*Prepared, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
-	key := func(name string) string { return name }
+	p := &Prepared{o: o, budget: o.BudgetBytes, key: func(name string) string { return name }}
+	if p.budget == 0 {
+		p.budget = DefaultBudgetBytes
+	}
 	if o.FoldCase {
-		key = strings.ToUpper
+		p.key = strings.ToUpper
 	}
-	n := len(l.Base) + len(l.Template) + len(l.Secrets) + len(l.Session)
+	n := len(l.Base) + len(l.Template) + len(l.Secrets)
 	// entries holds the variables in first-set order; index maps a
 	// (possibly case-folded) name to its slot.
 	entries := make([]entry, 0, n)
 	index := make(map[string]int, n)
-	var warnings []string
-
 	set := func(name, value, layer string) error {
 		if err := check(name, value, layer); err != nil {
 			return err
 		}
-		k := key(name)
+		k := p.key(name)
 		if i, ok := index[k]; ok {
-			old := &entries[i]
-			if layer == LayerSession && old.layer == LayerSecret {
-				warnings = append(warnings, fmt.Sprintf(
-					"secret env %s is shadowed by the session's own variable %s", old.name, name))
-			}
-			old.value, old.layer = value, layer
+			entries[i].value, entries[i].layer = value, layer
 			return nil
 		}
 		index[k] = len(entries)
 		entries = append(entries, entry{key: k, name: name, value: value, layer: layer})
 		return nil
 	}
-
 	for _, kv := range l.Base {
 		name, value, ok := strings.Cut(kv, "=")
 		// Windows keeps per-drive working directories in entries such as
@@ -171,15 +189,15 @@ func Merge(o Options, l Layers) (Result, error) {
 			continue
 		}
 		if err := set(name, value, LayerBase); err != nil {
-			return Result{}, err
+			return nil, err
 		}
 	}
 	for _, layer := range []struct {
 		name string
 		m    map[string]string
-	}{{LayerTemplate, l.Template}, {LayerSecret, l.Secrets}, {LayerSession, l.Session}} {
+	}{{LayerTemplate, l.Template}, {LayerSecret, l.Secrets}} {
 		if err := setLayer(o.FoldCase, layer.name, layer.m, set); err != nil {
-			return Result{}, err
+			return nil, err
 		}
 	}
 
@@ -190,19 +208,17 @@ func Merge(o Options, l Layers) (Result, error) {
 		order[i] = int32(i)
 	}
 	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(entries[a].key, entries[b].key) })
-	res := Result{Env: make([]string, len(entries)), Sources: make(map[string]string, len(entries))}
-	secretBytes := 0
 	for _, e := range entries {
 		size := len(e.name) + len(e.value) + 2
-		res.Bytes += size
+		p.bytes += size
 		if e.layer == LayerSecret {
-			secretBytes += size
+			p.secretBytes += size
 		}
 	}
 	// Every "NAME=value" is a slice of one string: one allocation for the
 	// whole environment instead of one per variable.
 	var b strings.Builder
-	b.Grow(res.Bytes)
+	b.Grow(p.bytes)
 	for _, i := range order {
 		e := &entries[i]
 		b.WriteString(e.name)
@@ -210,23 +226,79 @@ func Merge(o Options, l Layers) (Result, error) {
 		b.WriteString(e.value)
 	}
 	all, off := b.String(), 0
+	p.keys, p.env, p.layers = make([]string, len(entries)), make([]string, len(entries)), make([]string, len(entries))
 	for i, j := range order {
 		e := &entries[j]
 		n := len(e.name) + 1 + len(e.value)
-		res.Env[i] = all[off : off+n]
+		p.keys[i], p.env[i], p.layers[i] = e.key, all[off:off+n], e.layer
 		off += n
-		res.Sources[e.name] = e.layer
 	}
-	if res.Bytes > budget {
+	return p, nil
+}
+
+// With returns the environment of one process: the prepared layers with
+// session over them. Session variables win over secrets (see the package
+// doc), with a warning naming the variable.
+func (p *Prepared) With(session map[string]string) (Result, error) {
+	n := len(p.env)
+	res := Result{Env: make([]string, n, n+len(session)), layers: make([]string, n, n+len(session)), Bytes: p.bytes}
+	copy(res.Env, p.env)
+	copy(res.layers, p.layers)
+	keys, copied := p.keys, false
+	secretBytes := p.secretBytes
+	names := make([]string, 0, len(session))
+	for name := range session {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		value := session[name]
+		if err := check(name, value, LayerSession); err != nil {
+			return Result{}, err
+		}
+		k := p.key(name)
+		i, found := slices.BinarySearch(keys, k)
+		if !found {
+			if !copied {
+				keys, copied = slices.Clone(keys), true
+			}
+			keys = slices.Insert(keys, i, k)
+			res.Env = slices.Insert(res.Env, i, name+"="+value)
+			res.layers = slices.Insert(res.layers, i, LayerSession)
+			res.Bytes += len(name) + len(value) + 2
+			continue
+		}
+		// Keep the first spelling of the name (Windows does).
+		oldName, oldValue, _ := strings.Cut(res.Env[i], "=")
+		oldSize := len(oldName) + len(oldValue) + 2
+		if res.layers[i] == LayerSecret {
+			res.Warnings = append(res.Warnings, fmt.Sprintf(
+				"secret env %s is shadowed by the session's own variable %s", oldName, name))
+			secretBytes -= oldSize
+		}
+		res.Env[i], res.layers[i] = oldName+"="+value, LayerSession
+		res.Bytes += len(oldName) + len(value) + 2 - oldSize
+	}
+	if res.Bytes > p.budget {
 		res.OverBudget = true
-		msg := fmt.Sprintf("environment is %d bytes, %d over the %d-byte budget", res.Bytes, res.Bytes-budget, budget)
-		if res.Bytes-secretBytes <= budget {
+		msg := fmt.Sprintf("environment is %d bytes, %d over the %d-byte budget", res.Bytes, res.Bytes-p.budget, p.budget)
+		if res.Bytes-secretBytes <= p.budget {
 			msg += fmt.Sprintf("; env secrets (%d bytes) pushed it over", secretBytes)
 		}
-		warnings = append(warnings, msg)
+		res.Warnings = append(res.Warnings, msg)
 	}
-	res.Warnings = warnings
 	return res, nil
+}
+
+// Effective maps each variable of r.Env to the layer that set it, for
+// debugging. It holds no values.
+func (r Result) Effective() map[string]string {
+	m := make(map[string]string, len(r.Env))
+	for i, kv := range r.Env {
+		name, _, _ := strings.Cut(kv, "=")
+		m[name] = r.layers[i]
+	}
+	return m
 }
 
 func check(name, value, layer string) error {

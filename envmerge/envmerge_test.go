@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -100,8 +101,8 @@ func TestMergePrecedence(t *testing.T) {
 				t.Errorf("Env = %q, want %q", res.Env, tt.want)
 			}
 			for k, v := range tt.sources {
-				if res.Sources[k] != v {
-					t.Errorf("Sources[%s] = %q, want %q", k, res.Sources[k], v)
+				if res.Effective()[k] != v {
+					t.Errorf("Effective()[%s] = %q, want %q", k, res.Effective()[k], v)
 				}
 			}
 			joined := strings.Join(res.Warnings, "\n")
@@ -111,7 +112,7 @@ func TestMergePrecedence(t *testing.T) {
 			if tt.warn == "" && len(res.Warnings) > 0 {
 				t.Errorf("unexpected warnings %q", res.Warnings)
 			}
-			if strings.Contains(joined, canary) || strings.Contains(fmt.Sprint(res.Sources), canary) {
+			if strings.Contains(joined, canary) || strings.Contains(fmt.Sprint(res.Effective()), canary) {
 				t.Errorf("canary leaked into warnings or sources")
 			}
 		})
@@ -203,7 +204,7 @@ func checkInvariants(t *testing.T, o Options, l Layers, res Result) {
 		}
 		seen[key(name)] = true
 		got[key(name)] = value
-		if isPrivate(o, name) && res.Sources[name] == LayerBase {
+		if isPrivate(o, name) && res.Effective()[name] == LayerBase {
 			t.Fatalf("private %q survived", name)
 		}
 	}
@@ -288,6 +289,76 @@ func BenchmarkMerge(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Merge(o, l); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestPreparedWithMatchesMerge: preparing once and adding a session layer
+// per process gives exactly what a full Merge gives, and does not change
+// the Prepared (it is shared by concurrent spawns).
+func TestPreparedWithMatchesMerge(t *testing.T) {
+	for _, fold := range []bool{false, true} {
+		o := DefaultOptions()
+		o.FoldCase = fold
+		l := Layers{
+			Base:     []string{"PATH=/bin", "HOME=/root", "Lang=x", "COURIER_AGENT_TOKEN=" + canary},
+			Template: map[string]string{"A": "t", "TERM": "dumb"},
+			Secrets:  map[string]string{"A": "s", "SECRET_ONLY": canary},
+		}
+		p, err := Prepare(o, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := fmt.Sprint(p.env, p.keys, p.layers)
+		for _, session := range []map[string]string{
+			nil,
+			{"HOME": "/home/dev", "USER": "dev"},
+			{"TERM": "xterm", "ZZZ": "last", "AAA": "first", "lang": "y"},
+			{"SECRET_ONLY": "session wins"},
+		} {
+			got, err := p.With(session)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Session = session
+			want, err := Merge(o, l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Env, want.Env) || got.Bytes != want.Bytes || !reflect.DeepEqual(got.Effective(), want.Effective()) ||
+				!reflect.DeepEqual(got.Warnings, want.Warnings) {
+				t.Errorf("fold=%v session=%v:\n With  %q %d %v\n Merge %q %d %v", fold, session, got.Env, got.Bytes, got.Warnings, want.Env, want.Bytes, want.Warnings)
+			}
+			if !sort.StringsAreSorted(got.Env) && !fold {
+				t.Errorf("unsorted: %q", got.Env)
+			}
+		}
+		if fmt.Sprint(p.env, p.keys, p.layers) != before {
+			t.Fatal("With changed the Prepared")
+		}
+	}
+}
+
+// BenchmarkPreparedWith is the per-process cost once the layers are
+// prepared: 1,000 template vars + 50 secrets, plus a session layer.
+func BenchmarkPreparedWith(b *testing.B) {
+	tmpl := make(map[string]string, 1000)
+	for i := range 1000 {
+		tmpl[fmt.Sprintf("TEMPLATE_VAR_%04d", i)] = strings.Repeat("v", 20)
+	}
+	secrets := make(map[string]string, 50)
+	for i := range 50 {
+		secrets[fmt.Sprintf("SECRET_%02d", i)] = strings.Repeat("s", 100)
+	}
+	p, err := Prepare(DefaultOptions(), Layers{Base: []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8"}, Template: tmpl, Secrets: secrets})
+	if err != nil {
+		b.Fatal(err)
+	}
+	session := map[string]string{"HOME": "/home/dev", "USER": "dev", "SHELL": "/bin/bash", "TERM": "xterm-256color"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.With(session); err != nil {
 			b.Fatal(err)
 		}
 	}

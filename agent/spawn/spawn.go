@@ -70,6 +70,15 @@ type Spawner struct {
 	changed  chan struct{}     // closed and replaced on every state change
 	template map[string]string // template env layer (never mutated)
 	secrets  map[string]string // secret env layer (never mutated)
+	// prepared is base+template+secrets merged once per Update, so a spawn
+	// only adds its session layer; nil if that merge failed.
+	prepared *envmerge.Prepared
+}
+
+// snapshot is the env layers a spawn builds from.
+type snapshot struct {
+	layers   envmerge.Layers
+	prepared *envmerge.Prepared
 }
 
 // New returns a Spawner for cfg (zero fields take their defaults). It starts
@@ -98,18 +107,20 @@ func (s *Spawner) WaitDelay() time.Duration { return s.cfg.WaitDelay }
 // are copied. The first Update releases the Commands waiting for it.
 func (s *Spawner) Update(templateEnv, secretEnv map[string]string) {
 	t, sec := copyMap(templateEnv), copyMap(secretEnv)
+	prepared, err := envmerge.Prepare(s.cfg.Env, envmerge.Layers{Base: s.cfg.Base, Template: t, Secrets: sec})
 	s.mu.Lock()
-	s.template, s.secrets, s.ready = t, sec, true
+	s.template, s.secrets, s.prepared, s.ready = t, sec, prepared, true
 	s.broadcastLocked()
 	s.mu.Unlock()
 
-	// One trial merge so operators see warnings once per apply.
-	res, err := envmerge.Merge(s.cfg.Env, envmerge.Layers{Base: s.cfg.Base, Template: t, Secrets: sec})
+	// Operators see the warnings once per apply.
 	if err != nil {
 		s.log.Warn("env for new processes cannot be built", zap.Error(err))
 		return
 	}
-	s.logResult(res, zap.WarnLevel)
+	if res, err := prepared.With(nil); err == nil {
+		s.logResult(res, zap.WarnLevel)
+	}
 }
 
 // Hold blocks new spawns until release is called, and returns once every
@@ -189,7 +200,7 @@ func (s *Spawner) Env(session map[string]string) ([]string, error) {
 
 // enter waits until the spawner is ready and unheld, then counts the caller
 // as active and returns a snapshot of the layers.
-func (s *Spawner) enter(ctx context.Context) (envmerge.Layers, error) {
+func (s *Spawner) enter(ctx context.Context) (snapshot, error) {
 	s.mu.Lock()
 	for !s.ready || s.holds > 0 {
 		ch := s.changed
@@ -197,14 +208,14 @@ func (s *Spawner) enter(ctx context.Context) (envmerge.Layers, error) {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return envmerge.Layers{}, fmt.Errorf("spawn: waiting to start: %w", ctx.Err())
+			return snapshot{}, fmt.Errorf("spawn: waiting to start: %w", ctx.Err())
 		}
 		s.mu.Lock()
 	}
 	s.active++
-	l := envmerge.Layers{Base: s.cfg.Base, Template: s.template, Secrets: s.secrets}
+	snap := snapshot{layers: envmerge.Layers{Base: s.cfg.Base, Template: s.template, Secrets: s.secrets}, prepared: s.prepared}
 	s.mu.Unlock()
-	return l, nil
+	return snap, nil
 }
 
 func (s *Spawner) leave() {
@@ -220,7 +231,8 @@ func (s *Spawner) broadcastLocked() {
 }
 
 // build makes the exec.Cmd for spec with the given layers.
-func (s *Spawner) build(ctx context.Context, spec Spec, l envmerge.Layers) (*exec.Cmd, error) {
+func (s *Spawner) build(ctx context.Context, spec Spec, snap snapshot) (*exec.Cmd, error) {
+	l := snap.layers
 	var name string
 	var args []string
 	switch {
@@ -236,8 +248,15 @@ func (s *Spawner) build(ctx context.Context, spec Spec, l envmerge.Layers) (*exe
 		return nil, fmt.Errorf("%w: no command, path or login shell", ErrInvalidSpec)
 	}
 	l.Session = s.sessionVars(spec.Session)
-	l.Template = s.withClient(l, spec.Client)
-	env, err := s.merge(l)
+	var env []string
+	var err error
+	if len(spec.Client) == 0 && snap.prepared != nil {
+		// The common case: only the session layer is new.
+		env, err = s.withSession(snap.prepared, l.Session)
+	} else {
+		l.Template = s.withClient(l, spec.Client)
+		env, err = s.merge(l)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -294,6 +313,16 @@ func (s *Spawner) merge(l envmerge.Layers) ([]string, error) {
 	res, err := envmerge.Merge(s.cfg.Env, l)
 	if err != nil {
 		// envmerge errors name variables, never values.
+		return nil, fmt.Errorf("%w: %w", ErrEnv, err)
+	}
+	s.logResult(res, zap.DebugLevel)
+	return res.Env, nil
+}
+
+// withSession adds the session layer to the prepared layers.
+func (s *Spawner) withSession(p *envmerge.Prepared, session map[string]string) ([]string, error) {
+	res, err := p.With(session)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEnv, err)
 	}
 	s.logResult(res, zap.DebugLevel)
