@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,20 +28,8 @@ func TestEntrypointStartsAgentAndStopsCleanly(t *testing.T) {
 	entry, _ := filepath.Abs("boot/entrypoint.sh")
 	ctx := context.Background()
 
-	addr := freePort(t)
-	server := exec.Command(courier, "server", "--listen", addr, "--data-dir", t.TempDir())
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
+	addr, _ := startServer(t, courier)
 	url := "http://" + addr
-	waitUntil(t, "the control plane", func() bool {
-		r, err := http.Get(url + "/healthz")
-		if err == nil {
-			r.Body.Close()
-		}
-		return err == nil
-	})
 	anon, _ := client.New(client.Config{URL: url})
 	_, _ = anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "ops", Email: "ops@x.test", Password: "password-1"})
 	tok, err := anon.Login(ctx, client.LoginRequest{Username: "ops", Password: "password-1"})

@@ -118,6 +118,28 @@ func (p *cutProxy) cut() {
 	p.conns = nil
 }
 
+// startServer runs `courier server` on a free loopback port until the test
+// ends and returns its address once /healthz answers, and its log.
+func startServer(t *testing.T, courier string) (string, *logBuf) {
+	t.Helper()
+	addr := freePort(t)
+	log := &logBuf{}
+	server := exec.Command(courier, "server", "--listen", addr, "--data-dir", filepath.Join(t.TempDir(), "data"))
+	server.Stdout, server.Stderr = log, log
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
+	waitUntil(t, "the control plane", func() bool {
+		r, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			r.Body.Close()
+		}
+		return err == nil && r.StatusCode == 200
+	})
+	return addr, log
+}
+
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(45 * time.Second)
@@ -139,22 +161,8 @@ func TestEndToEnd(t *testing.T) {
 	ctx := context.Background()
 
 	// The control plane, as a real process.
-	addr := freePort(t)
-	serverLog := &logBuf{}
-	server := exec.Command(courier, "server", "--listen", addr, "--data-dir", filepath.Join(t.TempDir(), "data"))
-	server.Stdout, server.Stderr = serverLog, serverLog
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
+	addr, serverLog := startServer(t, courier)
 	url := "http://" + addr
-	waitUntil(t, "the control plane", func() bool {
-		r, err := http.Get(url + "/healthz")
-		if err == nil {
-			r.Body.Close()
-		}
-		return err == nil && r.StatusCode == 200
-	})
 
 	anon, _ := client.New(client.Config{URL: url})
 	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "dev", Email: "dev@e2e.test", Password: "correct-horse"}); err != nil {
