@@ -65,14 +65,9 @@ func (a *Agent) trackFiles(rep inject.Report) {
 	}
 	b, _ := json.MarshalIndent(st, "", "  ")
 	// The filewriter writes state.json like a secret: atomically, 0600.
-	res := a.stateWriter().WriteAll(context.Background(), []filewriter.File{
+	res := a.writer.WriteAll(context.Background(), []filewriter.File{
 		{Secret: "courier-agent-state", Path: a.statePath(), Content: b, UpdatedAt: time.Now()}})
 	if res[0].Err != nil {
 		a.log.Warn("could not save the agent state file", zap.Error(res[0].Err))
 	}
-}
-
-func (a *Agent) stateWriter() *filewriter.Writer {
-	w, _ := filewriter.New(filewriter.Config{Fs: a.cfg.Fs, Home: a.cfg.Home, UID: -1, GID: -1})
-	return w
 }
