@@ -1,5 +1,3 @@
-//go:build courier_real
-
 package cli_test
 
 import (
