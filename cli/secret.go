@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -48,6 +49,18 @@ func (f *secretFlags) add(cmd *cobra.Command, verb string) {
 
 // warnTrailingNewline tells the user a value ends in a newline, which is
 // stored as is (R10). It is one line on stderr and never shows the value.
+// warnExpandedHome warns when a file target starts with this machine's
+// home directory: the shell most likely expanded an unquoted "~/", so the
+// workspace gets an absolute path that may not exist there.
+func warnExpandedHome(w io.Writer, file string) {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" || home == "/" || !strings.HasPrefix(file, home+"/") {
+		return
+	}
+	fmt.Fprintf(w, "warning: the file path %s starts with your local home directory; if you meant the workspace home, quote it: --file '~/%s'\n",
+		file, strings.TrimPrefix(file, home+"/"))
+}
+
 func warnTrailingNewline(w io.Writer, value string) {
 	if strings.HasSuffix(value, "\n") {
 		fmt.Fprintln(w, "warning: the value ends with a newline, which is stored as part of it; use 'echo -n' (or printf without a newline) to leave it out")
@@ -69,8 +82,8 @@ it leaves the value in shell history and process lists; stdin is the way for
 sensitive values. Giving both stdin data and --value is an error; in scripts
 that pass --value, run with stdin from /dev/null or a closed pipe.`,
 		Example: `  echo -n "$API_KEY" | courier secret create api-key --description "API key" --env API_KEY
-  courier secret create tool-config --file ~/.config/tool/config.json < ./tool-config.json
-  echo -n "$TOKEN" | courier secret create service-token --env SERVICE_TOKEN --file ~/.config/service/token
+  courier secret create tool-config --file '~/.config/tool/config.json' < ./tool-config.json
+  echo -n "$TOKEN" | courier secret create service-token --env SERVICE_TOKEN --file '~/.config/service/token'
   courier secret create api-key   # prompts for the value`,
 		Args: exactArgs(1, "the secret NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -90,6 +103,7 @@ that pass --value, run with stdin from /dev/null or a closed pipe.`,
 				return err
 			}
 			warnTrailingNewline(cmd.ErrOrStderr(), value)
+			warnExpandedHome(cmd.ErrOrStderr(), f.file)
 			s, err := c.CreateSecret(cmd.Context(), client.Me, client.CreateSecretRequest{
 				Name: name, Value: value, Description: f.description, EnvName: f.env, FilePath: f.file,
 			})
@@ -209,6 +223,7 @@ use --value, or update twice.`,
 			}
 			if fl.Changed("file") {
 				req.FilePath = &f.file
+				warnExpandedHome(cmd.ErrOrStderr(), f.file)
 			}
 			if err := checkSecretFields(name, f.env, f.file); err != nil {
 				return err
