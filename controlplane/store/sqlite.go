@@ -54,7 +54,10 @@ func OpenSQLite(ctx context.Context, path string, logger *zap.Logger) (*SQLite, 
 		_ = f.Close()
 	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "busy_timeout(10000)"} {
+	// busy_timeout comes first: the pragmas run on every new pooled
+	// connection, and journal_mode needs a lock that a concurrent writer
+	// may hold; without the timeout in place that open fails at once.
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
 		q.Add("_pragma", p)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())

@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/courierhq/courier/controlplane/store"
@@ -61,5 +63,42 @@ func TestSQLiteFileIsPrivate(t *testing.T) {
 	st, err := os.Stat(path)
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("database mode = %v, %v; want 0600", st.Mode().Perm(), err)
+	}
+}
+
+// TestSQLiteConcurrentReadersAndWriters opens many pooled connections while
+// writes are under way: every new connection runs the pragmas, which must
+// wait for locks rather than fail.
+func TestSQLiteConcurrentReadersAndWriters(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateUser(ctx, store.User{ID: "u", Username: "u", Email: "u@x", CreatedAt: storetest.T0}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for i := range 200 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			errs <- s.CreateSecrets(ctx, "u", []store.Secret{{ID: fmt.Sprint(i), Name: fmt.Sprint("n", i), Value: []byte("v"),
+				CreatedAt: storetest.T0, UpdatedAt: storetest.T0}}, nil)
+		}()
+		go func() {
+			defer wg.Done()
+			_, err := s.ListSecrets(ctx, "u")
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent access failed: %v", err)
+		}
 	}
 }
