@@ -61,6 +61,7 @@ type LimitError struct {
 	Unit  string // "secrets" or "bytes"
 }
 
+// Error names the cap, its limit and the overage.
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("the %s cap is %d %s; this change would make it %d (%d over)",
 		e.Cap, e.Limit, e.Unit, e.Want, e.Want-e.Limit)

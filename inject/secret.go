@@ -79,6 +79,7 @@ type FieldError struct {
 	Message string
 }
 
+// Error is "field: message".
 func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 
 // Unwrap makes errors.Is(err, ErrInvalid) true.
@@ -88,6 +89,7 @@ func (e *FieldError) Unwrap() error { return ErrInvalid }
 // secret are invalid so the caller can report all of them at once.
 type Errors []*FieldError
 
+// Error joins the field errors with "; ".
 func (es Errors) Error() string {
 	parts := make([]string, len(es))
 	for i, e := range es {

@@ -41,6 +41,7 @@ type ScriptError struct {
 	Err error
 }
 
+// Error names the script and how it failed.
 func (e *ScriptError) Error() string {
 	switch {
 	case e.Timeout > 0:

@@ -30,6 +30,7 @@ type ConflictError struct {
 	Message string
 }
 
+// Error returns the message, which names the clashing field.
 func (e *ConflictError) Error() string { return e.Message }
 
 // Unwrap makes errors.Is(err, ErrConflict) true.
