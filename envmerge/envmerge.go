@@ -118,6 +118,21 @@ type Result struct {
 	layers []string
 }
 
+// String never includes values.
+func (p *Prepared) String() string {
+	return fmt.Sprintf("Prepared{vars=%d bytes=%d}", len(p.env), p.bytes)
+}
+
+// String never includes values (env secrets are among them).
+func (r Result) String() string {
+	return fmt.Sprintf("Result{vars=%d bytes=%d over_budget=%t warnings=%d}", len(r.Env), r.Bytes, r.OverBudget, len(r.Warnings))
+}
+
+// String never includes values.
+func (l Layers) String() string {
+	return fmt.Sprintf("Layers{base=%d template=%d secrets=%d session=%d}", len(l.Base), len(l.Template), len(l.Secrets), len(l.Session))
+}
+
 type entry struct {
 	key, name, value, layer string
 }

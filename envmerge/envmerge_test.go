@@ -363,3 +363,14 @@ func BenchmarkPreparedWith(b *testing.B) {
 		}
 	}
 }
+
+func TestFormattingHidesValues(t *testing.T) {
+	l := Layers{Secrets: map[string]string{"S": canary}}
+	res, _ := Merge(Options{}, l)
+	p, _ := Prepare(Options{}, l)
+	for _, s := range []string{fmt.Sprint(l), fmt.Sprintf("%+v", l), fmt.Sprint(res), fmt.Sprintf("%+v", res), fmt.Sprint(p)} {
+		if strings.Contains(s, canary) {
+			t.Fatalf("formatting leaks a value: %s", s)
+		}
+	}
+}

@@ -89,6 +89,15 @@ type File struct {
 	UpdatedAt time.Time
 }
 
+// String never includes the content, so a File printed by accident (a
+// %v in a log or a panic) leaks nothing.
+func (f File) String() string {
+	return fmt.Sprintf("File{secret=%q path=%q bytes=%d}", f.Secret, f.Path, len(f.Content))
+}
+
+// GoString is String, for %#v.
+func (f File) GoString() string { return f.String() }
+
 // Result is the outcome for one File.
 type Result struct {
 	Secret string

@@ -3,6 +3,7 @@ package filewriter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -244,4 +245,13 @@ func toStr(v any) string {
 		return s
 	}
 	return strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(fmtAny(v), "\n", " "), "\t", " "))
+}
+
+func TestFileStringHidesContent(t *testing.T) {
+	f := File{Secret: "s", Path: "~/x", Content: []byte(canary)}
+	for _, s := range []string{fmt.Sprint(f), fmt.Sprintf("%v %+v %#v", f, f, f), fmt.Sprint([]File{f})} {
+		if strings.Contains(s, canary) {
+			t.Fatalf("File formatting leaks content: %s", s)
+		}
+	}
 }

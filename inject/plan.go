@@ -37,6 +37,11 @@ type Plan struct {
 	names []string
 }
 
+// String never includes values: a Plan printed by accident leaks nothing.
+func (p *Plan) String() string {
+	return fmt.Sprintf("Plan{files=%d env=%d warnings=%d}", len(p.Files), len(p.Env), len(p.Warnings))
+}
+
 // SecretOutcome is what happened to one secret in an apply.
 type SecretOutcome struct {
 	Name    string

@@ -172,3 +172,12 @@ func FuzzPlan(f *testing.F) {
 		}
 	})
 }
+
+func TestPlanStringHidesValues(t *testing.T) {
+	p, _ := NewPlan(Manifest{Home: "/h"}, secretsFixture())
+	for _, s := range []string{fmt.Sprint(p), fmt.Sprintf("%+v", p), fmt.Sprint(p.Files)} {
+		if strings.Contains(s, canary) {
+			t.Fatalf("formatting leaks a value: %s", s)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -99,6 +100,17 @@ func TestSQLiteConcurrentReadersAndWriters(t *testing.T) {
 	for err := range errs {
 		if err != nil {
 			t.Fatalf("concurrent access failed: %v", err)
+		}
+	}
+}
+
+func TestSecretStringHidesValue(t *testing.T) {
+	const canary = "CANARY-store-string"
+	s := store.Secret{Name: "n", Value: []byte(canary)}
+	u := store.SecretUpdate{Value: []byte(canary)}
+	for _, out := range []string{fmt.Sprint(s), fmt.Sprintf("%+v %#v", s, s), fmt.Sprint([]store.Secret{s}), fmt.Sprintf("%v %+v", u, u)} {
+		if strings.Contains(out, canary) {
+			t.Fatalf("formatting leaks the value: %s", out)
 		}
 	}
 }

@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/courierhq/courier/agent/proto"
@@ -87,6 +88,20 @@ type Secret struct {
 	Value       []byte
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+}
+
+// String never includes the stored value (which is the raw value when
+// encryption at rest is off).
+func (s Secret) String() string {
+	return fmt.Sprintf("Secret{name=%q user=%q env=%q file=%q stored_bytes=%d}", s.Name, s.UserID, s.EnvName, s.FilePath, len(s.Value))
+}
+
+// GoString is String, for %#v.
+func (s Secret) GoString() string { return s.String() }
+
+// String never includes the new value.
+func (u SecretUpdate) String() string {
+	return fmt.Sprintf("SecretUpdate{value_set=%t}", u.Value != nil)
 }
 
 // SecretUpdate is a partial update: a nil field is left as it is.
