@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -174,26 +176,16 @@ func newWhoamiCommand() *cobra.Command {
 		Example: "  courier whoami\n  courier whoami -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(*output); err != nil {
+			return show(cmd, *output, "whoami", func(ctx context.Context, c *client.Client) (client.User, error) {
+				return c.User(ctx, client.Me)
+			}, func(w io.Writer, c *client.Client, me client.User) error {
+				role := ""
+				if me.Admin {
+					role = " (admin)"
+				}
+				_, err := fmt.Fprintf(w, "%s <%s>%s on %s\n", cell(me.Username), cell(me.Email), role, c.URL())
 				return err
-			}
-			c, err := newClient(true)
-			if err != nil {
-				return err
-			}
-			me, err := c.User(cmd.Context(), client.Me)
-			if err != nil {
-				return err
-			}
-			if *output == outputJSON {
-				return writeJSON(cmd.OutOrStdout(), me)
-			}
-			role := ""
-			if me.Admin {
-				role = " (admin)"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s <%s>%s on %s\n", cell(me.Username), cell(me.Email), role, c.URL())
-			return nil
+			})
 		},
 	}
 	output = addOutputFlag(cmd)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -126,4 +127,27 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// show is the shape every read command shares: check -o, call the API with
+// an authenticated client, then print JSON for scripts or text for people.
+// what names the action in errors ("list users").
+func show[T any](cmd *cobra.Command, output, what string,
+	fetch func(context.Context, *client.Client) (T, error),
+	text func(io.Writer, *client.Client, T) error) error {
+	if err := checkOutput(output); err != nil {
+		return err
+	}
+	c, err := newClient(true)
+	if err != nil {
+		return err
+	}
+	v, err := fetch(cmd.Context(), c)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if output == outputJSON {
+		return writeJSON(cmd.OutOrStdout(), v)
+	}
+	return text(cmd.OutOrStdout(), c, v)
 }

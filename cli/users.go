@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/courierhq/courier/client"
@@ -86,29 +88,20 @@ func newUsersListCommand() *cobra.Command {
 		Example: "  courier users list\n  courier users list -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(*output); err != nil {
-				return err
-			}
-			c, err := newClient(true)
-			if err != nil {
-				return err
-			}
-			users, err := c.Users(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("list users: %w", err)
-			}
-			if users == nil {
-				users = []client.User{}
-			}
-			if *output == outputJSON {
-				return writeJSON(cmd.OutOrStdout(), users)
-			}
-			t := newTable(cmd.OutOrStdout(), "USERNAME", "EMAIL", "ADMIN", "ID", "CREATED")
-			now := time.Now()
-			for _, u := range users {
-				t.row(u.Username, u.Email, fmt.Sprint(u.Admin), u.ID, ago(now, u.CreatedAt))
-			}
-			return t.flush()
+			return show(cmd, *output, "list users", func(ctx context.Context, c *client.Client) ([]client.User, error) {
+				users, err := c.Users(ctx)
+				if users == nil {
+					users = []client.User{}
+				}
+				return users, err
+			}, func(w io.Writer, _ *client.Client, users []client.User) error {
+				t := newTable(w, "USERNAME", "EMAIL", "ADMIN", "ID", "CREATED")
+				now := time.Now()
+				for _, u := range users {
+					t.row(u.Username, u.Email, fmt.Sprint(u.Admin), u.ID, ago(now, u.CreatedAt))
+				}
+				return t.flush()
+			})
 		},
 	}
 	output = addOutputFlag(cmd)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -132,29 +133,20 @@ func newWorkspacesListCommand() *cobra.Command {
 		Example: "  courier workspaces list\n  courier ws ls -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(*output); err != nil {
-				return err
-			}
-			c, err := newClient(true)
-			if err != nil {
-				return err
-			}
-			wss, err := c.Workspaces(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("list workspaces: %w", err)
-			}
-			if wss == nil {
-				wss = []client.Workspace{}
-			}
-			if *output == outputJSON {
-				return writeJSON(cmd.OutOrStdout(), wss)
-			}
-			t := newTable(cmd.OutOrStdout(), "NAME", "OWNER", "STATE", "SINCE", "ID")
-			now := time.Now()
-			for _, w := range wss {
-				t.row(w.Name, w.OwnerName, w.State, ago(now, w.StateAt), w.ID)
-			}
-			return t.flush()
+			return show(cmd, *output, "list workspaces", func(ctx context.Context, c *client.Client) ([]client.Workspace, error) {
+				wss, err := c.Workspaces(ctx)
+				if wss == nil {
+					wss = []client.Workspace{}
+				}
+				return wss, err
+			}, func(w io.Writer, _ *client.Client, wss []client.Workspace) error {
+				t := newTable(w, "NAME", "OWNER", "STATE", "SINCE", "ID")
+				now := time.Now()
+				for _, ws := range wss {
+					t.row(ws.Name, ws.OwnerName, ws.State, ago(now, ws.StateAt), ws.ID)
+				}
+				return t.flush()
+			})
 		},
 	}
 	output = addOutputFlag(cmd)
