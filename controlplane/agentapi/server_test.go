@@ -189,6 +189,9 @@ func TestDialOpensSSHStreamAndNewerConnectionWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s1.Close()
+	// The agent's dial returns once the websocket is up; the server
+	// registers the session just after.
+	waitConnected(t, f.srv, 1)
 	c, err := f.srv.Dial(ctx, "w1")
 	if err != nil {
 		t.Fatal(err)
@@ -215,9 +218,7 @@ func TestDialOpensSSHStreamAndNewerConnectionWins(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the older session was not closed when the agent reconnected")
 	}
-	if f.srv.Connected() != 1 {
-		t.Errorf("Connected = %d", f.srv.Connected())
-	}
+	waitConnected(t, f.srv, 1)
 }
 
 func TestCloseEndsSessions(t *testing.T) {
@@ -235,5 +236,16 @@ func TestCloseEndsSessions(t *testing.T) {
 	_ = f.srv.Close()
 	if _, err := f.srv.Dial(context.Background(), "w1"); !errors.Is(err, agentapi.ErrClosed) {
 		t.Fatalf("Dial after Close: %v", err)
+	}
+}
+
+func waitConnected(t *testing.T, srv *agentapi.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Connected() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("Connected = %d, want %d", srv.Connected(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
