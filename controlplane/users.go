@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -129,39 +130,59 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, errorf(http.StatusBadRequest, "send a password and exactly one of username or email"))
 		return
 	}
+	u, err := a.authenticate(r, req.Username, req.Email, req.Password)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	tok, err := a.startSession(r.Context(), u.ID)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, LoginResponse{SessionToken: tok})
+}
+
+// authenticate checks a password for the user named by username or email
+// (exactly one is set). Every password check goes through it — the REST
+// login and the dashboard's — so rules about logins (timing, throttling)
+// live in one place. A wrong name or password is errBadLogin.
+func (a *api) authenticate(r *http.Request, username, email, password string) (store.User, error) {
 	var (
 		u   store.User
 		err error
 	)
-	if req.Username != "" {
-		u, err = a.store.UserByUsername(r.Context(), req.Username)
+	if username != "" {
+		u, err = a.store.UserByUsername(r.Context(), username)
 	} else {
-		u, err = a.store.UserByEmail(r.Context(), req.Email)
+		u, err = a.store.UserByEmail(r.Context(), email)
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		a.writeError(w, r, fmt.Errorf("look up user: %w", err))
-		return
+		return store.User{}, fmt.Errorf("look up user: %w", err)
 	}
 	hash := u.PasswordHash
 	if err != nil {
 		hash = a.dummyHash() // spend the same time for unknown users
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil || err != nil {
-		a.writeError(w, r, errBadLogin)
-		return
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil {
+		return store.User{}, errBadLogin
 	}
+	return u, nil
+}
+
+// startSession creates a session for userID and returns its token; only the
+// token's hash is stored.
+func (a *api) startSession(ctx context.Context, userID string) (string, error) {
 	tok, tokHash, err := newToken()
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return "", err
 	}
 	now := a.cfg.stamp()
-	sess := store.Session{TokenHash: tokHash, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(a.cfg.SessionLifetime)}
-	if err := a.store.CreateSession(r.Context(), sess); err != nil {
-		a.writeError(w, r, fmt.Errorf("create session: %w", err))
-		return
+	sess := store.Session{TokenHash: tokHash, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(a.cfg.SessionLifetime)}
+	if err := a.store.CreateSession(ctx, sess); err != nil {
+		return "", fmt.Errorf("create session: %w", err)
 	}
-	writeJSON(w, http.StatusCreated, LoginResponse{SessionToken: tok})
+	return tok, nil
 }
 
 // dummyHash is a bcrypt hash of nothing anyone can type, at the configured
