@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Field names used in FieldError.Field. They are the JSON names of the REST
@@ -145,9 +146,10 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// ValidateValue checks a raw value: required, at most MaxValueBytes, no NUL
-// byte (an environment variable cannot carry one). The message never quotes
-// the value.
+// ValidateValue checks a raw value: required and at most MaxValueBytes. A
+// value is bytes: any bytes are valid for a file target (a keytab, a DER
+// certificate); ValidateEnvValue adds the rules of an env target. The
+// message never quotes the value.
 func ValidateValue(value string) error {
 	switch {
 	case value == "":
@@ -155,10 +157,35 @@ func ValidateValue(value string) error {
 	case len(value) > MaxValueBytes:
 		return fieldErr(FieldValue, "is %d bytes; the per-secret cap is %d bytes (%d over)",
 			len(value), MaxValueBytes, len(value)-MaxValueBytes)
-	case strings.IndexByte(value, 0) >= 0:
-		return fieldErr(FieldValue, "must not contain a NUL byte")
 	}
 	return nil
+}
+
+// ValidateEnvValue checks that a value can be an environment variable: UTF-8
+// text without a NUL byte (a process environment cannot carry NUL, and env
+// values are text). It says where the first offending byte is, never what
+// the value holds.
+func ValidateEnvValue(value string) error {
+	if i := strings.IndexByte(value, 0); i >= 0 {
+		return fieldErr(FieldValue, "holds a NUL byte (at byte %d), which an environment variable cannot carry; "+
+			"a binary value can only be delivered as a file (clear env_name)", i)
+	}
+	if !utf8.ValidString(value) {
+		return fieldErr(FieldValue, "is not valid UTF-8 text (first bad byte at %d); an environment variable "+
+			"holds text, so a binary value can only be delivered as a file (clear env_name)", invalidUTF8At(value))
+	}
+	return nil
+}
+
+func invalidUTF8At(s string) int {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n <= 1 {
+				return i
+			}
+		}
+	}
+	return len(s)
 }
 
 // ValidateDescription checks a description: optional, at most
@@ -220,6 +247,9 @@ func ValidateEnvName(name string) error {
 		return fieldErr(FieldEnvName, "must start with a letter or '_' and contain only letters, digits and '_'")
 	}
 	upper := strings.ToUpper(name)
+	if upper == "COURIER" {
+		return fieldErr(FieldEnvName, "COURIER is reserved: Courier's own name, like every COURIER_ name, belongs to its configuration")
+	}
 	if why, ok := reservedEnv[upper]; ok {
 		return fieldErr(FieldEnvName, "%s is reserved: it is %s, which the workspace sets itself", upper, why)
 	}
@@ -255,13 +285,18 @@ func ValidateFilePath(p string) error {
 }
 
 // Validate checks every field of s and returns Errors listing each invalid
-// field, or nil.
+// field, or nil. A secret with an env target must hold text
+// (ValidateEnvValue).
 func (s Secret) Validate() error {
 	var es Errors
-	for _, err := range []error{
+	checks := []error{
 		ValidateName(s.Name), ValidateValue(s.Value), ValidateDescription(s.Description),
 		ValidateEnvName(s.EnvName), ValidateFilePath(s.FilePath),
-	} {
+	}
+	if s.EnvName != "" && checks[1] == nil {
+		checks = append(checks, ValidateEnvValue(s.Value))
+	}
+	for _, err := range checks {
 		var fe *FieldError
 		if errors.As(err, &fe) {
 			es = append(es, fe)
