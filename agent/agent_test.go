@@ -150,9 +150,15 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 
 func startAgent(t *testing.T, c *cp) (home string, logs *syncBuf, stop func()) {
 	t.Helper()
-	home, logs = t.TempDir(), &syncBuf{}
+	return startAgentAt(t, c.url(), t.TempDir())
+}
+
+// startAgentAt runs an agent against the control plane at url with home.
+func startAgentAt(t *testing.T, url, home string) (_ string, logs *syncBuf, stop func()) {
+	t.Helper()
+	logs = &syncBuf{}
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logs, zap.DebugLevel)
-	a, err := New(Config{URL: c.url(), Token: token, Home: home, DataDir: filepath.Join(t.TempDir(), "data"),
+	a, err := New(Config{URL: url, Token: token, Home: home, DataDir: filepath.Join(t.TempDir(), "data"),
 		Shell: "/bin/sh", Logger: zap.New(core), Base: []string{"PATH=" + os.Getenv("PATH"), "COURIER_AGENT_TOKEN=" + token},
 		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, WaitingLogAfter: 50 * time.Millisecond})
 	if err != nil {

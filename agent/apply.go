@@ -69,7 +69,7 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session) error {
 		// nothing is applied from an answer the agent cannot read.
 		v, err := p.RawValue()
 		if err != nil {
-			return fmt.Errorf("fetching secrets: %w", err)
+			return fmt.Errorf("fetching secrets: %w: %w", conn.ErrBadAnswer, err)
 		}
 		secrets[i] = inject.Secret{ID: p.ID, Name: p.Name, Value: v, EnvName: p.EnvName,
 			FilePath: p.FilePath, UpdatedAt: p.UpdatedAt}
