@@ -94,9 +94,10 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, dialError(resp, err)
 	}
-	c.SetReadLimit(proto.MaxMessageBytes)
 	// The websocket lives until the session closes, not until ctx ends.
 	nc := websocket.NetConn(context.Background(), c, websocket.MessageBinary)
+	// After NetConn, which turns the read limit off.
+	c.SetReadLimit(proto.MaxMessageBytes)
 	mux, err := yamux.Client(nc, proto.YamuxConfig(cfg.KeepaliveInterval, cfg.WriteTimeout))
 	if err != nil {
 		_ = nc.Close()
