@@ -226,7 +226,8 @@ func TestMaliciousControlPlaneAnswers(t *testing.T) {
 // outside the rules, reserved or malformed env names, a binary value for
 // env, names that are not names) are each refused: reported as failed with
 // a reason and no value, nothing written for them, their values in no
-// process's env, and the disk unchanged.
+// process's env, and the home unchanged. A valid secret in the same answer
+// is applied.
 func TestMaliciousControlPlaneSecrets(t *testing.T) {
 	bin := base64.StdEncoding.EncodeToString([]byte("\xff\x00" + canary))
 	entries := []string{
@@ -253,7 +254,10 @@ func TestMaliciousControlPlaneSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := tree(t, home)
-	b := newBadCP(t, goodManifest(t, out), []byte(`{"secrets":[`+strings.Join(entries, ",")+`]}`))
+	// One valid secret among them is still applied: a secret is refused on
+	// its own, so one bad entry cannot hold back the others.
+	good := `{"name":"good","value":"fine","file_path":"` + filepath.Join(out, "good") + `"}`
+	b := newBadCP(t, goodManifest(t, out), []byte(`{"secrets":[`+strings.Join(append(entries, good), ",")+`]}`))
 	_, logs, stop := startAgentAt(t, b.hs.URL, home)
 	eventually(t, "the startup script", func() bool { return readFile(filepath.Join(out, "env.out")) != "" })
 	stop()
@@ -268,6 +272,12 @@ func TestMaliciousControlPlaneSecrets(t *testing.T) {
 	}
 	failed := 0
 	for _, o := range rep.Outcomes {
+		if o.Secret == "good" {
+			if o.Outcome != proto.OutcomeWritten || readFile(filepath.Join(out, "good")) != "fine" {
+				t.Errorf("the valid secret: outcome %q", o.Outcome)
+			}
+			continue
+		}
 		if o.Outcome != proto.OutcomeFailed || o.Error == "" {
 			t.Errorf("secret %q: outcome %q (%q), want failed with a reason", o.Secret, o.Outcome, o.Error)
 		}
