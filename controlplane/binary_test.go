@@ -117,6 +117,7 @@ func TestBinaryValueRefused(t *testing.T) {
 		base := "/api/v2/users/me/secrets"
 		ts.want(ts.do("POST", base, p.alice, map[string]string{"name": "bin", "value_base64": binCanary64, "file_path": "~/bin"}), 201)
 		ts.want(ts.do("POST", base, p.alice, map[string]string{"name": "text", "value": canary, "file_path": "~/text"}), 201)
+		ts.want(ts.do("POST", base, p.alice, map[string]string{"name": "envtext", "value": canary, "env_name": "ENV_TEXT"}), 201)
 		before := ts.snapshot(p.aliceID)
 
 		cases := []struct {
@@ -137,6 +138,8 @@ func TestBinaryValueRefused(t *testing.T) {
 			{"NUL with env", "POST", base, map[string]string{"name": "x", "value": canary + "\x00", "env_name": "X"}, "value", "NUL"},
 			{"base64 NUL with env", "POST", base, map[string]string{"name": "x", "value_base64": base64.StdEncoding.EncodeToString([]byte(canary + "\x00")), "env_name": "X"}, "value", "NUL"},
 			{"patch env onto binary", "PATCH", base + "/bin", map[string]string{"env_name": "BIN"}, "value", "can only be delivered as a file"},
+			{"patch binary value onto env secret", "PATCH", base + "/envtext", map[string]string{"value_base64": binCanary64}, "value", "can only be delivered as a file"},
+			{"patch NUL value onto env secret", "PATCH", base + "/envtext", map[string]string{"value": "a\x00"}, "value", "NUL byte (at byte 1)"},
 			{"patch env and binary value onto text", "PATCH", base + "/text", map[string]string{"env_name": "T", "value_base64": binCanary64}, "value", "can only be delivered as a file"},
 			{"batch json binary with env", "POST", base + "/batch", map[string]string{"format": "json",
 				"content": `[{"name":"y","value_base64":"` + binCanary64 + `","env_name":"Y"}]`}, "value", "entry 1"},
