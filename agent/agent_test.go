@@ -121,7 +121,16 @@ func (c *cp) down() {
 	<-done
 }
 
+// setSecrets replaces the owner's secrets with secs, all enabled.
 func (c *cp) setSecrets(secs ...store.Secret) {
+	for i := range secs {
+		secs[i].Enabled = true
+	}
+	c.setSecretsAsIs(secs...)
+}
+
+// setSecretsAsIs is setSecrets keeping each secret's Enabled.
+func (c *cp) setSecretsAsIs(secs ...store.Secret) {
 	ctx := context.Background()
 	old, _ := c.st.ListSecrets(ctx, "u")
 	for _, o := range old {
@@ -232,6 +241,10 @@ func TestBootWithControlPlaneDownScriptsWait(t *testing.T) {
 	}
 	eventually(t, "the orphan report", func() bool {
 		return strings.Contains(logs.String(), "file left on disk by an earlier apply") && strings.Contains(logs.String(), filepath.Join(home, ".config", "tok"))
+	})
+	eventually(t, "the left-behind file in the stored status", func() bool {
+		st, _ := c.st.AgentStatus(context.Background(), "w")
+		return st.LastApply != nil && len(st.LastApply.LeftBehind) == 1 && st.LastApply.LeftBehind[0] == filepath.Join(home, ".config", "tok")
 	})
 	if n := strings.Count(readFile(filepath.Join(home, "runs")), "run"); n != 1 {
 		t.Errorf("startup scripts ran %d times, want once per agent process", n)

@@ -52,6 +52,8 @@ type Config struct {
 	HTTPClient *http.Client
 	// RequestTimeout bounds one protocol request. Default 30s.
 	RequestTimeout time.Duration
+	// AgentVersion is sent in proto.HeaderAgentVersion. Optional.
+	AgentVersion string
 }
 
 // Validate reports whether c is usable.
@@ -85,6 +87,9 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	hdr := http.Header{}
 	hdr.Set(proto.HeaderToken, cfg.Token)
 	hdr.Set(proto.HeaderVersion, proto.Version)
+	if cfg.AgentVersion != "" {
+		hdr.Set(proto.HeaderAgentVersion, cfg.AgentVersion)
+	}
 	c, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: cfg.HTTPClient, HTTPHeader: hdr})
 	if err != nil {
 		return nil, dialError(resp, err)

@@ -54,8 +54,9 @@ func setup(t *testing.T, fileDisabled bool) *fixture {
 		t.Fatal(err)
 	}
 	_ = st.CreateSecrets(ctx, owner.ID, []store.Secret{
-		{ID: "s1", Name: "tok", EnvName: "TOK", FilePath: "~/tok", Value: []byte(canary), CreatedAt: time.Now(), UpdatedAt: time.Now()},
-		{ID: "s2", Name: "broken", Value: []byte("x"), CreatedAt: time.Now(), UpdatedAt: time.Now()},
+		{ID: "s1", Name: "tok", EnvName: "TOK", FilePath: "~/tok", Value: []byte(canary), Enabled: true, CreatedAt: time.Now(), UpdatedAt: time.Now()},
+		{ID: "s2", Name: "broken", Value: []byte("x"), Enabled: true, CreatedAt: time.Now(), UpdatedAt: time.Now()},
+		{ID: "s3", Name: "zz-paused", EnvName: "PAUSED", FilePath: "~/paused", Value: []byte(canary + "-paused"), CreatedAt: time.Now(), UpdatedAt: time.Now()},
 	}, nil)
 	core, logs := observer.New(zap.DebugLevel)
 	srv, err := agentapi.New(agentapi.Config{Store: st, Logger: zap.New(core), FileDeliveryDisabled: fileDisabled,
@@ -96,8 +97,11 @@ func TestConnectFetchAndReport(t *testing.T) {
 		t.Fatalf("manifest = %+v, %v", m, err)
 	}
 	secs, err := s.Secrets(ctx)
-	if err != nil || len(secs) != 1 || secs[0].Value != canary || secs[0].FilePath != "~/tok" {
-		t.Fatalf("secrets = %v, %v (the broken one must be left out, the other delivered)", secs, err)
+	if err != nil || len(secs) != 2 || secs[0].Value != canary || secs[0].FilePath != "~/tok" || secs[0].Disabled {
+		t.Fatalf("secrets = %v, %v (the broken one must be left out, the others delivered)", secs, err)
+	}
+	if p := secs[1]; p.Name != "zz-paused" || !p.Disabled || p.Value != "" || p.EnvName != "PAUSED" || p.FilePath != "~/paused" {
+		t.Fatalf("paused secret sent as %+v (value set: %t); want its targets, disabled, no value", p, p.Value != "")
 	}
 	if err := s.ReportLifecycle(ctx, proto.LifecycleReport{State: proto.StateReady, At: time.Now()}); err != nil {
 		t.Fatal(err)
@@ -113,9 +117,11 @@ func TestConnectFetchAndReport(t *testing.T) {
 	if l := f.srv.RecentLogs("w1"); len(l) != 1 || l[0].Text != "hello" || l[0].Source != "script:s" {
 		t.Errorf("logs = %+v", l)
 	}
-	_ = s.ReportApply(ctx, proto.ApplyReport{Outcomes: []proto.Outcome{{Secret: "tok", Outcome: proto.OutcomeWritten}}})
-	if r, ok := f.srv.LastApply("w1"); !ok || r.Outcomes[0].Secret != "tok" {
-		t.Errorf("last apply = %+v", r)
+	_ = s.ReportApply(ctx, proto.ApplyReport{Outcomes: []proto.Outcome{{Secret: "tok", Outcome: proto.OutcomeWritten}},
+		LeftBehind: []string{"/home/dev/old"}})
+	if st, err := f.st.AgentStatus(ctx, "w1"); err != nil || st.LastApply == nil || st.LastApply.Outcomes[0].Secret != "tok" ||
+		st.LastApply.LeftBehind[0] != "/home/dev/old" || !st.Connected {
+		t.Errorf("stored status = %+v, %v", st, err)
 	}
 	if f.srv.Connected() != 1 {
 		t.Errorf("Connected = %d", f.srv.Connected())
@@ -148,7 +154,7 @@ func TestFileDeliveryDisabled(t *testing.T) {
 	defer s.Close()
 	m, _ := s.Manifest(context.Background())
 	secs, _ := s.Secrets(context.Background())
-	if !m.FileDeliveryDisabled || len(secs) != 1 || secs[0].FilePath != "" || secs[0].EnvName != "TOK" {
+	if !m.FileDeliveryDisabled || len(secs) != 2 || secs[0].FilePath != "" || secs[0].EnvName != "TOK" || secs[1].FilePath != "" {
 		t.Fatalf("file targets must be withheld: %+v %+v", m, secs)
 	}
 }
