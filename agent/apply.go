@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,6 +21,9 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 	a.setSession(s)
 	defer a.setSession(nil)
 	if err := a.apply(ctx, s); err != nil {
+		if r := s.Err(); errors.Is(r, conn.ErrReplaced) {
+			return r
+		}
 		return err
 	}
 
@@ -47,6 +51,9 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 		return nil
 	case <-s.Done():
 		<-accepted
+		if err := s.Err(); err != nil {
+			return fmt.Errorf("session ended: %w", err)
+		}
 		return fmt.Errorf("session ended")
 	}
 }

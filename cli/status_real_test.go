@@ -46,9 +46,14 @@ func runServerAt(t *testing.T, dir, listen string) (url string, stop func()) {
 // runAgent runs the real agent in-process until the test ends.
 func runAgent(t *testing.T, url, token, home string) (stop func()) {
 	t.Helper()
+	return runAgentBackoff(t, url, token, home, 200*time.Millisecond)
+}
+
+func runAgentBackoff(t *testing.T, url, token, home string, maxBackoff time.Duration) (stop func()) {
+	t.Helper()
 	a, err := agent.New(agent.Config{URL: url, Token: token, Home: home, DataDir: filepath.Join(home, ".agent"),
 		Shell: "/bin/sh", Base: []string{"PATH=" + os.Getenv("PATH")}, Version: "v0.0.1-cli-test",
-		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+		InitialBackoff: 20 * time.Millisecond, MaxBackoff: maxBackoff})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +152,7 @@ func TestWorkspacesShowRealAgent(t *testing.T) {
 	// still there, and the agent comes back by itself.
 	addr := strings.TrimPrefix(url, "http://")
 	stopServer()
-	_, _ = runServerAt(t, dir, addr)
+	url2, _ := runServerAt(t, dir, addr)
 	st := alice.status("dev")
 	if st.LastApply == nil || len(st.LastApply.Outcomes) != 4 || st.LastApply.LeftBehind[0] != filepath.Join(home, ".tok") {
 		t.Fatalf("status after restart = %+v", st)
@@ -178,6 +183,16 @@ func TestWorkspacesShowRealAgent(t *testing.T) {
 	r = keep(alice.ok(nil, "secret", "update", "tok", "--enabled=false"))
 	if !strings.Contains(r.stdout, "paused") {
 		t.Errorf("update --enabled=false says %q", r.stdout)
+	}
+
+	// A second agent with the same token: the table shows the replacement.
+	runAgentBackoff(t, url2, created.AgentToken, t.TempDir(), time.Hour)
+	waitUntil(t, "the replacement", func() bool { return alice.status("dev").ReplacedAt != nil })
+	r = keep(alice.ok(nil, "workspaces", "show", "dev"))
+	for _, want := range []string{"Replaced", "Warnings:", "another agent connected with this workspace's token"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("show after a replacement lacks %q:\n%s", want, r.stdout)
+		}
 	}
 	if r := alice.run(nil, "workspaces", "show", "nope"); r.code == 0 || !strings.Contains(r.stderr, "not found") {
 		t.Errorf("show of a missing workspace: exit %d, %q", r.code, r.stderr)

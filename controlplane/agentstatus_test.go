@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,9 +17,14 @@ import (
 // is called (or the test ends).
 func runAgent(t *testing.T, url, token, home string) (stop func()) {
 	t.Helper()
+	return runAgentBackoff(t, url, token, home, 200*time.Millisecond)
+}
+
+func runAgentBackoff(t *testing.T, url, token, home string, maxBackoff time.Duration) (stop func()) {
+	t.Helper()
 	a, err := agent.New(agent.Config{URL: url, Token: token, Home: home, DataDir: filepath.Join(home, ".agent"),
 		Shell: "/bin/sh", Base: []string{"PATH=" + os.Getenv("PATH")}, Version: "v9.8.7-test",
-		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+		InitialBackoff: 20 * time.Millisecond, MaxBackoff: maxBackoff})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,5 +142,19 @@ func TestAgentStatusEndpoint(t *testing.T) {
 		after.LastApply.LeftBehind[0] != filepath.Join(home, ".tok") || after.AgentVersion != "v9.8.7-test" || after.State != proto.StateOff ||
 		after.DisconnectedAt == nil {
 		t.Fatalf("status after restart = %+v", after)
+	}
+
+	if after.ReplacedAt != nil || len(after.Warnings) != 0 {
+		t.Fatalf("a replacement reported before any: %+v", after)
+	}
+
+	// Two agents with one token: the status shows the replacement.
+	runAgentBackoff(t, ts2.URL(), created.AgentToken, home, time.Hour)
+	waitFor(t, "the first agent", func() bool { return ts2.agentStatusOf(tok, "dev").Connected })
+	runAgentBackoff(t, ts2.URL(), created.AgentToken, t.TempDir(), time.Hour)
+	waitFor(t, "the replacement in the status", func() bool { return ts2.agentStatusOf(tok, "dev").ReplacedAt != nil })
+	st = ts2.agentStatusOf(tok, "dev")
+	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "another agent connected with this workspace's token from "+st.RemoteAddr) {
+		t.Fatalf("warnings = %q (connected from %s)", st.Warnings, st.RemoteAddr)
 	}
 }

@@ -225,6 +225,30 @@ func TestDialOpensSSHStreamAndNewerConnectionWins(t *testing.T) {
 		t.Fatal("the older session was not closed when the agent reconnected")
 	}
 	waitConnected(t, f.srv, 1)
+	// The older agent is told why, with the protocol's close code.
+	if err := s1.Err(); !errors.Is(err, conn.ErrReplaced) {
+		t.Fatalf("older session ended with %v, want ErrReplaced", err)
+	}
+	if err := s2.Err(); err != nil {
+		t.Fatalf("the newer session has ended: %v", err)
+	}
+	// The operator is warned, naming both peers, and the status shows it.
+	var remotes []string
+	for _, e := range f.logs.FilterMessage("agent connected").All() {
+		remotes = append(remotes, e.ContextMap()["remote"].(string))
+	}
+	warns := f.logs.FilterMessageSnippet("replaced by a newer one").All()
+	if len(remotes) != 2 || remotes[0] == remotes[1] || len(warns) != 1 || warns[0].Level != zap.WarnLevel ||
+		warns[0].ContextMap()["old_remote"] != remotes[0] || warns[0].ContextMap()["new_remote"] != remotes[1] ||
+		warns[0].ContextMap()["workspace"] != "dev" {
+		t.Fatalf("connects from %v; replacement warnings %v", remotes, warns)
+	}
+	status, err := f.st.AgentStatus(ctx, "w1")
+	if err != nil || status.ReplacedAt.IsZero() || !strings.Contains(status.ReplacedNote, remotes[1]) ||
+		!strings.Contains(status.ReplacedNote, "another agent connected with this workspace's token") || !status.Connected ||
+		status.RemoteAddr != remotes[1] {
+		t.Fatalf("status = %+v, %v", status, err)
+	}
 }
 
 func TestCloseEndsSessions(t *testing.T) {
