@@ -93,7 +93,7 @@ type Server struct {
 	sessions map[string]*session // by workspace ID
 	closed   bool
 	wg       sync.WaitGroup
-	state    map[string]*wsState // by workspace ID: logs and last apply
+	state    map[string]*wsState // by workspace ID: recent script and app output
 }
 
 // session is one agent connection.

@@ -279,3 +279,21 @@ func waitConnected(t *testing.T, srv *agentapi.Server, n int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestAgentVersionRecorded: the version header reaches the status, cut to
+// printable ASCII of bounded length.
+func TestAgentVersionRecorded(t *testing.T) {
+	f := setup(t, false)
+	long := "v1.2.3 (linux) " + strings.Repeat("x", 100)
+	s, err := conn.Dial(context.Background(), conn.Config{URL: f.http.URL, Token: agentToken, AgentVersion: long})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitConnected(t, f.srv, 1)
+	st, err := f.st.AgentStatus(context.Background(), "w1")
+	want := ("v1.2.3(linux)" + strings.Repeat("x", 100))[:proto.MaxAgentVersionBytes]
+	if err != nil || st.AgentVersion != want || !st.Connected {
+		t.Fatalf("status = %+v, %v; want version %q", st, err, want)
+	}
+}
