@@ -199,7 +199,7 @@ func TestMaliciousControlPlaneAnswers(t *testing.T) {
 				secrets = []byte(tc.secrets)
 			}
 			b := newBadCP(t, manifest, secrets)
-			_, logs, stop := startAgentAt(t, b.hs.URL, home)
+			_, logs, stop := startAgentAt(t, b.hs.URL, home, nil)
 			eventually(t, "two refused answers", func() bool {
 				return strings.Count(logs.String(), "the control plane sent an answer the agent cannot use") >= 2
 			})
@@ -258,7 +258,7 @@ func TestMaliciousControlPlaneSecrets(t *testing.T) {
 	// its own, so one bad entry cannot hold back the others.
 	good := `{"name":"good","value":"fine","file_path":"` + filepath.Join(out, "good") + `"}`
 	b := newBadCP(t, goodManifest(t, out), []byte(`{"secrets":[`+strings.Join(append(entries, good), ",")+`]}`))
-	_, logs, stop := startAgentAt(t, b.hs.URL, home)
+	_, logs, stop := startAgentAt(t, b.hs.URL, home, nil)
 	eventually(t, "the startup script", func() bool { return readFile(filepath.Join(out, "env.out")) != "" })
 	stop()
 

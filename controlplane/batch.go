@@ -18,7 +18,8 @@ import (
 //
 //   - "json": a JSON array of objects with the fields of a create request:
 //     [{"name","value" or "value_base64","description","env_name",
-//     "file_path"}]; unknown fields and repeated keys are refused.
+//     "file_path","enabled"}]; unknown fields and repeated keys are
+//     refused; enabled absent means true.
 //   - "yaml": the same list in YAML (a sequence of mappings with the same
 //     keys); unknown keys are refused.
 //   - "env": dotenv lines. Each KEY=VALUE line becomes a secret named KEY

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -41,6 +42,11 @@ var (
 	// too large, malformed JSON, wrong types, invalid UTF-8 or a repeated
 	// key. Nothing from such an answer is used.
 	ErrBadAnswer = errors.New("malformed answer from the control plane")
+	// ErrReplaced is wrapped by Session.Err when the control plane closed
+	// the session because a newer connection with the same workspace's
+	// token replaced it (proto.CloseReplaced): another agent is serving
+	// the workspace.
+	ErrReplaced = errors.New(proto.CloseReplacedReason)
 )
 
 // Config says where and how to connect.
@@ -57,6 +63,8 @@ type Config struct {
 	HTTPClient *http.Client
 	// RequestTimeout bounds one protocol request. Default 30s.
 	RequestTimeout time.Duration
+	// AgentVersion is sent in proto.HeaderAgentVersion. Optional.
+	AgentVersion string
 }
 
 // Validate reports whether c is usable.
@@ -74,8 +82,37 @@ func (c Config) Validate() error {
 // Session is one connection to the control plane.
 type Session struct {
 	mux     *yamux.Session
+	conn    *recordingConn
 	client  *http.Client
 	timeout time.Duration
+}
+
+// recordingConn keeps the first read error of the websocket, which carries
+// the control plane's close code and reason.
+type recordingConn struct {
+	net.Conn
+
+	// mu guards readErr.
+	mu      sync.Mutex
+	readErr error
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.mu.Lock()
+		if c.readErr == nil {
+			c.readErr = err
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+func (c *recordingConn) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.readErr
 }
 
 // Dial connects to the control plane and starts a yamux session. Errors
@@ -90,12 +127,15 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	hdr := http.Header{}
 	hdr.Set(proto.HeaderToken, cfg.Token)
 	hdr.Set(proto.HeaderVersion, proto.Version)
+	if cfg.AgentVersion != "" {
+		hdr.Set(proto.HeaderAgentVersion, cfg.AgentVersion)
+	}
 	c, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: cfg.HTTPClient, HTTPHeader: hdr})
 	if err != nil {
 		return nil, dialError(resp, err)
 	}
 	// The websocket lives until the session closes, not until ctx ends.
-	nc := websocket.NetConn(context.Background(), c, websocket.MessageBinary)
+	nc := &recordingConn{Conn: websocket.NetConn(context.Background(), c, websocket.MessageBinary)}
 	// After NetConn, which turns the read limit off.
 	c.SetReadLimit(proto.MaxMessageBytes)
 	mux, err := yamux.Client(nc, proto.YamuxConfig(cfg.KeepaliveInterval, cfg.WriteTimeout))
@@ -107,7 +147,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	s := &Session{mux: mux, timeout: timeout}
+	s := &Session{mux: mux, conn: nc, timeout: timeout}
 	s.client = &http.Client{Transport: &http.Transport{
 		DialContext: func(context.Context, string, string) (net.Conn, error) { return mux.OpenStream() },
 		// One stream per request keeps requests independent; streams are cheap.
@@ -141,6 +181,21 @@ func dialError(resp *http.Response, err error) error {
 
 // Done is closed when the session ends (closed, or keepalive failed).
 func (s *Session) Done() <-chan struct{} { return s.mux.CloseChan() }
+
+// Err says why the websocket under the session ended: an error wrapping
+// ErrReplaced when the control plane closed it because a newer connection
+// replaced this one, the transport's error otherwise, and nil while it is
+// up (or when it was closed from this side without a read failing).
+func (s *Session) Err() error {
+	if s.conn == nil {
+		return nil
+	}
+	err := s.conn.err()
+	if websocket.CloseStatus(err) == proto.CloseReplaced {
+		return fmt.Errorf("%w (websocket close code %d)", ErrReplaced, proto.CloseReplaced)
+	}
+	return err
+}
 
 // Close ends the session.
 func (s *Session) Close() error {
