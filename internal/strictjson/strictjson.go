@@ -135,33 +135,45 @@ func hex4(data []byte, at int) (int, bool) {
 	return int(v), err == nil
 }
 
+// MaxDepth is the deepest nesting of objects and arrays Check accepts, the
+// same as encoding/json's own limit.
+const MaxDepth = 10000
+
 // frame is one open object or array during the walk.
 type frame struct {
 	object bool
+	step   string          // how the parent reaches this value: ".key" or "[i]"
 	keys   map[string]bool // objects: the keys read so far
-	path   string
-	index  int    // arrays: the index of the next element
-	key    string // objects: the last key read
-	expect bool   // objects: the next token is a key or '}'
+	index  int             // arrays: the index of the next element
+	key    string          // objects: the last key read
+	expect bool            // objects: the next token is a key or '}'
 }
 
 // checkKeys walks data token by token, keeping one frame per open object or
-// array, and refuses the first object that repeats a key.
+// array, and refuses the first object that repeats a key. Its work is
+// linear in len(data): paths are built only for an error.
 func checkKeys(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var stack []*frame
-	// start returns the path of the value about to be read.
-	start := func() string {
+	// step says how the value about to be read hangs off its parent.
+	step := func() string {
 		if len(stack) == 0 {
 			return ""
 		}
 		f := stack[len(stack)-1]
 		if f.object {
-			return f.path + "." + truncate(f.key, MaxKeyInError)
+			return "." + truncate(f.key, MaxKeyInError)
 		}
 		f.index++
-		return f.path + "[" + strconv.Itoa(f.index-1) + "]"
+		return "[" + strconv.Itoa(f.index-1) + "]"
+	}
+	path := func() string {
+		var b strings.Builder
+		for _, f := range stack {
+			b.WriteString(f.step)
+		}
+		return b.String()
 	}
 	for {
 		tok, err := dec.Token()
@@ -178,22 +190,27 @@ func checkKeys(data []byte) error {
 		switch {
 		case top != nil && top.object && top.expect && tok != json.Delim('}'):
 			k, _ := tok.(string)
+			if top.keys == nil {
+				top.keys = map[string]bool{}
+			}
 			if top.keys[k] {
-				return &DuplicateKeyError{Key: k, Path: top.path}
+				return &DuplicateKeyError{Key: k, Path: path()}
 			}
 			top.keys[k] = true
 			top.key, top.expect = k, false
 			continue
-		case tok == json.Delim('{'):
-			stack = append(stack, &frame{object: true, keys: map[string]bool{}, path: start(), expect: true})
-			continue
-		case tok == json.Delim('['):
-			stack = append(stack, &frame{path: start()})
+		case tok == json.Delim('{') || tok == json.Delim('['):
+			if len(stack) >= MaxDepth {
+				return fmt.Errorf("%w: objects and arrays nest deeper than %d", ErrSyntax, MaxDepth)
+			}
+			stack = append(stack, &frame{object: tok == json.Delim('{'), step: step(), expect: tok == json.Delim('{')})
 			continue
 		case tok == json.Delim('}') || tok == json.Delim(']'):
 			stack = stack[:len(stack)-1]
 		default: // a scalar
-			start()
+			if top != nil && !top.object {
+				top.index++
+			}
 		}
 		// A value is complete.
 		if len(stack) == 0 {

@@ -80,3 +80,29 @@ func TestDuplicateKeyTruncated(t *testing.T) {
 		t.Fatalf("error not bounded: %d bytes", len(err.Error()))
 	}
 }
+
+func TestDepthLimit(t *testing.T) {
+	deep := func(n int) []byte { return []byte(strings.Repeat("[", n) + strings.Repeat("]", n)) }
+	if err := strictjson.Check(deep(strictjson.MaxDepth)); err != nil {
+		t.Fatalf("depth %d refused: %v", strictjson.MaxDepth, err)
+	}
+	if err := strictjson.Check(deep(strictjson.MaxDepth + 1)); !errors.Is(err, strictjson.ErrSyntax) {
+		t.Fatalf("depth %d: %v, want ErrSyntax", strictjson.MaxDepth+1, err)
+	}
+	// A megabyte of open brackets is refused at the limit, not walked.
+	if err := strictjson.Check([]byte(strings.Repeat("[", 1<<20))); !errors.Is(err, strictjson.ErrSyntax) {
+		t.Fatalf("1 MiB of '[': %v", err)
+	}
+}
+
+// BenchmarkCheckDeep guards against work that grows faster than the input
+// (paths built per level made 100,000 nested arrays take over a minute).
+func BenchmarkCheckDeep(b *testing.B) {
+	doc := []byte(strings.Repeat(`{"k":[`, strictjson.MaxDepth/2) + "1" + strings.Repeat("]}", strictjson.MaxDepth/2))
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		if err := strictjson.Check(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
