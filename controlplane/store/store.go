@@ -119,6 +119,25 @@ type SecretUpdate struct {
 // concurrent writers cannot together exceed a cap it enforces.
 type CheckFunc func(after []Secret) error
 
+// LoginCounter counts failed logins for one key: an account or a client
+// address (the control plane chooses the keys and the policy; the store only
+// keeps the numbers, so every replica sees the same ones).
+type LoginCounter struct {
+	Key      string
+	Failures int
+	// LastAt is when the last attempt was counted.
+	LastAt time.Time
+	// LockedUntil is when the key may try again; zero when not locked.
+	LockedUntil time.Time
+}
+
+// LoginCounterFunc gets the current counters of the keys asked for (in that
+// order; an absent key has zero Failures and times) and returns the
+// counters to store. A counter returned with zero Failures and a zero
+// LockedUntil is deleted. A non-nil error stores nothing and is returned as
+// is.
+type LoginCounterFunc func(cur []LoginCounter) ([]LoginCounter, error)
+
 // Store is the control plane's persistence. Implementations are safe for
 // concurrent use. Every method takes a context that bounds it.
 type Store interface {
@@ -160,6 +179,15 @@ type Store interface {
 	// UpdateSecret applies u to the named secret and returns it as stored.
 	UpdateSecret(ctx context.Context, userID, name string, u SecretUpdate, check CheckFunc) (Secret, error)
 	DeleteSecret(ctx context.Context, userID, name string) error
+
+	// UpdateLoginCounters reads the counters of keys, calls fn with them and
+	// stores its result, all in one transaction: concurrent updates of the
+	// same keys (from this or another replica) are serialized, so no attempt
+	// is lost. It returns what fn returned.
+	UpdateLoginCounters(ctx context.Context, keys []string, fn LoginCounterFunc) ([]LoginCounter, error)
+	// PruneLoginCounters deletes counters whose LastAt and LockedUntil are
+	// both before idleBefore, and returns how many it deleted.
+	PruneLoginCounters(ctx context.Context, idleBefore time.Time) (int, error)
 
 	// Close releases the store; it is safe to call twice.
 	Close() error

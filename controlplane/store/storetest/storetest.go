@@ -35,6 +35,9 @@ func Run(t *testing.T, open Opener) {
 		{"CreateAllOrNothing", testAllOrNothing},
 		{"CheckSeesAfterSet", testCheckSeesAfter},
 		{"ConcurrentCapHolds", testConcurrentCap},
+		{"LoginCounters", testLoginCounters},
+		{"LoginCountersConcurrent", testLoginCountersConcurrent},
+		{"PruneLoginCounters", testPruneLoginCounters},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {
