@@ -1,12 +1,15 @@
 package controlplane
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/courierhq/courier/controlplane/store"
 )
 
 // fakeClock is a settable clock for Config.Now.
@@ -227,5 +230,39 @@ func TestLoginThrottleConfigValidate(t *testing.T) {
 		if err := cfg.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+func TestLoginCountersOfSprayedNamesArePruned(t *testing.T) {
+	clock := newFakeClock()
+	ts := newTestServer(t, func(c *Config) {
+		c.Now = clock.Now
+		c.LoginThrottle.AddressFailures = 1000
+	})
+	ts.setup()
+	failures := func(key string) int {
+		var n int
+		_, err := ts.store.UpdateLoginCounters(context.Background(), []string{key}, func(cur []store.LoginCounter) ([]store.LoginCounter, error) {
+			n = cur[0].Failures
+			return nil, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ts.want(ts.do("POST", "/api/v2/users/login", "", loginBody("sprayed-0", passwordCanary)), http.StatusUnauthorized)
+	if failures("account:name:sprayed-0") != 1 {
+		t.Fatal("a failed login for an unknown name was not counted")
+	}
+	clock.advance(2 * time.Hour)
+	for i := 1; i < pruneEvery; i++ {
+		ts.want(ts.do("POST", "/api/v2/users/login", "", loginBody("sprayed-"+strconv.Itoa(i), passwordCanary)), http.StatusUnauthorized)
+	}
+	if failures("account:name:sprayed-0") != 0 {
+		t.Fatal("an idle counter survived the prune")
+	}
+	if failures("account:name:sprayed-1") != 1 {
+		t.Fatal("a recent counter was pruned")
 	}
 }

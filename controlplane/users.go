@@ -200,12 +200,32 @@ func (a *api) authenticate(r *http.Request, username, email, password string) (s
 			a.log.Warn("login locked after repeated failures", append(logFields,
 				zap.String("locked", strings.SplitN(c.Key, ":", 2)[0]), zap.Time("until", c.LockedUntil))...)
 		}
+		a.pruneLoginCounters(ctx)
 		return store.User{}, errBadLogin
 	}
 	if _, err := a.store.UpdateLoginCounters(ctx, keys, th.succeed()); err != nil {
 		return store.User{}, fmt.Errorf("reset login counters: %w", err)
 	}
 	return u, nil
+}
+
+// pruneEvery is how many failed logins pass between two prunes of idle
+// login counters (a spray of made-up usernames leaves one counter each).
+const pruneEvery = 100
+
+// pruneLoginCounters deletes, once every pruneEvery failed logins, the
+// counters idle for longer than any lock and window could matter.
+func (a *api) pruneLoginCounters(ctx context.Context) {
+	if a.failedLogins.Add(1)%pruneEvery != 0 {
+		return
+	}
+	th := a.cfg.LoginThrottle
+	idle := a.cfg.now().Add(-th.Window - th.MaxLockout)
+	if n, err := a.store.PruneLoginCounters(ctx, idle); err != nil {
+		a.log.Warn("prune login counters", errField(err))
+	} else if n > 0 {
+		a.log.Debug("pruned idle login counters", zap.Int("count", n))
+	}
 }
 
 // startSession creates a session for userID and returns its token; only the
