@@ -106,6 +106,7 @@ values are stored unencrypted and the server says so once at start-up.`,
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console")
 	documentEnv(fs, serverEnv)
+	cmd.AddCommand(newRotateCommand(true), newRotateCommand(false))
 	return cmd
 }
 

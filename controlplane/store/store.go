@@ -76,8 +76,25 @@ type Workspace struct {
 	StateAt time.Time
 }
 
+// ValueFormat says how a stored value is encoded. The store keeps it beside
+// the value and never interprets either: the bytes of a plain value can look
+// exactly like a sealed one, so only this record tells them apart.
+type ValueFormat int
+
+// Value formats.
+const (
+	// FormatUnknown: written before formats were recorded (migration 0003).
+	// Readers decide by the bytes; see controlplane's openStored.
+	FormatUnknown ValueFormat = 0
+	// FormatPlain: the value as given.
+	FormatPlain ValueFormat = 1
+	// FormatSealed: sealed by controlplane/seal.
+	FormatSealed ValueFormat = 2
+)
+
 // Secret is a secret as stored: Value holds the stored bytes, sealed when
-// encryption at rest is on. The store never interprets Value.
+// encryption at rest is on, and Format says which. The store never
+// interprets Value.
 type Secret struct {
 	ID          string
 	UserID      string
@@ -86,6 +103,7 @@ type Secret struct {
 	EnvName     string
 	FilePath    string
 	Value       []byte
+	Format      ValueFormat
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
@@ -109,7 +127,8 @@ type SecretUpdate struct {
 	Description *string
 	EnvName     *string
 	FilePath    *string
-	Value       []byte // nil: unchanged
+	Value       []byte      // nil: unchanged
+	Format      ValueFormat // Value's format; used only when Value is set
 	UpdatedAt   time.Time
 }
 
@@ -179,6 +198,15 @@ type Store interface {
 	// UpdateSecret applies u to the named secret and returns it as stored.
 	UpdateSecret(ctx context.Context, userID, name string, u SecretUpdate, check CheckFunc) (Secret, error)
 	DeleteSecret(ctx context.Context, userID, name string) error
+	// ScanSecrets returns at most limit secrets of every user with an ID
+	// greater than afterID, ordered by ID: a batch of a full scan that a
+	// concurrent change cannot make skip or repeat a row.
+	ScanSecrets(ctx context.Context, afterID string, limit int) ([]Secret, error)
+	// SwapSecretValue replaces the value and format of secret id only if its
+	// stored value is still old (compare-and-swap), and reports whether it
+	// did. It changes nothing else — not UpdatedAt, which R8 orders by. A
+	// missing secret is (false, nil).
+	SwapSecretValue(ctx context.Context, id string, old, value []byte, format ValueFormat) (bool, error)
 
 	// UpdateLoginCounters reads the counters of keys, calls fn with them and
 	// stores its result, all in one transaction: concurrent updates of the

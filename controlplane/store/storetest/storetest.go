@@ -38,6 +38,9 @@ func Run(t *testing.T, open Opener) {
 		{"LoginCounters", testLoginCounters},
 		{"LoginCountersConcurrent", testLoginCountersConcurrent},
 		{"PruneLoginCounters", testPruneLoginCounters},
+		{"ValueFormat", testValueFormat},
+		{"ScanSecrets", testScanSecrets},
+		{"SwapSecretValue", testSwapSecretValue},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {
