@@ -82,7 +82,7 @@ func run(args []string) error {
 	// child's env as well.
 	_ = os.Unsetenv("COURIER_AGENT_TOKEN_FILE")
 	cfg := agent.Config{URL: *url, Token: token, TokenFile: *tokenFile, DataDir: *dataDir, Home: *home,
-		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive}
+		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive, Version: version}
 	if token != "" && *tokenFile != "" {
 		cfg.TokenFile = "" // the explicit token wins; say so
 		log.Warn("both COURIER_AGENT_TOKEN and a token file are set; using COURIER_AGENT_TOKEN")
