@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/rotate"
@@ -173,4 +177,100 @@ func TestSealedValueWithoutKeyIsNotDelivered(t *testing.T) {
 	if !strings.Contains(ts.logs.String(), errSealedNoKey.Error()) {
 		t.Fatal("the log does not say why the secret was not delivered")
 	}
+}
+
+// TestResealWhileServing reseals a database that a running server keeps
+// writing to (through a second connection, as another process would):
+// every acknowledged update survives, and after at most a second run every
+// value is sealed under the new key.
+func TestResealWhileServing(t *testing.T) {
+	dir := t.TempDir()
+	oldK, newK := randomKey(t), randomKey(t)
+	ts := newTestServer(t, func(c *Config) { c.DataDir, c.EncryptionKeyFile = dir, writeKeys(t, oldK) })
+	p := ts.setup()
+	var ws CreatedWorkspaceResponse
+	ts.want(ts.do("POST", "/api/v2/workspaces", p.admin, map[string]any{"name": "dev", "owner": "alice"}), 201).json(t, &ws)
+	const n = 20
+	last := map[string]string{}
+	for i := range n {
+		name := "s" + strconv.Itoa(i)
+		last[name] = canary + "-" + name + "-0"
+		ts.want(ts.do("POST", "/api/v2/users/me/secrets", p.alice, map[string]string{"name": name, "value": last[name]}), 201)
+	}
+	_ = ts.Close()
+
+	both := writeKeys(t, newK, oldK)
+	ts = newTestServer(t, func(c *Config) { c.DataDir, c.EncryptionKeyFile = dir, both })
+	stop, done, tick := make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
+	var mu sync.Mutex
+	go func() { // a user updating values while the reseal runs
+		defer close(done)
+		for gen := 1; ; gen++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name := "s" + strconv.Itoa(gen%n)
+			v := canary + "-" + name + "-" + strconv.Itoa(gen)
+			r := ts.do("PATCH", "/api/v2/users/me/secrets/"+name, p.alice, map[string]string{"value": v})
+			if r.status == 200 {
+				mu.Lock()
+				last[name] = v
+				mu.Unlock()
+				select {
+				case tick <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, DBFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	kr, err := seal.LoadKeyFile(both)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := rotate.DefaultConfig()
+	cfg.Store, cfg.Keyring, cfg.BatchSize = &interleaved{Store: st, tick: tick}, kr, 3
+	rep, err := rotate.Reseal(context.Background(), cfg)
+	close(stop)
+	<-done
+	if err != nil || rep.Failed != 0 || rep.Scanned != n || rep.Changed+rep.Skipped+rep.Current != n {
+		t.Fatalf("reseal while serving: %+v, %v", rep, err)
+	}
+	t.Logf("first run while serving: %+v", rep)
+	cfg.Store = st
+	rep, err = rotate.Reseal(context.Background(), cfg)
+	if err != nil || rep.Changed != 0 || rep.Skipped != 0 || rep.Current != n {
+		t.Fatalf("second run: %+v, %v; want every row current", rep, err)
+	}
+	_ = ts.Close()
+
+	ts = newTestServer(t, func(c *Config) { c.DataDir, c.EncryptionKeyFile = dir, writeKeys(t, newK) })
+	got := agentValues(t, ts, ws.AgentToken)
+	for name, v := range last {
+		if got[name] != v {
+			t.Fatalf("%s: the agent does not get the last acknowledged value", name)
+		}
+	}
+}
+
+// interleaved lets the server's writer complete one update before each
+// compare-and-swap, so the reseal and the writes really interleave.
+type interleaved struct {
+	store.Store
+	tick <-chan struct{}
+}
+
+func (s *interleaved) SwapSecretValue(ctx context.Context, id string, old, value []byte, f store.ValueFormat) (bool, error) {
+	select {
+	case <-s.tick:
+	case <-time.After(30 * time.Second): // a guard against a hang, not a timing assertion
+		return false, errors.New("the writer stalled")
+	}
+	return s.Store.SwapSecretValue(ctx, id, old, value, f)
 }
