@@ -268,3 +268,36 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// stopAfter cancels the run after n swaps, as a crash or Ctrl-C would.
+type stopAfter struct {
+	store.Store
+	n      int
+	cancel context.CancelFunc
+}
+
+func (s *stopAfter) SwapSecretValue(ctx context.Context, id string, old, value []byte, f store.ValueFormat) (bool, error) {
+	if s.n--; s.n < 0 {
+		s.cancel()
+		return false, ctx.Err()
+	}
+	return s.Store.SwapSecretValue(ctx, id, old, value, f)
+}
+
+func TestInterruptedResealResumes(t *testing.T) {
+	f := newFixture(t)
+	kr := keyring(t, f.newK, f.oldK)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := f.cfg(kr, nil)
+	cfg.Store = &stopAfter{Store: f.st, n: 2, cancel: cancel}
+	rep, err := rotate.Reseal(ctx, cfg)
+	if err == nil || rep.Changed != 2 {
+		t.Fatalf("interrupted run: %+v, %v; want 2 changed and an error", rep, err)
+	}
+	rep, err = rotate.Reseal(context.Background(), f.cfg(kr, nil))
+	if err != nil || rep.Changed != 2 || rep.Current != 3 {
+		t.Fatalf("resumed run: %+v, %v; want the 2 left changed", rep, err)
+	}
+	f.check(t, kr, store.FormatSealed)
+}
