@@ -124,6 +124,9 @@ func TestKeyRotationThroughTheAgentPath(t *testing.T) {
 	_ = ts.Close()
 
 	ts = server(writeKeys(t, oldK))
+	if !strings.Contains(ts.logs.String(), "run `courier server reseal`") {
+		t.Error("a server with a key and plain values stored did not tell the operator to reseal")
+	}
 	ts.want(ts.do("POST", "/api/v2/users/me/secrets", p.alice, map[string]string{"name": "old-one", "value": want["old-one"]}), 201)
 	check(ts, ws.AgentToken, "plain-one", "old-one") // the plain row is still served once a key exists
 	if f := formats(t, ts, p.aliceID); f["plain-one"] != store.FormatPlain || f["old-one"] != store.FormatSealed {
@@ -137,6 +140,9 @@ func TestKeyRotationThroughTheAgentPath(t *testing.T) {
 	}
 	ts = server(writeKeys(t, newK)) // the old key is gone
 	check(ts, ws.AgentToken, "plain-one", "old-one")
+	if strings.Contains(ts.logs.String(), "courier server reseal") {
+		t.Error("the reseal warning is still logged after a reseal")
+	}
 	if f := formats(t, ts, p.aliceID); f["plain-one"] != store.FormatSealed || f["old-one"] != store.FormatSealed {
 		t.Fatalf("formats %v", f)
 	}
@@ -145,6 +151,9 @@ func TestKeyRotationThroughTheAgentPath(t *testing.T) {
 	rotateStore(t, dir, writeKeys(t, newK), false)
 	ts = server("")
 	check(ts, ws.AgentToken, "plain-one", "old-one")
+	if strings.Contains(ts.logs.String(), "sealed but no encryption key") {
+		t.Error("values still reported sealed after the unseal")
+	}
 	if f := formats(t, ts, p.aliceID); f["plain-one"] != store.FormatPlain || f["old-one"] != store.FormatPlain {
 		t.Fatalf("formats %v", f)
 	}
@@ -173,6 +182,9 @@ func TestSealedValueWithoutKeyIsNotDelivered(t *testing.T) {
 	}
 	if st != 200 || len(res.Secrets) != 0 {
 		t.Fatalf("status %d, %d secrets; want 200 with the sealed one left out", st, len(res.Secrets))
+	}
+	if !strings.Contains(ts.logs.String(), "some secret values are sealed but no encryption key is configured") {
+		t.Error("the server did not warn at start that sealed values cannot be delivered")
 	}
 	if !strings.Contains(ts.logs.String(), errSealedNoKey.Error()) {
 		t.Fatal("the log does not say why the secret was not delivered")

@@ -148,6 +148,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn("no encryption key configured: secret values are stored unencrypted in the database; " +
 			"set --encryption-key-file to seal them at rest")
 	}
+	s.warnValueFormats(ctx)
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,

@@ -1,7 +1,11 @@
 package controlplane
 
 import (
+	"context"
 	"errors"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/controlplane/store"
 )
@@ -45,4 +49,30 @@ func openStored(s Sealer, sec store.Secret) ([]byte, error) {
 		}
 	}
 	return s.Open(sec.Value, sealAD(sec.UserID, sec.Name))
+}
+
+// warnValueFormats tells the operator, once at start, about stored values
+// that do not match the configuration: plain values while a key is
+// configured (run `courier server reseal`), sealed values without a key
+// (agents will not get them).
+func (s *Server) warnValueFormats(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	counts, err := s.store.CountSecretsByFormat(ctx)
+	if err != nil {
+		s.log.Error("could not count stored values by format", zap.Error(err))
+		return
+	}
+	if s.sealer.Encrypted() {
+		if n := counts[store.FormatPlain] + counts[store.FormatUnknown]; n > 0 {
+			s.log.Warn("some secret values may be stored unencrypted although a key is configured; "+
+				"run `courier server reseal` to seal them", zap.Int("plain", counts[store.FormatPlain]),
+				zap.Int("format_unknown", counts[store.FormatUnknown]))
+		}
+		return
+	}
+	if n := counts[store.FormatSealed]; n > 0 {
+		s.log.Warn("some secret values are sealed but no encryption key is configured: agents will not get them; "+
+			"set --encryption-key-file, or run `courier server unseal` with the keys", zap.Int("sealed", n))
+	}
 }

@@ -213,3 +213,25 @@ func (s *SQLite) SwapSecretValue(ctx context.Context, id string, old, value []by
 	})
 	return swapped, err
 }
+
+// CountSecretsByFormat implements Store.
+func (s *SQLite) CountSecretsByFormat(ctx context.Context) (map[ValueFormat]int, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT value_format, count(*) FROM secrets GROUP BY value_format`)
+	if err != nil {
+		return nil, fmt.Errorf("store: count secrets by format: %w", err)
+	}
+	defer rows.Close()
+	out := map[ValueFormat]int{}
+	for rows.Next() {
+		var f ValueFormat
+		var n int
+		if err := rows.Scan(&f, &n); err != nil {
+			return nil, err
+		}
+		out[f] = n
+	}
+	return out, rows.Err()
+}

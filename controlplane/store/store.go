@@ -212,6 +212,9 @@ type Store interface {
 	// did. It changes nothing else — not UpdatedAt, which R8 orders by. A
 	// missing secret is (false, nil).
 	SwapSecretValue(ctx context.Context, id string, old, value []byte, format ValueFormat) (bool, error)
+	// CountSecretsByFormat counts every user's secrets by value format; a
+	// format no secret has is absent.
+	CountSecretsByFormat(ctx context.Context) (map[ValueFormat]int, error)
 
 	// UpdateLoginCounters reads the counters of keys, calls fn with them and
 	// stores its result, all in one transaction: concurrent updates of the

@@ -23,6 +23,10 @@ func testValueFormat(t *testing.T, s store.Store) {
 	if got.Format != store.FormatUnknown {
 		t.Fatalf("format = %d, want unknown", got.Format)
 	}
+	counts, err := s.CountSecretsByFormat(ctx)
+	if err != nil || len(counts) != 2 || counts[store.FormatSealed] != 1 || counts[store.FormatUnknown] != 1 {
+		t.Fatalf("CountSecretsByFormat = %v, %v", counts, err)
+	}
 	desc := "d"
 	got, _ = s.UpdateSecret(ctx, u.ID, "a", store.SecretUpdate{Description: &desc, Format: store.FormatPlain}, nil)
 	if got.Format != store.FormatSealed {
