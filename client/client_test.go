@@ -198,7 +198,7 @@ func TestThrottledLoginSaysWhenToRetry(t *testing.T) {
 	if !errors.As(err, &apiErr) || !errors.Is(err, client.ErrTooManyRequests) || apiErr.RetryAfter != 90*time.Second {
 		t.Fatalf("err = %#v", err)
 	}
-	if !strings.Contains(err.Error(), "try again in 1m30s") {
+	if !strings.Contains(err.Error(), "(Retry-After: 1m30s)") {
 		t.Fatalf("message %q does not say when to retry", err.Error())
 	}
 }

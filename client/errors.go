@@ -41,7 +41,7 @@ func (e *Error) Error() string {
 		b.WriteString(e.Detail)
 	}
 	if e.RetryAfter > 0 {
-		fmt.Fprintf(&b, " (try again in %s)", e.RetryAfter)
+		fmt.Fprintf(&b, " (Retry-After: %s)", e.RetryAfter)
 	}
 	for _, v := range e.Validations {
 		b.WriteString("\n  - ")
