@@ -90,6 +90,11 @@ func TestLoginThrottlePerAccount(t *testing.T) {
 		}
 	}
 
+	metrics := string(ts.want(ts.do("GET", "/metrics", "", nil), http.StatusOK).body)
+	if !strings.Contains(metrics, `courier_http_requests_total{code="429",method="POST",route="POST /api/v2/users/login"} 22`) {
+		t.Error("the refused logins are not counted in /metrics as 429s of the login route")
+	}
+
 	// The counters live in the database: a new server on the same data
 	// directory still refuses alice.
 	if err := ts.Close(); err != nil {
