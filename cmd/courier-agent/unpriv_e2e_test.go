@@ -128,7 +128,9 @@ echo "$(id -un) $(stat -c '%a %U' ~/.config/svc/token) $(cat ~/.config/svc/token
 	mkSecret("acl", valueUnprivACL, "", "~/.config/acl/file")
 	mkSecret("denied", valueUnprivDeny, "", denied)
 
-	agent, agentLog := wsProcess(u, home, agentBin, "--url", url, "--data-dir", data, "--token-file", tokenFile, "--max-backoff", "1s")
+	proxy := newCutProxy(t, addr)
+	agent, agentLog := wsProcess(u, home, agentBin, "--url", "http://"+proxy.ln.Addr().String(), "--data-dir", data,
+		"--token-file", tokenFile, "--max-backoff", "1s")
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +208,30 @@ echo "$(id -un) $(stat -c '%a %U' ~/.config/svc/token) $(cat ~/.config/svc/token
 		t.Errorf("want one error naming the secret, the path and the permission; got %q", deniedLine)
 	}
 
+	// A reconnect applies again as the user: the file of another group is
+	// rewritten in place again, still its group's; new sessions see the
+	// new value.
+	v2 := valueUnprivEnv + "-v2"
+	for _, name := range []string{"api-key", "pre"} {
+		if _, err := api.UpdateSecret(ctx, "me", name, client.UpdateSecretRequest{Value: &v2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxy.cut()
+	waitUntil(t, "the reconnect's apply", func() bool {
+		return strings.Count(agentLog.String(), `"msg":"secrets applied"`) >= 2
+	})
+	if got := read(pre); got != v2 {
+		t.Errorf("after the reconnect the pre-existing file holds %q", got)
+	}
+	if st, err := os.Stat(pre); err != nil || st.Sys().(*syscall.Stat_t).Gid != uint32(u.otherGID) {
+		t.Errorf("after the reconnect the pre-existing file's group changed: %v %v", st, err)
+	}
+	if got := ssh("dev", `echo "$(id -un) $API_KEY"`); got != wsUserName+" "+v2+"\n" {
+		t.Errorf("after the reconnect ssh sees %q", got)
+	}
+	logs = agentLog.String()
+
 	stopAgent(t, agent, agentDone, agentLog)
 	if w, err := api.Workspace(ctx, "dev"); err != nil || w.State != "off" {
 		t.Errorf("workspace state after SIGTERM = %q, %v", w.State, err)
@@ -218,7 +244,7 @@ echo "$(id -un) $(stat -c '%a %U' ~/.config/svc/token) $(cat ~/.config/svc/token
 		return nil
 	})
 	for name, log := range map[string]string{"agent": logs, "server": serverLog.String()} {
-		for _, v := range []string{valueUnprivEnv, valueUnprivFile, valueUnprivPre, valueUnprivACL, valueUnprivDeny, ws.AgentToken, token} {
+		for _, v := range []string{valueUnprivEnv, v2, valueUnprivFile, valueUnprivPre, valueUnprivACL, valueUnprivDeny, ws.AgentToken, token} {
 			if strings.Contains(log, v) {
 				t.Errorf("the %s log contains a secret value or token (%.12s...)", name, v)
 			}
