@@ -33,7 +33,7 @@ type testUser struct {
 func required(t *testing.T, what string) {
 	t.Helper()
 	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is required on CI (.ci/run provides it)", what)
+		t.Fatalf("%s is required under CI=true (CI runs the tests as root, with .ci/run's packages)", what)
 	}
 	t.Skipf("needs %s; run the tests as root to include it (CI always does)", what)
 }
