@@ -186,6 +186,32 @@ echo "$(id -un) $(stat -c '%a %U' ~/.config/svc/token) $(cat ~/.config/svc/token
 	if !strings.Contains(serverLog.String(), "agent wrote a secret's file in place") {
 		t.Error("the control plane was not told that the file was written in place")
 	}
+	var outcomes map[string]client.Outcome
+	waitUntil(t, "the apply report", func() bool {
+		st, err := api.AgentStatus(ctx, "dev")
+		if err != nil || st.LastApply == nil {
+			return false
+		}
+		outcomes = map[string]client.Outcome{}
+		for _, o := range st.LastApply.Outcomes {
+			outcomes[o.Secret] = o
+		}
+		return true
+	})
+	if o := outcomes["pre"]; o.Outcome != "written" || !strings.Contains(o.InPlace, "group") {
+		t.Errorf("status of the file of another group: %+v", o)
+	}
+	if o := outcomes["acl"]; o.Outcome != "written" || o.InPlace != "" {
+		t.Errorf("status of the file with an ACL: %+v", o)
+	}
+	if o := outcomes["denied"]; o.Outcome != "failed" || !strings.Contains(o.Error, "permission denied") {
+		t.Errorf("status of the file the user may not write: %+v", o)
+	}
+	show := exec.Command(courier, "workspaces", "show", "dev")
+	show.Env = append(os.Environ(), "COURIER_URL="+url, "COURIER_SESSION_TOKEN="+token, "COURIER_CONFIG_DIR="+t.TempDir())
+	if out, err := show.CombinedOutput(); err != nil || !strings.Contains(string(out), "written in place: ") {
+		t.Errorf("courier workspaces show: %v\n%s", err, out)
+	}
 	// The ACL is kept.
 	if got := read(aclFile); got != valueUnprivACL {
 		t.Errorf("ACL file holds %q", got)
