@@ -139,12 +139,13 @@ func (w *Writer) write(ctx context.Context, p string, content []byte) (out Outco
 func (w *Writer) keepAttrs(tmp, p string, haveOwner bool, uid, gid int) string {
 	if haveOwner {
 		if err := w.cfg.Fs.Chown(tmp, uid, gid); err != nil {
-			return fmt.Sprintf("this process may not give a new file the owner %d and group %d of the existing file (%v)", uid, gid, errno(err))
+			return fmt.Sprintf("uid %d may not chown a replacement to the existing file's owner %d and group %d (%v)",
+				os.Geteuid(), uid, gid, errno(err))
 		}
 	}
 	if _, ok := w.cfg.Fs.(*afero.OsFs); ok {
 		if err := copyXattrs(p, tmp); err != nil {
-			return fmt.Sprintf("this process may not give a new file the existing file's extended attributes (%v)", err)
+			return fmt.Sprintf("uid %d may not give a replacement the existing file's extended attributes (%v)", os.Geteuid(), err)
 		}
 	}
 	return ""

@@ -371,3 +371,50 @@ func TestBootRecipesRunAsWorkspaceUser(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentAsWorkspaceUserRefusesWhatItCannotUse: a token file or a data
+// dir the user may not use stops the agent at once with one error naming
+// the path and the permission; it never retries as someone else.
+func TestAgentAsWorkspaceUserRefusesWhatItCannotUse(t *testing.T) {
+	u := ensureWsUser(t)
+	base, mk := wsBase(t, u)
+	bin := filepath.Join(base, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	agentBin := build(t, bin, "github.com/courierhq/courier/cmd/courier-agent")
+	home, data := mk("home"), mk("data")
+	rootOnly := filepath.Join(base, "root-only")
+	if err := os.Mkdir(rootOnly, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rootToken := filepath.Join(rootOnly, "agent-token")
+	wsFile(t, rootToken, "canary-token-5e1f\n", 0, 0, 0o600)
+	userToken := filepath.Join(home, "agent-token")
+	wsFile(t, userToken, "canary-token-5e1f\n", u.uid, u.gid, 0o600)
+	for name, c := range map[string]struct{ token, data, path string }{
+		"token file":   {rootToken, data, rootToken},
+		"data dir":     {userToken, filepath.Join(rootOnly, "data"), filepath.Join(rootOnly, "data")},
+		"data dir own": {userToken, rootOnly, rootOnly},
+	} {
+		cmd, log := wsProcess(u, home, agentBin, "--url", "http://127.0.0.1:1", "--token-file", c.token, "--data-dir", c.data)
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			out := log.String()
+			if err == nil || !strings.Contains(out, c.path) || !strings.Contains(out, "permission denied") {
+				t.Errorf("%s: exit %v, output %q: want a failure naming %s and the permission", name, err, out, c.path)
+			}
+			if strings.Contains(out, "canary-token-5e1f") {
+				t.Errorf("%s: the output holds the token", name)
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("%s: the agent kept running", name)
+		}
+	}
+}
