@@ -127,7 +127,8 @@ type Result struct {
 //     Linux, its extended attributes: the POSIX ACL (system.posix_acl_access),
 //     the SELinux label (security.selinux) and user.* attributes are copied
 //     onto the replacement before the rename; a filesystem without xattr
-//     support (ENOTSUP) has none to keep;
+//     support (ENOTSUP) has none to keep, and attributes the process may
+//     not even list (trusted.* unless root) are not seen, so not kept;
 //   - when the process may not give the replacement that owner, group or an
 //     attribute (an agent running as the workspace user, a file of another
 //     group), the file is rewritten in place instead, with one warning and
