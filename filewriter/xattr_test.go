@@ -35,6 +35,12 @@ func TestOsKeepsACLAndXattrs(t *testing.T) {
 	if err := unix.Setxattr(named, "user.b", []byte("two\x00bytes"), 0); err != nil {
 		t.Fatal(err)
 	}
+	asRoot := os.Geteuid() == 0
+	if asRoot { // only root may set, or even list, trusted.*
+		if err := unix.Setxattr(named, "trusted.courier", []byte("t"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
 	before := map[string]string{plain: acl(plain), named: acl(named)}
 	if strings.Contains(before[plain], "nobody") || strings.Contains(before[plain], "65534") {
 		t.Fatalf("fixture: %s", before[plain])
@@ -56,6 +62,9 @@ func TestOsKeepsACLAndXattrs(t *testing.T) {
 	}
 	if v, ok := got["user.a"]; !ok || len(v) != 0 {
 		t.Errorf("user.a = %q, %v", v, ok)
+	}
+	if v := got["trusted.courier"]; asRoot && string(v) != "t" {
+		t.Errorf("trusted.courier = %q", v)
 	}
 	if logs.Len() != 0 {
 		t.Errorf("warnings: %v", logs.All())
