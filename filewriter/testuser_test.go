@@ -64,8 +64,9 @@ func ensureTestUser(t *testing.T) testUser {
 		return id
 	}
 	other, member := group(testOtherGroup), group(testMemberGroup)
+	group(testUserName) // the user's own group, made first so a half-made user from an earlier run is no obstacle
 	ensure(t, func() bool { _, err := user.Lookup(testUserName); return err == nil },
-		"useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", "--user-group", testUserName)
+		"useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", "--gid", testUserName, testUserName)
 	u, _ := user.Lookup(testUserName)
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)

@@ -62,9 +62,11 @@ func ensureWsUser(t *testing.T) wsUser {
 		}
 		t.Fatalf("%v: %s", cmd, out)
 	}
-	try(func() bool { _, err := user.LookupGroup(wsOtherGroup); return err == nil }, "groupadd", "-f", wsOtherGroup)
+	for _, g := range []string{wsOtherGroup, wsUserName} { // the user's own group first, so a half-made user is no obstacle
+		try(func() bool { _, err := user.LookupGroup(g); return err == nil }, "groupadd", "-f", g)
+	}
 	try(func() bool { _, err := user.Lookup(wsUserName); return err == nil },
-		"useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", "--user-group", wsUserName)
+		"useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", "--gid", wsUserName, wsUserName)
 	u, _ := user.Lookup(wsUserName)
 	g, _ := user.LookupGroup(wsOtherGroup)
 	var w wsUser
