@@ -159,3 +159,31 @@ func TestFieldLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestNULInEveryField: a NUL (sent as \u0000) is refused in every text
+// field with a 400 naming the field, on create and PATCH, and accepted in
+// the value of a file-only secret, which is bytes.
+func TestNULInEveryField(t *testing.T) {
+	ts := newTestServer(t)
+	p := ts.setup()
+	secrets := "/api/v2/users/me/secrets"
+	ts.want(ts.do("POST", secrets, p.alice, secretBody("base", "file_path", "~/base")), 201)
+	before := ts.snapshot(p.aliceID)
+	for _, field := range []string{"name", "env_name", "file_path", "description"} {
+		body := map[string]string{"name": "n", "value": canary}
+		body[field] = "a\x00b"
+		e := ts.want(ts.do("POST", secrets, p.alice, body), 400).errResp(t)
+		if len(e.Validations) == 0 || e.Validations[0].Field != field {
+			t.Errorf("create, NUL in %s: %+v", field, e)
+		}
+		if field == "name" {
+			continue
+		}
+		e = ts.want(ts.do("PATCH", secrets+"/base", p.alice, map[string]string{field: "a\x00b"}), 400).errResp(t)
+		if len(e.Validations) == 0 || e.Validations[0].Field != field {
+			t.Errorf("PATCH, NUL in %s: %+v", field, e)
+		}
+	}
+	ts.wantSnapshot(p.aliceID, before)
+	ts.want(ts.do("PATCH", secrets+"/base", p.alice, map[string]string{"value": canary + "\x00"}), 200)
+}
