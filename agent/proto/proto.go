@@ -102,11 +102,11 @@ type App struct {
 }
 
 // Secret is a secret as the agent receives it: with its value, unless it
-// is Disabled. A value is
-// bytes; JSON strings carry only UTF-8 text (encoding/json replaces other
-// bytes with U+FFFD on both ends), so the value travels in Value when it is
-// valid UTF-8 and in ValueBase64 otherwise, never in both. Use SetValue and
-// RawValue rather than the fields.
+// is Disabled. A value is bytes; JSON strings carry only UTF-8 text
+// (encoding/json replaces other bytes with U+FFFD on both ends), so the
+// value travels in Value when it is valid UTF-8 and in ValueBase64
+// otherwise, never in both. Use SetValue and RawValue rather than the
+// fields.
 type Secret struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
