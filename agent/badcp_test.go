@@ -232,6 +232,7 @@ func TestMaliciousControlPlaneSecrets(t *testing.T) {
 	bin := base64.StdEncoding.EncodeToString([]byte("\xff\x00" + canary))
 	entries := []string{
 		`{"name":"dotdot","value":"` + canary + `","file_path":"../etc/passwd"}`,
+		`{"name":"half","value":"` + canary + `","env_name":"HALF","file_path":"../half"}`,
 		`{"name":"relative","value":"` + canary + `","file_path":"etc/x"}`,
 		`{"name":"nul-path","value":"` + canary + `","file_path":"~/a\u0000b"}`,
 		`{"name":"tilde-user","value":"` + canary + `","file_path":"~root/.ssh/authorized_keys"}`,
@@ -292,7 +293,10 @@ func TestMaliciousControlPlaneSecrets(t *testing.T) {
 			t.Errorf("the canary reached the %s", name)
 		}
 	}
-	for _, env := range []string{"BINENV=", "NULENV=", "COURIER=", "A=B"} {
+	if n := strings.Count(logs.String(), `"msg":"secret not applied"`); n != len(entries) {
+		t.Errorf("%d secrets logged as not applied at error level, want %d", n, len(entries))
+	}
+	for _, env := range []string{"HALF=", "BINENV=", "NULENV=", "COURIER=", "A=B"} {
 		if strings.Contains(readFile(filepath.Join(out, "env.out")), "\n"+env) {
 			t.Errorf("a refused env secret was set: %s", env)
 		}
