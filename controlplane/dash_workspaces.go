@@ -1,0 +1,56 @@
+package controlplane
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/controlplane/web"
+)
+
+// dashWorkspaces: GET /workspaces, the caller's workspaces (an admin sees
+// all) with their agent's state.
+func (a *api) dashWorkspaces(w http.ResponseWriter, r *http.Request) {
+	me := caller(r)
+	owner := me.ID
+	if me.Admin {
+		owner = ""
+	}
+	wss, err := a.store.ListWorkspaces(r.Context(), owner)
+	if err != nil {
+		a.dashError(w, r, fmt.Errorf("list workspaces: %w", err))
+		return
+	}
+	body := &web.Workspaces{ShowOwner: me.Admin}
+	names := map[string]string{me.ID: me.Username}
+	for _, ws := range wss {
+		name, ok := names[ws.OwnerID]
+		if !ok {
+			u, err := a.store.UserByID(r.Context(), ws.OwnerID)
+			if err != nil {
+				a.dashError(w, r, fmt.Errorf("look up workspace owner: %w", err))
+				return
+			}
+			name, names[ws.OwnerID] = u.Username, u.Username
+		}
+		body.Rows = append(body.Rows, web.WorkspaceRow{ID: ws.ID, Name: ws.Name, Owner: name,
+			State: ws.State, Since: ws.StateAt})
+	}
+	a.render(w, r, http.StatusOK, "workspaces", &web.Page{Title: "Workspaces", Nav: "workspaces", Body: body})
+}
+
+// dashWorkspace: GET /workspaces/{workspace}, one workspace and its last
+// apply. Another user's workspace is a 404, as in the REST API.
+func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
+	ws, err := a.resolveWorkspace(r)
+	var owner store.User
+	if err == nil {
+		owner, err = a.store.UserByID(r.Context(), ws.OwnerID)
+	}
+	if err != nil {
+		a.dashError(w, r, err)
+		return
+	}
+	body := &web.Workspace{Name: ws.Name, Owner: owner.Username, State: ws.State, Since: ws.StateAt}
+	a.render(w, r, http.StatusOK, "workspace", &web.Page{Title: "Workspace " + ws.Name, Nav: "workspaces", Body: body})
+}
