@@ -103,10 +103,14 @@ var funcs = template.FuncMap{
 }
 
 // KiB formats n bytes in KiB with one decimal ("40.1"), without the decimal
-// when it is zero ("200").
+// when it is zero ("200"). It rounds up, so usage is never understated: one
+// byte shows as 0.1 and a byte over 24 KiB as 24.1.
 func KiB(n int) string {
-	s := fmt.Sprintf("%.1f", float64(n)/1024)
-	return strings.TrimSuffix(s, ".0")
+	tenths := (n*10 + 1023) / 1024
+	if tenths%10 == 0 {
+		return fmt.Sprint(tenths / 10)
+	}
+	return fmt.Sprintf("%d.%d", tenths/10, tenths%10)
 }
 
 // When formats t for a page, in UTC to the second; the zero time is "never".

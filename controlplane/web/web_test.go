@@ -9,7 +9,7 @@ import (
 )
 
 func TestKiB(t *testing.T) {
-	for n, want := range map[int]string{0: "0", 1024: "1", 41062: "40.1", 200 * 1024: "200", 24*1024 + 1: "24"} {
+	for n, want := range map[int]string{0: "0", 1: "0.1", 1024: "1", 41062: "40.1", 41001: "40.1", 200 * 1024: "200", 24*1024 + 1: "24.1"} {
 		if got := KiB(n); got != want {
 			t.Errorf("KiB(%d) = %q, want %q", n, got, want)
 		}
