@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
 )
@@ -53,4 +54,28 @@ func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
 	}
 	body := &web.Workspace{Name: ws.Name, Owner: owner.Username, State: ws.State, Since: ws.StateAt}
 	a.render(w, r, http.StatusOK, "workspace", &web.Page{Title: "Workspace " + ws.Name, Nav: "workspaces", Body: body})
+}
+
+// outcomeText says in words what an apply did with one secret; bad marks
+// the outcomes an operator should look at.
+func outcomeText(o proto.Outcome) (text string, bad bool) {
+	switch o.Outcome {
+	case proto.OutcomeWritten:
+		return "written", false
+	case proto.OutcomeUnchanged:
+		return "unchanged", false
+	case proto.OutcomeEnvOnly:
+		return "set in the environment", false
+	case proto.OutcomeNotInjected:
+		return "not injected: no env or file target", false
+	case proto.OutcomeCollision:
+		return "lost a collision to " + o.Winner + " (same file)", true
+	case proto.OutcomeFailed:
+		return "failed: " + o.Error, true
+	case proto.OutcomeFileDisabled:
+		return "file delivery disabled on this deployment", true
+	case "disabled":
+		return "disabled: not delivered", false
+	}
+	return o.Outcome, false
 }
