@@ -60,6 +60,9 @@ type Config struct {
 	WaitingLogAfter time.Duration
 	// ShutdownTimeout bounds the final lifecycle reports. Default 5s.
 	ShutdownTimeout time.Duration
+	// Version is the agent's release, sent to the control plane on every
+	// connect and shown in the workspace's status. Default "dev".
+	Version string
 }
 
 // DefaultConfig returns a Config with defaults for everything but URL and
@@ -78,7 +81,7 @@ func DefaultConfig() Config {
 		DataDir: filepath.Join(state, "courier-agent"), Home: home, Shell: shell,
 		Fs: afero.NewOsFs(), Logger: zap.NewNop(),
 		InitialBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, StableAfter: time.Minute,
-		WaitingLogAfter: 3 * time.Second, ShutdownTimeout: 5 * time.Second,
+		WaitingLogAfter: 3 * time.Second, ShutdownTimeout: 5 * time.Second, Version: "dev",
 	}
 }
 
@@ -102,6 +105,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Base == nil {
 		c.Base = os.Environ()
+	}
+	if c.Version == "" {
+		c.Version = d.Version
 	}
 	for _, p := range []struct {
 		v *time.Duration
