@@ -46,6 +46,7 @@ func (a *api) dashRoutes(mux *http.ServeMux) {
 	page("POST /account/secrets/new", a.dashPage(a.dashCreateSecret))
 	page("GET /account/secrets/{name}/edit", a.dashPage(a.dashEditSecret))
 	page("POST /account/secrets/{name}/edit", a.dashPage(a.dashUpdateSecret))
+	page("POST /account/secrets/{name}/enabled", a.dashPage(a.dashToggleSecret))
 	page("GET /account/secrets/{name}/delete", a.dashPage(a.dashConfirmDelete))
 	page("POST /account/secrets/{name}/delete", a.dashPage(a.dashDeleteSecret))
 

@@ -16,6 +16,10 @@ type secretInput struct {
 	name, description, envName, filePath string
 	value                                string
 	valueGiven                           bool // a non-empty textarea or a chosen file
+	// enabled is nil when the form has no enabled field; the forms send a
+	// checkbox (absent when unticked) with the marker enabled_present, the
+	// list's toggle sends enabled=true or enabled=false.
+	enabled *bool
 }
 
 // maxFieldBytes bounds each text field of a secret form but the value;
@@ -31,8 +35,8 @@ func (a *api) readSecretForm(w http.ResponseWriter, r *http.Request) (secretInpu
 	var in secretInput
 	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	var text, file string
-	var fileGiven bool
+	var text, file, enabled string
+	var fileGiven, enabledPresent bool
 	set := func(field, v string) {
 		switch field {
 		case "name":
@@ -45,14 +49,20 @@ func (a *api) readSecretForm(w http.ResponseWriter, r *http.Request) (secretInpu
 			in.filePath = v
 		case "value":
 			text = normalizeNewlines(v)
+		case "enabled":
+			enabled, enabledPresent = v, true
+		case "enabled_present":
+			enabledPresent = true
 		}
 	}
 	if mt != "multipart/form-data" {
 		if err := r.ParseForm(); err != nil {
 			return in, valueFieldError(err, a.cfg.MaxBodyBytes)
 		}
-		for _, f := range []string{"name", "description", "env_name", "file_path", "value"} {
-			set(f, r.PostFormValue(f))
+		for _, f := range []string{"name", "description", "env_name", "file_path", "value", "enabled", "enabled_present"} {
+			if _, ok := r.PostForm[f]; ok {
+				set(f, r.PostFormValue(f))
+			}
 		}
 	} else {
 		mr, err := r.MultipartReader()
@@ -89,6 +99,14 @@ func (a *api) readSecretForm(w http.ResponseWriter, r *http.Request) (secretInpu
 				continue
 			}
 			set(field, string(b))
+		}
+	}
+	if enabledPresent {
+		on := enabled == "true"
+		in.enabled = &on
+		if enabled != "" && enabled != "true" && enabled != "false" {
+			return in, &apiError{status: http.StatusBadRequest, body: ErrorResponse{Message: "invalid secret",
+				Validations: []Validation{{Field: "enabled", Detail: "must be true or false"}}}}
 		}
 	}
 	switch {

@@ -42,7 +42,7 @@ func (a *api) dashSecrets(w http.ResponseWriter, r *http.Request) {
 	body := &web.Secrets{Usage: a.dashUsage(ss)}
 	for _, s := range ss {
 		body.Rows = append(body.Rows, web.SecretRow{Name: s.Name, Description: s.Description,
-			EnvName: s.EnvName, FilePath: s.FilePath, Enabled: true, UpdatedAt: s.UpdatedAt})
+			EnvName: s.EnvName, FilePath: s.FilePath, Enabled: s.Enabled, UpdatedAt: s.UpdatedAt})
 	}
 	a.render(w, r, http.StatusOK, "secrets", &web.Page{Title: "Secrets", Nav: "secrets", Body: body})
 }
@@ -88,13 +88,13 @@ func (a *api) dashNewSecret(w http.ResponseWriter, r *http.Request) {
 func (a *api) dashCreateSecret(w http.ResponseWriter, r *http.Request) {
 	in, err := a.readSecretForm(w, r)
 	f := &web.SecretForm{Name: in.name, Description: in.description, EnvName: in.envName,
-		FilePath: in.filePath, Enabled: true}
+		FilePath: in.filePath, Enabled: in.enabled == nil || *in.enabled}
 	if err != nil {
 		a.refuse(w, r, f, err)
 		return
 	}
 	req := createSecretRequest{Name: in.name, Value: in.value, Description: in.description,
-		EnvName: in.envName, FilePath: in.filePath}
+		EnvName: in.envName, FilePath: in.filePath, Enabled: in.enabled}
 	if _, err := a.createOne(r.Context(), caller(r).ID, req); err != nil {
 		a.refuse(w, r, f, err)
 		return
@@ -118,7 +118,7 @@ func (a *api) dashEditSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.secretFormPage(w, r, http.StatusOK, &web.SecretForm{Edit: true, Name: s.Name,
-		Description: s.Description, EnvName: s.EnvName, FilePath: s.FilePath, Enabled: true})
+		Description: s.Description, EnvName: s.EnvName, FilePath: s.FilePath, Enabled: s.Enabled})
 }
 
 // dashUpdateSecret: POST /account/secrets/{name}/edit. Description and
@@ -132,12 +132,16 @@ func (a *api) dashUpdateSecret(w http.ResponseWriter, r *http.Request) {
 	}
 	in, err := a.readSecretForm(w, r)
 	f := &web.SecretForm{Edit: true, Name: s.Name, Description: in.description, EnvName: in.envName,
-		FilePath: in.filePath, Enabled: true}
+		FilePath: in.filePath, Enabled: s.Enabled}
+	if in.enabled != nil {
+		f.Enabled = *in.enabled
+	}
 	if err != nil {
 		a.refuse(w, r, f, err)
 		return
 	}
-	req := updateSecretRequest{Description: &in.description, EnvName: &in.envName, FilePath: &in.filePath}
+	req := updateSecretRequest{Description: &in.description, EnvName: &in.envName, FilePath: &in.filePath,
+		Enabled: in.enabled}
 	if in.valueGiven {
 		req.Value = &in.value
 	}
@@ -146,6 +150,32 @@ func (a *api) dashUpdateSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.redirectNotice(w, r, "/account/secrets", fmt.Sprintf("Saved secret %q. Workspaces get the change at their agent's next start or reconnect.", s.Name))
+}
+
+// dashToggleSecret: POST /account/secrets/{name}/enabled with enabled=true
+// or false pauses or resumes a secret from the list, changing nothing else.
+func (a *api) dashToggleSecret(w http.ResponseWriter, r *http.Request) {
+	s, err := a.ownSecret(r)
+	if err != nil {
+		a.dashError(w, r, err)
+		return
+	}
+	in, err := a.readSecretForm(w, r)
+	if err == nil && in.enabled == nil {
+		err = errorf(http.StatusBadRequest, "send enabled=true or enabled=false")
+	}
+	if err == nil {
+		_, err = a.updateOne(r.Context(), caller(r).ID, s.Name, updateSecretRequest{Enabled: in.enabled})
+	}
+	if err != nil {
+		a.dashError(w, r, err)
+		return
+	}
+	notice := fmt.Sprintf("Paused secret %q: workspaces do not get it from their agent's next apply on.", s.Name)
+	if *in.enabled {
+		notice = fmt.Sprintf("Enabled secret %q: workspaces get it at their agent's next apply.", s.Name)
+	}
+	a.redirectNotice(w, r, "/account/secrets", notice)
 }
 
 // dashConfirmDelete: GET /account/secrets/{name}/delete asks first.

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -207,5 +208,64 @@ func TestDashUploadTooLarge(t *testing.T) {
 	}
 	if inputValue(page, "name") != "huge" || inputValue(page, "description") != "kept" {
 		t.Fatal("typed fields lost")
+	}
+}
+
+// Pausing: the list's toggle, the forms' checkbox, and a create unticked.
+func TestDashEnabledToggle(t *testing.T) {
+	ts := newTestServer(t)
+	p := ts.setup()
+	b := ts.browser()
+	b.login("alice")
+	enabled := func(name string) bool {
+		t.Helper()
+		s, err := ts.store.GetSecret(context.Background(), p.aliceID, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Enabled
+	}
+	wantStatus(t, b.postMultipart("/account/secrets/new", map[string]string{"name": "k", "env_name": "K", "value": canary, "enabled_present": "1", "enabled": "true"}, nil), http.StatusSeeOther)
+	if !enabled("k") {
+		t.Fatal("created ticked, stored paused")
+	}
+	page := wantPage(t, b.get("/account/secrets"), 200)
+	if !strings.Contains(page, `<span class="state ok">yes</span>`) || !strings.Contains(page, `id="toggle-k">Pause`) {
+		t.Fatalf("list: %s", page)
+	}
+	// The toggle pauses and changes nothing else.
+	wantStatus(t, b.post("/account/secrets/k/enabled", url.Values{"enabled": {"false"}}), http.StatusSeeOther)
+	s, _ := ts.store.GetSecret(context.Background(), p.aliceID, "k")
+	if s.Enabled || s.EnvName != "K" || string(s.Value) != canary {
+		t.Fatalf("after pause: %v", s)
+	}
+	page = wantPage(t, b.get("/account/secrets"), 200)
+	if !strings.Contains(page, `<span class="state off">paused</span>`) || !strings.Contains(page, "Paused secret &#34;k&#34;") {
+		t.Fatalf("list after pause: %s", page)
+	}
+	// The edit form shows it unticked; ticking it enables.
+	page = wantPage(t, b.get("/account/secrets/k/edit"), 200)
+	if strings.Contains(page, `aria-describedby="enabled-hint" checked`) {
+		t.Fatal("a paused secret's form is ticked")
+	}
+	wantStatus(t, b.postMultipart("/account/secrets/k/edit", map[string]string{"env_name": "K", "enabled_present": "1", "enabled": "true"}, nil), http.StatusSeeOther)
+	if !enabled("k") {
+		t.Fatal("ticking did not enable")
+	}
+	// Unticked on the form (the checkbox is then absent) pauses.
+	wantStatus(t, b.postMultipart("/account/secrets/k/edit", map[string]string{"env_name": "K", "enabled_present": "1"}, nil), http.StatusSeeOther)
+	if enabled("k") {
+		t.Fatal("unticking did not pause")
+	}
+	// Created unticked: stored paused.
+	wantStatus(t, b.postMultipart("/account/secrets/new", map[string]string{"name": "p", "value": "v", "enabled_present": "1"}, nil), http.StatusSeeOther)
+	if enabled("p") {
+		t.Fatal("created unticked, stored enabled")
+	}
+	// Nonsense is refused and changes nothing; the toggle needs a value.
+	wantPage(t, b.post("/account/secrets/p/enabled", url.Values{"enabled": {"maybe"}}), 400)
+	wantPage(t, b.post("/account/secrets/p/enabled", nil), 400)
+	if enabled("p") {
+		t.Fatal("a refused toggle changed the secret")
 	}
 }

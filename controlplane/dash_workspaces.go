@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/courierhq/courier/agent/proto"
-	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
 )
 
@@ -44,21 +43,36 @@ func (a *api) dashWorkspaces(w http.ResponseWriter, r *http.Request) {
 // apply. Another user's workspace is a 404, as in the REST API.
 func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
 	ws, err := a.resolveWorkspace(r)
-	var owner store.User
+	var st AgentStatusResponse
 	if err == nil {
-		owner, err = a.store.UserByID(r.Context(), ws.OwnerID)
+		st, err = a.agentStatus(r.Context(), ws)
 	}
 	if err != nil {
 		a.dashError(w, r, err)
 		return
 	}
-	body := &web.Workspace{Name: ws.Name, Owner: owner.Username, State: ws.State, Since: ws.StateAt}
+	body := &web.Workspace{Name: ws.Name, Owner: st.OwnerName, State: st.State, Since: st.StateAt,
+		Connected: st.Connected, AgentVersion: st.AgentVersion, AgentWarnings: st.Warnings}
+	if st.ConnectedSince != nil {
+		body.ConnectedSince = *st.ConnectedSince
+	}
+	if st.DisconnectedAt != nil {
+		body.DisconnectedAt = *st.DisconnectedAt
+	}
+	if ap := st.LastApply; ap != nil {
+		body.Applied, body.AppliedAt, body.LeftFiles, body.Warnings = true, ap.At, ap.LeftBehind, ap.Warnings
+		for _, o := range ap.Outcomes {
+			text, bad := outcomeText(o)
+			body.Outcomes = append(body.Outcomes, web.Outcome{Secret: o.Secret, Outcome: text,
+				Env: o.EnvName, File: o.Path, Bad: bad})
+		}
+	}
 	a.render(w, r, http.StatusOK, "workspace", &web.Page{Title: "Workspace " + ws.Name, Nav: "workspaces", Body: body})
 }
 
 // outcomeText says in words what an apply did with one secret; bad marks
 // the outcomes an operator should look at.
-func outcomeText(o proto.Outcome) (text string, bad bool) {
+func outcomeText(o OutcomeResponse) (text string, bad bool) {
 	switch o.Outcome {
 	case proto.OutcomeWritten:
 		return "written", false
@@ -74,8 +88,8 @@ func outcomeText(o proto.Outcome) (text string, bad bool) {
 		return "failed: " + o.Error, true
 	case proto.OutcomeFileDisabled:
 		return "file delivery disabled on this deployment", true
-	case "disabled":
-		return "disabled: not delivered", false
+	case proto.OutcomeDisabled:
+		return "disabled: paused, not delivered", false
 	}
 	return o.Outcome, false
 }

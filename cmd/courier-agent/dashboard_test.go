@@ -37,7 +37,7 @@ const (
 	dashPassword  = "correct-horse-dash"
 )
 
-var dashCanaries = []string{dashValue, dashValue2, dashHomeValue, dashAbsValue}
+var dashCanaries = []string{dashValue, dashValue2, dashHomeValue, dashAbsValue, "paused-value"}
 
 // recorder is a reverse proxy that keeps every response body.
 type recorder struct {
@@ -271,7 +271,13 @@ func dashboardFlow(t *testing.T, chromium, courier, agentBin string, width, heig
 		t.Fatal("the wrong secret list after the delete")
 	}
 
-	// (6) Two secrets naming one file two ways (R8), then a real agent.
+	// (6) A paused secret, two secrets naming one file two ways (R8), then
+	// a real agent.
+	create("to-pause-created", "paused-one", "PAUSED_ONE", "~/paused", "paused-value")
+	d.do("paused", chromedp.Click(chromedp.CSS("#toggle-paused-one")), chromedp.WaitVisible(chromedp.CSS(".notice")))
+	if row := d.text("#secret-paused-one"); !strings.Contains(row, "paused") {
+		t.Fatalf("the paused row says %q", row)
+	}
 	create("collider-home", "home-x", "", "~/x", dashHomeValue)
 	create("collider-abs", "abs-x", "", filepath.Join(home, "x"), dashAbsValue)
 	agentLog := &logBuf{}
@@ -293,7 +299,28 @@ func dashboardFlow(t *testing.T, chromium, courier, agentBin string, width, heig
 	if got := d.text("#workspaces"); !strings.Contains(got, "dev") || !strings.Contains(got, "ready") {
 		t.Fatalf("the workspace list says %q", got)
 	}
-	d.do("workspace", chromedp.Click(chromedp.CSS(`#workspaces a`)), chromedp.WaitVisible(chromedp.CSS(".facts")))
+	waitUntil(t, "the apply report", func() bool {
+		st, err := api.AgentStatus(ctx, "dev")
+		return err == nil && st.LastApply != nil
+	})
+	d.do("workspace", chromedp.Click(chromedp.CSS(`#workspaces a`)), chromedp.WaitVisible(chromedp.CSS("#outcomes")))
+	for sel, want := range map[string]string{
+		"#outcome-api-key":    "written",
+		"#outcome-abs-x":      "written",
+		"#outcome-home-x":     "lost a collision to abs-x",
+		"#outcome-paused-one": "disabled",
+		"#agent-state":        "ready",
+	} {
+		if got := d.text(sel); !strings.Contains(got, want) {
+			t.Errorf("%s says %q, want %q", sel, got, want)
+		}
+	}
+	if row := d.text("#outcome-api-key"); !strings.Contains(row, "TOOL_KEY") || !strings.Contains(row, filepath.Join(home, ".config/tool/key2")) {
+		t.Errorf("the api-key row lacks its targets: %q", row)
+	}
+	if _, err := os.Stat(filepath.Join(home, "paused")); err == nil {
+		t.Error("the paused secret's file was written")
+	}
 
 	// (7) Log out: back to the login page, the secrets page closed.
 	d.do("logged-out", chromedp.Click(chromedp.CSS(".logout button")), chromedp.WaitVisible(chromedp.CSS("#login")))

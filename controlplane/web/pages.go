@@ -38,17 +38,15 @@ type Usage struct {
 // SecretRow is one secret in the list: metadata only.
 type SecretRow struct {
 	Name, Description, EnvName, FilePath string
-	// Enabled is false for a paused secret; ShowEnabled says whether the
-	// deployment knows the field at all.
+	// Enabled is false for a paused secret, which agents do not deliver.
 	Enabled   bool
 	UpdatedAt time.Time
 }
 
 // Secrets is the body of the secrets list.
 type Secrets struct {
-	Rows        []SecretRow
-	Usage       Usage
-	ShowEnabled bool
+	Rows  []SecretRow
+	Usage Usage
 }
 
 // SecretForm is the body of the create and edit forms. The value is never
@@ -58,7 +56,6 @@ type SecretForm struct {
 	Edit                                 bool
 	Name, Description, EnvName, FilePath string
 	Enabled                              bool
-	ShowEnabled                          bool
 	// Errors maps a field (name, value, description, env_name, file_path,
 	// enabled) to the server's explanation of its refusal.
 	Errors map[string]string
@@ -99,10 +96,17 @@ type Outcome struct {
 
 // Workspace is the body of one workspace's page.
 type Workspace struct {
-	Name, Owner  string
-	State        string
-	Since        time.Time
-	AgentVersion string
+	Name, Owner string
+	State       string
+	Since       time.Time
+	// Connected says whether an agent connection is up, ConnectedSince
+	// when the last one started, DisconnectedAt when it ended.
+	Connected      bool
+	ConnectedSince time.Time
+	DisconnectedAt time.Time
+	AgentVersion   string
+	// AgentWarnings are about the connection (two agents with one token).
+	AgentWarnings []string
 	// Applied is false when the agent has not reported an apply yet.
 	Applied   bool
 	AppliedAt time.Time

@@ -36,7 +36,7 @@ func TestRenderEveryPage(t *testing.T) {
 	evil := `<script>alert(1)</script>`
 	bodies := map[string]any{
 		"login":         &Login{Login: evil, Error: "no"},
-		"secrets":       &Secrets{Rows: []SecretRow{{Name: evil, Enabled: true}}, ShowEnabled: true},
+		"secrets":       &Secrets{Rows: []SecretRow{{Name: evil, Enabled: true}}},
 		"secret_form":   &SecretForm{Name: evil, Errors: map[string]string{"name": evil}, Message: "m"},
 		"secret_delete": &DeleteSecret{Name: evil},
 		"workspaces":    &Workspaces{Rows: []WorkspaceRow{{ID: "i", Name: evil}}},
