@@ -68,7 +68,7 @@ func TestDashWorkspacePage(t *testing.T) {
 		"connected since 2026-11-25 09:30:00 UTC", "v1.2.3", `<dd id="applied-at">2026-11-25 09:30:01 UTC</dd>`,
 		`<th scope="row" data-label="Secret">api-key</th>`, "<code>API_KEY</code>", `<td data-label="Outcome">written</td>`,
 		`<td data-label="Outcome">unchanged</td>`,
-		`<tr class="bad">`, "lost a collision to abs-x (same file)",
+		`<tr id="outcome-home-x" class="bad">`, "lost a collision to abs-x (same file)",
 		"failed: open /root/nope: permission denied",
 		"disabled: paused, not delivered",
 		"<li><code>/home/alice/.old-key</code></li>",
