@@ -120,7 +120,7 @@ func (a *api) redirectNotice(w http.ResponseWriter, r *http.Request, to, notice 
 // dashError renders err as an error page, with the status and message the
 // REST API would give it.
 func (a *api) dashError(w http.ResponseWriter, r *http.Request, err error) {
-	ae := a.explain(r, err)
+	ae := a.explain(w, r, err)
 	a.render(w, r, ae.status, "problem", &web.Page{Title: http.StatusText(ae.status),
 		Body: &web.Problem{Status: ae.status, Message: ae.body.Message}})
 }

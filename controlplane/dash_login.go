@@ -54,9 +54,13 @@ func (a *api) dashLogin(w http.ResponseWriter, r *http.Request) {
 		tok, err = a.startSession(r.Context(), u.ID)
 	}
 	if err != nil {
-		ae := a.explain(r, err)
+		ae := a.explain(w, r, err)
+		msg := ae.body.Message
+		if s := w.Header().Get("Retry-After"); s != "" {
+			msg += " (in " + s + " seconds)." // a throttled login: 429 with Retry-After
+		}
 		a.render(w, r, ae.status, "login", &web.Page{Title: "Log in",
-			Body: &web.Login{Login: login, Error: ae.body.Message}})
+			Body: &web.Login{Login: login, Error: msg}})
 		return
 	}
 	http.SetCookie(w, a.cookie(r, dashCookie, tok, a.cfg.SessionLifetime))

@@ -67,7 +67,7 @@ func (a *api) secretFormPage(w http.ResponseWriter, r *http.Request, status int,
 // value, the server's explanation beside each field at fault and its
 // summary on top.
 func (a *api) refuse(w http.ResponseWriter, r *http.Request, f *web.SecretForm, err error) {
-	ae := a.explain(r, err)
+	ae := a.explain(w, r, err)
 	f.Message, f.Errors = ae.body.Message, map[string]string{}
 	for _, v := range ae.body.Validations {
 		if prev := f.Errors[v.Field]; prev != "" {
