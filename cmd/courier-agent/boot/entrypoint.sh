@@ -12,4 +12,7 @@ if [ -z "${COURIER_AGENT_TOKEN:-}" ] && [ -z "${COURIER_AGENT_TOKEN_FILE:-}" ]; 
 	echo "entrypoint: set COURIER_AGENT_TOKEN_FILE (or COURIER_AGENT_TOKEN)" >&2
 	exit 64
 fi
+if [ -z "${COURIER_AGENT_TOKEN_FILE:-}" ]; then
+	echo "entrypoint: COURIER_AGENT_TOKEN stays in the container's configuration (docker inspect); prefer a mounted COURIER_AGENT_TOKEN_FILE" >&2
+fi
 exec courier-agent "$@"
