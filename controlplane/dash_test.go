@@ -214,3 +214,29 @@ func TestDashOtherUsersPages404(t *testing.T) {
 		t.Fatalf("admin's view of bob's workspace: %s", page)
 	}
 }
+
+// The dashboard's login goes through the same throttle as the REST login:
+// after the account's failures, even the right password gets a readable
+// 429 page saying when to try again, with Retry-After.
+func TestDashLoginThrottled(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.LoginThrottle.AccountFailures = 3 })
+	ts.setup()
+	b := ts.browser()
+	for range 3 {
+		wantPage(t, b.post("/login", url.Values{"login": {"alice"}, "password": {"wrong password"}}), http.StatusUnauthorized)
+	}
+	r := b.post("/login", url.Values{"login": {"alice"}, "password": {testPassword}})
+	page := wantPage(t, r, http.StatusTooManyRequests)
+	ra := r.header.Get("Retry-After")
+	if ra == "" || !strings.Contains(page, "too many failed logins; try again later (in "+ra+" seconds).") {
+		t.Fatalf("throttled login: Retry-After %q, page %s", ra, page)
+	}
+	if inputValue(page, "login") != "alice" {
+		t.Error("the name typed was lost")
+	}
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == dashCookie && c.Value != "" {
+			t.Fatal("a throttled login got a session")
+		}
+	}
+}
