@@ -31,7 +31,12 @@ const (
 func (a *api) dashRoutes(mux *http.ServeMux) {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(a.dashCrossOrigin))
-	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, cop.Handler(h)) }
+	page := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			web.SetHeaders(w.Header()) // on redirects and refusals too
+			h(w, r)
+		})))
+	}
 
 	mux.Handle("GET /static/", web.Static())
 	page("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +76,6 @@ func (a *api) dashPage(h http.HandlerFunc) http.HandlerFunc {
 			if tok != "" {
 				http.SetCookie(w, a.cookie(r, dashCookie, "", -1))
 			}
-			web.SetHeaders(w.Header())
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
@@ -113,7 +117,6 @@ func (a *api) render(w http.ResponseWriter, r *http.Request, status int, name st
 // will show notice once (post/redirect/get).
 func (a *api) redirectNotice(w http.ResponseWriter, r *http.Request, to, notice string) {
 	http.SetCookie(w, a.cookie(r, noticeCookie, base64.RawURLEncoding.EncodeToString([]byte(notice)), time.Minute))
-	web.SetHeaders(w.Header())
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 

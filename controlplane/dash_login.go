@@ -64,7 +64,6 @@ func (a *api) dashLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, a.cookie(r, dashCookie, tok, a.cfg.SessionLifetime))
-	web.SetHeaders(w.Header())
 	http.Redirect(w, r, "/account/secrets", http.StatusSeeOther)
 }
 

@@ -22,6 +22,7 @@ func TestDashLoginCookieAndLogout(t *testing.T) {
 		if r.status != http.StatusSeeOther {
 			t.Fatalf("GET %s: %d", p, r.status)
 		}
+		checkHeaders(t, r.header)
 		if loc := r.header.Get("Location"); loc != "/login" && loc != "/account/secrets" {
 			t.Fatalf("GET %s → %s", p, loc)
 		}
