@@ -171,7 +171,7 @@ func (a *api) dashToggleSecret(w http.ResponseWriter, r *http.Request) {
 		a.dashError(w, r, err)
 		return
 	}
-	notice := fmt.Sprintf("Paused secret %q: workspaces do not get it from their agent's next apply on.", s.Name)
+	notice := fmt.Sprintf("Paused secret %q: from their agent's next apply on, workspaces no longer get it.", s.Name)
 	if *in.enabled {
 		notice = fmt.Sprintf("Enabled secret %q: workspaces get it at their agent's next apply.", s.Name)
 	}
