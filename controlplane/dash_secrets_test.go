@@ -120,6 +120,11 @@ func TestDashSecretsLifecycle(t *testing.T) {
 	}
 	wantPage(t, b.post("/account/secrets/cfg/delete", nil), http.StatusNotFound)
 	wantPage(t, b.get("/account/secrets/nope/edit"), http.StatusNotFound)
+
+	// Said here as well as in the server's cleanup: no page held a value.
+	if all := ts.allBodies(); !strings.Contains(all, "api-key") || strings.Contains(all, canary) {
+		t.Fatal("a page held the canary value (or no page was recorded)")
+	}
 }
 
 // Every cap of R9 refused beside the field at fault, with the server's
