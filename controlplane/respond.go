@@ -60,6 +60,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // for the client; anything else is logged and answered with a generic 500, so
 // internal details never reach the client.
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ae := a.explain(w, r, err)
+	writeJSON(w, ae.status, ae.body)
+}
+
+// explain maps err to the status and body a client is shown (and sets any
+// header that goes with it on w): the one classification behind the REST
+// API's JSON errors and the dashboard's messages beside each field.
+// Unknown errors are logged and become a generic 500.
+func (a *api) explain(w http.ResponseWriter, r *http.Request, err error) *apiError {
 	var (
 		ae  *apiError
 		le  *inject.LimitError
@@ -98,7 +107,7 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		a.log.Error("request failed", routeField(r), errField(err))
 		ae = errorf(http.StatusInternalServerError, "internal server error")
 	}
-	writeJSON(w, ae.status, ae.body)
+	return ae
 }
 
 // decodeJSON reads a JSON request body into v: the Content-Type must be

@@ -125,15 +125,17 @@ func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// ValidateName checks a secret name: required, no surrounding space, no
-// '/', '?' or '#' (it is a URL path segment), no control characters, at most
-// MaxNameBytes.
+// ValidateName checks a secret name: required, valid UTF-8 (it travels in
+// JSON), no surrounding space, no '/', '?' or '#' (it is a URL path
+// segment), no control characters, at most MaxNameBytes.
 func ValidateName(name string) error {
 	switch {
 	case name == "":
 		return fieldErr(FieldName, "is required")
 	case len(name) > MaxNameBytes:
 		return fieldErr(FieldName, "is %d bytes; the maximum is %d", len(name), MaxNameBytes)
+	case !utf8.ValidString(name):
+		return fieldErr(FieldName, "must be valid UTF-8 text")
 	case strings.TrimSpace(name) != name:
 		return fieldErr(FieldName, "must not start or end with white space")
 	case strings.ContainsAny(name, "/?#"):
@@ -199,6 +201,8 @@ func ValidateDescription(d string) error {
 		return fieldErr(FieldDescription, "is %d bytes; the maximum is %d", len(d), MaxDescriptionBytes)
 	case strings.IndexByte(d, 0) >= 0:
 		return fieldErr(FieldDescription, "must not contain a NUL byte")
+	case !utf8.ValidString(d):
+		return fieldErr(FieldDescription, "must be valid UTF-8 text")
 	}
 	return nil
 }
@@ -275,6 +279,8 @@ func ValidateFilePath(p string) error {
 		return fieldErr(FieldFilePath, "is %d bytes; the maximum is %d", len(p), MaxFilePathBytes)
 	case strings.IndexByte(p, 0) >= 0:
 		return fieldErr(FieldFilePath, "must not contain a NUL byte")
+	case !utf8.ValidString(p):
+		return fieldErr(FieldFilePath, "must be valid UTF-8 text (the API carries paths as JSON strings)")
 	case strings.HasPrefix(p, "~") && !strings.HasPrefix(p, "~/"):
 		return fieldErr(FieldFilePath, "must start with \"~/\" or \"/\"; \"~user\" paths are not supported")
 	case !strings.HasPrefix(p, "~/") && !strings.HasPrefix(p, "/"):

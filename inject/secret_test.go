@@ -25,6 +25,7 @@ func TestValidateFields(t *testing.T) {
 		{"name question", ValidateName, "a?b", FieldName, "'?'"},
 		{"name hash", ValidateName, "a#b", FieldName, "'#'"},
 		{"name dotdot", ValidateName, "..", FieldName, "must not be"},
+		{"name invalid UTF-8", ValidateName, "a\xffb", FieldName, "UTF-8"},
 		{"name control", ValidateName, "a\x01b", FieldName, "control"},
 		{"name too long", ValidateName, strings.Repeat("n", MaxNameBytes+1), FieldName, "maximum is 64"},
 		{"name at max", ValidateName, strings.Repeat("n", MaxNameBytes), "", ""},
@@ -71,6 +72,7 @@ func TestValidateFields(t *testing.T) {
 		{"file tilde user", ValidateFilePath, "~root/x", FieldFilePath, "~user"},
 		{"file tilde alone", ValidateFilePath, "~", FieldFilePath, "~user"},
 		{"file NUL", ValidateFilePath, "/a\x00b", FieldFilePath, "NUL"},
+		{"file invalid UTF-8", ValidateFilePath, "~/\xff", FieldFilePath, "UTF-8"},
 		{"file root", ValidateFilePath, "/", FieldFilePath, "directory"},
 		{"file trailing slash", ValidateFilePath, "~/dir/", FieldFilePath, "end with"},
 		{"file 4096 ok", ValidateFilePath, "/" + strings.Repeat("p", 4095), "", ""},
@@ -78,6 +80,7 @@ func TestValidateFields(t *testing.T) {
 
 		{"description ok", ValidateDescription, "for tools", "", ""},
 		{"description NUL", ValidateDescription, "a\x00", FieldDescription, "NUL"},
+		{"description invalid UTF-8", ValidateDescription, "d\xc3", FieldDescription, "UTF-8"},
 		{"description long", ValidateDescription, strings.Repeat("d", MaxDescriptionBytes+1), FieldDescription, "maximum"},
 	}
 	for _, tt := range tests {
