@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,7 +48,26 @@ var (
 	// token replaced it (proto.CloseReplaced): another agent is serving
 	// the workspace.
 	ErrReplaced = errors.New(proto.CloseReplacedReason)
+	// ErrUnavailable is wrapped by an *UnavailableError: the control plane
+	// answered 503, because it is shutting down or shedding load.
+	ErrUnavailable = errors.New("the control plane is unavailable")
 )
+
+// UnavailableError is a 503 answer to the websocket upgrade. Loop waits
+// RetryAfter (plus jitter) before the next attempt.
+type UnavailableError struct {
+	// RetryAfter is the server's Retry-After in seconds; 0 if it sent none.
+	RetryAfter time.Duration
+	// Message is the server's message.
+	Message string
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("%s: %s (retry after %s)", ErrUnavailable, e.Message, e.RetryAfter)
+}
+
+// Unwrap returns ErrUnavailable.
+func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
 
 // Config says where and how to connect.
 type Config struct {
@@ -175,6 +195,12 @@ func dialError(resp *http.Response, err error) error {
 		return fmt.Errorf("%w: %s", ErrTokenRejected, msg)
 	case proto.StatusVersionMismatch:
 		return fmt.Errorf("%w: %s", ErrVersionMismatch, msg)
+	case http.StatusServiceUnavailable:
+		ue := &UnavailableError{Message: msg}
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			ue.RetryAfter = time.Duration(min(secs, 3600)) * time.Second
+		}
+		return ue
 	}
 	return fmt.Errorf("connecting to the control plane: HTTP %d %s: %w", resp.StatusCode, msg, err)
 }

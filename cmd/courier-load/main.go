@@ -1,0 +1,94 @@
+// Command courier-load simulates a fleet of Courier agents against one
+// control plane and prints what it measured as JSON (see package
+// internal/loadtest and BENCHMARKS.md). It only wires flags to the engine.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/courierhq/courier/internal/loadtest"
+)
+
+func main() {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "courier-load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	// The control plane the tool starts is this program, re-executed.
+	if child, err := loadtest.ServeChild(ctx); child {
+		return err
+	}
+	cfg := loadtest.DefaultConfig()
+	fs := flag.NewFlagSet("courier-load", flag.ContinueOnError)
+	fs.IntVar(&cfg.Agents, "agents", cfg.Agents, "agents to simulate (at most 19000)")
+	fs.IntVar(&cfg.AgentsPerUser, "agents-per-user", cfg.AgentsPerUser, "workspaces owned by each simulated user")
+	fs.IntVar(&cfg.SecretsPerUser, "secrets-per-user", cfg.SecretsPerUser, "secrets each user starts with")
+	scenarios := fs.String("scenarios", strings.Join(cfg.Scenarios, ","), "comma-separated, in order: steady, restart, churn, ssh")
+	fs.IntVar(&cfg.Dialers, "dialers", cfg.Dialers, "agents connecting at once at the start")
+	fs.DurationVar(&cfg.Idle, "idle", cfg.Idle, "steady: how long the fleet stays idle before measuring")
+	fs.DurationVar(&cfg.Down, "down", cfg.Down, "restart: how long the control plane stays down")
+	fs.DurationVar(&cfg.Churn, "churn", cfg.Churn, "churn: how long it runs")
+	fs.IntVar(&cfg.ChurnDropsPerSec, "churn-drops", cfg.ChurnDropsPerSec, "churn: agents disconnected per second (0: agents/20)")
+	fs.IntVar(&cfg.ChurnWritesPerSec, "churn-writes", cfg.ChurnWritesPerSec, "churn: secret creates/updates per second")
+	fs.IntVar(&cfg.SSHSessions, "ssh-sessions", cfg.SSHSessions, "ssh: sessions in all")
+	fs.IntVar(&cfg.SSHConcurrency, "ssh-concurrency", cfg.SSHConcurrency, "ssh: sessions at once")
+	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound of each waiting phase")
+	fs.StringVar(&cfg.URL, "url", "", "target a running control plane on loopback instead of starting one")
+	fs.StringVar(&cfg.AdminUser, "admin-user", "", "with --url: an admin's username")
+	adminPassFile := fs.String("admin-password-file", "", "with --url: file holding the admin's password")
+	out := fs.String("o", "", "also write the JSON summary to this file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	cfg.Scenarios = nil
+	for _, s := range strings.Split(*scenarios, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			cfg.Scenarios = append(cfg.Scenarios, s)
+		}
+	}
+	if *adminPassFile != "" {
+		b, err := os.ReadFile(*adminPassFile)
+		if err != nil {
+			return err
+		}
+		cfg.AdminPassword = strings.TrimRight(string(b), "\r\n")
+	}
+	r, err := loadtest.New(cfg, os.Stderr, term.IsTerminal(int(os.Stderr.Fd())))
+	if err != nil {
+		return err
+	}
+	sum, runErr := r.Run(ctx)
+	b, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(b))
+	if *out != "" {
+		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if runErr == nil && sum.Failures > 0 {
+		runErr = fmt.Errorf("%d failures (see \"errors\")", sum.Failures)
+	}
+	return runErr
+}

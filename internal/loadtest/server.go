@@ -1,0 +1,219 @@
+package loadtest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/courierhq/courier/controlplane"
+)
+
+// Environment of the child control plane (see ServeChild).
+const (
+	envChild   = "COURIER_LOAD_CHILD"
+	envListen  = "COURIER_LOAD_LISTEN"
+	envDataDir = "COURIER_LOAD_DATA_DIR"
+	envPprof   = "COURIER_LOAD_PPROF"
+)
+
+// ServeChild runs the control plane when this process is the child the
+// load tool started (it re-executes itself), and reports whether it was.
+// The child is what `courier server` runs — controlplane.New and Run on
+// SQLite — with the lowest bcrypt cost, so that creating the fleet's users
+// does not dominate the setup, and optionally net/http/pprof on a second
+// loopback address. It returns when SIGTERM or SIGINT ends ctx.
+func ServeChild(ctx context.Context) (bool, error) {
+	if os.Getenv(envChild) != "serve" {
+		return false, nil
+	}
+	cfg := controlplane.DefaultConfig()
+	cfg.Listen = os.Getenv(envListen)
+	cfg.DataDir = os.Getenv(envDataDir)
+	cfg.BcryptCost = bcrypt.MinCost
+	cfg.ShutdownTimeout = 5 * time.Second
+	logger, err := zap.NewProduction()
+	if err != nil {
+		return true, err
+	}
+	logger = logger.WithOptions(zap.IncreaseLevel(zap.WarnLevel))
+	defer func() { _ = logger.Sync() }()
+	if addr := os.Getenv(envPprof); addr != "" {
+		stop, err := servePprof(addr)
+		if err != nil {
+			return true, err
+		}
+		defer stop()
+	}
+	srv, err := controlplane.New(cfg, logger)
+	if err != nil {
+		return true, err
+	}
+	err = srv.Run(ctx)
+	return true, errors.Join(err, srv.Close())
+}
+
+// serverProc is a control plane child process.
+type serverProc struct {
+	exe, listen, dataDir, pprof string
+	logTo                       io.Writer
+
+	cmd  *exec.Cmd
+	exit chan error
+}
+
+// start runs the child and waits until /healthz answers 200.
+func (p *serverProc) start(ctx context.Context) error {
+	cmd := exec.Command(p.exe)
+	cmd.Env = append(os.Environ(), envChild+"=serve", envListen+"="+p.listen, envDataDir+"="+p.dataDir)
+	if p.pprof != "" {
+		cmd.Env = append(cmd.Env, envPprof+"="+p.pprof)
+	}
+	cmd.Stdout, cmd.Stderr = p.logTo, p.logTo
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the control plane: %w", err)
+	}
+	p.cmd, p.exit = cmd, make(chan error, 1)
+	go func() { p.exit <- cmd.Wait() }()
+	return p.waitHealthy(ctx)
+}
+
+func (p *serverProc) url() string { return "http://" + p.listen }
+
+func (p *serverProc) waitHealthy(ctx context.Context) error {
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.exit:
+			p.exit <- err
+			return fmt.Errorf("the control plane exited at start: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		resp, err := hc.Get(p.url() + "/healthz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	return errors.New("the control plane did not become healthy within 60s")
+}
+
+// stop sends SIGTERM and waits for the exit (SIGKILL after 15 s).
+func (p *serverProc) stop() error {
+	if p.cmd == nil {
+		return nil
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	var err error
+	select {
+	case err = <-p.exit:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		err = <-p.exit
+	}
+	p.cmd = nil
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && !ee.Exited() { // killed by our signal
+		return nil
+	}
+	return err
+}
+
+// procStats is what /proc says of the server process.
+type procStats struct {
+	RSSBytes int64   `json:"rss_bytes"`
+	CPUSecs  float64 `json:"cpu_seconds"`
+}
+
+func (p *serverProc) stats() (procStats, error) {
+	if p.cmd == nil {
+		return procStats{}, errors.New("no control plane process")
+	}
+	return readProc(p.cmd.Process.Pid)
+}
+
+// readProc reads VmRSS from /proc/PID/status and utime+stime from
+// /proc/PID/stat (clock ticks of 1/100 s, as on every Linux this runs on).
+func readProc(pid int) (procStats, error) {
+	var ps procStats
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ps, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			ps.RSSBytes = kb * 1024
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ps, err
+	}
+	// Fields after the command name, which is in parentheses.
+	i := strings.LastIndexByte(string(stat), ')')
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) > 13 {
+		ut, _ := strconv.ParseFloat(fields[11], 64)
+		st, _ := strconv.ParseFloat(fields[12], 64)
+		ps.CPUSecs = (ut + st) / 100
+	}
+	return ps, nil
+}
+
+// scrapeMetrics reads the named unlabelled gauges of a Prometheus text page.
+func scrapeMetrics(ctx context.Context, url string, names ...string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		for _, n := range names {
+			if name == n {
+				out[n], _ = strconv.ParseFloat(strings.TrimSpace(val), 64)
+			}
+		}
+	}
+	return out, sc.Err()
+}
+
+// freeLoopbackAddr returns a 127.0.0.1 address with a free port.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
