@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -37,6 +38,16 @@ type LoopConfig struct {
 	// StableAfter is how long a connection must last for the backoff to
 	// start again from InitialInterval. Default 1m.
 	StableAfter time.Duration
+	// FastInterval and FastWindow make an outage's first moments cheap to
+	// recover from: for FastWindow after a working session is lost (one
+	// that lasted at least 5×FastInterval), and from Run's start, each wait
+	// is drawn uniformly from [FastInterval/2, FastInterval] instead of the
+	// growing backoff, so an agent is back about FastInterval/2 after the
+	// control plane is. A control plane that cannot take everyone at once
+	// answers 503 with Retry-After, which is honoured first (see
+	// UnavailableError). After the window the exponential backoff takes
+	// over. Defaults 1s and 30s; a negative FastWindow turns this off.
+	FastInterval, FastWindow time.Duration
 	// Clock is the time source. Default the real clock.
 	Clock Clock
 	// Logger receives one line per failed attempt. Default nop.
@@ -48,7 +59,7 @@ func (c LoopConfig) Validate() error {
 	switch {
 	case c.Dial == nil || c.Serve == nil:
 		return fmt.Errorf("%w: Dial and Serve are required", ErrConfig)
-	case c.InitialInterval < 0 || c.MaxInterval < 0 || c.StableAfter < 0:
+	case c.InitialInterval < 0 || c.MaxInterval < 0 || c.StableAfter < 0 || c.FastInterval < 0:
 		return fmt.Errorf("%w: negative interval", ErrConfig)
 	case c.MaxInterval != 0 && c.InitialInterval > c.MaxInterval:
 		return fmt.Errorf("%w: InitialInterval exceeds MaxInterval", ErrConfig)
@@ -65,6 +76,10 @@ type Loop struct {
 	// replacedInARow counts sessions ended by ErrReplaced since the last
 	// stable one: only the first of a streak is logged at error level.
 	replacedInARow int
+	// fastUntil ends the current window of fast retries (see FastWindow).
+	fastUntil time.Time
+	// jitter returns a uniform float in [0, 1); tests replace it.
+	jitter func() float64
 }
 
 // NewLoop validates cfg and returns a Loop. It starts nothing.
@@ -81,6 +96,12 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
+	if cfg.FastInterval == 0 {
+		cfg.FastInterval = time.Second
+	}
+	if cfg.FastWindow == 0 {
+		cfg.FastWindow = 30 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -95,7 +116,22 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 		backoff.WithMaxElapsedTime(0), // forever
 		backoff.WithClockProvider(cfg.Clock),
 	)
-	return &Loop{cfg: cfg, bo: bo, closeSession: func(s *Session) { _ = s.Close() }}, nil
+	return &Loop{cfg: cfg, bo: bo, closeSession: func(s *Session) { _ = s.Close() }, jitter: rand.Float64}, nil
+}
+
+// retryWait is the wait after a failed dial or a lost session that is not
+// a rejection: the server's Retry-After when it shed load (plus up to half
+// again, so the retries spread), a short jittered wait while the outage is
+// young, the growing backoff after that.
+func (l *Loop) retryWait(err error) time.Duration {
+	var ue *UnavailableError
+	if errors.As(err, &ue) && ue.RetryAfter > 0 {
+		return min(l.cfg.MaxInterval, ue.RetryAfter+time.Duration(l.jitter()*float64(ue.RetryAfter)/2))
+	}
+	if l.cfg.FastWindow > 0 && l.cfg.Clock.Now().Before(l.fastUntil) {
+		return min(l.cfg.MaxInterval, l.cfg.FastInterval/2+time.Duration(l.jitter()*float64(l.cfg.FastInterval)/2))
+	}
+	return l.next()
 }
 
 // next returns the next wait, never above MaxInterval (the jitter of
@@ -131,6 +167,9 @@ func (l *Loop) replaced(serr error) time.Duration {
 // (nil). Failures are logged and retried; Run never gives up.
 func (l *Loop) Run(ctx context.Context) error {
 	log := l.cfg.Logger
+	// An agent starting is like an outage ending: the control plane may be
+	// starting too.
+	l.fastUntil = l.cfg.Clock.Now().Add(l.cfg.FastWindow)
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -152,7 +191,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			log.Error("the control plane speaks another agent protocol version; upgrade the agent or the control plane",
 				zap.Error(err), zap.Duration("retry_in", wait))
 		case err != nil:
-			wait = l.next()
+			wait = l.retryWait(err)
 			log.Warn("cannot reach the control plane", zap.Error(err), zap.Duration("retry_in", wait))
 		default:
 			start := l.cfg.Clock.Now()
@@ -161,15 +200,21 @@ func (l *Loop) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if l.cfg.Clock.Now().Sub(start) >= l.cfg.StableAfter {
+			now := l.cfg.Clock.Now()
+			if now.Sub(start) >= l.cfg.StableAfter {
 				l.bo.Reset()
 				l.replacedInARow = 0
+			}
+			// A session that worked for a while ended: the outage is
+			// young. One that ended at once is flapping, and backs off.
+			if now.Sub(start) >= 5*l.cfg.FastInterval {
+				l.fastUntil = now.Add(l.cfg.FastWindow)
 			}
 			if errors.Is(serr, ErrReplaced) {
 				wait = l.replaced(serr)
 				break
 			}
-			wait = l.next()
+			wait = l.retryWait(serr)
 			if errors.Is(serr, ErrBadAnswer) {
 				log.Error("the control plane sent an answer the agent cannot use; nothing from it was applied",
 					zap.Error(serr), zap.Duration("retry_in", wait))

@@ -73,7 +73,7 @@ func runLoop(t *testing.T, cfg LoopConfig, attempts int, dialErr func(i int) err
 }
 
 func TestBackoffGrowsJitteredAndCapped(t *testing.T) {
-	cfg := LoopConfig{InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second}
+	cfg := LoopConfig{InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second, FastWindow: -1}
 	clock, logs := runLoop(t, cfg, 30, func(int) error { return errors.New("connection refused") })
 	waits := clock.recorded()
 	if len(waits) != 30 {
@@ -132,6 +132,7 @@ func TestBackoffResetsAfterStableConnection(t *testing.T) {
 	attempt := 0
 	l, err := NewLoop(LoopConfig{
 		InitialInterval: 100 * time.Millisecond, MaxInterval: 10 * time.Second, StableAfter: time.Minute, Clock: clock,
+		FastWindow: -1,
 		Dial: func(context.Context) (*Session, error) {
 			attempt++
 			switch {
@@ -225,5 +226,113 @@ func TestReplacedWaitsTheCapAndLogsOnce(t *testing.T) {
 	}
 	if n := logs.FilterMessageSnippet("connection to the control plane lost").Len(); n != 1 {
 		t.Errorf("%d ordinary loss lines, want 1 (the replacements are not ordinary losses)", n)
+	}
+}
+
+// TestOutageTenSecondsBackWithinAFastInterval: a session that worked for
+// two minutes is lost, the control plane stays down 10 s: every wait while
+// the outage is young is in [FastInterval/2, FastInterval], so the agent
+// reconnects at most FastInterval after the control plane is back; then
+// after FastWindow of failures the backoff grows again.
+func TestOutageTenSecondsBackWithinAFastInterval(t *testing.T) {
+	for _, down := range []time.Duration{10 * time.Second, 10*time.Second + 333*time.Millisecond, 2 * time.Minute} {
+		t.Run(down.String(), func(t *testing.T) {
+			clock := &fakeClock{now: time.Unix(0, 0)}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var lostAt, backAt time.Time
+			attempt := 0
+			l, err := NewLoop(LoopConfig{
+				InitialInterval: 500 * time.Millisecond, MaxInterval: 30 * time.Second, Clock: clock,
+				Dial: func(context.Context) (*Session, error) {
+					attempt++
+					switch {
+					case attempt == 1:
+						return &Session{}, nil
+					case clock.Now().Before(lostAt.Add(down)):
+						return nil, errors.New("connection refused")
+					}
+					backAt = clock.Now()
+					cancel()
+					return nil, ctx.Err()
+				},
+				Serve: func(context.Context, *Session) error {
+					clock.advance(2 * time.Minute)
+					lostAt = clock.Now()
+					return errors.New("connection reset")
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.closeSession = func(*Session) {}
+			_ = l.Run(ctx)
+			w := clock.recorded()
+			late := backAt.Sub(lostAt.Add(down))
+			if down <= 30*time.Second {
+				for i, d := range w {
+					if d < 500*time.Millisecond || d > time.Second {
+						t.Fatalf("wait %d = %v during a young outage, want within [0.5s, 1s]: %v", i, d, w)
+					}
+				}
+				if late > time.Second {
+					t.Errorf("reconnected %v after the control plane was back, want at most 1s", late)
+				}
+				return
+			}
+			if last := w[len(w)-1]; last <= time.Second {
+				t.Errorf("after a 2-minute outage the wait is still %v; want the backoff to have grown: %v", last, w)
+			}
+		})
+	}
+}
+
+// TestRetryAfterIsHonoured: a 503 with Retry-After waits at least that
+// long, and at most half again, never past the cap.
+func TestRetryAfterIsHonoured(t *testing.T) {
+	cfg := LoopConfig{InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second}
+	clock, _ := runLoop(t, cfg, 20, func(i int) error {
+		return &UnavailableError{RetryAfter: time.Duration(1+i%8) * time.Second, Message: "busy"}
+	})
+	for i, w := range clock.recorded() {
+		ra := time.Duration(1+(i+1)%8) * time.Second
+		if w < min(ra, cfg.MaxInterval) || w > min(ra*3/2, cfg.MaxInterval) {
+			t.Fatalf("wait %d = %v for Retry-After %v, want within [%v, %v] capped at %v", i, w, ra, ra, ra*3/2, cfg.MaxInterval)
+		}
+	}
+}
+
+// TestFlappingSessionsBackOff: sessions that end at once do not open a
+// window of fast retries, so a control plane that drops agents right away
+// sees them back off.
+func TestFlappingSessionsBackOff(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(0, 0)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	attempt := 0
+	l, err := NewLoop(LoopConfig{
+		InitialInterval: 100 * time.Millisecond, MaxInterval: 10 * time.Second, Clock: clock,
+		Dial: func(context.Context) (*Session, error) {
+			attempt++
+			switch {
+			case attempt == 1: // past the start's window
+				clock.advance(time.Minute)
+				return nil, errors.New("down")
+			case attempt <= 8:
+				return &Session{}, nil
+			}
+			cancel()
+			return nil, ctx.Err()
+		},
+		Serve: func(context.Context, *Session) error { clock.advance(time.Second); return errors.New("dropped") },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.closeSession = func(*Session) {}
+	_ = l.Run(ctx)
+	w := clock.recorded()
+	if last := w[len(w)-1]; last < 2*time.Second {
+		t.Fatalf("flapping sessions: last wait %v, want a grown backoff: %v", last, w)
 	}
 }
