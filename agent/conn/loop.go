@@ -120,13 +120,14 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 }
 
 // retryWait is the wait after a failed dial or a lost session that is not
-// a rejection: the server's Retry-After when it shed load (plus up to half
-// again, so the retries spread), a short jittered wait while the outage is
+// a rejection: the server's Retry-After when it shed load (plus up to a
+// second, so agents told the same second do not come back together; the
+// server spreads the seconds), a short jittered wait while the outage is
 // young, the growing backoff after that.
 func (l *Loop) retryWait(err error) time.Duration {
 	var ue *UnavailableError
 	if errors.As(err, &ue) && ue.RetryAfter > 0 {
-		return min(l.cfg.MaxInterval, ue.RetryAfter+time.Duration(l.jitter()*float64(ue.RetryAfter)/2))
+		return min(l.cfg.MaxInterval, ue.RetryAfter+time.Duration(l.jitter()*float64(time.Second)))
 	}
 	if l.cfg.FastWindow > 0 && l.cfg.Clock.Now().Before(l.fastUntil) {
 		return min(l.cfg.MaxInterval, l.cfg.FastInterval/2+time.Duration(l.jitter()*float64(l.cfg.FastInterval)/2))

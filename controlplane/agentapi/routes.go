@@ -23,23 +23,26 @@ type wsState struct {
 	sources []string        // source of each line in logs
 }
 
-// routes is the HTTP handler served on one agent's yamux session.
-func (s *Server) routes(workspaceID string) http.Handler {
+// routes is the HTTP handler served on every agent's yamux session, built
+// once; the session a request came on is in its context (sessionOf).
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+proto.PathManifest, func(w http.ResponseWriter, r *http.Request) {
-		s.manifest(w, r, workspaceID)
+		s.manifest(w, r, sessionOf(r).ws.ID)
 	})
 	mux.HandleFunc("GET "+proto.PathSecrets, func(w http.ResponseWriter, r *http.Request) {
-		s.secrets(w, r, workspaceID)
+		s.secrets(w, r, sessionOf(r).ws.ID)
 	})
 	mux.HandleFunc("POST "+proto.PathLifecycle, func(w http.ResponseWriter, r *http.Request) {
-		s.lifecycle(w, r, workspaceID)
+		s.lifecycle(w, r, sessionOf(r).ws.ID)
 	})
 	mux.HandleFunc("POST "+proto.PathLogs, func(w http.ResponseWriter, r *http.Request) {
-		s.logs(w, r, workspaceID)
+		s.logs(w, r, sessionOf(r).ws.ID)
 	})
 	mux.HandleFunc("POST "+proto.PathApply, func(w http.ResponseWriter, r *http.Request) {
-		s.apply(w, r, workspaceID)
+		sess := sessionOf(r)
+		s.apply(w, r, sess.ws.ID)
+		sess.admitted() // its connect, fetch and apply are done
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if v := r.Header.Get(proto.HeaderVersion); v != proto.Version {

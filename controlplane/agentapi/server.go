@@ -8,11 +8,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -56,12 +58,22 @@ type Config struct {
 	LogLines int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// MaxConnecting bounds the agents between their websocket upgrade and
+	// their first apply report (or AdmitTimeout): the connect, fetch and
+	// apply that a restart makes every agent do at once. An agent over the
+	// bound gets 503 with a Retry-After that grows with the crowd (see
+	// admission). Default 512; negative means no bound.
+	MaxConnecting int
+	// AdmitTimeout is how long an admitted agent may take to report its
+	// first apply before its place goes to another. Default 15s.
+	AdmitTimeout time.Duration
 }
 
 // DefaultConfig returns a Config with every default but Store and Open.
 func DefaultConfig() Config {
 	return Config{Logger: zap.NewNop(), LogLines: 1000, Now: time.Now,
-		KeepaliveInterval: proto.DefaultKeepaliveInterval, WriteTimeout: proto.DefaultWriteTimeout}
+		KeepaliveInterval: proto.DefaultKeepaliveInterval, WriteTimeout: proto.DefaultWriteTimeout,
+		MaxConnecting: 512, AdmitTimeout: 15 * time.Second}
 }
 
 // Validate reports whether c is usable.
@@ -73,6 +85,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Open is required", ErrConfig)
 	case c.LogLines < 0:
 		return fmt.Errorf("%w: LogLines is negative", ErrConfig)
+	case c.AdmitTimeout < 0:
+		return fmt.Errorf("%w: AdmitTimeout is negative", ErrConfig)
 	}
 	return nil
 }
@@ -83,10 +97,12 @@ func (c Config) Validate() error {
 // and waits for them, which http.Server.Shutdown cannot do for hijacked
 // websocket connections (call Close from RegisterOnShutdown).
 type Server struct {
-	cfg  Config
-	log  *zap.Logger
-	base context.Context
-	stop context.CancelFunc
+	cfg     Config
+	log     *zap.Logger
+	base    context.Context
+	stop    context.CancelFunc
+	handler http.Handler // routes, shared by every session
+	admit   admission
 
 	// mu guards the fields that follow.
 	mu       sync.Mutex
@@ -103,7 +119,15 @@ type session struct {
 	remote string
 	conn   *websocket.Conn
 	mux    *yamux.Session
+	// admitted gives the session's place among the connecting back (see
+	// Config.MaxConnecting); it may be called any number of times.
+	admitted func()
 }
+
+type sessionKey struct{}
+
+// sessionOf returns the session a protocol request came on.
+func sessionOf(r *http.Request) *session { return r.Context().Value(sessionKey{}).(*session) }
 
 // New validates cfg and returns a Server. It starts nothing.
 func New(cfg Config) (*Server, error) {
@@ -117,12 +141,20 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = d.Now
 	}
+	if cfg.MaxConnecting == 0 {
+		cfg.MaxConnecting = d.MaxConnecting
+	}
+	if cfg.AdmitTimeout == 0 {
+		cfg.AdmitTimeout = d.AdmitTimeout
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	base, stop := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, log: cfg.Logger, base: base, stop: stop,
-		sessions: map[string]*session{}, state: map[string]*wsState{}}, nil
+	s := &Server{cfg: cfg, log: cfg.Logger, base: base, stop: stop, admit: admission{max: cfg.MaxConnecting, now: cfg.Now},
+		sessions: map[string]*session{}, state: map[string]*wsState{}}
+	s.handler = s.routes()
+	return s, nil
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
@@ -146,6 +178,18 @@ func agentToken(r *http.Request) string {
 // ServeHTTP authenticates an agent, checks its protocol version, accepts the
 // websocket and serves the session until it ends or the Server closes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	release, retryAfter := s.admit.acquire()
+	if release == nil {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+		writeError(w, http.StatusServiceUnavailable, "too many agents are connecting at once; retry later")
+		return
+	}
+	admitted := false
+	defer func() {
+		if !admitted {
+			release()
+		}
+	}()
 	token := agentToken(r)
 	if token == "" {
 		writeError(w, http.StatusUnauthorized, "an agent token is required ("+proto.HeaderToken+" header)")
@@ -175,37 +219,60 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	defer s.wg.Done()
 
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
+		s.wg.Done()
 		s.log.Warn("agent websocket upgrade failed", zap.String("workspace", ws.Name), zap.Error(err))
 		return
 	}
 	conn := websocket.NetConn(s.base, c, websocket.MessageBinary)
 	// After NetConn, which turns the read limit off.
 	c.SetReadLimit(proto.MaxMessageBytes)
-	mux, err := yamux.Server(conn, proto.YamuxConfig(s.cfg.KeepaliveInterval, s.cfg.WriteTimeout))
+	ycfg := proto.YamuxConfig(s.cfg.KeepaliveInterval, s.cfg.WriteTimeout)
+	// The agent opens a stream per request, a few at a time: a short
+	// backlog is plenty and saves memory on every connection.
+	ycfg.AcceptBacklog = 32
+	mux, err := yamux.Server(conn, ycfg)
 	if err != nil {
+		s.wg.Done()
 		_ = conn.Close()
 		return
 	}
 	sess := &session{id: uuid.NewString(), ws: ws, remote: r.RemoteAddr, conn: c, mux: mux}
+	var once sync.Once
+	timer := time.AfterFunc(s.cfg.AdmitTimeout, func() { once.Do(release) })
+	sess.admitted = func() { once.Do(func() { timer.Stop(); release() }) }
+	admitted = true
 	version := agentVersion(r)
 	s.log.Info("agent connected", zap.String("workspace", ws.Name), zap.String("workspace_id", ws.ID),
 		zap.String("remote", r.RemoteAddr), zap.String("agent_version", version))
 	s.recordConnected(sess, version)
 	s.register(sess)
+	// The handler returns, so the upgrade request and the deep stack of
+	// its goroutine are freed; a fresh goroutine serves the session.
+	go s.serveSession(sess, conn)
+}
 
-	srv := &http.Server{Handler: s.routes(ws.ID), ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog: zap.NewStdLog(s.log.Named("agent-http"))}
-	_ = srv.Serve(mux) // returns when the session ends
+// serveSession serves the protocol's HTTP routes on sess until it ends or
+// the Server closes, then forgets it.
+func (s *Server) serveSession(sess *session, conn net.Conn) {
+	defer s.wg.Done()
+	defer sess.admitted()
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:    zap.NewStdLog(s.log.Named("agent-http")),
+		BaseContext: func(net.Listener) context.Context { return context.WithValue(s.base, sessionKey{}, sess) },
+		// Plain HTTP/1.1 on yamux streams: a non-nil map keeps the server
+		// from setting up HTTP/2, which costs memory per session.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+	}
+	_ = srv.Serve(sess.mux) // returns when the session ends
 	_ = srv.Close()
-	_ = mux.Close()
+	_ = sess.mux.Close()
 	_ = conn.Close()
 	s.unregister(sess)
 	s.recordDisconnected(sess)
-	s.log.Info("agent disconnected", zap.String("workspace", ws.Name), zap.String("workspace_id", ws.ID),
+	s.log.Info("agent disconnected", zap.String("workspace", sess.ws.Name), zap.String("workspace_id", sess.ws.ID),
 		zap.String("remote", sess.remote))
 }
 

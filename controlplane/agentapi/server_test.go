@@ -36,9 +36,16 @@ type fixture struct {
 	ws    store.Workspace
 	owner store.User
 	logs  *observer.ObservedLogs
+	cfg   agentapi.Config
 }
 
 func setup(t *testing.T, fileDisabled bool) *fixture {
+	t.Helper()
+	return setupCfg(t, func(c *agentapi.Config) { c.FileDeliveryDisabled = fileDisabled })
+}
+
+// setupCfg is setup with mod applied to the Server's Config.
+func setupCfg(t *testing.T, mod func(*agentapi.Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"), nil)
@@ -59,13 +66,15 @@ func setup(t *testing.T, fileDisabled bool) *fixture {
 		{ID: "s3", Name: "zz-paused", EnvName: "PAUSED", FilePath: "~/paused", Value: []byte(canary + "-paused"), CreatedAt: time.Now(), UpdatedAt: time.Now()},
 	}, nil)
 	core, logs := observer.New(zap.DebugLevel)
-	srv, err := agentapi.New(agentapi.Config{Store: st, Logger: zap.New(core), FileDeliveryDisabled: fileDisabled,
+	cfg := agentapi.Config{Store: st, Logger: zap.New(core),
 		Open: func(s store.Secret) (string, error) {
 			if s.Name == "broken" {
 				return "", errors.New("key not configured")
 			}
 			return string(s.Value), nil
-		}})
+		}}
+	mod(&cfg)
+	srv, err := agentapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +86,7 @@ func setup(t *testing.T, fileDisabled bool) *fixture {
 		hs.Close()
 		_ = st.Close()
 	})
-	return &fixture{st: st, srv: srv, http: hs, ws: ws, owner: owner, logs: logs}
+	return &fixture{st: st, srv: srv, http: hs, ws: ws, owner: owner, logs: logs, cfg: cfg}
 }
 
 func dial(t *testing.T, f *fixture, token string) (*conn.Session, error) {
@@ -296,4 +305,33 @@ func TestAgentVersionRecorded(t *testing.T) {
 	if err != nil || st.AgentVersion != want || !st.Connected {
 		t.Fatalf("status = %+v, %v; want version %q", st, err, want)
 	}
+}
+
+// TestShedsWithRetryAfterUntilFirstApply: over MaxConnecting, an agent's
+// upgrade gets 503 with Retry-After (which the agent's Dial turns into a
+// conn.UnavailableError) until an admitted agent reports its first apply.
+func TestShedsWithRetryAfterUntilFirstApply(t *testing.T) {
+	f := setupCfg(t, func(c *agentapi.Config) { c.MaxConnecting = 1 })
+	a, err := dial(t, f, agentToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	_, err = dial(t, f, agentToken)
+	var ue *conn.UnavailableError
+	if !errors.As(err, &ue) || !errors.Is(err, conn.ErrUnavailable) || ue.RetryAfter < time.Second {
+		t.Fatalf("second agent while the first has not applied: %v, want 503 with Retry-After >= 1s", err)
+	}
+	// Refused before any work: not even a bad token is looked at.
+	if _, err := dial(t, f, "not-a-token"); !errors.Is(err, conn.ErrUnavailable) {
+		t.Fatalf("bad token while full: %v, want 503", err)
+	}
+	if err := a.ReportApply(t.Context(), proto.ApplyReport{At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := dial(t, f, agentToken)
+	if err != nil {
+		t.Fatalf("after the first agent applied: %v", err)
+	}
+	_ = b.Close()
 }

@@ -26,7 +26,8 @@ var migrations embed.FS
 // SQLite is the embedded Store: one database file in WAL mode.
 //
 // Writes are serialized by writeMu (SQLite allows one writer at a time
-// anyway; doing it in Go avoids busy-retry storms) and run in transactions,
+// anyway; doing it in Go avoids busy-retry storms), committed in groups
+// (see write) and each runs in its own transaction or savepoint,
 // so a CheckFunc sees a consistent set and parallel writers cannot together
 // exceed a cap. Reads run concurrently. synchronous=FULL makes every
 // acknowledged write survive a crash or SIGKILL.
@@ -37,9 +38,20 @@ type SQLite struct {
 
 	// writeMu serializes write transactions.
 	writeMu sync.Mutex
+
+	// queueMu guards the fields that follow: the writes waiting for the
+	// next group commit, and whether a writer is committing them (see
+	// write).
+	queueMu sync.Mutex
+	queue   []*writeReq
+	leading bool
 }
 
 var _ Store = (*SQLite)(nil)
+
+// maxOpenConns bounds the pooled SQLite connections: one writer at a time
+// and readers beside it.
+const maxOpenConns = 16
 
 // OpenSQLite opens (creating if needed) the database at path and applies any
 // pending migrations.
@@ -70,6 +82,13 @@ func OpenSQLite(ctx context.Context, path string, logger *zap.Logger) (*SQLite, 
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	// A bounded pool, kept open: without a bound a burst of readers (every
+	// agent reconnecting after a restart) opens one SQLite connection each,
+	// running the pragmas above and growing a page cache every time, and
+	// with the default two idle connections the next burst opens them all
+	// again. Two cores' worth of readers is what can run anyway.
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxOpenConns)
 	s := &SQLite{db: db, log: logger}
 	if err := s.migrate(ctx); err != nil {
 		_ = db.Close()
@@ -142,26 +161,6 @@ func (s *SQLite) check() error {
 }
 
 // write runs fn in a serialized transaction, committing when it returns nil.
-func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	if err := s.check(); err != nil {
-		return err
-	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
-	}
-	return nil
-}
-
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0

@@ -19,6 +19,7 @@ type serverSample struct {
 	proc       procStats
 	goroutines float64
 	heapInuse  float64
+	stackInuse float64
 	at         time.Time
 }
 
@@ -32,11 +33,11 @@ func (r *Runner) sample(ctx context.Context) (serverSample, error) {
 			_ = resp.Body.Close()
 		}
 	}
-	m, err := scrapeMetrics(ctx, r.url, "go_goroutines", "go_memstats_heap_inuse_bytes")
+	m, err := scrapeMetrics(ctx, r.url, "go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes")
 	if err != nil {
 		return s, fmt.Errorf("reading /metrics: %w", err)
 	}
-	s.goroutines, s.heapInuse = m["go_goroutines"], m["go_memstats_heap_inuse_bytes"]
+	s.goroutines, s.heapInuse, s.stackInuse = m["go_goroutines"], m["go_memstats_heap_inuse_bytes"], m["go_memstats_stack_inuse_bytes"]
 	if r.srv != nil {
 		if s.proc, err = r.srv.stats(); err != nil {
 			return s, err
@@ -56,6 +57,7 @@ type SteadyResult struct {
 	// RSSPerAgentKiB is (RSS − base) / agents.
 	RSSPerAgentKiB       float64 `json:"rss_per_agent_kib"`
 	HeapPerAgentKiB      float64 `json:"heap_inuse_per_agent_kib"`
+	StackPerAgentKiB     float64 `json:"stack_inuse_per_agent_kib"`
 	GoroutinesPerAgent   float64 `json:"goroutines_per_agent"`
 	CPUPerAgentMsPerMin  float64 `json:"cpu_ms_per_agent_per_minute"`
 	ServerCPUPercentIdle float64 `json:"server_cpu_percent_idle"`
@@ -83,11 +85,12 @@ func (r *Runner) steady(ctx context.Context, base serverSample) (SteadyResult, e
 	res := SteadyResult{IdleSecs: secs, RSSBaseBytes: base.proc.RSSBytes, RSSBytes: s1.proc.RSSBytes,
 		RSSPerAgentKiB:       float64(s1.proc.RSSBytes-base.proc.RSSBytes) / n / 1024,
 		HeapPerAgentKiB:      (s1.heapInuse - base.heapInuse) / n / 1024,
+		StackPerAgentKiB:     (s1.stackInuse - base.stackInuse) / n / 1024,
 		GoroutinesPerAgent:   (s1.goroutines - base.goroutines) / n,
 		CPUPerAgentMsPerMin:  cpu * 1000 / n / (secs / 60),
 		ServerCPUPercentIdle: cpu / secs * 100}
-	r.say(fmt.Sprintf("steady: RSS %.1f KiB/agent, heap %.1f KiB/agent, %.2f goroutines/agent, server CPU %.1f%% idle",
-		res.RSSPerAgentKiB, res.HeapPerAgentKiB, res.GoroutinesPerAgent, res.ServerCPUPercentIdle))
+	r.say(fmt.Sprintf("steady: RSS %.1f KiB/agent, heap %.1f KiB/agent, stacks %.1f KiB/agent, %.2f goroutines/agent, server CPU %.1f%% idle",
+		res.RSSPerAgentKiB, res.HeapPerAgentKiB, res.StackPerAgentKiB, res.GoroutinesPerAgent, res.ServerCPUPercentIdle))
 	return res, nil
 }
 
@@ -103,6 +106,8 @@ type RestartResult struct {
 	Reapply      Dist   `json:"reapply"`
 	Spread       Spread `json:"spread"`
 	NotReapplied int    `json:"not_reapplied"`
+	// ServerCPUSecs is the new process's CPU time until the last re-apply.
+	ServerCPUSecs float64 `json:"server_cpu_seconds"`
 }
 
 // restart stops the control plane (SIGTERM), keeps it down for Down,
@@ -139,6 +144,9 @@ func (r *Runner) restart(ctx context.Context) (RestartResult, error) {
 		return true
 	}
 	werr := r.waitFor(ctx, r.cfg.Timeout, reapplied, "every agent to re-apply")
+	if ps, err := r.srv.stats(); err == nil {
+		res.ServerCPUSecs = ps.CPUSecs
+	}
 	var ds []time.Duration
 	for i, a := range r.fleet.agents {
 		if a.applies.Load() <= before[i] {
@@ -149,8 +157,8 @@ func (r *Runner) restart(ctx context.Context) (RestartResult, error) {
 	}
 	res.Reapply, res.Spread = distOf(ds), spreadOf(ds)
 	res.AllReappliedSecs = res.Reapply.Max / 1000
-	r.say(fmt.Sprintf("restart: %d re-applied, p50 %.0f ms, p99 %.0f ms, last %.2fs after the control plane was back; per second %v",
-		len(ds), res.Reapply.P50, res.Reapply.P99, res.AllReappliedSecs, res.Spread.PerSecond))
+	r.say(fmt.Sprintf("restart: %d re-applied, p50 %.0f ms, p99 %.0f ms, last %.2fs after the control plane was back (server CPU %.1fs); per second %v",
+		len(ds), res.Reapply.P50, res.Reapply.P99, res.AllReappliedSecs, res.ServerCPUSecs, res.Spread.PerSecond))
 	return res, werr
 }
 
