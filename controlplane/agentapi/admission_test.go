@@ -1,22 +1,26 @@
 package agentapi
 
 import (
+	"context"
 	"testing"
 	"time"
 )
 
 func TestAdmissionBoundsAndSpreadsRetries(t *testing.T) {
+	ctx := context.Background()
 	now := time.Unix(1000, 0)
-	a := admission{max: 2, now: func() time.Time { return now }}
-	r1, _ := a.acquire()
-	r2, _ := a.acquire()
+	clock := func() time.Time { return now }
+	// No line: over the bound is refused at once.
+	a := newAdmission(2, 0, 0, clock)
+	r1, _ := a.acquire(ctx)
+	r2, _ := a.acquire(ctx)
 	if r1 == nil || r2 == nil {
 		t.Fatal("the first two agents were not admitted")
 	}
 	// Nobody got through yet: the crowd is scheduled at minRate a second.
 	var last int
-	for i := 1; i <= 40*minRate; i++ { // scheduled at minRate a second
-		rel, ra := a.acquire()
+	for i := 1; i <= 40*minRate; i++ {
+		rel, ra := a.acquire(ctx)
 		if rel != nil {
 			t.Fatalf("agent %d admitted over the bound", i+2)
 		}
@@ -32,34 +36,67 @@ func TestAdmissionBoundsAndSpreadsRetries(t *testing.T) {
 		t.Errorf("Retry-After reached %d, want the cap %d", last, maxRetryAfter)
 	}
 	r1()
-	if rel, _ := a.acquire(); rel == nil {
+	if rel, _ := a.acquire(ctx); rel == nil {
 		t.Error("a released place was not given to the next agent")
 	}
 
 	// 2,000 agents got through in the last second: the schedule offers
 	// twice that.
-	b := admission{max: 1, now: func() time.Time { return now }}
+	b := newAdmission(1, 0, 0, clock)
 	for range 2000 {
-		rel, _ := b.acquire()
+		rel, _ := b.acquire(ctx)
 		rel()
 	}
 	now = now.Add(time.Second)
-	hold, _ := b.acquire()
-	if hold == nil {
+	if hold, _ := b.acquire(ctx); hold == nil {
 		t.Fatal("not admitted")
 	}
 	var ra int
 	for range 6000 {
-		_, ra = b.acquire()
+		_, ra = b.acquire(ctx)
 	}
 	if ra != 2 {
 		t.Errorf("6,000 refused at 2,000/s (scheduled at twice that): last Retry-After %d, want 2", ra)
 	}
 
-	unbounded := admission{max: -1, now: time.Now}
+	unbounded := newAdmission(-1, 0, 0, time.Now)
 	for range 1000 {
-		if rel, _ := unbounded.acquire(); rel == nil {
+		if rel, _ := unbounded.acquire(ctx); rel == nil {
 			t.Fatal("MaxConnecting < 0 refused an agent")
 		}
 	}
+}
+
+// TestAdmissionLine: over the bound, an agent waits in line and gets the
+// next free place; with the line full, or its request gone, it is refused.
+func TestAdmissionLine(t *testing.T) {
+	ctx := context.Background()
+	a := newAdmission(1, 1, time.Hour, time.Now)
+	first, _ := a.acquire(ctx)
+	got := make(chan func(), 1)
+	go func() { rel, _ := a.acquire(ctx); got <- rel }()
+	// Wait until it is in line, then the line is full.
+	for {
+		a.mu.Lock()
+		w := a.waiting
+		a.mu.Unlock()
+		if w == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if rel, ra := a.acquire(ctx); rel != nil || ra < 1 {
+		t.Fatalf("line full: admitted=%v Retry-After %d, want refused", rel != nil, ra)
+	}
+	first()
+	second := <-got
+	if second == nil {
+		t.Fatal("the agent in line was not let in when a place freed up")
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if rel, _ := a.acquire(cctx); rel != nil {
+		t.Fatal("an agent whose request ended was admitted")
+	}
+	second()
 }

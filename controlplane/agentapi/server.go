@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"strconv"
@@ -61,19 +62,25 @@ type Config struct {
 	// MaxConnecting bounds the agents between their websocket upgrade and
 	// their first apply report (or AdmitTimeout): the connect, fetch and
 	// apply that a restart makes every agent do at once. An agent over the
-	// bound gets 503 with a Retry-After that grows with the crowd (see
-	// admission). Default 512; negative means no bound.
+	// bound waits in line (MaxWaiting, AdmitWait) or gets 503 with a
+	// Retry-After that grows with the crowd (see admission). Default 512;
+	// negative means no bound.
 	MaxConnecting int
 	// AdmitTimeout is how long an admitted agent may take to report its
 	// first apply before its place goes to another. Default 15s.
 	AdmitTimeout time.Duration
+	// MaxWaiting agents over MaxConnecting wait in line, each at most
+	// AdmitWait, before they are answered 503. Defaults 8192 and 10s; a
+	// negative MaxWaiting means no line.
+	MaxWaiting int
+	AdmitWait  time.Duration
 }
 
 // DefaultConfig returns a Config with every default but Store and Open.
 func DefaultConfig() Config {
 	return Config{Logger: zap.NewNop(), LogLines: 1000, Now: time.Now,
 		KeepaliveInterval: proto.DefaultKeepaliveInterval, WriteTimeout: proto.DefaultWriteTimeout,
-		MaxConnecting: 512, AdmitTimeout: 15 * time.Second}
+		MaxConnecting: 512, AdmitTimeout: 15 * time.Second, MaxWaiting: 8192, AdmitWait: 10 * time.Second}
 }
 
 // Validate reports whether c is usable.
@@ -85,8 +92,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Open is required", ErrConfig)
 	case c.LogLines < 0:
 		return fmt.Errorf("%w: LogLines is negative", ErrConfig)
-	case c.AdmitTimeout < 0:
-		return fmt.Errorf("%w: AdmitTimeout is negative", ErrConfig)
+	case c.AdmitTimeout < 0 || c.AdmitWait < 0:
+		return fmt.Errorf("%w: AdmitTimeout or AdmitWait is negative", ErrConfig)
 	}
 	return nil
 }
@@ -102,7 +109,8 @@ type Server struct {
 	base    context.Context
 	stop    context.CancelFunc
 	handler http.Handler // routes, shared by every session
-	admit   admission
+	admit   *admission
+	httpLog *log.Logger // ErrorLog of every session's http.Server
 
 	// mu guards the fields that follow.
 	mu       sync.Mutex
@@ -147,11 +155,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AdmitTimeout == 0 {
 		cfg.AdmitTimeout = d.AdmitTimeout
 	}
+	if cfg.MaxWaiting == 0 {
+		cfg.MaxWaiting = d.MaxWaiting
+	}
+	if cfg.AdmitWait == 0 {
+		cfg.AdmitWait = d.AdmitWait
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	base, stop := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: cfg.Logger, base: base, stop: stop, admit: admission{max: cfg.MaxConnecting, now: cfg.Now},
+	s := &Server{cfg: cfg, log: cfg.Logger, base: base, stop: stop, admit: newAdmission(cfg.MaxConnecting, cfg.MaxWaiting, cfg.AdmitWait, cfg.Now),
+		httpLog: zap.NewStdLog(cfg.Logger.Named("agent-http")),
 		sessions: map[string]*session{}, state: map[string]*wsState{}}
 	s.handler = s.routes()
 	return s, nil
@@ -178,7 +193,7 @@ func agentToken(r *http.Request) string {
 // ServeHTTP authenticates an agent, checks its protocol version, accepts the
 // websocket and serves the session until it ends or the Server closes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	release, retryAfter := s.admit.acquire()
+	release, retryAfter := s.admit.acquire(r.Context())
 	if release == nil {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 		writeError(w, http.StatusServiceUnavailable, "too many agents are connecting at once; retry later")
@@ -260,7 +275,7 @@ func (s *Server) serveSession(sess *session, conn net.Conn) {
 	defer s.wg.Done()
 	defer sess.admitted()
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:    zap.NewStdLog(s.log.Named("agent-http")),
+		ErrorLog:    s.httpLog,
 		BaseContext: func(net.Listener) context.Context { return context.WithValue(s.base, sessionKey{}, sess) },
 		// Plain HTTP/1.1 on yamux streams: a non-nil map keeps the server
 		// from setting up HTTP/2, which costs memory per session.

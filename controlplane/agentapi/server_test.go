@@ -311,7 +311,7 @@ func TestAgentVersionRecorded(t *testing.T) {
 // upgrade gets 503 with Retry-After (which the agent's Dial turns into a
 // conn.UnavailableError) until an admitted agent reports its first apply.
 func TestShedsWithRetryAfterUntilFirstApply(t *testing.T) {
-	f := setupCfg(t, func(c *agentapi.Config) { c.MaxConnecting = 1 })
+	f := setupCfg(t, func(c *agentapi.Config) { c.MaxConnecting, c.MaxWaiting = 1, -1 })
 	a, err := dial(t, f, agentToken)
 	if err != nil {
 		t.Fatal(err)
