@@ -166,7 +166,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	base, stop := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, base: base, stop: stop, admit: newAdmission(cfg.MaxConnecting, cfg.MaxWaiting, cfg.AdmitWait, cfg.Now),
-		httpLog: zap.NewStdLog(cfg.Logger.Named("agent-http")),
+		httpLog:  zap.NewStdLog(cfg.Logger.Named("agent-http")),
 		sessions: map[string]*session{}, state: map[string]*wsState{}}
 	s.handler = s.routes()
 	return s, nil
