@@ -70,7 +70,7 @@ type Config struct {
 	// first apply before its place goes to another. Default 15s.
 	AdmitTimeout time.Duration
 	// MaxWaiting agents over MaxConnecting wait in line, each at most
-	// AdmitWait, before they are answered 503. Defaults 8192 and 10s; a
+	// AdmitWait, before they are answered 503. Defaults 16384 and 30s; a
 	// negative MaxWaiting means no line.
 	MaxWaiting int
 	AdmitWait  time.Duration
@@ -80,7 +80,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{Logger: zap.NewNop(), LogLines: 1000, Now: time.Now,
 		KeepaliveInterval: proto.DefaultKeepaliveInterval, WriteTimeout: proto.DefaultWriteTimeout,
-		MaxConnecting: 512, AdmitTimeout: 15 * time.Second, MaxWaiting: 8192, AdmitWait: 10 * time.Second}
+		MaxConnecting: 512, AdmitTimeout: 15 * time.Second, MaxWaiting: 16384, AdmitWait: 30 * time.Second}
 }
 
 // Validate reports whether c is usable.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -106,8 +107,11 @@ type RestartResult struct {
 	Reapply      Dist   `json:"reapply"`
 	Spread       Spread `json:"spread"`
 	NotReapplied int    `json:"not_reapplied"`
-	// ServerCPUSecs is the new process's CPU time until the last re-apply.
+	// ServerCPUSecs is the new process's CPU time until the last re-apply;
+	// ToolCPUSecs the load tool's own over the same time (the simulated
+	// agents share the machine with the server).
 	ServerCPUSecs float64 `json:"server_cpu_seconds"`
+	ToolCPUSecs   float64 `json:"tool_cpu_seconds"`
 }
 
 // restart stops the control plane (SIGTERM), keeps it down for Down,
@@ -133,6 +137,7 @@ func (r *Runner) restart(ctx context.Context) (RestartResult, error) {
 		return res, err
 	}
 	back := time.Now()
+	tool0, _ := readProc(os.Getpid())
 	res.StartSecs = back.Sub(t).Seconds()
 	r.say(fmt.Sprintf("restart: control plane back after %.2fs of start-up", res.StartSecs))
 	reapplied := func() bool {
@@ -147,6 +152,9 @@ func (r *Runner) restart(ctx context.Context) (RestartResult, error) {
 	if ps, err := r.srv.stats(); err == nil {
 		res.ServerCPUSecs = ps.CPUSecs
 	}
+	if ps, err := readProc(os.Getpid()); err == nil {
+		res.ToolCPUSecs = ps.CPUSecs - tool0.CPUSecs
+	}
 	var ds []time.Duration
 	for i, a := range r.fleet.agents {
 		if a.applies.Load() <= before[i] {
@@ -157,8 +165,8 @@ func (r *Runner) restart(ctx context.Context) (RestartResult, error) {
 	}
 	res.Reapply, res.Spread = distOf(ds), spreadOf(ds)
 	res.AllReappliedSecs = res.Reapply.Max / 1000
-	r.say(fmt.Sprintf("restart: %d re-applied, p50 %.0f ms, p99 %.0f ms, last %.2fs after the control plane was back (server CPU %.1fs); per second %v",
-		len(ds), res.Reapply.P50, res.Reapply.P99, res.AllReappliedSecs, res.ServerCPUSecs, res.Spread.PerSecond))
+	r.say(fmt.Sprintf("restart: %d re-applied, p50 %.0f ms, p99 %.0f ms, last %.2fs after the control plane was back (CPU: server %.1fs, tool %.1fs); per second %v",
+		len(ds), res.Reapply.P50, res.Reapply.P99, res.AllReappliedSecs, res.ServerCPUSecs, res.ToolCPUSecs, res.Spread.PerSecond))
 	return res, werr
 }
 

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Reruns the figures of BENCHMARKS.md and prints them as one table.
+#
+#   scripts/bench.sh                # the full set (15,000 agents: ~4 minutes, ~1.5 GiB of RAM)
+#   AGENTS=2000 scripts/bench.sh    # a smaller fleet
+#
+# Loopback only. Every run starts its own control plane in a temporary
+# directory and removes it. Needs Go and python3 (to read the JSON).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+AGENTS=${AGENTS:-15000}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+go build -o "$out/courier-load" ./cmd/courier-load
+load() { "$out/courier-load" "$@" 2>"$out/progress.log" >/dev/null || { tail -20 "$out/progress.log"; exit 1; }; }
+
+echo "1/5 one agent, control plane down 10 s, three times" >&2
+load -agents 1 -scenarios restart,restart,restart -down 10s -o "$out/outage.json"
+echo "2/5 $AGENTS agents: steady (20 s idle) and one restart" >&2
+load -agents "$AGENTS" -dialers 200 -scenarios steady,restart -idle 20s -timeout 3m -o "$out/fleet.json"
+echo "3/5 2,000 agents: churn (10 s) and SSH fan-out (500 sessions, 50 at once)" >&2
+load -agents 2000 -scenarios churn,ssh -churn 10s -ssh-sessions 500 -ssh-concurrency 50 -o "$out/churn.json"
+echo "4/5 API create+list+delete, 100 clients" >&2
+go test -run '^$' -bench CreateList -benchtime 3000x ./controlplane/ >"$out/api.txt"
+echo "5/5 apply of 50 files vs serial baseline" >&2
+go test -run '^$' -bench ApplyRatio -benchtime 40x ./inject/ >"$out/apply.txt"
+
+python3 - "$out" "$AGENTS" <<'PY'
+import json, re, sys
+out, agents = sys.argv[1], sys.argv[2]
+o = json.load(open(f"{out}/outage.json"))
+f = json.load(open(f"{out}/fleet.json"))
+c = json.load(open(f"{out}/churn.json"))
+api = open(f"{out}/api.txt").read()
+app = open(f"{out}/apply.txt").read()
+def metric(text, unit):
+    m = re.search(r"([\d.]+) " + re.escape(unit), text)
+    return m.group(1) if m else "?"
+s, r = f["steady"], f["restarts"][0]
+rows = [
+    ("one agent, down 10 s: re-applied after back (3 runs)", ", ".join(f'{x["reapply"]["p50_ms"]:.0f} ms' for x in o["restarts"]), "p50 <= 1 s"),
+    (f"{agents} agents: all applied once (50..200 dialing)", f'{f["connect_all_seconds"]:.1f} s', "-"),
+    (f"{agents} idle agents: server RSS per agent", f'{s["rss_per_agent_kib"]:.1f} KiB', "<= 48 KiB"),
+    (f"{agents} idle agents: heap / stacks / goroutines per agent", f'{s["heap_inuse_per_agent_kib"]:.1f} KiB / {s["stack_inuse_per_agent_kib"]:.1f} KiB / {s["goroutines_per_agent"]:.2f}', "-"),
+    (f"{agents} idle agents: server CPU", f'{s["server_cpu_percent_idle"]:.1f} % of a core', "-"),
+    (f"restart under {agents}: last re-applied after back", f'{r["all_reapplied_seconds"]:.1f} s (p50 {r["reapply"]["p50_ms"]/1000:.1f} s)', "<= 30 s"),
+    (f"restart under {agents}: spread per second", " ".join(map(str, r["spread"]["per_second"])), "no herd"),
+    (f"restart under {agents}: failures left", str(f["failures"]), "0"),
+    ("churn 2,000: reconnect+apply p50 / p99", f'{c["churn"]["reconnect"]["p50_ms"]:.0f} / {c["churn"]["reconnect"]["p99_ms"]:.0f} ms', "-"),
+    ("churn 2,000: API write p99, errors", f'{c["churn"]["api"]["p99_ms"]:.1f} ms, {c["churn"]["api_errors"]}', "-"),
+    ("SSH fan-out 500 (50 at once): session p50 / p99", f'{c["ssh"]["session"]["p50_ms"]:.1f} / {c["ssh"]["session"]["p99_ms"]:.1f} ms, {c["ssh"]["errors"]} errors', "-"),
+    ("API create+list+delete, 100 clients", f'{metric(api, "req/s")} req/s, p99 {metric(api, "p99-ms")} ms', ">= 3,000 req/s, p99 < 20 ms"),
+    ("apply 50 files / 200 KiB vs serial baseline", metric(app, "ratio"), "<= 0.5"),
+]
+w = max(len(a) for a, _, _ in rows)
+v = max(len(b) for _, b, _ in rows)
+print(f'{"figure":<{w}} | {"measured":<{v}} | target')
+print(f'{"-"*w}-|-{"-"*v}-|-------')
+for a, b, t in rows:
+    print(f"{a:<{w}} | {b:<{v}} | {t}")
+PY
