@@ -111,6 +111,8 @@ type Server struct {
 	handler http.Handler // routes, shared by every session
 	admit   *admission
 	httpLog *log.Logger // ErrorLog of every session's http.Server
+	// pingOnce starts keepalive with the first session.
+	pingOnce sync.Once
 
 	// mu guards the fields that follow.
 	mu       sync.Mutex
@@ -148,6 +150,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = d.Now
+	}
+	if cfg.KeepaliveInterval <= 0 {
+		cfg.KeepaliveInterval = d.KeepaliveInterval
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = d.WriteTimeout
 	}
 	if cfg.MaxConnecting == 0 {
 		cfg.MaxConnecting = d.MaxConnecting
@@ -248,6 +256,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The agent opens a stream per request, a few at a time: a short
 	// backlog is plenty and saves memory on every connection.
 	ycfg.AcceptBacklog = 32
+	// One loop pings every session (see keepalive), not a goroutine each.
+	ycfg.EnableKeepAlive = false
+	s.pingOnce.Do(func() {
+		s.wg.Add(1)
+		go s.keepalive()
+	})
 	mux, err := yamux.Server(conn, ycfg)
 	if err != nil {
 		s.wg.Done()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -334,4 +335,47 @@ func TestShedsWithRetryAfterUntilFirstApply(t *testing.T) {
 		t.Fatalf("after the first agent applied: %v", err)
 	}
 	_ = b.Close()
+}
+
+// TestKeepaliveClosesSilentAgentsOnly: the server's one keepalive loop
+// closes a session whose peer never answers a ping, and leaves a live
+// agent connected.
+func TestKeepaliveClosesSilentAgentsOnly(t *testing.T) {
+	f := setupCfg(t, func(c *agentapi.Config) {
+		c.KeepaliveInterval, c.WriteTimeout = 20*time.Millisecond, 100*time.Millisecond
+	})
+	const otherToken = "agent-token-for-tests-other-0123"
+	sum := sha256.Sum256([]byte(otherToken))
+	if err := f.st.CreateWorkspace(t.Context(), store.Workspace{ID: "w2", Name: "silent", OwnerID: f.owner.ID,
+		AgentTokenHash: sum[:], CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	live, err := dial(t, f, agentToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	// A peer that upgrades and then reads nothing: no pong ever comes.
+	hdr := http.Header{}
+	hdr.Set(proto.HeaderToken, otherToken)
+	hdr.Set(proto.HeaderVersion, proto.Version)
+	silent, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(f.http.URL, "http")+proto.ConnectPath,
+		&websocket.DialOptions{HTTPHeader: hdr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.CloseNow()
+	deadline := time.Now().Add(20 * time.Second)
+	for f.srv.Connected() != 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for f.srv.Connected() == 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := f.srv.Connected(); n != 1 {
+		t.Fatalf("%d agents connected, want 1: the silent one closed, the live one kept", n)
+	}
+	if _, err := live.Manifest(t.Context()); err != nil {
+		t.Fatalf("the live agent's session: %v", err)
+	}
 }
