@@ -52,10 +52,10 @@ func newAdmission(places, maxWaiting int, wait time.Duration, now func() time.Ti
 	return a
 }
 
-// acquire admits an agent, waiting in line if there is room, and returns
-// the function that lets the next one in; or nil and the Retry-After in
-// seconds.
-func (a *admission) acquire(ctx context.Context) (release func(), retryAfter int) {
+// acquire admits an agent, waiting in line if there is room (until ctx or
+// stop ends), and returns the function that lets the next one in; or nil
+// and the Retry-After in seconds.
+func (a *admission) acquire(ctx context.Context, stop <-chan struct{}) (release func(), retryAfter int) {
 	if a.max < 0 {
 		return func() {}, 0
 	}
@@ -79,6 +79,7 @@ func (a *admission) acquire(ctx context.Context) (release func(), retryAfter int
 		admitted = true
 	case <-t.C:
 	case <-ctx.Done():
+	case <-stop:
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -12,15 +12,15 @@ func TestAdmissionBoundsAndSpreadsRetries(t *testing.T) {
 	clock := func() time.Time { return now }
 	// No line: over the bound is refused at once.
 	a := newAdmission(2, 0, 0, clock)
-	r1, _ := a.acquire(ctx)
-	r2, _ := a.acquire(ctx)
+	r1, _ := a.acquire(ctx, nil)
+	r2, _ := a.acquire(ctx, nil)
 	if r1 == nil || r2 == nil {
 		t.Fatal("the first two agents were not admitted")
 	}
 	// Nobody got through yet: the crowd is scheduled at minRate a second.
 	var last int
 	for i := 1; i <= 40*minRate; i++ {
-		rel, ra := a.acquire(ctx)
+		rel, ra := a.acquire(ctx, nil)
 		if rel != nil {
 			t.Fatalf("agent %d admitted over the bound", i+2)
 		}
@@ -36,7 +36,7 @@ func TestAdmissionBoundsAndSpreadsRetries(t *testing.T) {
 		t.Errorf("Retry-After reached %d, want the cap %d", last, maxRetryAfter)
 	}
 	r1()
-	if rel, _ := a.acquire(ctx); rel == nil {
+	if rel, _ := a.acquire(ctx, nil); rel == nil {
 		t.Error("a released place was not given to the next agent")
 	}
 
@@ -44,16 +44,16 @@ func TestAdmissionBoundsAndSpreadsRetries(t *testing.T) {
 	// twice that.
 	b := newAdmission(1, 0, 0, clock)
 	for range 2000 {
-		rel, _ := b.acquire(ctx)
+		rel, _ := b.acquire(ctx, nil)
 		rel()
 	}
 	now = now.Add(time.Second)
-	if hold, _ := b.acquire(ctx); hold == nil {
+	if hold, _ := b.acquire(ctx, nil); hold == nil {
 		t.Fatal("not admitted")
 	}
 	var ra int
 	for range 6000 {
-		_, ra = b.acquire(ctx)
+		_, ra = b.acquire(ctx, nil)
 	}
 	if ra != 2 {
 		t.Errorf("6,000 refused at 2,000/s (scheduled at twice that): last Retry-After %d, want 2", ra)
@@ -61,7 +61,7 @@ func TestAdmissionBoundsAndSpreadsRetries(t *testing.T) {
 
 	unbounded := newAdmission(-1, 0, 0, time.Now)
 	for range 1000 {
-		if rel, _ := unbounded.acquire(ctx); rel == nil {
+		if rel, _ := unbounded.acquire(ctx, nil); rel == nil {
 			t.Fatal("MaxConnecting < 0 refused an agent")
 		}
 	}
@@ -72,9 +72,9 @@ func TestAdmissionBoundsAndSpreadsRetries(t *testing.T) {
 func TestAdmissionLine(t *testing.T) {
 	ctx := context.Background()
 	a := newAdmission(1, 1, time.Hour, time.Now)
-	first, _ := a.acquire(ctx)
+	first, _ := a.acquire(ctx, nil)
 	got := make(chan func(), 1)
-	go func() { rel, _ := a.acquire(ctx); got <- rel }()
+	go func() { rel, _ := a.acquire(ctx, nil); got <- rel }()
 	// Wait until it is in line, then the line is full.
 	for {
 		a.mu.Lock()
@@ -85,7 +85,7 @@ func TestAdmissionLine(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if rel, ra := a.acquire(ctx); rel != nil || ra < 1 {
+	if rel, ra := a.acquire(ctx, nil); rel != nil || ra < 1 {
 		t.Fatalf("line full: admitted=%v Retry-After %d, want refused", rel != nil, ra)
 	}
 	first()
@@ -95,7 +95,7 @@ func TestAdmissionLine(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if rel, _ := a.acquire(cctx); rel != nil {
+	if rel, _ := a.acquire(cctx, nil); rel != nil {
 		t.Fatal("an agent whose request ended was admitted")
 	}
 	second()

@@ -201,7 +201,8 @@ func agentToken(r *http.Request) string {
 // ServeHTTP authenticates an agent, checks its protocol version, accepts the
 // websocket and serves the session until it ends or the Server closes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	release, retryAfter := s.admit.acquire(r.Context())
+	// Waiting in line ends with the request or the Server.
+	release, retryAfter := s.admit.acquire(r.Context(), s.base.Done())
 	if release == nil {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 		writeError(w, http.StatusServiceUnavailable, "too many agents are connecting at once; retry later")
