@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,8 +110,12 @@ type Server struct {
 	handler http.Handler // routes, shared by every session
 	admit   *admission
 	httpLog *log.Logger // ErrorLog of every session's http.Server
-	// pingOnce starts keepalive with the first session.
-	pingOnce sync.Once
+	// streams and streamSrv serve the protocol's routes on every
+	// session's streams (see streams.go).
+	streams   *streams
+	streamSrv *http.Server
+	// startOnce starts keepalive and streamSrv with the first session.
+	startOnce sync.Once
 
 	// mu guards the fields that follow.
 	mu       sync.Mutex
@@ -177,6 +180,7 @@ func New(cfg Config) (*Server, error) {
 		httpLog:  zap.NewStdLog(cfg.Logger.Named("agent-http")),
 		sessions: map[string]*session{}, state: map[string]*wsState{}}
 	s.handler = s.routes()
+	s.streams, s.streamSrv = newStreams(), s.newStreamServer()
 	return s, nil
 }
 
@@ -259,9 +263,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ycfg.AcceptBacklog = 32
 	// One loop pings every session (see keepalive), not a goroutine each.
 	ycfg.EnableKeepAlive = false
-	s.pingOnce.Do(func() {
-		s.wg.Add(1)
+	s.startOnce.Do(func() {
+		s.wg.Add(2)
 		go s.keepalive()
+		go func() {
+			defer s.wg.Done()
+			_ = s.streamSrv.Serve(s.streams) // until Close
+		}()
 	})
 	mux, err := yamux.Server(conn, ycfg)
 	if err != nil {
@@ -289,15 +297,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveSession(sess *session, conn net.Conn) {
 	defer s.wg.Done()
 	defer sess.admitted()
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:    s.httpLog,
-		BaseContext: func(net.Listener) context.Context { return context.WithValue(s.base, sessionKey{}, sess) },
-		// Plain HTTP/1.1 on yamux streams: a non-nil map keeps the server
-		// from setting up HTTP/2, which costs memory per session.
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+	for {
+		st, err := sess.mux.AcceptStream()
+		if err != nil {
+			break // the session ended
+		}
+		if !s.streams.offer(st, sess) {
+			_ = st.Close()
+			break // the Server closed
+		}
 	}
-	_ = srv.Serve(sess.mux) // returns when the session ends
-	_ = srv.Close()
 	_ = sess.mux.Close()
 	_ = conn.Close()
 	s.unregister(sess)
@@ -388,6 +397,8 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.stop()
+	_ = s.streams.Close()
+	_ = s.streamSrv.Close() // and every stream it serves
 	for _, sess := range sessions {
 		_ = sess.mux.Close()
 	}
