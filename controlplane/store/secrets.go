@@ -101,7 +101,7 @@ func (s *SQLite) CreateSecrets(ctx context.Context, userID string, secs []Secret
 				return fmt.Errorf("store: insert secret: %w", err)
 			}
 		}
-		return nil
+		return bumpRevision(ctx, tx, userID)
 	})
 }
 
@@ -155,7 +155,7 @@ func (s *SQLite) UpdateSecret(ctx context.Context, userID, name string, u Secret
 			return fmt.Errorf("store: update secret: %w", err)
 		}
 		updated = sec
-		return nil
+		return bumpRevision(ctx, tx, userID)
 	})
 	return updated, err
 }
@@ -170,8 +170,27 @@ func (s *SQLite) DeleteSecret(ctx context.Context, userID, name string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		return nil
+		return bumpRevision(ctx, tx, userID)
 	})
+}
+
+// bumpRevision raises userID's secrets revision inside a write of its
+// secrets.
+func bumpRevision(ctx context.Context, tx *sql.Tx, userID string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET secrets_revision = secrets_revision + 1 WHERE id = ?`, userID); err != nil {
+		return fmt.Errorf("store: raise secrets revision: %w", err)
+	}
+	return nil
+}
+
+// SecretsRevision implements Store.
+func (s *SQLite) SecretsRevision(ctx context.Context, userID string) (int64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	var rev int64
+	err := s.db.QueryRowContext(ctx, `SELECT secrets_revision FROM users WHERE id = ?`, userID).Scan(&rev)
+	return rev, notFound(err)
 }
 
 // ScanSecrets implements Store.

@@ -203,6 +203,13 @@ type Store interface {
 	// UpdateSecret applies u to the named secret and returns it as stored.
 	UpdateSecret(ctx context.Context, userID, name string, u SecretUpdate, check CheckFunc) (Secret, error)
 	DeleteSecret(ctx context.Context, userID, name string) error
+	// SecretsRevision returns userID's secrets revision: a counter that
+	// CreateSecrets, UpdateSecret and DeleteSecret raise, in their own
+	// transaction, whenever they change the user's secrets (SwapSecretValue,
+	// which keeps the value, does not). It only grows. A revision read
+	// before ListSecrets is never newer than the list. ErrNotFound for an
+	// unknown user.
+	SecretsRevision(ctx context.Context, userID string) (int64, error)
 	// ScanSecrets returns at most limit secrets of every user with an ID
 	// greater than afterID, ordered by ID: a batch of a full scan that a
 	// concurrent change cannot make skip or repeat a row.

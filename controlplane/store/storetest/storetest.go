@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"ScanSecrets", testScanSecrets},
 		{"SwapSecretValue", testSwapSecretValue},
 		{"SecretEnabled", testSecretEnabled},
+		{"SecretsRevision", testSecretsRevision},
 		{"AgentStatus", testAgentStatus},
 		{"AgentStatusConnections", testAgentConnections},
 		{"Closed", testClosed},
