@@ -58,10 +58,32 @@ const (
 	PathApply     = "/v1/apply"     // POST ApplyReport → 204
 )
 
-// StreamSSH is the first byte of every stream the control plane opens to the
-// agent for an SSH connection; the SSH protocol follows it. Other values are
-// reserved for later stream kinds and make the agent close the stream.
-const StreamSSH byte = 0x01
+// Kinds of the streams the control plane opens to the agent: the first byte
+// of every such stream. Other values are reserved for later stream kinds
+// and make the agent close the stream (an agent older than a kind does the
+// same, so adding a kind needs no version change).
+const (
+	// StreamSSH: the SSH protocol follows.
+	StreamSSH byte = 0x01
+	// StreamSecretsChanged: one SecretsChanged message follows (JSON, at
+	// most MaxSecretsChangedBytes), then the control plane closes the
+	// stream. It tells the agent that its owner's secrets changed.
+	StreamSecretsChanged byte = 0x02
+)
+
+// MaxSecretsChangedBytes bounds the message of a StreamSecretsChanged
+// stream.
+const MaxSecretsChangedBytes = 1024
+
+// SecretsChanged tells the agent that its owner's secrets changed after
+// the last fetch. It carries no name, target or value: the agent fetches
+// PathSecrets when it applies.
+type SecretsChanged struct {
+	// Revision is the owner's secrets revision after the change: it only
+	// grows, and an agent whose last apply fetched this revision or a
+	// newer one (SecretsResponse.Revision) has nothing to do.
+	Revision int64 `json:"revision"`
+}
 
 // Manifest is what the agent needs to run its workspace.
 type Manifest struct {
@@ -79,6 +101,11 @@ type Manifest struct {
 	// FileDeliveryDisabled is true when the deployment turned file secrets
 	// off; the control plane then also sends no file targets.
 	FileDeliveryDisabled bool `json:"file_delivery_disabled,omitempty"`
+	// LiveFiles is the template's live_files setting: when the control
+	// plane says secrets changed, re-apply at once (files rewritten, env
+	// for new processes) instead of at the next connect. The agent's own
+	// --live-files turns it on too.
+	LiveFiles bool `json:"live_files,omitempty"`
 }
 
 // Script is one startup script of the template.
@@ -119,6 +146,9 @@ func (s Secret) GoString() string { return s.String() }
 // SecretsResponse is the body of GET PathSecrets.
 type SecretsResponse struct {
 	Secrets []Secret `json:"secrets"`
+	// Revision is the owner's secrets revision these secrets are at least
+	// as new as (0 from a control plane that does not count revisions).
+	Revision int64 `json:"revision,omitempty"`
 }
 
 // Lifecycle states reported by the agent.
@@ -190,6 +220,11 @@ type ApplyReport struct {
 	// now (a path changed, a target cleared, a secret deleted). Courier
 	// never deletes them (R7); an operator may. Sorted.
 	LeftBehind []string `json:"left_behind,omitempty"`
+	// SecretsRevision is the revision of the secrets this apply used
+	// (SecretsResponse.Revision). The control plane records the revision
+	// it served on the same session instead, so an agent's value is only
+	// informative.
+	SecretsRevision int64 `json:"secrets_revision,omitempty"`
 }
 
 // ErrorResponse is the body of every non-2xx answer on the agent routes and

@@ -22,13 +22,14 @@ type wsState struct {
 }
 
 // routes is the HTTP handler served on one agent's yamux session.
-func (s *Server) routes(workspaceID string) http.Handler {
+func (s *Server) routes(sess *session) http.Handler {
+	workspaceID := sess.ws.ID
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+proto.PathManifest, func(w http.ResponseWriter, r *http.Request) {
 		s.manifest(w, r, workspaceID)
 	})
 	mux.HandleFunc("GET "+proto.PathSecrets, func(w http.ResponseWriter, r *http.Request) {
-		s.secrets(w, r, workspaceID)
+		s.secrets(w, r, sess)
 	})
 	mux.HandleFunc("POST "+proto.PathLifecycle, func(w http.ResponseWriter, r *http.Request) {
 		s.lifecycle(w, r, workspaceID)
@@ -37,7 +38,7 @@ func (s *Server) routes(workspaceID string) http.Handler {
 		s.logs(w, r, workspaceID)
 	})
 	mux.HandleFunc("POST "+proto.PathApply, func(w http.ResponseWriter, r *http.Request) {
-		s.apply(w, r, workspaceID)
+		s.apply(w, r, sess)
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if v := r.Header.Get(proto.HeaderVersion); v != proto.Version {
@@ -93,10 +94,16 @@ func (s *Server) manifest(w http.ResponseWriter, r *http.Request, id string) {
 // secrets sends the owner's secrets with their values. A value that cannot
 // be opened (a key removed from the keyring) is left out and logged by name;
 // the others are still delivered.
-func (s *Server) secrets(w http.ResponseWriter, r *http.Request, id string) {
-	ws, err := s.cfg.Store.WorkspaceByID(r.Context(), id)
+// The revision is read before the list, so the list is at least that new.
+func (s *Server) secrets(w http.ResponseWriter, r *http.Request, sess *session) {
+	ws, err := s.cfg.Store.WorkspaceByID(r.Context(), sess.ws.ID)
 	if err != nil {
 		s.internal(w, "loading workspace", err)
+		return
+	}
+	rev, err := s.cfg.Store.SecretsRevision(r.Context(), ws.OwnerID)
+	if err != nil {
+		s.internal(w, "reading the secrets revision", err)
 		return
 	}
 	stored, err := s.cfg.Store.ListSecrets(r.Context(), ws.OwnerID)
@@ -104,7 +111,7 @@ func (s *Server) secrets(w http.ResponseWriter, r *http.Request, id string) {
 		s.internal(w, "listing secrets", err)
 		return
 	}
-	out := proto.SecretsResponse{Secrets: make([]proto.Secret, 0, len(stored))}
+	out := proto.SecretsResponse{Secrets: make([]proto.Secret, 0, len(stored)), Revision: rev}
 	for _, sec := range stored {
 		if !sec.Enabled {
 			// Paused: the agent learns the secret exists (to report it and
@@ -130,7 +137,9 @@ func (s *Server) secrets(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		out.Secrets = append(out.Secrets, ps)
 	}
-	s.log.Debug("secrets sent to agent", zap.String("workspace", ws.Name), zap.Int("count", len(out.Secrets)))
+	sess.served.Store(rev)
+	s.log.Debug("secrets sent to agent", zap.String("workspace", ws.Name), zap.Int("count", len(out.Secrets)),
+		zap.Int64("revision", rev))
 	writeJSON(w, out)
 }
 
@@ -181,11 +190,15 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, id string) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) apply(w http.ResponseWriter, r *http.Request, id string) {
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, sess *session) {
+	id := sess.ws.ID
 	var rep proto.ApplyReport
 	if !decode(w, r, &rep) {
 		return
 	}
+	// The revision this session was served is what the apply used; the
+	// agent's own claim is not needed.
+	rep.SecretsRevision = sess.served.Load()
 	for _, o := range rep.Outcomes {
 		fields := []zap.Field{zap.String("workspace_id", id), zap.String("secret", o.Secret),
 			zap.String("outcome", o.Outcome)}

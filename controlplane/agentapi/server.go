@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -103,6 +104,9 @@ type session struct {
 	remote string
 	conn   *websocket.Conn
 	mux    *yamux.Session
+	// served is the owner's secrets revision last sent on this session
+	// (GET secrets), recorded with the session's next apply report.
+	served atomic.Int64
 }
 
 // New validates cfg and returns a Server. It starts nothing.
@@ -196,7 +200,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.recordConnected(sess, version)
 	s.register(sess)
 
-	srv := &http.Server{Handler: s.routes(ws.ID), ReadHeaderTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: s.routes(sess), ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog: zap.NewStdLog(s.log.Named("agent-http"))}
 	_ = srv.Serve(mux) // returns when the session ends
 	_ = srv.Close()
