@@ -101,6 +101,9 @@ func printAgentStatus(w io.Writer, st client.AgentStatus, now time.Time) error {
 		return printList(w, "Warnings:", st.Warnings)
 	}
 	head.row("Last apply", when(now, &st.LastApply.At))
+	if st.ChangesPending {
+		head.row("Secrets", "changes pending: changed after the last apply; applied at the agent's next start or reconnect")
+	}
 	if err := head.flush(); err != nil {
 		return err
 	}

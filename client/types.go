@@ -65,6 +65,8 @@ type Template struct {
 	Env     map[string]string `json:"env" yaml:"env"`
 	Scripts []Script          `json:"scripts" yaml:"scripts"`
 	Apps    []App             `json:"apps" yaml:"apps"`
+	// LiveFiles: the agent re-applies as soon as secrets change.
+	LiveFiles bool `json:"live_files,omitempty" yaml:"live_files"`
 }
 
 // CreateWorkspaceRequest creates a workspace for Owner (a username or ID).
@@ -172,6 +174,9 @@ type AgentStatus struct {
 	// token); the apply's warnings are in LastApply.
 	Warnings  []string `json:"warnings"`
 	LastApply *Apply   `json:"last_apply"`
+	// ChangesPending: the owner's secrets changed after the last apply.
+	ChangesPending  bool  `json:"changes_pending"`
+	SecretsRevision int64 `json:"secrets_revision"`
 }
 
 // Apply is one apply of an agent: an outcome per secret, warnings, and the
@@ -181,6 +186,8 @@ type Apply struct {
 	Outcomes   []Outcome `json:"outcomes"`
 	Warnings   []string  `json:"warnings"`
 	LeftBehind []string  `json:"left_behind"`
+	// SecretsRevision is the owner's secrets revision this apply used.
+	SecretsRevision int64 `json:"secrets_revision"`
 }
 
 // Outcome is what one apply did with one secret.

@@ -39,6 +39,14 @@ type AgentStatusResponse struct {
 	Warnings []string `json:"warnings"`
 	// LastApply is the agent's last apply report, null before the first.
 	LastApply *ApplyResponse `json:"last_apply"`
+	// ChangesPending is true when the owner's secrets changed after the
+	// last apply (SecretsRevision > LastApply.SecretsRevision): the agent
+	// applies them at its next start or reconnect, or at once with live
+	// files. False before the first apply.
+	ChangesPending bool `json:"changes_pending"`
+	// SecretsRevision is the owner's secrets revision, a counter every
+	// change of the owner's secrets raises.
+	SecretsRevision int64 `json:"secrets_revision"`
 }
 
 // ApplyResponse is one apply of an agent.
@@ -49,6 +57,8 @@ type ApplyResponse struct {
 	// LeftBehind are files earlier applies wrote that no secret targets
 	// any more; Courier never deletes them (R7), an operator may.
 	LeftBehind []string `json:"left_behind"`
+	// SecretsRevision is the owner's secrets revision this apply used.
+	SecretsRevision int64 `json:"secrets_revision"`
 }
 
 // OutcomeResponse is what one apply did with one secret: outcome is
@@ -93,22 +103,27 @@ func (a *api) agentStatus(ctx context.Context, ws store.Workspace) (AgentStatusR
 	if err != nil {
 		return AgentStatusResponse{}, fmt.Errorf("look up workspace owner: %w", err)
 	}
+	rev, err := a.store.SecretsRevision(ctx, ws.OwnerID)
+	if err != nil {
+		return AgentStatusResponse{}, fmt.Errorf("read the owner's secrets revision: %w", err)
+	}
 	out := AgentStatusResponse{WorkspaceID: ws.ID, Workspace: ws.Name, OwnerName: owner.Username,
 		State: ws.State, StateAt: ws.StateAt.UTC(), Connected: st.Connected,
 		ConnectedSince: timePtr(st.ConnectedAt), DisconnectedAt: timePtr(st.DisconnectedAt),
 		AgentVersion: st.AgentVersion, RemoteAddr: st.RemoteAddr, ReplacedAt: timePtr(st.ReplacedAt),
-		Warnings: []string{}}
+		Warnings: []string{}, SecretsRevision: rev}
 	if st.ReplacedNote != "" {
 		out.Warnings = append(out.Warnings, st.ReplacedNote)
 	}
 	if rep := st.LastApply; rep != nil {
 		ar := &ApplyResponse{At: rep.At.UTC(), Outcomes: make([]OutcomeResponse, 0, len(rep.Outcomes)),
-			Warnings: orEmpty(rep.Warnings), LeftBehind: orEmpty(rep.LeftBehind)}
+			Warnings: orEmpty(rep.Warnings), LeftBehind: orEmpty(rep.LeftBehind), SecretsRevision: rep.SecretsRevision}
 		for _, o := range rep.Outcomes {
 			ar.Outcomes = append(ar.Outcomes, OutcomeResponse{Secret: o.Secret, Outcome: o.Outcome, Path: o.Path,
 				EnvName: o.EnvName, Error: o.Error, Winner: o.Winner, InPlace: o.InPlace})
 		}
 		out.LastApply = ar
+		out.ChangesPending = rev > rep.SecretsRevision
 	}
 	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
 )
@@ -28,6 +29,9 @@ type agentServer interface {
 	http.Handler
 	agentDialer
 	Connected() int
+	// WatchSecrets tells connected agents of the changes sub delivers,
+	// until ctx ends.
+	WatchSecrets(ctx context.Context, sub notify.Subscription) error
 	Close() error
 }
 

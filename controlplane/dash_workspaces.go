@@ -52,7 +52,7 @@ func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := &web.Workspace{Name: ws.Name, Owner: st.OwnerName, State: st.State, Since: st.StateAt,
-		Connected: st.Connected, AgentVersion: st.AgentVersion, AgentWarnings: st.Warnings}
+		Connected: st.Connected, AgentVersion: st.AgentVersion, AgentWarnings: st.Warnings, ChangesPending: st.ChangesPending}
 	if st.ConnectedSince != nil {
 		body.ConnectedSince = *st.ConnectedSince
 	}

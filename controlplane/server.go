@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
 )
@@ -34,6 +35,9 @@ type Server struct {
 	handler  http.Handler
 	api      *api
 	metrics  *metrics
+	// notifier carries "user X's secrets changed" from the write paths to
+	// the agent endpoint (one process: notify.Local).
+	notifier notify.Notifier
 
 	base       context.Context // cancelled at shutdown; see api.base
 	cancelBase context.CancelFunc
@@ -78,7 +82,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 			_ = st.Close()
 		}
 	}()
-	s := &Server{cfg: cfg, log: logger, store: st, sealer: sealer, closing: make(chan struct{})}
+	s := &Server{cfg: cfg, log: logger, store: st, sealer: sealer, closing: make(chan struct{}), notifier: notify.NewLocal(0)}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	m := newMetrics(func() int { return s.agents.Connected() })
 	open := func(sec store.Secret) (string, error) {
@@ -96,7 +100,8 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		_ = s.agents.Close()
 		return nil, err
 	}
-	a := &api{cfg: cfg, log: logger, store: st, sealer: sealer, agents: s.agents, base: s.base, web: pages}
+	writes := publishingStore{Store: st, notifier: s.notifier, log: logger}
+	a := &api{cfg: cfg, log: logger, store: writes, sealer: sealer, agents: s.agents, base: s.base, web: pages}
 	s.api, s.metrics = a, m
 	mux := http.NewServeMux()
 	a.routes(mux)
@@ -166,6 +171,18 @@ func (s *Server) Run(ctx context.Context) error {
 		s.cancelBase()
 		_ = s.agents.Close()
 	})
+	// Agents hear of secret changes while the server runs; the watch ends
+	// with the base context, at shutdown.
+	sub := s.notifier.Subscribe()
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		defer sub.Close()
+		if err := s.agents.WatchSecrets(s.base, sub); err != nil {
+			s.log.Warn("stopped telling agents of secret changes", zap.Error(err))
+		}
+	}()
+	defer func() { s.cancelBase(); sub.Close(); <-watchDone }()
 	serveErr := make(chan error, 1)
 	go func() {
 		if s.cfg.TLSCert != "" {
@@ -223,7 +240,7 @@ func (s *Server) Close() error {
 			<-done
 		}
 		s.cancelBase()
-		errs := []error{s.agents.Close(), s.store.Close()}
+		errs := []error{s.notifier.Close(), s.agents.Close(), s.store.Close()}
 		if err := s.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}

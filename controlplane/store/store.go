@@ -60,6 +60,10 @@ type Template struct {
 	Env     map[string]string `json:"env" yaml:"env"`
 	Scripts []proto.Script    `json:"scripts" yaml:"scripts"`
 	Apps    []proto.App       `json:"apps" yaml:"apps"`
+	// LiveFiles makes the workspace's agent re-apply as soon as the
+	// control plane says its owner's secrets changed (files rewritten, env
+	// for new processes), instead of at its next start or reconnect.
+	LiveFiles bool `json:"live_files,omitempty" yaml:"live_files"`
 }
 
 // Workspace belongs to one user. Only the SHA-256 of its agent token is

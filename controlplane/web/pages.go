@@ -107,6 +107,10 @@ type Workspace struct {
 	AgentVersion   string
 	// AgentWarnings are about the connection (two agents with one token).
 	AgentWarnings []string
+	// ChangesPending: the owner's secrets changed after the last apply;
+	// the agent applies them at its next start or reconnect (at once with
+	// live files).
+	ChangesPending bool
 	// Applied is false when the agent has not reported an apply yet.
 	Applied   bool
 	AppliedAt time.Time
