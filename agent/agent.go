@@ -35,6 +35,9 @@ type Agent struct {
 
 	// firstApply is closed after the first successful apply; manifest is
 	// the manifest of that apply (written before the close).
+	// changes tracks announced secret changes (changes.go).
+	changes *changes
+
 	firstApply chan struct{}
 	firstOnce  sync.Once
 	manifest   proto.Manifest
@@ -73,7 +76,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, token: tok, spawner: sp, writer: w,
-		firstApply: make(chan struct{}), done: make(chan struct{})}
+		firstApply: make(chan struct{}), done: make(chan struct{}), changes: newChanges()}
 	a.fwd = newForwarder(a.session, cfg.Logger)
 	return a, nil
 }

@@ -27,6 +27,11 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 		return err
 	}
 
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); a.watchChanges(wctx, s) }()
+	defer func() { stopWatch(); <-watched }()
+
 	accepted := make(chan error, 1)
 	go func() {
 		for {
@@ -35,16 +40,28 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 				accepted <- err
 				return
 			}
-			if kind != proto.StreamSSH {
+			switch kind {
+			case proto.StreamSSH:
+				go func() { _ = ssh.HandleConn(ctx, st) }()
+			case proto.StreamSecretsChanged:
+				go func() {
+					m, err := conn.ReadSecretsChanged(st)
+					if err != nil {
+						a.log.Warn("ignoring a malformed secrets-changed message", zap.Error(err))
+						return
+					}
+					a.changes.offer(m.Revision)
+				}()
+			default:
 				a.log.Warn("unknown stream kind from the control plane; closing it", zap.Uint8("kind", kind))
 				_ = st.Close()
-				continue
 			}
-			go func() { _ = ssh.HandleConn(ctx, st) }()
 		}
 	}()
 	select {
 	case <-ctx.Done():
+		stopWatch()
+		<-watched
 		a.shutdown(ssh)
 		_ = s.Close()
 		<-accepted
@@ -66,10 +83,11 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session) error {
 	if err != nil {
 		return fmt.Errorf("fetching the manifest: %w", err)
 	}
-	ps, err := s.Secrets(ctx)
+	resp, err := s.Secrets(ctx)
 	if err != nil {
 		return fmt.Errorf("fetching secrets: %w", err)
 	}
+	ps := resp.Secrets
 	secrets := make([]inject.Secret, len(ps))
 	for i, p := range ps {
 		secrets[i] = inject.Secret{ID: p.ID, Name: p.Name, Value: p.Value, EnvName: p.EnvName,
@@ -85,8 +103,10 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session) error {
 	release()
 
 	a.logReport(rep)
+	a.changes.didApply(resp.Revision, m.LiveFiles)
 	pr := rep.Proto(time.Now().UTC())
 	pr.LeftBehind = a.trackFiles(rep)
+	pr.SecretsRevision = resp.Revision
 	ctxR, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := s.ReportApply(ctxR, pr); err != nil {

@@ -63,6 +63,18 @@ type Config struct {
 	// Version is the agent's release, sent to the control plane on every
 	// connect and shown in the workspace's status. Default "dev".
 	Version string
+	// LiveFiles (COURIER_AGENT_LIVE_FILES, --live-files) re-applies as
+	// soon as the control plane says the owner's secrets changed: files
+	// rewritten, env published for processes started from then on (running
+	// ones keep theirs, R4), scripts not re-run. Default false: a change is
+	// logged and applied at the next start or reconnect (R3). The
+	// template's live_files setting turns it on too.
+	LiveFiles bool
+	// ChangeQuiet is how long the agent waits after a secrets-changed
+	// message for more before acting on them (a burst of changes becomes
+	// one apply); it acts at the latest 4×ChangeQuiet after the first.
+	// Default 250ms.
+	ChangeQuiet time.Duration
 }
 
 // DefaultConfig returns a Config with defaults for everything but URL and
@@ -82,6 +94,7 @@ func DefaultConfig() Config {
 		Fs: afero.NewOsFs(), Logger: zap.NewNop(),
 		InitialBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, StableAfter: time.Minute,
 		WaitingLogAfter: 3 * time.Second, ShutdownTimeout: 5 * time.Second, Version: "dev",
+		ChangeQuiet: 250 * time.Millisecond,
 	}
 }
 
@@ -115,6 +128,7 @@ func (c Config) withDefaults() Config {
 	}{
 		{&c.InitialBackoff, d.InitialBackoff}, {&c.MaxBackoff, d.MaxBackoff}, {&c.StableAfter, d.StableAfter},
 		{&c.WaitingLogAfter, d.WaitingLogAfter}, {&c.ShutdownTimeout, d.ShutdownTimeout},
+		{&c.ChangeQuiet, d.ChangeQuiet},
 	} {
 		if *p.v == 0 {
 			*p.v = p.d

@@ -265,11 +265,31 @@ func (s *Session) Manifest(ctx context.Context) (proto.Manifest, error) {
 	return m, err
 }
 
-// Secrets fetches the owner's secrets, with values.
-func (s *Session) Secrets(ctx context.Context) ([]proto.Secret, error) {
+// Secrets fetches the owner's secrets, with values, and the secrets
+// revision they are at least as new as.
+func (s *Session) Secrets(ctx context.Context) (proto.SecretsResponse, error) {
 	var r proto.SecretsResponse
 	err := s.do(ctx, http.MethodGet, proto.PathSecrets, nil, &r)
-	return r.Secrets, err
+	return r, err
+}
+
+// ReadSecretsChanged reads the message of a proto.StreamSecretsChanged
+// stream (after its kind byte) and closes the stream.
+func ReadSecretsChanged(st net.Conn) (proto.SecretsChanged, error) {
+	defer st.Close()
+	_ = st.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var m proto.SecretsChanged
+	b, err := io.ReadAll(io.LimitReader(st, proto.MaxSecretsChangedBytes+1))
+	if err != nil {
+		return m, fmt.Errorf("reading a secrets-changed message: %w", err)
+	}
+	if len(b) > proto.MaxSecretsChangedBytes {
+		return m, fmt.Errorf("a secrets-changed message is longer than %d bytes", proto.MaxSecretsChangedBytes)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("decoding a secrets-changed message: %w", err)
+	}
+	return m, nil
 }
 
 // ReportLifecycle sends a lifecycle state.

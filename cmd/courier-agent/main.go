@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -53,12 +54,17 @@ func run(args []string) error {
 	logFormat := fs.String("log-format", env("COURIER_AGENT_LOG_FORMAT", "json"), "json or console (COURIER_AGENT_LOG_FORMAT)")
 	maxBackoff := fs.Duration("max-backoff", envDuration("COURIER_AGENT_MAX_BACKOFF", d.MaxBackoff), "longest wait between reconnects (COURIER_AGENT_MAX_BACKOFF)")
 	keepalive := fs.Duration("keepalive", envDuration("COURIER_AGENT_KEEPALIVE", proto.DefaultKeepaliveInterval), "keepalive interval; a dead connection is noticed within about twice this (COURIER_AGENT_KEEPALIVE)")
+	liveDefault, liveErr := envBool("COURIER_AGENT_LIVE_FILES")
+	liveFiles := fs.Bool("live-files", liveDefault, "re-apply at once when the control plane says secrets changed: files rewritten, env for new processes only (COURIER_AGENT_LIVE_FILES)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if liveErr != nil && !flagSet(fs, "live-files") {
+		return liveErr
 	}
 	if *showVersion {
 		fmt.Printf("courier-agent %s (agent protocol %s)\n", version, proto.Version)
@@ -82,7 +88,7 @@ func run(args []string) error {
 	// child's env as well.
 	_ = os.Unsetenv("COURIER_AGENT_TOKEN_FILE")
 	cfg := agent.Config{URL: *url, Token: token, TokenFile: *tokenFile, DataDir: *dataDir, Home: *home,
-		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive, Version: version}
+		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive, Version: version, LiveFiles: *liveFiles}
 	if token != "" && *tokenFile != "" {
 		cfg.TokenFile = "" // the explicit token wins; say so
 		log.Warn("both COURIER_AGENT_TOKEN and a token file are set; using COURIER_AGENT_TOKEN")
@@ -94,6 +100,27 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return a.Run(ctx)
+}
+
+// envBool reads a boolean environment variable (strconv.ParseBool's
+// spellings); unset or empty is false.
+func envBool(name string) (bool, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q is not a boolean: use true or false", name, v)
+	}
+	return b, nil
+}
+
+// flagSet reports whether the command line set the named flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
