@@ -26,6 +26,8 @@ type fakeAgent struct {
 	sess *yamux.Session
 	http *http.Client
 	done chan struct{}
+	// changed receives the raw message of every secrets-changed stream.
+	changed chan []byte
 }
 
 func dialAgent(t *testing.T, ts *testServer, token string) *fakeAgent {
@@ -41,7 +43,7 @@ func dialAgent(t *testing.T, ts *testServer, token string) *fakeAgent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &fakeAgent{sess: sess, done: make(chan struct{})}
+	a := &fakeAgent{sess: sess, done: make(chan struct{}), changed: make(chan []byte, 64)}
 	a.http = &http.Client{Transport: &http.Transport{
 		DialContext: func(context.Context, string, string) (net.Conn, error) { return sess.Open() },
 	}}
@@ -55,10 +57,19 @@ func dialAgent(t *testing.T, ts *testServer, token string) *fakeAgent {
 			go func() {
 				defer st.Close()
 				kind := make([]byte, 1)
-				if _, err := io.ReadFull(st, kind); err != nil || kind[0] != proto.StreamSSH {
+				if _, err := io.ReadFull(st, kind); err != nil {
 					return
 				}
-				_, _ = io.Copy(st, st)
+				switch kind[0] {
+				case proto.StreamSSH:
+					_, _ = io.Copy(st, st)
+				case proto.StreamSecretsChanged:
+					msg, _ := io.ReadAll(io.LimitReader(st, proto.MaxSecretsChangedBytes+1))
+					select {
+					case a.changed <- msg:
+					default:
+					}
+				}
 			}()
 		}
 	}()
