@@ -101,6 +101,7 @@ func (a *Agent) actOnChanges(ctx context.Context, s *conn.Session) {
 		return
 	case !live && c.logged:
 		c.mu.Unlock()
+		a.log.Debug("secrets changed again; still pending until the next start or reconnect", zap.Int64("revision", wanted))
 		return
 	case !live:
 		c.logged = true
