@@ -323,6 +323,7 @@ func TestConfigValidate(t *testing.T) {
 		{URL: "http://x"},
 		{URL: "http://x", Token: "a", TokenFile: "/f"},
 		{URL: "http://x", Token: "a", Home: "rel", DataDir: "/d"},
+		{URL: "http://x", Token: "a", Home: "/h", DataDir: "/d", ChangeQuiet: -time.Second},
 	} {
 		if _, err := New(c); err == nil {
 			t.Errorf("New(%+v) accepted", c)

@@ -148,6 +148,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: give the token or the token file, not both", ErrConfig)
 	case !filepath.IsAbs(c.Home):
 		return fmt.Errorf("%w: home %q is not an absolute path", ErrConfig, c.Home)
+	case c.ChangeQuiet < 0:
+		return fmt.Errorf("%w: ChangeQuiet %s is negative", ErrConfig, c.ChangeQuiet)
 	case !filepath.IsAbs(c.DataDir):
 		return fmt.Errorf("%w: data directory %q is not an absolute path", ErrConfig, c.DataDir)
 	}

@@ -82,7 +82,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 			_ = st.Close()
 		}
 	}()
-	s := &Server{cfg: cfg, log: logger, store: st, sealer: sealer, closing: make(chan struct{}), notifier: notify.NewLocal(0)}
+	s := &Server{cfg: cfg, log: logger, store: st, sealer: sealer, closing: make(chan struct{}), notifier: newNotifier()}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	m := newMetrics(func() int { return s.agents.Connected() })
 	open := func(sec store.Secret) (string, error) {

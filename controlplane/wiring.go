@@ -7,12 +7,13 @@ import (
 
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/agentapi"
+	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/seal"
 	"github.com/courierhq/courier/controlplane/store"
 )
 
-// This file is the one place that names the sibling packages seal, agentapi
-// and the SQLite store.
+// This file is the one place that names the sibling packages seal, agentapi,
+// notify and the SQLite store.
 
 // errAgentNotConnected is what agentServer.Dial returns when the workspace's
 // agent has no session.
@@ -31,6 +32,12 @@ func looksSealed(stored []byte) bool { return seal.LooksSealed(stored) }
 func openStore(ctx context.Context, path string, log *zap.Logger) (store.Store, error) {
 	return store.OpenSQLite(ctx, path, log)
 }
+
+// newNotifier returns the notifier that carries "user X's secrets changed"
+// from the write paths to the agent endpoint: in-process, for one server.
+// Several replicas on PostgreSQL need one that crosses processes (LISTEN/
+// NOTIFY), chosen here with the store.
+func newNotifier() notify.Notifier { return notify.NewLocal(0) }
 
 func newAgentServer(st store.Store, open func(store.Secret) (string, error), log *zap.Logger,
 	fileDeliveryDisabled bool, onApply func(string, proto.ApplyReport)) (agentServer, error) {
