@@ -30,7 +30,7 @@ type fakeAgent struct {
 	changed chan []byte
 }
 
-func dialAgent(t *testing.T, ts *testServer, token string) *fakeAgent {
+func dialAgent(t testing.TB, ts interface{ URL() string }, token string) *fakeAgent {
 	t.Helper()
 	ctx := t.Context()
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL(), "http")+proto.ConnectPath,
@@ -81,7 +81,7 @@ func dialAgent(t *testing.T, ts *testServer, token string) *fakeAgent {
 	return a
 }
 
-func (a *fakeAgent) call(t *testing.T, method, path string, body, out any) int {
+func (a *fakeAgent) call(t testing.TB, method, path string, body, out any) int {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
