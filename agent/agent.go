@@ -23,7 +23,10 @@ import (
 // applied while the spawner is held, so no process starts against
 // half-written files; the first successful apply of the process releases
 // the startup scripts, then the apps. SSH streams are accepted only after a
-// connection's apply has finished.
+// connection's apply has finished. When the control plane says the owner's
+// secrets changed, the agent logs that they are pending, or, with live
+// files, applies again at once the same way (scripts are not re-run);
+// see changes.go.
 type Agent struct {
 	cfg   Config
 	log   *zap.Logger

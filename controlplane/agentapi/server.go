@@ -1,7 +1,8 @@
 // Package agentapi is the control plane's end of the agent protocol: it
 // authenticates agents on the websocket endpoint, runs the server side of a
 // yamux session over each connection, serves the protocol's HTTP routes on
-// that session, and opens SSH streams to connected agents.
+// that session, opens SSH streams to connected agents, and tells them when
+// their owner's secrets changed (changes.go).
 package agentapi
 
 import (
