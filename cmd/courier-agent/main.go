@@ -18,6 +18,7 @@ import (
 
 	"github.com/courierhq/courier/agent"
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/agent/sshd"
 )
 
 // version is set with -ldflags "-X main.version=...".
@@ -38,6 +39,9 @@ func env(name, def string) string {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == sftpServerArg {
+		return serveSFTP()
+	}
 	d := agent.DefaultConfig()
 	fs := flag.NewFlagSet("courier-agent", flag.ContinueOnError)
 	url := fs.String("url", env("COURIER_AGENT_URL", ""), "control plane URL (COURIER_AGENT_URL)")
@@ -74,6 +78,11 @@ func run(args []string) error {
 	}
 	cfg := agent.Config{URL: *url, Token: token, TokenFile: *tokenFile, DataDir: *dataDir, Home: *home,
 		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive, Version: version}
+	if exe, err := os.Executable(); err == nil {
+		cfg.SFTPCommand = []string{exe, sftpServerArg}
+	} else {
+		log.Warn("sftp and scp are unavailable: cannot find this executable", zap.Error(err))
+	}
 	if token != "" && *tokenFile != "" {
 		cfg.TokenFile = "" // the explicit token wins; say so
 		log.Warn("both COURIER_AGENT_TOKEN and a token file are set; using COURIER_AGENT_TOKEN")
@@ -85,6 +94,20 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return a.Run(ctx)
+}
+
+// sftpServerArg makes courier-agent an SFTP server on stdin and stdout. The
+// agent's SSH server runs its own executable this way for every sftp
+// subsystem request, through its spawner, so the SFTP server has a
+// session's env and runs as the workspace user.
+const sftpServerArg = "sftp-server"
+
+func serveSFTP() error {
+	dir, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	return sshd.ServeSFTP(os.Stdin, os.Stdout, dir)
 }
 
 func envDuration(name string, def time.Duration) time.Duration {

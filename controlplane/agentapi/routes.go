@@ -86,7 +86,7 @@ func (s *Server) manifest(w http.ResponseWriter, r *http.Request, id string) {
 	writeJSON(w, proto.Manifest{
 		WorkspaceID: ws.ID, WorkspaceName: ws.Name, OwnerID: owner.ID, OwnerName: owner.Username,
 		Env: env, Scripts: ws.Template.Scripts, Apps: ws.Template.Apps,
-		FileDeliveryDisabled: s.cfg.FileDeliveryDisabled,
+		FileDeliveryDisabled: s.cfg.FileDeliveryDisabled, SSH: ws.Template.SSH,
 	})
 }
 
