@@ -89,7 +89,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		s.cancelBase()
 		return nil, fmt.Errorf("agent endpoint: %w", err)
 	}
-	a := &api{cfg: cfg, log: logger, store: st, sealer: sealer, agents: s.agents, base: s.base}
+	a := &api{cfg: cfg, log: logger, store: st, sealer: sealer, agents: s.agents, base: s.base, metrics: m}
 	s.api, s.metrics = a, m
 	mux := http.NewServeMux()
 	a.routes(mux)

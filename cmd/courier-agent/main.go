@@ -8,11 +8,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -52,6 +56,7 @@ func run(args []string) error {
 	logFormat := fs.String("log-format", env("COURIER_AGENT_LOG_FORMAT", "json"), "json or console (COURIER_AGENT_LOG_FORMAT)")
 	maxBackoff := fs.Duration("max-backoff", envDuration("COURIER_AGENT_MAX_BACKOFF", d.MaxBackoff), "longest wait between reconnects (COURIER_AGENT_MAX_BACKOFF)")
 	keepalive := fs.Duration("keepalive", envDuration("COURIER_AGENT_KEEPALIVE", proto.DefaultKeepaliveInterval), "keepalive interval; a dead connection is noticed within about twice this (COURIER_AGENT_KEEPALIVE)")
+	metricsListen := fs.String("metrics-listen", env("COURIER_AGENT_METRICS_LISTEN", ""), "serve Prometheus /metrics on this address, e.g. 127.0.0.1:2112; empty: off (COURIER_AGENT_METRICS_LISTEN)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -87,6 +92,16 @@ func run(args []string) error {
 		cfg.TokenFile = "" // the explicit token wins; say so
 		log.Warn("both COURIER_AGENT_TOKEN and a token file are set; using COURIER_AGENT_TOKEN")
 	}
+	if *metricsListen != "" {
+		reg := prometheus.NewRegistry()
+		cfg.Metrics = reg
+		stopMetrics, err := serveMetrics(*metricsListen, reg)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		log.Info("serving metrics", zap.String("address", *metricsListen))
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
@@ -108,6 +123,20 @@ func serveSFTP() error {
 		return err
 	}
 	return sshd.ServeSFTP(os.Stdin, os.Stdout, dir)
+}
+
+// serveMetrics serves reg on addr at /metrics until stop is called.
+func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close(); <-done }, nil
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
