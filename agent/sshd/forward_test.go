@@ -370,15 +370,18 @@ func TestAgentForwarding(t *testing.T) {
 	}
 	stdin, _ := sess.StdinPipe()
 	stdout, _ := sess.StdoutPipe()
-	// The session prints its socket and the modes, then waits for stdin.
-	if err := sess.Start(`echo "$SSH_AUTH_SOCK"; stat -c %a "$SSH_AUTH_SOCK" "$(dirname "$SSH_AUTH_SOCK")"; cat >/dev/null`); err != nil {
+	// The session prints its socket, then waits for stdin.
+	if err := sess.Start(`echo "$SSH_AUTH_SOCK"; cat >/dev/null`); err != nil {
 		t.Fatal(err)
 	}
-	br := bufio.NewReader(stdout)
-	line := func() string { l, _ := br.ReadString('\n'); return strings.TrimSpace(l) }
-	sock, sockMode, dirMode := line(), line(), line()
-	if sock == "" || sockMode != "600" || dirMode != "700" {
-		t.Fatalf("SSH_AUTH_SOCK %q, modes %q %q; want a socket 600 in a directory 700", sock, sockMode, dirMode)
+	sock, _ := bufio.NewReader(stdout).ReadString('\n')
+	sock = strings.TrimSpace(sock)
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("SSH_AUTH_SOCK %q: %v, %v; want a socket of mode 0600", sock, fi, err)
+	}
+	if di, err := os.Stat(filepath.Dir(sock)); err != nil || di.Mode().Perm() != 0o700 {
+		t.Fatalf("the socket's directory: %v, %v; want mode 0700", di, err)
 	}
 	// Through the socket, the client's keys.
 	c, err := net.Dial("unix", sock)
@@ -475,4 +478,42 @@ func TestForwardsEndWithTheConnection(t *testing.T) {
 		}
 		return err != nil
 	})
+}
+
+func TestMalformedForwardRequests(t *testing.T) {
+	h := newHarness(t)
+	client := h.pipeClient(t)
+	for _, kind := range []string{"direct-tcpip", "direct-streamlocal@openssh.com"} {
+		_, _, err := client.OpenChannel(kind, []byte{0, 0, 0, 9, 'x'})
+		var oce *gossh.OpenChannelError
+		if !errors.As(err, &oce) || oce.Reason != gossh.ConnectionFailed || !strings.Contains(oce.Message, "malformed") {
+			t.Errorf("%s with a garbage payload: %v", kind, err)
+		}
+	}
+	huge := gossh.Marshal(&directTCPIPData{DestAddr: "127.0.0.1", DestPort: 70000})
+	if _, _, err := client.OpenChannel("direct-tcpip", huge); err == nil {
+		t.Error("direct-tcpip to port 70000 was accepted")
+	}
+	for _, req := range []string{"tcpip-forward", "cancel-tcpip-forward", "streamlocal-forward@openssh.com", "cancel-streamlocal-forward@openssh.com"} {
+		ok, _, err := client.SendRequest(req, true, []byte{1, 2})
+		if err != nil || ok {
+			t.Errorf("%s with a garbage payload: ok=%v, %v", req, ok, err)
+		}
+	}
+	if ok, _, _ := client.SendRequest("tcpip-forward", true, gossh.Marshal(&tcpipForwardRequest{BindAddr: "127.0.0.1", BindPort: 70000})); ok {
+		t.Error("tcpip-forward on port 70000 was accepted")
+	}
+	// A cancel of a forward this connection does not have changes nothing.
+	if ok, _, _ := client.SendRequest("cancel-tcpip-forward", true, gossh.Marshal(&tcpipForwardRequest{BindAddr: "127.0.0.1", BindPort: 1})); ok {
+		t.Error("cancel of an unknown forward succeeded")
+	}
+	// The connection still works.
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if out, err := sess.Output("echo alive"); err != nil || string(out) != "alive\n" {
+		t.Fatalf("after malformed requests: %q, %v", out, err)
+	}
 }

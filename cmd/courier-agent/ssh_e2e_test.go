@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -179,6 +180,9 @@ func (w *sshWorld) metric(name, line string) bool {
 }
 
 func TestSSHEndToEnd(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc and runs GNU stat in the workspace; CI runs it on Linux")
+	}
 	w := newSSHWorld(t)
 	w.workspace("dev", client.Template{Env: map[string]string{"TEMPLATE_ONLY": "t"}})
 	w.workspace("locked", client.Template{SSH: client.TemplateSSH{DisableForwarding: true}})
@@ -447,6 +451,21 @@ func (w *sshWorld) testPortForward(t *testing.T) {
 	if c, err := net.Dial("tcp", "127.0.0.1:"+p1); err == nil {
 		c.Close()
 		t.Error("the local port is still open after port-forward exited")
+	}
+
+	// A local port already taken: a clear error, nothing left listening.
+	busy, busyPort := listenTCP(t)
+	defer busy.Close()
+	free := port(t)
+	pf = exec.Command(w.courier, "port-forward", "dev", "--tcp", free+":"+appPort, "--tcp", busyPort+":"+appPort)
+	pf.Env = w.courierEnv
+	out, err := pf.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "listen on 127.0.0.1:"+busyPort) {
+		t.Errorf("port-forward on a taken port: %v\n%s", err, out)
+	}
+	if c, err := net.Dial("tcp", "127.0.0.1:"+free); err == nil {
+		c.Close()
+		t.Error("port-forward left its other port listening after failing")
 	}
 }
 
