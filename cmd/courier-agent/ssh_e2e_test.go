@@ -540,7 +540,7 @@ func (w *sshWorld) testNotOwner(t *testing.T) {
 	if err == nil || strings.Contains(string(out), "Forwarding") {
 		t.Fatalf("a non-owner's port-forward was not refused: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "only the workspace's owner") && !strings.Contains(string(out), "not found") {
+	if !strings.Contains(string(out), "only the workspace's owner") {
 		t.Errorf("refusal does not say why: %s", out)
 	}
 	if got, err := http.Get(w.url + "/metrics"); err == nil {
