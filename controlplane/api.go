@@ -5,10 +5,12 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/controlplane/web"
 )
 
 // Sealer encrypts secret values at rest (controlplane/seal implements it).
@@ -49,8 +51,12 @@ type api struct {
 	// metrics counts proxied SSH connections.
 	metrics *metrics
 
+	web *web.Renderer // the dashboard's templates
+
 	dummyOnce sync.Once
 	dummy     []byte // see dummyHash
+
+	failedLogins atomic.Uint64 // see pruneLoginCounters
 }
 
 // routes registers every REST route on mux. Patterns use Go's ServeMux
@@ -77,6 +83,8 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v2/users/{user}/secrets/{name}", a.authed(a.getSecret))
 	mux.HandleFunc("PATCH /api/v2/users/{user}/secrets/{name}", a.authed(a.updateSecret))
 	mux.HandleFunc("DELETE /api/v2/users/{user}/secrets/{name}", a.authed(a.deleteSecret))
+
+	a.dashRoutes(mux)
 }
 
 func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -59,6 +59,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // for the client; anything else is logged and answered with a generic 500, so
 // internal details never reach the client.
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ae := a.explain(w, r, err)
+	writeJSON(w, ae.status, ae.body)
+}
+
+// explain maps err to the status and body a client is shown (and sets any
+// header that goes with it on w): the one classification behind the REST
+// API's JSON errors and the dashboard's messages beside each field.
+// Unknown errors are logged and become a generic 500.
+func (a *api) explain(w http.ResponseWriter, r *http.Request, err error) *apiError {
 	var (
 		ae  *apiError
 		le  *inject.LimitError
@@ -66,9 +75,13 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		fe  *inject.FieldError
 		ce  *store.ConflictError
 		mbe *http.MaxBytesError
+		te  *errThrottled
 	)
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &te):
+		w.Header().Set("Retry-After", te.retryAfterSeconds())
+		ae = errorf(http.StatusTooManyRequests, "too many failed logins; try again later")
 	case errors.As(err, &mbe):
 		ae = errorf(http.StatusRequestEntityTooLarge, "request body is larger than the %d-byte limit", mbe.Limit)
 	case errors.As(err, &le):
@@ -93,7 +106,7 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		a.log.Error("request failed", routeField(r), errField(err))
 		ae = errorf(http.StatusInternalServerError, "internal server error")
 	}
-	writeJSON(w, ae.status, ae.body)
+	return ae
 }
 
 // decodeJSON reads a JSON request body into v: the Content-Type must be

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -84,18 +85,44 @@ func secretNotFound(err error, name string) error {
 	return err
 }
 
-// sealAD is the additional data a value is sealed with: its owner and name.
-func sealAD(userID, name string) []byte { return []byte(userID + "\x00" + name) }
-
 // checkLimits is the store's CheckFunc: it counts the stored (sealed) bytes
 // of the user's whole set after the change inside the write transaction, so
 // parallel writers cannot together pass a cap.
 func (a *api) checkLimits(after []store.Secret) error {
-	us := make([]inject.Usage, len(after))
-	for i, s := range after {
+	return a.cfg.Limits.CheckLimits(usages(after))
+}
+
+// usages is what the caps count of each stored secret: its stored (sealed)
+// size and whether it has an env target.
+func usages(ss []store.Secret) []inject.Usage {
+	us := make([]inject.Usage, len(ss))
+	for i, s := range ss {
 		us[i] = inject.Usage{Name: s.Name, StoredBytes: len(s.Value), HasEnv: s.EnvName != ""}
 	}
-	return a.cfg.Limits.CheckLimits(us)
+	return us
+}
+
+// createOne validates, seals and stores one new secret of userID, limits
+// checked in the write transaction. The REST create and the dashboard's
+// create form both go through it.
+func (a *api) createOne(ctx context.Context, userID string, req createSecretRequest) (store.Secret, error) {
+	s, err := a.prepare(userID, req, a.cfg.stamp())
+	if err == nil {
+		err = a.store.CreateSecrets(ctx, userID, []store.Secret{s}, a.checkLimits)
+	}
+	return s, err
+}
+
+// updateOne validates and applies req to userID's secret name, limits
+// checked in the write transaction; a missing secret is a 404. The REST
+// PATCH and the dashboard's edit form both go through it.
+func (a *api) updateOne(ctx context.Context, userID, name string, req updateSecretRequest) (store.Secret, error) {
+	upd, err := a.prepareUpdate(userID, name, req)
+	if err != nil {
+		return store.Secret{}, err
+	}
+	s, err := a.store.UpdateSecret(ctx, userID, name, upd, a.checkLimits)
+	return s, secretNotFound(err, name)
 }
 
 // prepare validates req and returns it as a record to store, value sealed.
@@ -118,7 +145,7 @@ func (a *api) prepare(userID string, req createSecretRequest, now time.Time) (st
 	}
 	return store.Secret{ID: uuid.NewString(), UserID: userID, Name: req.Name,
 		Description: req.Description, EnvName: req.EnvName, FilePath: req.FilePath,
-		Value: sealed, Enabled: req.Enabled == nil || *req.Enabled, CreatedAt: now, UpdatedAt: now}, nil
+		Value: sealed, Format: a.valueFormat(), Enabled: req.Enabled == nil || *req.Enabled, CreatedAt: now, UpdatedAt: now}, nil
 }
 
 // listSecrets: GET /api/v2/users/{user}/secrets → 200 [metadata].
@@ -168,10 +195,7 @@ func (a *api) createSecret(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	s, err := a.prepare(u.ID, req, a.cfg.stamp())
-	if err == nil {
-		err = a.store.CreateSecrets(r.Context(), u.ID, []store.Secret{s}, a.checkLimits)
-	}
+	s, err := a.createOne(r.Context(), u.ID, req)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -195,16 +219,12 @@ func (a *api) updateSecret(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	upd, err := a.prepareUpdate(u.ID, name, req)
-	if err == nil {
-		var s store.Secret
-		s, err = a.store.UpdateSecret(r.Context(), u.ID, name, upd, a.checkLimits)
-		if err == nil {
-			writeJSON(w, http.StatusOK, secretResponse(s))
-			return
-		}
+	s, err := a.updateOne(r.Context(), u.ID, name, req)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
 	}
-	a.writeError(w, r, secretNotFound(err, name))
+	writeJSON(w, http.StatusOK, secretResponse(s))
 }
 
 func (a *api) prepareUpdate(userID, name string, req updateSecretRequest) (store.SecretUpdate, error) {
@@ -248,7 +268,7 @@ func (a *api) prepareUpdate(userID, name string, req updateSecretRequest) (store
 		if err != nil {
 			return upd, fmt.Errorf("seal value: %w", err)
 		}
-		upd.Value = sealed
+		upd.Value, upd.Format = sealed, a.valueFormat()
 	}
 	return upd, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/controlplane/web"
 )
 
 // DBFile is the name of the SQLite database inside Config.DataDir.
@@ -81,7 +82,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	m := newMetrics(func() int { return s.agents.Connected() })
 	open := func(sec store.Secret) (string, error) {
-		b, err := sealer.Open(sec.Value, sealAD(sec.UserID, sec.Name))
+		b, err := openStored(sealer, sec)
 		return string(b), err
 	}
 	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, m.observeApply)
@@ -89,7 +90,13 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		s.cancelBase()
 		return nil, fmt.Errorf("agent endpoint: %w", err)
 	}
-	a := &api{cfg: cfg, log: logger, store: st, sealer: sealer, agents: s.agents, base: s.base, metrics: m}
+	pages, err := web.New()
+	if err != nil {
+		s.cancelBase()
+		_ = s.agents.Close()
+		return nil, err
+	}
+	a := &api{cfg: cfg, log: logger, store: st, sealer: sealer, agents: s.agents, base: s.base, web: pages, metrics: m}
 	s.api, s.metrics = a, m
 	mux := http.NewServeMux()
 	a.routes(mux)
@@ -148,6 +155,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn("no encryption key configured: secret values are stored unencrypted in the database; " +
 			"set --encryption-key-file to seal them at rest")
 	}
+	s.warnValueFormats(ctx)
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
