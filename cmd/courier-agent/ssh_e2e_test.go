@@ -234,6 +234,15 @@ func (w *sshWorld) testSCP(t *testing.T) {
 	if n := strings.Count(w.agentLogs["dev"].String(), `"msg":"ssh subsystem started"`) - before; n != 2 {
 		t.Errorf("%d sftp subsystem starts for two scp runs, want 2", n)
 	}
+	// scp -O: the legacy protocol runs the workspace's own scp over exec.
+	small := filepath.Join(local, "legacy.txt")
+	if err := os.WriteFile(small, []byte("legacy scp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.run("scp", "-O", small, "dev:legacy.txt")
+	if got, _ := os.ReadFile(filepath.Join(w.agentHomes["dev"], "legacy.txt")); string(got) != "legacy scp\n" {
+		t.Errorf("scp -O uploaded %q", got)
+	}
 }
 
 // testSFTP: sftp in batch mode (ls, put, get, rm), and the secret env in
