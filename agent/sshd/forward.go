@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	gliderssh "github.com/gliderlabs/ssh"
@@ -62,7 +63,7 @@ func (s *Server) handleDirectStreamlocal(_ *gliderssh.Server, _ *gossh.ServerCon
 // openDirect dials target and bridges it with the channel until either
 // side ends or the connection does.
 func (s *Server) openDirect(ctx gliderssh.Context, nc gossh.NewChannel, kind, network, target string) {
-	log := s.log.With(zap.String("kind", kind), zap.String("target", sanitizeName(target)),
+	log := s.log.With(zap.String("kind", kind), zap.String("target", sanitizeTarget(target)),
 		zap.String("remote", ctx.RemoteAddr().String()))
 	if s.currentPolicy().DisableForwarding {
 		s.metrics.inc(kind, resultRefused)
@@ -82,7 +83,7 @@ func (s *Server) openDirect(ctx gliderssh.Context, nc gossh.NewChannel, kind, ne
 	if err != nil {
 		s.metrics.inc(kind, resultFailed)
 		log.Debug("ssh forward could not connect", zap.Error(err))
-		_ = nc.Reject(gossh.ConnectionFailed, "connect to "+sanitizeName(target)+" failed")
+		_ = nc.Reject(gossh.ConnectionFailed, "connect to "+sanitizeTarget(target)+" failed")
 		return
 	}
 	ch, reqs, err := nc.Accept()
@@ -135,4 +136,13 @@ func closeWrite(conn net.Conn) {
 		return
 	}
 	_ = conn.Close()
+}
+
+// sanitizeTarget bounds a client-chosen address or socket path before it
+// is logged or sent back.
+func sanitizeTarget(s string) string {
+	if len(s) > 256 {
+		s = s[:256]
+	}
+	return strings.ToValidUTF8(s, "?")
 }

@@ -110,7 +110,7 @@ func (f *remoteForwards) listenTCP(ctx gliderssh.Context, conn *gossh.ServerConn
 		}
 	}
 	bind := net.JoinHostPort(host, strconv.FormatUint(uint64(r.BindPort), 10))
-	log := f.s.log.With(zap.String("kind", kindTCPIPForward), zap.String("target", sanitizeName(bind)),
+	log := f.s.log.With(zap.String("kind", kindTCPIPForward), zap.String("target", sanitizeTarget(bind)),
 		zap.String("remote", ctx.RemoteAddr().String()))
 	if p.DisableForwarding {
 		f.s.metrics.inc(kindTCPIPForward, resultRefused)
@@ -142,7 +142,7 @@ func (f *remoteForwards) listenTCP(ctx gliderssh.Context, conn *gossh.ServerConn
 // existing file is not replaced (OpenSSH's StreamLocalBindUnlink no).
 func (f *remoteForwards) listenUnix(ctx gliderssh.Context, conn *gossh.ServerConn, path string) bool {
 	full := f.s.socketPath(path)
-	log := f.s.log.With(zap.String("kind", kindStreamlocalForward), zap.String("target", sanitizeName(full)),
+	log := f.s.log.With(zap.String("kind", kindStreamlocalForward), zap.String("target", sanitizeTarget(full)),
 		zap.String("remote", ctx.RemoteAddr().String()))
 	if f.s.currentPolicy().DisableForwarding {
 		f.s.metrics.inc(kindStreamlocalForward, resultRefused)
@@ -235,7 +235,7 @@ func (f *remoteForwards) serve(ctx gliderssh.Context, conn *gossh.ServerConn, ln
 			}
 			go func() {
 				defer f.s.sessions.Done()
-				log := f.s.log.With(zap.String("kind", kind), zap.String("target", sanitizeName(ln.Addr().String())))
+				log := f.s.log.With(zap.String("kind", kind), zap.String("target", sanitizeTarget(ln.Addr().String())))
 				ch, reqs, err := conn.OpenChannel(channelType, payload(c))
 				if err != nil {
 					f.s.metrics.inc(kind, resultFailed)
