@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
@@ -32,9 +33,10 @@ type Agent struct {
 	log   *zap.Logger
 	token string
 
-	spawner *spawn.Spawner
-	writer  *filewriter.Writer
-	fwd     *forwarder
+	spawner    *spawn.Spawner
+	writer     *filewriter.Writer
+	fwd        *forwarder
+	sshMetrics *sshd.Metrics
 
 	// firstApply is closed after the first successful apply; manifest is
 	// the manifest of that apply (written before the close).
@@ -78,7 +80,11 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, token: tok, spawner: sp, writer: w,
+	m, err := sshd.NewMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger, token: tok, spawner: sp, writer: w, sshMetrics: m,
 		firstApply: make(chan struct{}), done: make(chan struct{}), changes: newChanges()}
 	a.fwd = newForwarder(a.session, cfg.Logger)
 	return a, nil
@@ -116,7 +122,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ssh, err := sshd.New(sshd.Config{Spawner: a.spawner, HostKey: hostKey, Logger: a.log.Named("ssh")})
+	ssh, err := sshd.New(sshd.Config{Spawner: a.spawner, HostKey: hostKey, Logger: a.log.Named("ssh"),
+		SFTPCommand: a.cfg.SFTPCommand, Metrics: a.sshMetrics})
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 	a.log.Info("connected to the control plane")
 	a.setSession(s)
 	defer a.setSession(nil)
-	if err := a.apply(ctx, s); err != nil {
+	if err := a.apply(ctx, s, ssh); err != nil {
 		if r := s.Err(); errors.Is(r, conn.ErrReplaced) {
 			return r
 		}
@@ -29,7 +29,7 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 
 	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
-	go func() { defer close(watched); a.watchChanges(wctx, s) }()
+	go func() { defer close(watched); a.watchChanges(wctx, s, ssh) }()
 	defer func() { stopWatch(); <-watched }()
 
 	accepted := make(chan error, 1)
@@ -76,9 +76,10 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 }
 
 // apply fetches the manifest and secrets and applies them: files written,
-// env published for new processes. The spawner is held throughout, so no
-// script, app or session starts against a half-applied state.
-func (a *Agent) apply(ctx context.Context, s *conn.Session) error {
+// env published for new processes, the template's SSH policy set. The
+// spawner is held throughout, so no script, app or session starts against a
+// half-applied state.
+func (a *Agent) apply(ctx context.Context, s *conn.Session, ssh *sshd.Server) error {
 	m, err := s.Manifest(ctx)
 	if err != nil {
 		return fmt.Errorf("fetching the manifest: %w", err)
@@ -90,7 +91,13 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session) error {
 	ps := resp.Secrets
 	secrets := make([]inject.Secret, len(ps))
 	for i, p := range ps {
-		secrets[i] = inject.Secret{ID: p.ID, Name: p.Name, Value: p.Value, EnvName: p.EnvName,
+		// A malformed value encoding is the wire's fault, not one secret's:
+		// nothing is applied from an answer the agent cannot read.
+		v, err := p.RawValue()
+		if err != nil {
+			return fmt.Errorf("fetching secrets: %w: %w", conn.ErrBadAnswer, err)
+		}
+		secrets[i] = inject.Secret{ID: p.ID, Name: p.Name, Value: v, EnvName: p.EnvName,
 			FilePath: p.FilePath, UpdatedAt: p.UpdatedAt, Disabled: p.Disabled}
 	}
 	plan, err := inject.NewPlan(inject.Manifest{Home: a.cfg.Home, Env: m.Env, FileDeliveryDisabled: m.FileDeliveryDisabled}, secrets)
@@ -100,6 +107,7 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session) error {
 	release := a.spawner.Hold()
 	rep := inject.Apply(ctx, plan, a.writer)
 	a.spawner.Update(m.Env, plan.Env)
+	ssh.SetPolicy(sshd.Policy{DisableForwarding: m.SSH.DisableForwarding, GatewayPorts: m.SSH.GatewayPorts})
 	release()
 
 	a.logReport(rep)

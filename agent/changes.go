@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/agent/conn"
+	"github.com/courierhq/courier/agent/sshd"
 )
 
 // changes is what the agent knows of its owner's secret changes: the
@@ -56,7 +57,7 @@ func (c *changes) didApply(rev int64, live bool) {
 // for a quiet period of Config.ChangeQuiet (at most 4× that after the first
 // message), then either re-applies (live files) or logs once that changes
 // are pending. It returns when ctx ends.
-func (a *Agent) watchChanges(ctx context.Context, s *conn.Session) {
+func (a *Agent) watchChanges(ctx context.Context, s *conn.Session, ssh *sshd.Server) {
 	quiet := a.cfg.ChangeQuiet
 	for {
 		select {
@@ -80,7 +81,7 @@ func (a *Agent) watchChanges(ctx context.Context, s *conn.Session) {
 				break settle
 			}
 		}
-		a.actOnChanges(ctx, s)
+		a.actOnChanges(ctx, s, ssh)
 	}
 }
 
@@ -88,7 +89,7 @@ func (a *Agent) watchChanges(ctx context.Context, s *conn.Session) {
 // apply already had it; a full apply (scripts are not re-run) in live mode;
 // otherwise one log line per pending period (R3: applied at the next start
 // or reconnect). No log line names a secret or carries a value.
-func (a *Agent) actOnChanges(ctx context.Context, s *conn.Session) {
+func (a *Agent) actOnChanges(ctx context.Context, s *conn.Session, ssh *sshd.Server) {
 	c := a.changes
 	c.mu.Lock()
 	wanted, applied := c.wanted, c.applied
@@ -115,7 +116,7 @@ func (a *Agent) actOnChanges(ctx context.Context, s *conn.Session) {
 	a.log.Info("secrets changed on the control plane; re-applying now (live files): files rewritten, "+
 		"new processes get the new env, running processes keep theirs",
 		zap.Int64("revision", wanted), zap.Int64("applied_revision", applied))
-	if err := a.apply(ctx, s); err != nil && ctx.Err() == nil {
+	if err := a.apply(ctx, s, ssh); err != nil && ctx.Err() == nil {
 		a.log.Warn("live re-apply failed; the secrets are applied at the next reconnect", zap.Error(err))
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/afero"
 	"go.uber.org/zap"
 )
@@ -60,6 +61,13 @@ type Config struct {
 	WaitingLogAfter time.Duration
 	// ShutdownTimeout bounds the final lifecycle reports. Default 5s.
 	ShutdownTimeout time.Duration
+	// SFTPCommand is the argv of the program that serves the sftp
+	// subsystem on its stdin and stdout (see sshd.ServeSFTP); courier-agent
+	// passes its own executable and "sftp-server". nil means no sftp.
+	SFTPCommand []string
+	// Metrics, when set, receives the agent's counters (SSH sessions and
+	// forwarded connections). nil means they are kept but not exported.
+	Metrics prometheus.Registerer
 	// Version is the agent's release, sent to the control plane on every
 	// connect and shown in the workspace's status. Default "dev".
 	Version string

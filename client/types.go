@@ -2,7 +2,9 @@ package client
 
 import (
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // User is a Courier user as the API shows it.
@@ -66,7 +68,17 @@ type Template struct {
 	Scripts []Script          `json:"scripts" yaml:"scripts"`
 	Apps    []App             `json:"apps" yaml:"apps"`
 	// LiveFiles: the agent re-applies as soon as secrets change.
-	LiveFiles bool `json:"live_files,omitempty" yaml:"live_files"`
+	LiveFiles bool        `json:"live_files,omitempty" yaml:"live_files"`
+	SSH       TemplateSSH `json:"ssh" yaml:"ssh"`
+}
+
+// TemplateSSH is what a workspace allows over SSH besides sessions and
+// sftp. The zero value allows forwarding, remote forwards on loopback.
+type TemplateSSH struct {
+	// DisableForwarding turns off port, Unix-socket and agent forwarding.
+	DisableForwarding bool `json:"disable_forwarding,omitempty" yaml:"disable_forwarding"`
+	// GatewayPorts lets ssh -R bind the address the client names.
+	GatewayPorts bool `json:"gateway_ports,omitempty" yaml:"gateway_ports"`
 }
 
 // CreateWorkspaceRequest creates a workspace for Owner (a username or ID).
@@ -112,10 +124,13 @@ type Secret struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// CreateSecretRequest creates one secret. Value is required.
+// CreateSecretRequest creates one secret. Value is required. It may hold
+// any bytes: Client.CreateSecret sends a value that is not valid UTF-8, or
+// holds NUL, base64-encoded in ValueBase64 (a JSON string would alter it).
 type CreateSecretRequest struct {
 	Name        string `json:"name"`
 	Value       string `json:"value"`
+	ValueBase64 string `json:"value_base64,omitempty"`
 	Description string `json:"description,omitempty"`
 	EnvName     string `json:"env_name,omitempty"`
 	FilePath    string `json:"file_path,omitempty"`
@@ -132,9 +147,11 @@ func (r CreateSecretRequest) String() string {
 func (r CreateSecretRequest) GoString() string { return r.String() }
 
 // UpdateSecretRequest is a partial update: a nil field is left unchanged; a
-// pointer to "" clears EnvName or FilePath (R10).
+// pointer to "" clears EnvName or FilePath (R10). Value may hold any bytes,
+// as in CreateSecretRequest.
 type UpdateSecretRequest struct {
 	Value       *string `json:"value,omitempty"`
+	ValueBase64 *string `json:"value_base64,omitempty"`
 	Description *string `json:"description,omitempty"`
 	EnvName     *string `json:"env_name,omitempty"`
 	FilePath    *string `json:"file_path,omitempty"`
@@ -144,13 +161,19 @@ type UpdateSecretRequest struct {
 
 // Empty reports whether the update changes nothing.
 func (r UpdateSecretRequest) Empty() bool {
-	return r.Value == nil && r.Description == nil && r.EnvName == nil && r.FilePath == nil && r.Enabled == nil
+	return r.Value == nil && r.ValueBase64 == nil && r.Description == nil && r.EnvName == nil && r.FilePath == nil && r.Enabled == nil
+}
+
+// IsBinary reports whether v must travel as value_base64: it is not valid
+// UTF-8 or holds a NUL byte.
+func IsBinary(v string) bool {
+	return !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0
 }
 
 // String omits the value (R2).
 func (r UpdateSecretRequest) String() string {
 	return fmt.Sprintf("UpdateSecretRequest{value_set=%t description_set=%t env_set=%t file_set=%t enabled_set=%t}",
-		r.Value != nil, r.Description != nil, r.EnvName != nil, r.FilePath != nil, r.Enabled != nil)
+		r.Value != nil || r.ValueBase64 != nil, r.Description != nil, r.EnvName != nil, r.FilePath != nil, r.Enabled != nil)
 }
 
 // GoString is String, for %#v.

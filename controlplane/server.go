@@ -101,7 +101,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		return nil, err
 	}
 	writes := publishingStore{Store: st, notifier: s.notifier, log: logger}
-	a := &api{cfg: cfg, log: logger, store: writes, sealer: sealer, agents: s.agents, base: s.base, web: pages}
+	a := &api{cfg: cfg, log: logger, store: writes, sealer: sealer, agents: s.agents, base: s.base, web: pages, metrics: m}
 	s.api, s.metrics = a, m
 	mux := http.NewServeMux()
 	a.routes(mux)

@@ -55,10 +55,12 @@ func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered the client
 	}
-	c.SetReadLimit(sshReadLimit)
 	clientConn := websocket.NetConn(ctx, c, websocket.MessageBinary)
+	// After NetConn, which turns the read limit off.
+	c.SetReadLimit(sshReadLimit)
 	defer clientConn.Close()
 	a.log.Info("ssh session started", zap.String("workspace_id", ws.ID))
+	defer a.metrics.sshStarted()()
 	pipe(ctx, clientConn, agentConn)
 	a.log.Info("ssh session ended", zap.String("workspace_id", ws.ID))
 }

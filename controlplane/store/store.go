@@ -64,6 +64,9 @@ type Template struct {
 	// control plane says its owner's secrets changed (files rewritten, env
 	// for new processes), instead of at its next start or reconnect.
 	LiveFiles bool `json:"live_files,omitempty" yaml:"live_files"`
+	// SSH is what the workspace allows over SSH (forwarding); stored in the
+	// template's JSON, so older rows read as the defaults.
+	SSH proto.SSHSettings `json:"ssh" yaml:"ssh"`
 }
 
 // Workspace belongs to one user. Only the SHA-256 of its agent token is
