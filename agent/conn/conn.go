@@ -306,22 +306,18 @@ func (s *Session) Secrets(ctx context.Context) (proto.SecretsResponse, error) {
 }
 
 // ReadSecretsChanged reads the message of a proto.StreamSecretsChanged
-// stream (after its kind byte) and closes the stream.
+// stream (after its kind byte) and closes the stream. It decodes as strictly
+// as the protocol's answers (decodeAnswer), within
+// proto.MaxSecretsChangedBytes; errors wrap ErrBadAnswer.
 func ReadSecretsChanged(st net.Conn) (proto.SecretsChanged, error) {
 	defer st.Close()
 	_ = st.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var m proto.SecretsChanged
-	b, err := io.ReadAll(io.LimitReader(st, proto.MaxSecretsChangedBytes+1))
-	if err != nil {
-		return m, fmt.Errorf("reading a secrets-changed message: %w", err)
+	err := decodeAnswer(io.LimitReader(st, proto.MaxSecretsChangedBytes+1), &m)
+	if err == nil && m.Revision < 0 {
+		err = fmt.Errorf("%w: negative revision %d", ErrBadAnswer, m.Revision)
 	}
-	if len(b) > proto.MaxSecretsChangedBytes {
-		return m, fmt.Errorf("a secrets-changed message is longer than %d bytes", proto.MaxSecretsChangedBytes)
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("decoding a secrets-changed message: %w", err)
-	}
-	return m, nil
+	return m, err
 }
 
 // ReportLifecycle sends a lifecycle state.
