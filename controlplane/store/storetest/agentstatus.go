@@ -84,7 +84,8 @@ func testAgentStatus(t *testing.T, s store.Store) {
 			{Secret: "c", Outcome: proto.OutcomeFailed, Error: "permission denied"},
 			{Secret: "d", Path: "/home/coder/d", Outcome: proto.OutcomeDisabled},
 		},
-		Warnings: []string{"secrets \"a\" and \"b\" both write /home/coder/a"}, LeftBehind: []string{"/home/coder/old"}}
+		Warnings: []string{"secrets \"a\" and \"b\" both write /home/coder/a"}, LeftBehind: []string{"/home/coder/old"},
+		SecretsRevision: 1 << 40}
 	if err := s.SetAgentApply(ctx, w.ID, rep); err != nil {
 		t.Fatal(err)
 	}
