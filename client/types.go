@@ -211,6 +211,8 @@ type Apply struct {
 	LeftBehind []string  `json:"left_behind"`
 	// SecretsRevision is the owner's secrets revision this apply used.
 	SecretsRevision int64 `json:"secrets_revision"`
+	// LiveFiles: the agent re-applies as soon as a secret changes.
+	LiveFiles bool `json:"live_files"`
 }
 
 // Outcome is what one apply did with one secret.

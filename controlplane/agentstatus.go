@@ -59,6 +59,9 @@ type ApplyResponse struct {
 	LeftBehind []string `json:"left_behind"`
 	// SecretsRevision is the owner's secrets revision this apply used.
 	SecretsRevision int64 `json:"secrets_revision"`
+	// LiveFiles is true when the agent re-applies as soon as a secret
+	// changes (its --live-files or the template's live_files).
+	LiveFiles bool `json:"live_files"`
 }
 
 // OutcomeResponse is what one apply did with one secret: outcome is
@@ -117,7 +120,8 @@ func (a *api) agentStatus(ctx context.Context, ws store.Workspace) (AgentStatusR
 	}
 	if rep := st.LastApply; rep != nil {
 		ar := &ApplyResponse{At: rep.At.UTC(), Outcomes: make([]OutcomeResponse, 0, len(rep.Outcomes)),
-			Warnings: orEmpty(rep.Warnings), LeftBehind: orEmpty(rep.LeftBehind), SecretsRevision: rep.SecretsRevision}
+			Warnings: orEmpty(rep.Warnings), LeftBehind: orEmpty(rep.LeftBehind), SecretsRevision: rep.SecretsRevision,
+			LiveFiles: rep.LiveFiles}
 		for _, o := range rep.Outcomes {
 			ar.Outcomes = append(ar.Outcomes, OutcomeResponse{Secret: o.Secret, Outcome: o.Outcome, Path: o.Path,
 				EnvName: o.EnvName, Error: o.Error, Winner: o.Winner, InPlace: o.InPlace})

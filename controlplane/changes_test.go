@@ -53,17 +53,17 @@ func TestSecretWritesTellConnectedAgents(t *testing.T) {
 		ts.want(ts.do("GET", "/api/v2/workspaces/dev/agent", p.alice, nil), 200).json(t, &st)
 		return st
 	}
-	applyNow := func() {
+	applyNow := func(live bool) {
 		t.Helper()
 		var secrets proto.SecretsResponse
 		if st := agent.call(t, "GET", proto.PathSecrets, nil, &secrets); st != 200 {
 			t.Fatalf("secrets: %d", st)
 		}
-		if st := agent.call(t, "POST", proto.PathApply, proto.ApplyReport{At: time.Now(), SecretsRevision: 999}, nil); st != 204 {
+		if st := agent.call(t, "POST", proto.PathApply, proto.ApplyReport{At: time.Now(), SecretsRevision: 999, LiveFiles: live}, nil); st != 204 {
 			t.Fatalf("apply: %d", st)
 		}
 	}
-	applyNow()
+	applyNow(false)
 	if st := status(); st.ChangesPending || st.LastApply == nil {
 		t.Fatalf("after the first apply: %+v", st)
 	} else if st.LastApply.SecretsRevision != 0 {
@@ -119,7 +119,7 @@ func TestSecretWritesTellConnectedAgents(t *testing.T) {
 	ts.want(ts.do("POST", "/api/v2/users/me/secrets", p.bob, secretBody("bobs")), 201)
 
 	// An apply after the change clears it.
-	applyNow()
+	applyNow(false)
 	st := status()
 	if st.ChangesPending || st.LastApply == nil || st.LastApply.SecretsRevision != last {
 		t.Fatalf("after an apply at revision %d: pending=%t applied=%+v", last, st.ChangesPending, st.LastApply)
@@ -131,5 +131,18 @@ func TestSecretWritesTellConnectedAgents(t *testing.T) {
 	case raw := <-agent.changed:
 		t.Fatalf("a message %q for a refused write or another user's write", raw)
 	default:
+	}
+
+	// An agent that reports live files: the page says changes are applied
+	// as they are made, and that pending ones are being applied.
+	applyNow(true)
+	if page := wantPage(t, b.get("/workspaces/dev"), 200); !strings.Contains(page, `id="live-files"`) {
+		t.Fatal("the workspace page does not say live files are on")
+	}
+	step("REST update with live files", func() {
+		ts.want(ts.do("PATCH", "/api/v2/users/me/secrets/tok", p.alice, map[string]any{"description": "e"}), 200)
+	})
+	if page := wantPage(t, b.get("/workspaces/dev"), 200); !strings.Contains(page, "the agent is applying them now") {
+		t.Fatal("the workspace page does not say live files are applying the pending change")
 	}
 }

@@ -61,6 +61,7 @@ func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
 	}
 	if ap := st.LastApply; ap != nil {
 		body.Applied, body.AppliedAt, body.LeftFiles, body.Warnings = true, ap.At, ap.LeftBehind, ap.Warnings
+		body.LiveFiles = ap.LiveFiles
 		for _, o := range ap.Outcomes {
 			text, bad := outcomeText(o)
 			body.Outcomes = append(body.Outcomes, web.Outcome{Secret: o.Secret, Outcome: text,

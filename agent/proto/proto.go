@@ -285,6 +285,10 @@ type ApplyReport struct {
 	// it served on the same session instead, so an agent's value is only
 	// informative.
 	SecretsRevision int64 `json:"secrets_revision,omitempty"`
+	// LiveFiles says the agent re-applies as soon as it is told of a
+	// change (its --live-files or the template's live_files), so the status
+	// can say whether pending changes wait for a reconnect.
+	LiveFiles bool `json:"live_files,omitempty"`
 }
 
 // ErrorResponse is the body of every non-2xx answer on the agent routes and

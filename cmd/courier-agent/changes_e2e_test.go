@@ -142,8 +142,9 @@ func TestSecretChangeDefaultMode(t *testing.T) {
 	e := startChangesEnv(t, courier, agentBin, sshBin)
 	e.change(liveV2)
 	waitUntil(t, "the agent's pending log line", func() bool { return strings.Contains(e.agentLog.String(), pendingLine) })
-	if st := e.status(); !st.ChangesPending {
-		t.Fatalf("status after a change: changes_pending=%t (revision %d)", st.ChangesPending, st.SecretsRevision)
+	if st := e.status(); !st.ChangesPending || st.LastApply.LiveFiles {
+		t.Fatalf("status after a change: changes_pending=%t (revision %d), live_files=%t", st.ChangesPending, st.SecretsRevision,
+			st.LastApply.LiveFiles)
 	}
 	if got := e.file(); got != liveV1 {
 		t.Fatalf("the file was rewritten without live files (now %d bytes)", len(got))
@@ -181,6 +182,9 @@ func TestSecretChangeLiveFiles(t *testing.T) {
 		st := e.status()
 		return !st.ChangesPending && st.LastApply != nil && st.LastApply.SecretsRevision == st.SecretsRevision
 	})
+	if !e.status().LastApply.LiveFiles {
+		t.Error("the apply report does not say live files are on")
+	}
 	if got := e.sshEnv(`echo "$LIVE_VAL"`); got != liveV2+"\n" {
 		t.Fatal("a new SSH session after the live re-apply lacks the new env")
 	}

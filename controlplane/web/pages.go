@@ -111,6 +111,8 @@ type Workspace struct {
 	// the agent applies them at its next start or reconnect (at once with
 	// live files).
 	ChangesPending bool
+	// LiveFiles: the agent's last apply said it re-applies at once.
+	LiveFiles bool
 	// Applied is false when the agent has not reported an apply yet.
 	Applied   bool
 	AppliedAt time.Time
