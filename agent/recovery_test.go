@@ -344,7 +344,9 @@ func TestRejectedTokenWaitsLongest(t *testing.T) {
 	c.up()
 	p := startProxy(t, c.addr)
 	_, logs, _ := startAgentToken(t, p.URL(), "not-the-token-0123456789")
-	refusals := func() int64 { return int64(strings.Count(logs.String(), `"msg":"the control plane rejected the agent token`)) }
+	refusals := func() int64 {
+		return int64(strings.Count(logs.String(), `"msg":"the control plane rejected the agent token`))
+	}
 	eventually(t, "the first refusal", func() bool { return refusals() > 0 })
 	begin := refusals()
 	time.Sleep(window) // the window over which attempts are counted
