@@ -305,7 +305,7 @@ func noSpinBound(w time.Duration) int64 {
 // checks them against the bound the backoff allows; it must also keep
 // trying (at least two attempts).
 func TestNoSpinWhileWaiting(t *testing.T) {
-	const window = 1500 * time.Millisecond
+	const window = time.Second
 	bound := noSpinBound(window)
 	c := newCP(t, nil)
 	c.setSecrets(store.Secret{Name: "big", Value: []byte(bigValue('d')), FilePath: "~/big"})
