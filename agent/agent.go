@@ -114,12 +114,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.log.Info("courier-agent starting", zap.String("control_plane", a.cfg.URL), zap.String("home", a.cfg.Home),
+	a.log.Info("courier-agent starting", zap.String("version", a.cfg.Version), zap.String("control_plane", a.cfg.URL), zap.String("home", a.cfg.Home),
 		zap.String("data_dir", a.cfg.DataDir), zap.String("protocol", proto.Version))
 
 	loop, err := conn.NewLoop(conn.LoopConfig{
 		Dial: func(ctx context.Context) (*conn.Session, error) {
-			return conn.Dial(ctx, conn.Config{URL: a.cfg.URL, Token: a.token,
+			return conn.Dial(ctx, conn.Config{URL: a.cfg.URL, Token: a.token, AgentVersion: a.cfg.Version,
 				KeepaliveInterval: a.cfg.KeepaliveInterval, WriteTimeout: a.cfg.WriteTimeout,
 				RequestTimeout: a.cfg.RequestTimeout})
 		},

@@ -37,6 +37,8 @@ type cp struct {
 	addr string
 	st   *store.SQLite
 	srv  *agentapi.Server
+	// log is the agent endpoint's log.
+	log *syncBuf
 
 	mu    sync.Mutex
 	hs    *http.Server
@@ -58,7 +60,9 @@ func newCP(t *testing.T, scripts []proto.Script) *cp {
 		CreatedAt: time.Now(), Template: store.Template{Env: map[string]string{"FROM_TEMPLATE": "t"}, Scripts: scripts}}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := agentapi.New(agentapi.Config{Store: st, Open: func(s store.Secret) (string, error) { return string(s.Value), nil }})
+	srvLog := &syncBuf{}
+	srv, err := agentapi.New(agentapi.Config{Store: st, Open: func(s store.Secret) (string, error) { return string(s.Value), nil },
+		Logger: zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), srvLog, zap.DebugLevel))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +70,7 @@ func newCP(t *testing.T, scripts []proto.Script) *cp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cp{t: t, addr: ln.Addr().String(), st: st, srv: srv, conns: map[net.Conn]bool{}}
+	c := &cp{t: t, addr: ln.Addr().String(), st: st, srv: srv, log: srvLog, conns: map[net.Conn]bool{}}
 	_ = ln.Close() // down until up() is called
 	t.Cleanup(func() { c.down(); _ = srv.Close(); _ = st.Close() })
 	return c
@@ -121,7 +125,16 @@ func (c *cp) down() {
 	<-done
 }
 
+// setSecrets replaces the owner's secrets with secs, all enabled.
 func (c *cp) setSecrets(secs ...store.Secret) {
+	for i := range secs {
+		secs[i].Enabled = true
+	}
+	c.setSecretsAsIs(secs...)
+}
+
+// setSecretsAsIs is setSecrets keeping each secret's Enabled.
+func (c *cp) setSecretsAsIs(secs ...store.Secret) {
 	ctx := context.Background()
 	old, _ := c.st.ListSecrets(ctx, "u")
 	for _, o := range old {
@@ -150,11 +163,21 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 
 func startAgent(t *testing.T, c *cp) (home string, logs *syncBuf, stop func()) {
 	t.Helper()
+	return startAgentWith(t, c, nil)
+}
+
+// startAgentWith is startAgent with the config changed by mutate.
+func startAgentWith(t *testing.T, c *cp, mutate func(*Config)) (home string, logs *syncBuf, stop func()) {
+	t.Helper()
 	home, logs = t.TempDir(), &syncBuf{}
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logs, zap.DebugLevel)
-	a, err := New(Config{URL: c.url(), Token: token, Home: home, DataDir: filepath.Join(t.TempDir(), "data"),
+	cfg := Config{URL: c.url(), Token: token, Home: home, DataDir: filepath.Join(t.TempDir(), "data"),
 		Shell: "/bin/sh", Logger: zap.New(core), Base: []string{"PATH=" + os.Getenv("PATH"), "COURIER_AGENT_TOKEN=" + token},
-		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, WaitingLogAfter: 50 * time.Millisecond})
+		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, WaitingLogAfter: 50 * time.Millisecond}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,6 +255,10 @@ func TestBootWithControlPlaneDownScriptsWait(t *testing.T) {
 	}
 	eventually(t, "the orphan report", func() bool {
 		return strings.Contains(logs.String(), "file left on disk by an earlier apply") && strings.Contains(logs.String(), filepath.Join(home, ".config", "tok"))
+	})
+	eventually(t, "the left-behind file in the stored status", func() bool {
+		st, _ := c.st.AgentStatus(context.Background(), "w")
+		return st.LastApply != nil && len(st.LastApply.LeftBehind) == 1 && st.LastApply.LeftBehind[0] == filepath.Join(home, ".config", "tok")
 	})
 	if n := strings.Count(readFile(filepath.Join(home, "runs")), "run"); n != 1 {
 		t.Errorf("startup scripts ran %d times, want once per agent process", n)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,6 +21,9 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 	a.setSession(s)
 	defer a.setSession(nil)
 	if err := a.apply(ctx, s); err != nil {
+		if r := s.Err(); errors.Is(r, conn.ErrReplaced) {
+			return r
+		}
 		return err
 	}
 
@@ -47,6 +51,9 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 		return nil
 	case <-s.Done():
 		<-accepted
+		if err := s.Err(); err != nil {
+			return fmt.Errorf("session ended: %w", err)
+		}
 		return fmt.Errorf("session ended")
 	}
 }
@@ -66,7 +73,7 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session) error {
 	secrets := make([]inject.Secret, len(ps))
 	for i, p := range ps {
 		secrets[i] = inject.Secret{ID: p.ID, Name: p.Name, Value: p.Value, EnvName: p.EnvName,
-			FilePath: p.FilePath, UpdatedAt: p.UpdatedAt}
+			FilePath: p.FilePath, UpdatedAt: p.UpdatedAt, Disabled: p.Disabled}
 	}
 	plan, err := inject.NewPlan(inject.Manifest{Home: a.cfg.Home, Env: m.Env, FileDeliveryDisabled: m.FileDeliveryDisabled}, secrets)
 	if err != nil {
@@ -78,10 +85,11 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session) error {
 	release()
 
 	a.logReport(rep)
-	a.trackFiles(rep)
+	pr := rep.Proto(time.Now().UTC())
+	pr.LeftBehind = a.trackFiles(rep)
 	ctxR, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := s.ReportApply(ctxR, rep.Proto(time.Now().UTC())); err != nil {
+	if err := s.ReportApply(ctxR, pr); err != nil {
 		a.log.Warn("could not report the apply to the control plane", zap.Error(err))
 	}
 	a.firstOnce.Do(func() {
@@ -109,6 +117,8 @@ func (a *Agent) logReport(rep inject.Report) {
 			a.log.Error("secret not applied", append(fields, zap.Error(o.Err))...)
 		case o.Winner != "":
 			a.log.Warn("secret lost a file collision", append(fields, zap.String("kept", o.Winner))...)
+		case o.Outcome == proto.OutcomeDisabled:
+			a.log.Info("secret is disabled; not applied (a file written before stays)", fields...)
 		default:
 			a.log.Info("secret applied", fields...)
 		}

@@ -63,6 +63,9 @@ type Config struct {
 	WaitingLogAfter time.Duration
 	// ShutdownTimeout bounds the final lifecycle reports. Default 5s.
 	ShutdownTimeout time.Duration
+	// Version is the agent's release, sent to the control plane on every
+	// connect and shown in the workspace's status. Default "dev".
+	Version string
 }
 
 // DefaultConfig returns a Config with defaults for everything but URL and
@@ -82,6 +85,7 @@ func DefaultConfig() Config {
 		Fs: afero.NewOsFs(), Logger: zap.NewNop(),
 		InitialBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, StableAfter: time.Minute,
 		WaitingLogAfter: 3 * time.Second, ShutdownTimeout: 5 * time.Second, RequestTimeout: 30 * time.Second,
+		Version: "dev",
 	}
 }
 
@@ -105,6 +109,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Base == nil {
 		c.Base = os.Environ()
+	}
+	if c.Version == "" {
+		c.Version = d.Version
 	}
 	for _, p := range []struct {
 		v *time.Duration

@@ -37,10 +37,12 @@ func (a *Agent) loadState() state {
 	return st
 }
 
-// trackFiles records the paths this apply wrote and logs the files earlier
-// applies left behind: R7 keeps them on disk after a path change, a cleared
-// target or a deletion, and an operator may want to remove them.
-func (a *Agent) trackFiles(rep inject.Report) {
+// trackFiles records the paths this apply wrote, and logs and returns the
+// files earlier applies left behind: R7 keeps them on disk after a path
+// change, a cleared target or a deletion, and an operator may want to
+// remove them. A disabled secret's path counts as current: its file is
+// still its own and is rewritten when it is enabled again.
+func (a *Agent) trackFiles(rep inject.Report) []string {
 	st := a.loadState()
 	current := map[string]bool{}
 	for _, o := range rep.Outcomes {
@@ -70,4 +72,5 @@ func (a *Agent) trackFiles(rep inject.Report) {
 	if res[0].Err != nil {
 		a.log.Warn("could not save the agent state file", zap.Error(res[0].Err))
 	}
+	return orphans
 }

@@ -109,7 +109,7 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	defer signal.Stop(hup)
 	for {
 		a, err := agent.New(agent.Config{URL: srv.URL(), Token: st.AgentToken, Home: home,
-			DataDir: filepath.Join(dir, "agent"), Logger: agentLog, MaxBackoff: 5 * time.Second})
+			DataDir: filepath.Join(dir, "agent"), Logger: agentLog, MaxBackoff: 5 * time.Second, Version: version})
 		if err != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ reconnects. Values are never shown after create or update.`,
 		Example: `  echo -n "$API_KEY" | courier secret create api-key --env API_KEY
   courier secret list
   courier secret update api-key --env ""
+  courier secret update api-key --enabled=false
   courier secret delete api-key --yes`,
 	}
 	cmd.AddCommand(newSecretCreateCommand(), newSecretUpdateCommand(), newSecretListCommand(),
@@ -38,6 +39,7 @@ reconnects. Values are never shown after create or update.`,
 // secretFlags are the metadata flags shared by create and update.
 type secretFlags struct {
 	value, description, env, file string
+	enabled                       bool
 }
 
 func (f *secretFlags) add(cmd *cobra.Command, verb string) {
@@ -45,6 +47,16 @@ func (f *secretFlags) add(cmd *cobra.Command, verb string) {
 	cmd.Flags().StringVar(&f.description, "description", "", "a description of the secret")
 	cmd.Flags().StringVar(&f.env, "env", "", "inject as this environment variable"+verb)
 	cmd.Flags().StringVar(&f.file, "file", "", "write to this path in the workspace (~/... or /...)"+verb)
+	cmd.Flags().BoolVar(&f.enabled, "enabled", true, "deliver the secret to workspaces; --enabled=false pauses it (it stays listed, its targets stay reserved)")
+}
+
+// enabledFlag returns --enabled when it was given, else nil.
+func (f *secretFlags) enabledFlag(cmd *cobra.Command) *bool {
+	if !cmd.Flags().Changed("enabled") {
+		return nil
+	}
+	v := f.enabled
+	return &v
 }
 
 // warnTrailingNewline tells the user a value ends in a newline, which is
@@ -106,6 +118,7 @@ that pass --value, run with stdin from /dev/null or a closed pipe.`,
 			warnExpandedHome(cmd.ErrOrStderr(), f.file)
 			s, err := c.CreateSecret(cmd.Context(), client.Me, client.CreateSecretRequest{
 				Name: name, Value: value, Description: f.description, EnvName: f.env, FilePath: f.file,
+				Enabled: f.enabledFlag(cmd),
 			})
 			if err != nil {
 				return fmt.Errorf("create secret %q: %w", name, err)
@@ -191,9 +204,12 @@ func newSecretUpdateCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "update NAME",
-		Short: "Change a secret's value, description or targets",
-		Long: `Change a secret. Give at least one of --value, --description, --env or --file,
-or pipe a new value on stdin. --env "" and --file "" clear that target.
+		Short: "Change a secret's value, description or targets, or pause it",
+		Long: `Change a secret. Give at least one of --value, --description, --env, --file or
+--enabled, or pipe a new value on stdin. --env "" and --file "" clear that
+target. --enabled=false pauses the secret: it stays listed and keeps its
+targets, but agents stop applying it at their next start (no env; a file
+written before stays, Courier never deletes files); --enabled resumes it.
 
 Stdin is read only when none of those flags is given and stdin is a pipe or
 a file; it is then the new value, verbatim (a trailing newline is kept, with a
@@ -203,7 +219,8 @@ use --value, or update twice.`,
 		Example: `  echo -n "$NEW_API_KEY" | courier secret update api-key
   courier secret update api-key --env NEW_API_KEY
   courier secret update api-key --file ""
-  courier secret update api-key --description "rotated $(date +%F)"`,
+  courier secret update api-key --description "rotated $(date +%F)"
+  courier secret update api-key --enabled=false`,
 		Args: exactArgs(1, "the secret NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(*output); err != nil {
@@ -225,6 +242,7 @@ use --value, or update twice.`,
 				req.FilePath = &f.file
 				warnExpandedHome(cmd.ErrOrStderr(), f.file)
 			}
+			req.Enabled = f.enabledFlag(cmd)
 			if err := checkSecretFields(name, f.env, f.file); err != nil {
 				return err
 			}
@@ -261,7 +279,7 @@ use --value, or update twice.`,
 
 // updateValueFromStdin reads update's value when no flag was given.
 func updateValueFromStdin(cmd *cobra.Command) (string, error) {
-	const none = "nothing to update: give --value, --description, --env or --file, or pipe a new value on stdin"
+	const none = "nothing to update: give --value, --description, --env, --file or --enabled, or pipe a new value on stdin"
 	if classifyStdin(cmd.InOrStdin()) != stdinData {
 		return "", errors.New(none)
 	}
@@ -297,6 +315,9 @@ func changed(r client.UpdateSecretRequest) string {
 	if r.FilePath != nil {
 		parts = append(parts, map[bool]string{true: "file target cleared", false: "file target"}[*r.FilePath == ""])
 	}
+	if r.Enabled != nil {
+		parts = append(parts, map[bool]string{true: "enabled", false: "paused"}[*r.Enabled])
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -309,10 +330,14 @@ func targets(s client.Secret) string {
 	if s.FilePath != "" {
 		parts = append(parts, "file "+cell(s.FilePath))
 	}
-	if len(parts) == 0 {
-		return "; not injected (no --env or --file)"
+	paused := ""
+	if !s.Enabled {
+		paused = "; paused: not delivered until enabled again"
 	}
-	return "; injected as " + strings.Join(parts, " and ")
+	if len(parts) == 0 {
+		return "; not injected (no --env or --file)" + paused
+	}
+	return "; injected as " + strings.Join(parts, " and ") + paused
 }
 
 func newSecretListCommand() *cobra.Command {
@@ -358,10 +383,10 @@ func newSecretListCommand() *cobra.Command {
 					return nil
 				}
 			}
-			t := newTable(cmd.OutOrStdout(), "NAME", "ENV", "FILE", "DESCRIPTION", "UPDATED")
+			t := newTable(cmd.OutOrStdout(), "NAME", "ENV", "FILE", "ENABLED", "DESCRIPTION", "UPDATED")
 			now := time.Now()
 			for _, s := range secrets {
-				t.row(s.Name, s.EnvName, s.FilePath, s.Description, ago(now, s.UpdatedAt))
+				t.row(s.Name, s.EnvName, s.FilePath, yesNo(s.Enabled), s.Description, ago(now, s.UpdatedAt))
 			}
 			return t.flush()
 		},
@@ -411,4 +436,11 @@ variable stops being set at the next agent start.`,
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
 	return cmd
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

@@ -21,9 +21,9 @@ func newWorkspacesCommand() *cobra.Command {
 		Use:     "workspaces",
 		Aliases: []string{"workspace", "ws"},
 		Short:   "Manage workspaces",
-		Example: "  courier workspaces create dev --owner alice --template template.yaml\n  courier workspaces list",
+		Example: "  courier workspaces create dev --owner alice --template template.yaml\n  courier workspaces list\n  courier workspaces show dev",
 	}
-	cmd.AddCommand(newWorkspacesCreateCommand(), newWorkspacesListCommand())
+	cmd.AddCommand(newWorkspacesCreateCommand(), newWorkspacesListCommand(), newWorkspacesShowCommand())
 	return cmd
 }
 

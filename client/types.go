@@ -99,13 +99,15 @@ func (w CreatedWorkspace) String() string {
 
 // Secret is a user secret's metadata. The API never returns the value.
 type Secret struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	EnvName     string    `json:"env_name"`
-	FilePath    string    `json:"file_path"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	EnvName     string `json:"env_name"`
+	FilePath    string `json:"file_path"`
+	// Enabled is false for a paused secret, which agents do not apply.
+	Enabled   bool      `json:"enabled"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // CreateSecretRequest creates one secret. Value is required.
@@ -115,6 +117,8 @@ type CreateSecretRequest struct {
 	Description string `json:"description,omitempty"`
 	EnvName     string `json:"env_name,omitempty"`
 	FilePath    string `json:"file_path,omitempty"`
+	// Enabled nil means enabled.
+	Enabled *bool `json:"enabled,omitempty"`
 }
 
 // String omits the value (R2).
@@ -132,21 +136,62 @@ type UpdateSecretRequest struct {
 	Description *string `json:"description,omitempty"`
 	EnvName     *string `json:"env_name,omitempty"`
 	FilePath    *string `json:"file_path,omitempty"`
+	// Enabled pauses (false) or resumes (true) delivery.
+	Enabled *bool `json:"enabled,omitempty"`
 }
 
 // Empty reports whether the update changes nothing.
 func (r UpdateSecretRequest) Empty() bool {
-	return r.Value == nil && r.Description == nil && r.EnvName == nil && r.FilePath == nil
+	return r.Value == nil && r.Description == nil && r.EnvName == nil && r.FilePath == nil && r.Enabled == nil
 }
 
 // String omits the value (R2).
 func (r UpdateSecretRequest) String() string {
-	return fmt.Sprintf("UpdateSecretRequest{value_set=%t description_set=%t env_set=%t file_set=%t}",
-		r.Value != nil, r.Description != nil, r.EnvName != nil, r.FilePath != nil)
+	return fmt.Sprintf("UpdateSecretRequest{value_set=%t description_set=%t env_set=%t file_set=%t enabled_set=%t}",
+		r.Value != nil, r.Description != nil, r.EnvName != nil, r.FilePath != nil, r.Enabled != nil)
 }
 
 // GoString is String, for %#v.
 func (r UpdateSecretRequest) GoString() string { return r.String() }
+
+// AgentStatus is what the control plane knows of a workspace's agent
+// (GET /api/v2/workspaces/{workspace}/agent). It never holds a value.
+type AgentStatus struct {
+	WorkspaceID    string     `json:"workspace_id"`
+	Workspace      string     `json:"workspace"`
+	OwnerName      string     `json:"owner_name"`
+	State          string     `json:"state"`
+	StateAt        time.Time  `json:"state_at"`
+	Connected      bool       `json:"connected"`
+	ConnectedSince *time.Time `json:"connected_since"`
+	DisconnectedAt *time.Time `json:"disconnected_at"`
+	AgentVersion   string     `json:"agent_version"`
+	RemoteAddr     string     `json:"remote_addr"`
+	ReplacedAt     *time.Time `json:"replaced_at"`
+	// Warnings are about the connection (another agent with the same
+	// token); the apply's warnings are in LastApply.
+	Warnings  []string `json:"warnings"`
+	LastApply *Apply   `json:"last_apply"`
+}
+
+// Apply is one apply of an agent: an outcome per secret, warnings, and the
+// files earlier applies left behind (R7) that an operator may remove.
+type Apply struct {
+	At         time.Time `json:"at"`
+	Outcomes   []Outcome `json:"outcomes"`
+	Warnings   []string  `json:"warnings"`
+	LeftBehind []string  `json:"left_behind"`
+}
+
+// Outcome is what one apply did with one secret.
+type Outcome struct {
+	Secret  string `json:"secret"`
+	Outcome string `json:"outcome"`
+	Path    string `json:"path"`
+	EnvName string `json:"env_name"`
+	Error   string `json:"error"`
+	Winner  string `json:"winner"`
+}
 
 // Batch formats accepted by the batch endpoint.
 const (

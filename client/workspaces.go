@@ -27,3 +27,10 @@ func (c *Client) Workspace(ctx context.Context, workspace string) (Workspace, er
 	err := c.do(ctx, http.MethodGet, c.endpoint("api", "v2", "workspaces", workspace), nil, &w)
 	return w, err
 }
+
+// AgentStatus returns the status of a workspace's agent and its last apply.
+func (c *Client) AgentStatus(ctx context.Context, workspace string) (AgentStatus, error) {
+	var s AgentStatus
+	err := c.do(ctx, http.MethodGet, c.endpoint("api", "v2", "workspaces", workspace, "agent"), nil, &s)
+	return s, err
+}

@@ -67,6 +67,7 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v2/workspaces", a.authed(a.listWorkspaces))
 	mux.HandleFunc("GET /api/v2/workspaces/{workspace}", a.authed(a.getWorkspace))
 	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/ssh", a.authed(a.sshWorkspace))
+	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/agent", a.authed(a.getAgentStatus))
 
 	mux.HandleFunc("GET /api/v2/users/{user}/secrets", a.authed(a.listSecrets))
 	mux.HandleFunc("POST /api/v2/users/{user}/secrets", a.authed(a.createSecret))

@@ -87,6 +87,7 @@ var authzMatrix = []authzRow{
 		body: func(c string) any { return map[string]string{"name": "w" + c, "owner": "alice"} }},
 	{route: "GET /api/v2/workspaces", path: "/api/v2/workspaces", want: authed(200, 200, 200)},
 	{route: "GET /api/v2/workspaces/{workspace}", path: "/api/v2/workspaces/{ws}", want: authed(200, 404, 200)},
+	{route: "GET /api/v2/workspaces/{workspace}/agent", path: "/api/v2/workspaces/{ws}/agent", want: authed(200, 404, 200)},
 	// Only the owner may open a shell: it reads every secret of the owner.
 	{route: "GET /api/v2/workspaces/{workspace}/ssh", path: "/api/v2/workspaces/{ws}/ssh", ws: true, want: authed(101, 404, 403)},
 

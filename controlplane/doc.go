@@ -33,4 +33,22 @@
 //     cannot together pass them. Values are sealed with additional data
 //     "<user ID>\x00<secret name>".
 //   - Batch import formats are described on BatchFormatEnv.
+//   - A secret has an additive "enabled" field (default true; absent on
+//     create means true, absent on PATCH leaves it; a PATCH with only
+//     enabled is an update). A disabled secret stays listed and editable,
+//     keeps its env name and file path reserved and counts toward the caps,
+//     but agents get it without its value and apply nothing for it
+//     (outcome "disabled"); a file written before stays (R7).
+//   - GET /api/v2/workspaces/{workspace}/agent returns the workspace's
+//     agent status (AgentStatusResponse): lifecycle state and since when,
+//     connected and since when, the agent's version and address, when a
+//     newer connection with the same token last replaced another, and the
+//     last apply report (per-secret outcomes, warnings, files left behind
+//     under R7). It is kept in the store, so it survives a restart. Access
+//     is the workspace's: its owner and admins; anyone else gets 404, as
+//     for a workspace that does not exist.
+//   - Agents: newest wins. A connection with a workspace's agent token
+//     replaces the one already open for that workspace, which is closed
+//     with websocket code 4001 (proto.CloseReplaced); the replacement is
+//     logged as a warning naming both peers and shown in the agent status.
 package controlplane

@@ -22,12 +22,14 @@ type SecretResponse struct {
 	ID          string    `json:"id"`
 	Name        string    `json:"name"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// Enabled is false for a paused secret, which agents do not apply.
+	Enabled bool `json:"enabled"`
 }
 
 func secretResponse(s store.Secret) SecretResponse {
 	return SecretResponse{
 		CreatedAt: s.CreatedAt.UTC(), Description: s.Description, EnvName: s.EnvName,
-		FilePath: s.FilePath, ID: s.ID, Name: s.Name, UpdatedAt: s.UpdatedAt.UTC(),
+		FilePath: s.FilePath, ID: s.ID, Name: s.Name, UpdatedAt: s.UpdatedAt.UTC(), Enabled: s.Enabled,
 	}
 }
 
@@ -39,6 +41,8 @@ type createSecretRequest struct {
 	Description string `json:"description" yaml:"description"`
 	EnvName     string `json:"env_name" yaml:"env_name"`
 	FilePath    string `json:"file_path" yaml:"file_path"`
+	// Enabled absent (or null) means true.
+	Enabled *bool `json:"enabled" yaml:"enabled"`
 }
 
 // updateSecretRequest is the body of PATCH: an absent (or null) field is
@@ -48,6 +52,7 @@ type updateSecretRequest struct {
 	Description *string `json:"description"`
 	EnvName     *string `json:"env_name"`
 	FilePath    *string `json:"file_path"`
+	Enabled     *bool   `json:"enabled"`
 }
 
 var (
@@ -113,7 +118,7 @@ func (a *api) prepare(userID string, req createSecretRequest, now time.Time) (st
 	}
 	return store.Secret{ID: uuid.NewString(), UserID: userID, Name: req.Name,
 		Description: req.Description, EnvName: req.EnvName, FilePath: req.FilePath,
-		Value: sealed, CreatedAt: now, UpdatedAt: now}, nil
+		Value: sealed, Enabled: req.Enabled == nil || *req.Enabled, CreatedAt: now, UpdatedAt: now}, nil
 }
 
 // listSecrets: GET /api/v2/users/{user}/secrets → 200 [metadata].
@@ -176,7 +181,8 @@ func (a *api) createSecret(w http.ResponseWriter, r *http.Request) {
 
 // updateSecret: PATCH /api/v2/users/{user}/secrets/{name} → 200 metadata.
 // An absent field stays; "" clears description, env_name or file_path; a
-// value replaces the old one. A body with no field is a 400.
+// value replaces the old one; enabled pauses or resumes delivery. A body
+// with no field is a 400.
 func (a *api) updateSecret(w http.ResponseWriter, r *http.Request) {
 	u, err := a.secretOwner(r, true)
 	if err != nil {
@@ -202,9 +208,9 @@ func (a *api) updateSecret(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) prepareUpdate(userID, name string, req updateSecretRequest) (store.SecretUpdate, error) {
-	if req.Value == nil && req.Description == nil && req.EnvName == nil && req.FilePath == nil {
+	if req.Value == nil && req.Description == nil && req.EnvName == nil && req.FilePath == nil && req.Enabled == nil {
 		return store.SecretUpdate{}, errorf(http.StatusBadRequest,
-			"nothing to update: send at least one of value, description, env_name or file_path")
+			"nothing to update: send at least one of value, description, env_name, file_path or enabled")
 	}
 	var es inject.Errors
 	check := func(err error) {
@@ -214,7 +220,7 @@ func (a *api) prepareUpdate(userID, name string, req updateSecretRequest) (store
 		}
 	}
 	upd := store.SecretUpdate{Description: req.Description, EnvName: req.EnvName,
-		FilePath: req.FilePath, UpdatedAt: a.cfg.stamp()}
+		FilePath: req.FilePath, Enabled: req.Enabled, UpdatedAt: a.cfg.stamp()}
 	if req.Value != nil {
 		check(inject.ValidateValue(*req.Value))
 	}

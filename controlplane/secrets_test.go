@@ -38,13 +38,13 @@ func TestSecretCRUD(t *testing.T) {
 	// Every field present, "" when empty, never a value.
 	var raw map[string]any
 	r.json(t, &raw)
-	for _, f := range []string{"created_at", "description", "env_name", "file_path", "id", "name", "updated_at"} {
+	for _, f := range []string{"created_at", "description", "env_name", "file_path", "id", "name", "updated_at", "enabled"} {
 		if _, ok := raw[f]; !ok {
 			t.Errorf("field %q missing from %s", f, r.body)
 		}
 	}
-	if len(raw) != 7 {
-		t.Errorf("response has %d fields, want 7: %s", len(raw), r.body)
+	if len(raw) != 8 || raw["enabled"] != true {
+		t.Errorf("response has %d fields, want 8, enabled true: %s", len(raw), r.body)
 	}
 
 	// The same secret by username and by ID, and via list.

@@ -137,6 +137,13 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	defer close(s.done)
 
+	// No agent is connected to a process that has just started; a status
+	// left "connected" by a killed predecessor would be a lie.
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	if err := s.store.DisconnectAllAgents(rctx, time.Now().UTC()); err != nil {
+		s.log.Error("could not reset the agents' connection status", zap.Error(err))
+	}
+	rcancel()
 	if !s.sealer.Encrypted() {
 		s.log.Warn("no encryption key configured: secret values are stored unencrypted in the database; " +
 			"set --encryption-key-file to seal them at rest")

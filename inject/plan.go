@@ -96,6 +96,12 @@ func NewPlan(m Manifest, secrets []Secret) (*Plan, error) {
 			continue
 		}
 		p.names = append(p.names, s.Name)
+		if s.Disabled {
+			// A paused secret takes no part in env or file collisions; its
+			// old file, if any, stays (R7). Apply resolves the path.
+			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, Path: s.FilePath, Outcome: proto.OutcomeDisabled}
+			continue
+		}
 		if err := s.Validate(); err != nil {
 			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, Outcome: proto.OutcomeFailed, Err: err}
 			p.Warnings = append(p.Warnings, fmt.Sprintf("secret %q is invalid and was not applied: %v", s.Name, err))
@@ -162,6 +168,10 @@ func Apply(ctx context.Context, p *Plan, w *filewriter.Writer) Report {
 	for _, n := range p.names {
 		o := byName[n]
 		o.Name = n
+		if o.Outcome == proto.OutcomeDisabled && o.Path != "" {
+			// The path as the agent would write it, or none if invalid.
+			o.Path, _ = w.Resolve(o.Path)
+		}
 		if env, ok := p.envOf[n]; ok {
 			o.EnvName = env
 		}

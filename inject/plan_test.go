@@ -108,6 +108,39 @@ func TestFileDeliveryDisabled(t *testing.T) {
 	}
 }
 
+// TestDisabledSecret: a paused secret sets no env, writes no file, leaves
+// an old file as it is, and does not win a collision it would have won.
+func TestDisabledSecret(t *testing.T) {
+	m := Manifest{Home: "/home/dev"}
+	p, err := NewPlan(m, []Secret{
+		{Name: "paused", EnvName: "PAUSED", FilePath: "~/p", Disabled: true, UpdatedAt: t0.Add(time.Hour)},
+		{Name: "older", Value: canary, FilePath: "/home/dev/p", UpdatedAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Env["PAUSED"]; ok || len(p.Files) != 1 || p.Files[0].Secret != "older" {
+		t.Fatalf("plan = env %v files %v; want only older's file", keys(p.Env), p.Files)
+	}
+	fs := afero.NewMemMapFs()
+	_ = afero.WriteFile(fs, "/home/dev/q", []byte("old value"), 0o600)
+	w, _ := filewriter.New(filewriter.Config{Fs: fs, Home: m.Home})
+	rep := Apply(context.Background(), p, w)
+	if o := rep.Outcomes[1]; o.Name != "paused" || o.Outcome != proto.OutcomeDisabled || o.Path != "/home/dev/p" || o.EnvName != "" {
+		t.Errorf("paused = %+v", o)
+	}
+	if o := rep.Outcomes[0]; o.Outcome != proto.OutcomeWritten {
+		t.Errorf("older = %+v; a paused secret must not take part in collisions", o)
+	}
+	p2, _ := NewPlan(m, []Secret{{Name: "q", FilePath: "~/q", Disabled: true}})
+	if rep := Apply(context.Background(), p2, w); rep.Outcomes[0].Outcome != proto.OutcomeDisabled {
+		t.Fatalf("q = %+v", rep.Outcomes[0])
+	}
+	if b, _ := afero.ReadFile(fs, "/home/dev/q"); string(b) != "old value" {
+		t.Errorf("a paused secret's old file changed to %q", b)
+	}
+}
+
 func TestDuplicateEnvNamesSettled(t *testing.T) {
 	_, p, _ := applyMem(t, Manifest{Home: "/h"}, []Secret{
 		{Name: "b", Value: "new", EnvName: "X", UpdatedAt: t0.Add(time.Second)},

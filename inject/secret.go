@@ -58,7 +58,10 @@ type Secret struct {
 	// EnvName, when non-empty, injects Value as this environment variable.
 	EnvName string
 	// FilePath, when non-empty, writes Value to this path ("~/..." or "/...").
-	FilePath  string
+	FilePath string
+	// Disabled marks a paused secret: it has no Value, and a plan sets no
+	// env and writes no file for it (proto.OutcomeDisabled).
+	Disabled  bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -36,6 +37,11 @@ var (
 	ErrConfig = errors.New("invalid connection config")
 	// ErrSessionClosed is returned by requests on a closed session.
 	ErrSessionClosed = errors.New("session closed")
+	// ErrReplaced is wrapped by Session.Err when the control plane closed
+	// the session because a newer connection with the same workspace's
+	// token replaced it (proto.CloseReplaced): another agent is serving
+	// the workspace.
+	ErrReplaced = errors.New(proto.CloseReplacedReason)
 )
 
 // Config says where and how to connect.
@@ -53,6 +59,8 @@ type Config struct {
 	// RequestTimeout bounds the websocket handshake and each protocol
 	// request. Default 30s.
 	RequestTimeout time.Duration
+	// AgentVersion is sent in proto.HeaderAgentVersion. Optional.
+	AgentVersion string
 }
 
 // Validate reports whether c is usable.
@@ -70,8 +78,37 @@ func (c Config) Validate() error {
 // Session is one connection to the control plane.
 type Session struct {
 	mux     *yamux.Session
+	conn    *recordingConn
 	client  *http.Client
 	timeout time.Duration
+}
+
+// recordingConn keeps the first read error of the websocket, which carries
+// the control plane's close code and reason.
+type recordingConn struct {
+	net.Conn
+
+	// mu guards readErr.
+	mu      sync.Mutex
+	readErr error
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.mu.Lock()
+		if c.readErr == nil {
+			c.readErr = err
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+func (c *recordingConn) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.readErr
 }
 
 // Dial connects to the control plane and starts a yamux session. Errors
@@ -86,6 +123,9 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	hdr := http.Header{}
 	hdr.Set(proto.HeaderToken, cfg.Token)
 	hdr.Set(proto.HeaderVersion, proto.Version)
+	if cfg.AgentVersion != "" {
+		hdr.Set(proto.HeaderAgentVersion, cfg.AgentVersion)
+	}
 	timeout := cfg.RequestTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -101,13 +141,13 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	c.SetReadLimit(proto.MaxMessageBytes)
 	// The websocket lives until the session closes, not until ctx ends.
-	nc := websocket.NetConn(context.Background(), c, websocket.MessageBinary)
+	nc := &recordingConn{Conn: websocket.NetConn(context.Background(), c, websocket.MessageBinary)}
 	mux, err := yamux.Client(nc, proto.YamuxConfig(cfg.KeepaliveInterval, cfg.WriteTimeout))
 	if err != nil {
 		_ = nc.Close()
 		return nil, err
 	}
-	s := &Session{mux: mux, timeout: timeout}
+	s := &Session{mux: mux, conn: nc, timeout: timeout}
 	s.client = &http.Client{Transport: &http.Transport{
 		DialContext: func(context.Context, string, string) (net.Conn, error) { return mux.OpenStream() },
 		// One stream per request keeps requests independent; streams are cheap.
@@ -141,6 +181,21 @@ func dialError(resp *http.Response, err error) error {
 
 // Done is closed when the session ends (closed, or keepalive failed).
 func (s *Session) Done() <-chan struct{} { return s.mux.CloseChan() }
+
+// Err says why the websocket under the session ended: an error wrapping
+// ErrReplaced when the control plane closed it because a newer connection
+// replaced this one, the transport's error otherwise, and nil while it is
+// up (or when it was closed from this side without a read failing).
+func (s *Session) Err() error {
+	if s.conn == nil {
+		return nil
+	}
+	err := s.conn.err()
+	if websocket.CloseStatus(err) == proto.CloseReplaced {
+		return fmt.Errorf("%w (websocket close code %d)", ErrReplaced, proto.CloseReplaced)
+	}
+	return err
+}
 
 // Close ends the session.
 func (s *Session) Close() error {

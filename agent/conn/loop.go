@@ -31,7 +31,8 @@ type LoopConfig struct {
 	// InitialInterval is the first retry wait. Default 500ms.
 	InitialInterval time.Duration
 	// MaxInterval caps every wait, jitter included. Default 30s. A rejected
-	// token or a version mismatch waits exactly this long.
+	// token, a version mismatch or a session replaced by another agent's
+	// (ErrReplaced) waits exactly this long.
 	MaxInterval time.Duration
 	// StableAfter is how long a connection must last for the backoff to
 	// start again from InitialInterval. Default 1m.
@@ -61,6 +62,9 @@ type Loop struct {
 	bo  *backoff.ExponentialBackOff
 	// closeSession ends a served session; tests replace it.
 	closeSession func(*Session)
+	// replacedInARow counts sessions ended by ErrReplaced since the last
+	// stable one: only the first of a streak is logged at error level.
+	replacedInARow int
 }
 
 // NewLoop validates cfg and returns a Loop. It starts nothing.
@@ -104,6 +108,25 @@ func (l *Loop) next() time.Duration {
 	return d
 }
 
+// replaced handles a session the control plane closed because another
+// connection with this workspace's token replaced it. Reconnecting at once
+// would replace that agent in turn and start a fight; waiting the longest
+// backoff lets the other agent serve the workspace. The first replacement
+// of a streak is logged at error level, the next ones at warn level.
+func (l *Loop) replaced(serr error) time.Duration {
+	wait := l.cfg.MaxInterval
+	l.replacedInARow++
+	if l.replacedInARow == 1 {
+		l.cfg.Logger.Error("another agent connected to the control plane with this workspace's token and replaced this one; "+
+			"two agents may be running with the same token (stop one of them). Waiting the longest backoff before connecting again",
+			zap.Error(serr), zap.Duration("retry_in", wait))
+	} else {
+		l.cfg.Logger.Warn("replaced again by another agent with this workspace's token",
+			zap.Int("times_in_a_row", l.replacedInARow), zap.Duration("retry_in", wait))
+	}
+	return wait
+}
+
 // Run connects and serves until ctx is cancelled, which is a clean exit
 // (nil). Failures are logged and retried; Run never gives up.
 func (l *Loop) Run(ctx context.Context) error {
@@ -140,6 +163,11 @@ func (l *Loop) Run(ctx context.Context) error {
 			}
 			if l.cfg.Clock.Now().Sub(start) >= l.cfg.StableAfter {
 				l.bo.Reset()
+				l.replacedInARow = 0
+			}
+			if errors.Is(serr, ErrReplaced) {
+				wait = l.replaced(serr)
+				break
 			}
 			wait = l.next()
 			log.Warn("connection to the control plane lost; reconnecting", zap.Error(serr), zap.Duration("retry_in", wait))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -173,5 +174,56 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: err = %v", c, err)
 		}
+	}
+}
+
+// TestReplacedWaitsTheCapAndLogsOnce: a session the control plane closed
+// because another agent replaced it is followed by the longest wait, not a
+// quick reconnect; the first replacement of a streak is one error line,
+// the next ones warnings; an ordinary loss afterwards backs off as usual.
+func TestReplacedWaitsTheCapAndLogsOnce(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(0, 0)}
+	core, logs := observer.New(zap.DebugLevel)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	attempt := 0
+	replaced := fmt.Errorf("session ended: %w", ErrReplaced)
+	l, err := NewLoop(LoopConfig{
+		InitialInterval: 100 * time.Millisecond, MaxInterval: 30 * time.Second, StableAfter: time.Minute,
+		Clock: clock, Logger: zap.New(core),
+		Dial: func(context.Context) (*Session, error) {
+			attempt++
+			if attempt > 4 {
+				cancel()
+				return nil, ctx.Err()
+			}
+			return &Session{}, nil
+		},
+		Serve: func(context.Context, *Session) error {
+			clock.advance(time.Second)
+			if attempt <= 3 {
+				return replaced
+			}
+			return errors.New("connection reset")
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.closeSession = func(*Session) {}
+	_ = l.Run(ctx)
+	w := clock.recorded()
+	if len(w) != 4 || w[0] != 30*time.Second || w[1] != 30*time.Second || w[2] != 30*time.Second || w[3] > 150*time.Millisecond {
+		t.Fatalf("waits = %v; want the cap after each replacement, then the initial backoff", w)
+	}
+	errs := logs.FilterLevelExact(zap.ErrorLevel).All()
+	if len(errs) != 1 || !strings.Contains(errs[0].Message, "replaced this one") {
+		t.Fatalf("error lines = %v; want exactly one about the replacement", errs)
+	}
+	if n := logs.FilterMessageSnippet("replaced again").Len(); n != 2 {
+		t.Errorf("%d follow-up warnings, want 2", n)
+	}
+	if n := logs.FilterMessageSnippet("connection to the control plane lost").Len(); n != 1 {
+		t.Errorf("%d ordinary loss lines, want 1 (the replacements are not ordinary losses)", n)
 	}
 }

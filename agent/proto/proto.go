@@ -20,6 +20,11 @@ const (
 	HeaderVersion = "Courier-Agent-Protocol"
 	// HeaderToken carries the agent token ("Authorization: Bearer" works too).
 	HeaderToken = "Courier-Agent-Token"
+	// HeaderAgentVersion carries the agent's release ("dev" for a build
+	// without one), shown in the workspace's agent status. Optional.
+	HeaderAgentVersion = "Courier-Agent-Version"
+	// MaxAgentVersionBytes bounds HeaderAgentVersion; longer is cut.
+	MaxAgentVersionBytes = 64
 	// StatusVersionMismatch is the HTTP status of a refused version
 	// (426 Upgrade Required); the body is an ErrorResponse naming both versions.
 	StatusVersionMismatch = 426
@@ -27,6 +32,18 @@ const (
 	MaxMessageBytes = 1 << 20
 	// MaxBodyBytes bounds one JSON body on the yamux HTTP routes.
 	MaxBodyBytes = 4 << 20
+)
+
+// Websocket close codes the control plane sends (4000-4999 is the range
+// RFC 6455 leaves to applications).
+const (
+	// CloseReplaced closes a connection because a newer connection with the
+	// same workspace's agent token replaced it ("newest wins"). An agent
+	// that gets it should not reconnect at once: another agent is serving
+	// the workspace, and reconnecting would replace it in turn.
+	CloseReplaced = 4001
+	// CloseReplacedReason is the close reason sent with CloseReplaced.
+	CloseReplacedReason = "replaced by a newer agent connection for this workspace"
 )
 
 // Routes served by the control plane over the yamux session. The agent's
@@ -78,7 +95,8 @@ type App struct {
 	Command string `json:"command"`
 }
 
-// Secret is a secret as the agent receives it: with its value.
+// Secret is a secret as the agent receives it: with its value, unless it
+// is Disabled.
 type Secret struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
@@ -86,6 +104,10 @@ type Secret struct {
 	EnvName   string    `json:"env_name,omitempty"`
 	FilePath  string    `json:"file_path,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Disabled marks a paused secret: Value is empty, and the agent sets
+	// no env and writes no file for it (OutcomeDisabled). A file written
+	// before stays on disk (R7).
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // String never prints the value.
@@ -138,6 +160,8 @@ const (
 	OutcomeEnvOnly      = "env"
 	OutcomeNotInjected  = "not_injected"
 	OutcomeFileDisabled = "file_disabled"
+	// OutcomeDisabled: the secret is paused; nothing was set or written.
+	OutcomeDisabled = "disabled"
 )
 
 // Outcome is what happened to one secret in one apply. It never carries a
@@ -157,6 +181,10 @@ type ApplyReport struct {
 	At       time.Time `json:"at"`
 	Outcomes []Outcome `json:"outcomes"`
 	Warnings []string  `json:"warnings,omitempty"`
+	// LeftBehind are files earlier applies wrote that no secret targets
+	// now (a path changed, a target cleared, a secret deleted). Courier
+	// never deletes them (R7); an operator may. Sorted.
+	LeftBehind []string `json:"left_behind,omitempty"`
 }
 
 // ErrorResponse is the body of every non-2xx answer on the agent routes and

@@ -251,10 +251,18 @@ func TestUpdateKeepsRunningProcessEnv(t *testing.T) {
 func TestSecretsNeverInArgv(t *testing.T) {
 	sp, _ := newSpawner(t)
 	sp.Update(nil, map[string]string{"SECRET_API": canarySecret})
-	var stdin io.WriteCloser
-	cmd, err := sp.Start(context.Background(), Spec{Command: "cat >/dev/null"}, func(c *exec.Cmd) error {
+	var (
+		stdin  io.WriteCloser
+		stdout io.ReadCloser
+	)
+	// The child says "ready" once the shell runs: before that, between fork
+	// and exec, /proc/<pid>/environ still shows the test's own environment.
+	cmd, err := sp.Start(context.Background(), Spec{Command: "echo ready; cat >/dev/null"}, func(c *exec.Cmd) error {
 		var err error
 		if stdin, err = c.StdinPipe(); err != nil {
+			return err
+		}
+		if stdout, err = c.StdoutPipe(); err != nil {
 			return err
 		}
 		return c.Start()
@@ -263,6 +271,9 @@ func TestSecretsNeverInArgv(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { stdin.Close(); _ = cmd.Wait() }()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("child did not start: %q, %v", line, err)
+	}
 	for _, a := range cmd.Args {
 		if strings.Contains(a, canarySecret) {
 			t.Fatalf("secret in cmd.Args")

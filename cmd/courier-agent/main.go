@@ -73,7 +73,7 @@ func run(args []string) error {
 		_ = os.Unsetenv(name)
 	}
 	cfg := agent.Config{URL: *url, Token: token, TokenFile: *tokenFile, DataDir: *dataDir, Home: *home,
-		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive}
+		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive, Version: version}
 	if token != "" && *tokenFile != "" {
 		cfg.TokenFile = "" // the explicit token wins; say so
 		log.Warn("both COURIER_AGENT_TOKEN and a token file are set; using COURIER_AGENT_TOKEN")

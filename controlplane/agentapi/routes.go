@@ -13,12 +13,12 @@ import (
 	"github.com/courierhq/courier/controlplane/store"
 )
 
-// wsState is what the server remembers of a workspace's agent between
-// connections: recent script/app output and the last apply report.
+// wsState is what the server remembers in memory of a workspace's agent
+// between connections: recent script/app output. The agent's status and
+// last apply report are in the store.
 type wsState struct {
-	logs      []proto.LogLine // ring of the last Config.LogLines lines
-	sources   []string        // source of each line in logs
-	lastApply *proto.ApplyReport
+	logs    []proto.LogLine // ring of the last Config.LogLines lines
+	sources []string        // source of each line in logs
 }
 
 // routes is the HTTP handler served on one agent's yamux session.
@@ -106,6 +106,17 @@ func (s *Server) secrets(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	out := proto.SecretsResponse{Secrets: make([]proto.Secret, 0, len(stored))}
 	for _, sec := range stored {
+		if !sec.Enabled {
+			// Paused: the agent learns the secret exists (to report it and
+			// keep its file, R7) but not its value.
+			ps := proto.Secret{ID: sec.ID, Name: sec.Name, EnvName: sec.EnvName, FilePath: sec.FilePath,
+				UpdatedAt: sec.UpdatedAt, Disabled: true}
+			if s.cfg.FileDeliveryDisabled {
+				ps.FilePath = ""
+			}
+			out.Secrets = append(out.Secrets, ps)
+			continue
+		}
 		value, err := s.cfg.Open(sec)
 		if err != nil {
 			s.log.Error("cannot open a stored secret; it is not delivered", zap.String("workspace", ws.Name),
@@ -188,9 +199,10 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		s.log.Debug("agent applied a secret", fields...)
 	}
-	s.mu.Lock()
-	s.stateLocked(id).lastApply = &rep
-	s.mu.Unlock()
+	if err := s.cfg.Store.SetAgentApply(r.Context(), id, rep); err != nil {
+		s.internal(w, "saving the apply report", err)
+		return
+	}
 	if s.cfg.OnApply != nil {
 		s.cfg.OnApply(id, rep)
 	}
@@ -235,14 +247,4 @@ func (s *Server) RecentLogs(workspaceID string) []LogLine {
 		out[i] = LogLine{Source: st.sources[i], LogLine: st.logs[i]}
 	}
 	return out
-}
-
-// LastApply returns the last apply report of a workspace's agent.
-func (s *Server) LastApply(workspaceID string) (proto.ApplyReport, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st := s.state[workspaceID]; st != nil && st.lastApply != nil {
-		return *st.lastApply, true
-	}
-	return proto.ApplyReport{}, false
 }

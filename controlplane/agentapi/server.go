@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/google/uuid"
 	"github.com/hashicorp/yamux"
 	"go.uber.org/zap"
 
@@ -92,12 +93,16 @@ type Server struct {
 	sessions map[string]*session // by workspace ID
 	closed   bool
 	wg       sync.WaitGroup
-	state    map[string]*wsState // by workspace ID: logs and last apply
+	state    map[string]*wsState // by workspace ID: recent script and app output
 }
 
+// session is one agent connection.
 type session struct {
-	ws  store.Workspace
-	mux *yamux.Session
+	id     string // unique per connection, recorded in the store
+	ws     store.Workspace
+	remote string
+	conn   *websocket.Conn
+	mux    *yamux.Session
 }
 
 // New validates cfg and returns a Server. It starts nothing.
@@ -184,10 +189,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 		return
 	}
-	sess := &session{ws: ws, mux: mux}
-	s.register(sess)
+	sess := &session{id: uuid.NewString(), ws: ws, remote: r.RemoteAddr, conn: c, mux: mux}
+	version := agentVersion(r)
 	s.log.Info("agent connected", zap.String("workspace", ws.Name), zap.String("workspace_id", ws.ID),
-		zap.String("remote", r.RemoteAddr))
+		zap.String("remote", r.RemoteAddr), zap.String("agent_version", version))
+	s.recordConnected(sess, version)
+	s.register(sess)
 
 	srv := &http.Server{Handler: s.routes(ws.ID), ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog: zap.NewStdLog(s.log.Named("agent-http"))}
@@ -196,18 +203,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = mux.Close()
 	_ = conn.Close()
 	s.unregister(sess)
-	s.log.Info("agent disconnected", zap.String("workspace", ws.Name), zap.String("workspace_id", ws.ID))
+	s.recordDisconnected(sess)
+	s.log.Info("agent disconnected", zap.String("workspace", ws.Name), zap.String("workspace_id", ws.ID),
+		zap.String("remote", sess.remote))
 }
 
-// register makes sess the workspace's session, closing an older one: a
-// restarted agent replaces its previous connection.
+// register makes sess the workspace's session, replacing an older one:
+// newest wins, so a restarted agent takes over from a connection that has
+// not noticed yet that it is dead. The replaced agent is told why
+// (proto.CloseReplaced), which makes it back off instead of reconnecting at
+// once and replacing this one in turn.
 func (s *Server) register(sess *session) {
 	s.mu.Lock()
 	old := s.sessions[sess.ws.ID]
 	s.sessions[sess.ws.ID] = sess
 	s.mu.Unlock()
 	if old != nil {
-		_ = old.mux.Close()
+		s.replaced(old, sess)
 	}
 }
 

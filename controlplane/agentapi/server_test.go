@@ -54,8 +54,9 @@ func setup(t *testing.T, fileDisabled bool) *fixture {
 		t.Fatal(err)
 	}
 	_ = st.CreateSecrets(ctx, owner.ID, []store.Secret{
-		{ID: "s1", Name: "tok", EnvName: "TOK", FilePath: "~/tok", Value: []byte(canary), CreatedAt: time.Now(), UpdatedAt: time.Now()},
-		{ID: "s2", Name: "broken", Value: []byte("x"), CreatedAt: time.Now(), UpdatedAt: time.Now()},
+		{ID: "s1", Name: "tok", EnvName: "TOK", FilePath: "~/tok", Value: []byte(canary), Enabled: true, CreatedAt: time.Now(), UpdatedAt: time.Now()},
+		{ID: "s2", Name: "broken", Value: []byte("x"), Enabled: true, CreatedAt: time.Now(), UpdatedAt: time.Now()},
+		{ID: "s3", Name: "zz-paused", EnvName: "PAUSED", FilePath: "~/paused", Value: []byte(canary + "-paused"), CreatedAt: time.Now(), UpdatedAt: time.Now()},
 	}, nil)
 	core, logs := observer.New(zap.DebugLevel)
 	srv, err := agentapi.New(agentapi.Config{Store: st, Logger: zap.New(core), FileDeliveryDisabled: fileDisabled,
@@ -96,8 +97,11 @@ func TestConnectFetchAndReport(t *testing.T) {
 		t.Fatalf("manifest = %+v, %v", m, err)
 	}
 	secs, err := s.Secrets(ctx)
-	if err != nil || len(secs) != 1 || secs[0].Value != canary || secs[0].FilePath != "~/tok" {
-		t.Fatalf("secrets = %v, %v (the broken one must be left out, the other delivered)", secs, err)
+	if err != nil || len(secs) != 2 || secs[0].Value != canary || secs[0].FilePath != "~/tok" || secs[0].Disabled {
+		t.Fatalf("secrets = %v, %v (the broken one must be left out, the others delivered)", secs, err)
+	}
+	if p := secs[1]; p.Name != "zz-paused" || !p.Disabled || p.Value != "" || p.EnvName != "PAUSED" || p.FilePath != "~/paused" {
+		t.Fatalf("paused secret sent as %+v (value set: %t); want its targets, disabled, no value", p, p.Value != "")
 	}
 	if err := s.ReportLifecycle(ctx, proto.LifecycleReport{State: proto.StateReady, At: time.Now()}); err != nil {
 		t.Fatal(err)
@@ -113,9 +117,11 @@ func TestConnectFetchAndReport(t *testing.T) {
 	if l := f.srv.RecentLogs("w1"); len(l) != 1 || l[0].Text != "hello" || l[0].Source != "script:s" {
 		t.Errorf("logs = %+v", l)
 	}
-	_ = s.ReportApply(ctx, proto.ApplyReport{Outcomes: []proto.Outcome{{Secret: "tok", Outcome: proto.OutcomeWritten}}})
-	if r, ok := f.srv.LastApply("w1"); !ok || r.Outcomes[0].Secret != "tok" {
-		t.Errorf("last apply = %+v", r)
+	_ = s.ReportApply(ctx, proto.ApplyReport{Outcomes: []proto.Outcome{{Secret: "tok", Outcome: proto.OutcomeWritten}},
+		LeftBehind: []string{"/home/dev/old"}})
+	if st, err := f.st.AgentStatus(ctx, "w1"); err != nil || st.LastApply == nil || st.LastApply.Outcomes[0].Secret != "tok" ||
+		st.LastApply.LeftBehind[0] != "/home/dev/old" || !st.Connected {
+		t.Errorf("stored status = %+v, %v", st, err)
 	}
 	if f.srv.Connected() != 1 {
 		t.Errorf("Connected = %d", f.srv.Connected())
@@ -148,7 +154,7 @@ func TestFileDeliveryDisabled(t *testing.T) {
 	defer s.Close()
 	m, _ := s.Manifest(context.Background())
 	secs, _ := s.Secrets(context.Background())
-	if !m.FileDeliveryDisabled || len(secs) != 1 || secs[0].FilePath != "" || secs[0].EnvName != "TOK" {
+	if !m.FileDeliveryDisabled || len(secs) != 2 || secs[0].FilePath != "" || secs[0].EnvName != "TOK" || secs[1].FilePath != "" {
 		t.Fatalf("file targets must be withheld: %+v %+v", m, secs)
 	}
 }
@@ -219,6 +225,30 @@ func TestDialOpensSSHStreamAndNewerConnectionWins(t *testing.T) {
 		t.Fatal("the older session was not closed when the agent reconnected")
 	}
 	waitConnected(t, f.srv, 1)
+	// The older agent is told why, with the protocol's close code.
+	if err := s1.Err(); !errors.Is(err, conn.ErrReplaced) {
+		t.Fatalf("older session ended with %v, want ErrReplaced", err)
+	}
+	if err := s2.Err(); err != nil {
+		t.Fatalf("the newer session has ended: %v", err)
+	}
+	// The operator is warned, naming both peers, and the status shows it.
+	var remotes []string
+	for _, e := range f.logs.FilterMessage("agent connected").All() {
+		remotes = append(remotes, e.ContextMap()["remote"].(string))
+	}
+	warns := f.logs.FilterMessageSnippet("replaced by a newer one").All()
+	if len(remotes) != 2 || remotes[0] == remotes[1] || len(warns) != 1 || warns[0].Level != zap.WarnLevel ||
+		warns[0].ContextMap()["old_remote"] != remotes[0] || warns[0].ContextMap()["new_remote"] != remotes[1] ||
+		warns[0].ContextMap()["workspace"] != "dev" {
+		t.Fatalf("connects from %v; replacement warnings %v", remotes, warns)
+	}
+	status, err := f.st.AgentStatus(ctx, "w1")
+	if err != nil || status.ReplacedAt.IsZero() || !strings.Contains(status.ReplacedNote, remotes[1]) ||
+		!strings.Contains(status.ReplacedNote, "another agent connected with this workspace's token") || !status.Connected ||
+		status.RemoteAddr != remotes[1] {
+		t.Fatalf("status = %+v, %v", status, err)
+	}
 }
 
 func TestCloseEndsSessions(t *testing.T) {
@@ -247,5 +277,23 @@ func waitConnected(t *testing.T, srv *agentapi.Server, n int) {
 			t.Fatalf("Connected = %d, want %d", srv.Connected(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestAgentVersionRecorded: the version header reaches the status, cut to
+// printable ASCII of bounded length.
+func TestAgentVersionRecorded(t *testing.T) {
+	f := setup(t, false)
+	long := "v1.2.3 (linux) " + strings.Repeat("x", 100)
+	s, err := conn.Dial(context.Background(), conn.Config{URL: f.http.URL, Token: agentToken, AgentVersion: long})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitConnected(t, f.srv, 1)
+	st, err := f.st.AgentStatus(context.Background(), "w1")
+	want := ("v1.2.3(linux)" + strings.Repeat("x", 100))[:proto.MaxAgentVersionBytes]
+	if err != nil || st.AgentVersion != want || !st.Connected {
+		t.Fatalf("status = %+v, %v; want version %q", st, err, want)
 	}
 }

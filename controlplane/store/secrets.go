@@ -6,13 +6,13 @@ import (
 	"fmt"
 )
 
-const secretCols = `id, user_id, name, description, env_name, file_path, value, created_at, updated_at`
+const secretCols = `id, user_id, name, description, env_name, file_path, value, enabled, created_at, updated_at`
 
 func scanSecret(row interface{ Scan(...any) error }) (Secret, error) {
 	var sec Secret
 	var created, updated int64
 	if err := row.Scan(&sec.ID, &sec.UserID, &sec.Name, &sec.Description, &sec.EnvName, &sec.FilePath,
-		&sec.Value, &created, &updated); err != nil {
+		&sec.Value, &sec.Enabled, &created, &updated); err != nil {
 		return Secret{}, notFound(err)
 	}
 	sec.CreatedAt, sec.UpdatedAt = fromNanos(created), fromNanos(updated)
@@ -95,8 +95,8 @@ func (s *SQLite) CreateSecrets(ctx context.Context, userID string, secs []Secret
 			}
 		}
 		for _, sec := range secs {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO secrets(`+secretCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				sec.ID, userID, sec.Name, sec.Description, sec.EnvName, sec.FilePath, sec.Value,
+			if _, err := tx.ExecContext(ctx, `INSERT INTO secrets(`+secretCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				sec.ID, userID, sec.Name, sec.Description, sec.EnvName, sec.FilePath, sec.Value, sec.Enabled,
 				nanos(sec.CreatedAt), nanos(sec.UpdatedAt)); err != nil {
 				return fmt.Errorf("store: insert secret: %w", err)
 			}
@@ -132,6 +132,9 @@ func (s *SQLite) UpdateSecret(ctx context.Context, userID, name string, u Secret
 		if u.FilePath != nil {
 			sec.FilePath = *u.FilePath
 		}
+		if u.Enabled != nil {
+			sec.Enabled = *u.Enabled
+		}
 		if u.Value != nil {
 			sec.Value = u.Value
 		}
@@ -147,8 +150,8 @@ func (s *SQLite) UpdateSecret(ctx context.Context, userID, name string, u Secret
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE secrets SET description = ?, env_name = ?, file_path = ?, value = ?, updated_at = ?
-			WHERE id = ?`, sec.Description, sec.EnvName, sec.FilePath, sec.Value, nanos(sec.UpdatedAt), sec.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE secrets SET description = ?, env_name = ?, file_path = ?, value = ?, enabled = ?, updated_at = ?
+			WHERE id = ?`, sec.Description, sec.EnvName, sec.FilePath, sec.Value, sec.Enabled, nanos(sec.UpdatedAt), sec.ID); err != nil {
 			return fmt.Errorf("store: update secret: %w", err)
 		}
 		updated = sec

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -112,5 +113,41 @@ func TestSecretStringHidesValue(t *testing.T) {
 		if strings.Contains(out, canary) {
 			t.Fatalf("formatting leaks the value: %s", out)
 		}
+	}
+}
+
+// TestMigration0002KeepsExistingSecretsEnabled opens a database made by
+// migration 0001 alone: its secrets must come out enabled.
+func TestMigration0002KeepsExistingSecretsEnabled(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "courier.db")
+	init, err := os.ReadFile(filepath.Join("migrations", "0001_init.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
+		string(init),
+		`INSERT INTO schema_migrations VALUES (1, 0)`,
+		`INSERT INTO users VALUES ('u1', 'dev', 'dev@x', x'00', 0, 0)`,
+		`INSERT INTO secrets(id, user_id, name, value, created_at, updated_at) VALUES ('s1', 'u1', 'old', x'76', 0, 0)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	_ = db.Close()
+	s, err := store.OpenSQLite(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.GetSecret(ctx, "u1", "old")
+	if err != nil || !got.Enabled {
+		t.Fatalf("secret from before migration 0002 = %v, %v; want enabled", got, err)
 	}
 }

@@ -86,14 +86,18 @@ type Secret struct {
 	EnvName     string
 	FilePath    string
 	Value       []byte
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Enabled is false for a paused secret: it stays listed, keeps its env
+	// name and file path reserved and counts toward the caps, but agents
+	// do not get its value. The zero value is a paused secret, so set it.
+	Enabled   bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // String never includes the stored value (which is the raw value when
 // encryption at rest is off).
 func (s Secret) String() string {
-	return fmt.Sprintf("Secret{name=%q user=%q env=%q file=%q stored_bytes=%d}", s.Name, s.UserID, s.EnvName, s.FilePath, len(s.Value))
+	return fmt.Sprintf("Secret{name=%q user=%q env=%q file=%q enabled=%t stored_bytes=%d}", s.Name, s.UserID, s.EnvName, s.FilePath, s.Enabled, len(s.Value))
 }
 
 // GoString is String, for %#v.
@@ -109,6 +113,7 @@ type SecretUpdate struct {
 	Description *string
 	EnvName     *string
 	FilePath    *string
+	Enabled     *bool
 	Value       []byte // nil: unchanged
 	UpdatedAt   time.Time
 }
@@ -161,6 +166,60 @@ type Store interface {
 	UpdateSecret(ctx context.Context, userID, name string, u SecretUpdate, check CheckFunc) (Secret, error)
 	DeleteSecret(ctx context.Context, userID, name string) error
 
+	// AgentConnected records that connection c of a workspace's agent is up
+	// and replaces the connection recorded before. ErrNotFound if the
+	// workspace does not exist.
+	AgentConnected(ctx context.Context, workspaceID string, c AgentConnection) error
+	// AgentDisconnected records the end of connection connID. It does
+	// nothing when another connection has been recorded since.
+	AgentDisconnected(ctx context.Context, workspaceID, connID string, at time.Time) error
+	// AgentReplaced records that a newer connection replaced the agent's
+	// connection at at, with a note for operators (no values).
+	AgentReplaced(ctx context.Context, workspaceID string, at time.Time, note string) error
+	// SetAgentApply stores the agent's last apply report.
+	SetAgentApply(ctx context.Context, workspaceID string, rep proto.ApplyReport) error
+	// AgentStatus returns what is known of a workspace's agent: a zero
+	// AgentStatus (with WorkspaceID set) when its agent never connected,
+	// ErrNotFound when the workspace does not exist.
+	AgentStatus(ctx context.Context, workspaceID string) (AgentStatus, error)
+	// DisconnectAllAgents marks every agent disconnected at at. A control
+	// plane calls it when it starts: connections do not outlive the
+	// process that served them. (Several replicas will need a per-replica
+	// record instead.)
+	DisconnectAllAgents(ctx context.Context, at time.Time) error
+
 	// Close releases the store; it is safe to call twice.
 	Close() error
+}
+
+// AgentConnection is one websocket connection of a workspace's agent.
+type AgentConnection struct {
+	// ID is unique per connection.
+	ID string
+	// RemoteAddr is the peer's address as the control plane saw it.
+	RemoteAddr string
+	// AgentVersion is the release the agent reported ("" if none).
+	AgentVersion string
+	// At is when the connection was accepted.
+	At time.Time
+}
+
+// AgentStatus is what the control plane knows of a workspace's agent. The
+// lifecycle state lives on Workspace. Nothing here holds a secret value.
+type AgentStatus struct {
+	WorkspaceID string
+	// Connected is true while the connection ConnID is up.
+	Connected    bool
+	ConnID       string
+	RemoteAddr   string
+	AgentVersion string
+	// ConnectedAt is when the last connection started, DisconnectedAt
+	// when the last one ended (zero while none has).
+	ConnectedAt, DisconnectedAt time.Time
+	// ReplacedAt is when a newer connection last replaced an older one,
+	// ReplacedNote the operator-facing explanation.
+	ReplacedAt   time.Time
+	ReplacedNote string
+	// LastApply is the last apply report, nil before the first.
+	LastApply *proto.ApplyReport
 }

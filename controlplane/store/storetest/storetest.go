@@ -35,6 +35,9 @@ func Run(t *testing.T, open Opener) {
 		{"CreateAllOrNothing", testAllOrNothing},
 		{"CheckSeesAfterSet", testCheckSeesAfter},
 		{"ConcurrentCapHolds", testConcurrentCap},
+		{"SecretEnabled", testSecretEnabled},
+		{"AgentStatus", testAgentStatus},
+		{"AgentStatusConnections", testAgentConnections},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {
@@ -63,7 +66,7 @@ func mkUser(t *testing.T, s store.Store, name string) store.User {
 
 func mkSecret(name, env, file string) store.Secret {
 	return store.Secret{ID: uuid.NewString(), Name: name, EnvName: env, FilePath: file,
-		Value: []byte("v-" + name), CreatedAt: T0, UpdatedAt: T0}
+		Value: []byte("v-" + name), Enabled: true, CreatedAt: T0, UpdatedAt: T0}
 }
 
 func wantConflict(t *testing.T, err error, field string) {

@@ -1,0 +1,80 @@
+package agentapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/zap"
+
+	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/store"
+)
+
+// recordTimeout bounds a status write made outside a request (at connect,
+// disconnect and replacement), which may run while the server shuts down.
+const recordTimeout = 5 * time.Second
+
+// agentVersion returns the release the agent sent, cut to printable ASCII
+// of at most proto.MaxAgentVersionBytes: it is shown to operators as is.
+func agentVersion(r *http.Request) string {
+	v := r.Header.Get(proto.HeaderAgentVersion)
+	v = strings.Map(func(c rune) rune {
+		if c < 0x21 || c > 0x7e {
+			return -1
+		}
+		return c
+	}, v)
+	if len(v) > proto.MaxAgentVersionBytes {
+		v = v[:proto.MaxAgentVersionBytes]
+	}
+	return v
+}
+
+func (s *Server) recordConnected(sess *session, version string) {
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	err := s.cfg.Store.AgentConnected(ctx, sess.ws.ID, store.AgentConnection{ID: sess.id, RemoteAddr: sess.remote,
+		AgentVersion: version, At: s.cfg.Now().UTC()})
+	if err != nil {
+		s.log.Error("could not record the agent connection", zap.String("workspace_id", sess.ws.ID), zap.Error(err))
+	}
+}
+
+func (s *Server) recordDisconnected(sess *session) {
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if err := s.cfg.Store.AgentDisconnected(ctx, sess.ws.ID, sess.id, s.cfg.Now().UTC()); err != nil {
+		s.log.Error("could not record the agent disconnection", zap.String("workspace_id", sess.ws.ID), zap.Error(err))
+	}
+}
+
+// replaced closes old, which newer has replaced, with proto.CloseReplaced,
+// warns the operator naming both peers and records it in the workspace's
+// agent status. Two agents running with one workspace's token show up
+// here, once per takeover.
+func (s *Server) replaced(old, newer *session) {
+	now := s.cfg.Now().UTC()
+	note := fmt.Sprintf("another agent connected with this workspace's token from %s at %s and replaced the connection from %s (newest wins); "+
+		"if this repeats, two agents are running with the same token", newer.remote, now.Format(time.RFC3339), old.remote)
+	s.log.Warn("agent connection replaced by a newer one with the same workspace token",
+		zap.String("workspace", newer.ws.Name), zap.String("workspace_id", newer.ws.ID),
+		zap.String("old_remote", old.remote), zap.String("new_remote", newer.remote))
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if err := s.cfg.Store.AgentReplaced(ctx, newer.ws.ID, now, note); err != nil {
+		s.log.Error("could not record the agent replacement", zap.String("workspace_id", newer.ws.ID), zap.Error(err))
+	}
+	// The close handshake waits for the old agent's answer (at most a few
+	// seconds); the new connection does not wait for it. ServeHTTP of the
+	// new connection holds a wg count, so adding here is safe against Close.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = old.conn.Close(websocket.StatusCode(proto.CloseReplaced), proto.CloseReplacedReason)
+		_ = old.mux.Close()
+	}()
+}
