@@ -16,7 +16,7 @@ import (
 	"github.com/courierhq/courier/controlplane/seal"
 )
 
-// Durability under SIGKILL: writers create and update secrets through the
+// Durability under SIGKILL: writers create, update and delete secrets through the
 // REST API of a real `courier server` process (encryption on) while it is
 // killed with SIGKILL, round after round. After each restart on the same
 // data dir, every acknowledged write is there with its latest acknowledged
@@ -35,6 +35,12 @@ type durState struct {
 	exists  bool // created and acknowledged, or found after a restart
 	acked   int  // latest acknowledged version, 0 for none
 	pending int  // version in flight when the server died, 0 for none
+	// deleting is set while a delete is in flight (and stays set if the
+	// server died before answering).
+	deleting bool
+	// next is the highest version ever sent: versions never repeat, so a
+	// deleted secret that came back would not pass for a new one.
+	next int
 }
 
 func durValue(name string, ver int) string { return fmt.Sprintf("durable-%s-v%d", name, ver) }
@@ -63,7 +69,11 @@ func TestKillNineKeepsEveryAcknowledgedWrite(t *testing.T) {
 			states[w][fmt.Sprintf("w%d-n%d", w, n)] = &durState{}
 		}
 	}
-	var totalAcks, totalPending, landed int
+	var (
+		totalAcks, totalPending, landed int
+		deletes                         atomic.Int64
+		ops                             = make([]int, durWriters) // each writer's operations so far
+	)
 	for round := range durRounds {
 		var (
 			acks    atomic.Int64
@@ -76,11 +86,29 @@ func TestKillNineKeepsEveryAcknowledgedWrite(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for op := 0; ; op++ {
+				for ; ; ops[w]++ {
+					op := ops[w]
 					name := fmt.Sprintf("w%d-n%d", w, op%durNames)
 					s := states[w][name]
-					ver := s.acked + 1
-					s.pending = ver
+					if s.exists && op%5 == 4 {
+						s.deleting = true
+						code, _ := request(t, "DELETE", p.url+"/api/v2/users/me/secrets/"+name, token, nil)
+						switch code {
+						case -1:
+							return // the server is gone; s.deleting stays set
+						case 204:
+							*s = durState{next: s.next}
+							acks.Add(1)
+							deletes.Add(1)
+							continue
+						default:
+							t.Errorf("round %d: delete %s answered %d", round, name, code)
+							once.Do(func() { close(killNow) })
+							return
+						}
+					}
+					ver := s.next + 1
+					s.next, s.pending = ver, ver
 					var code int
 					if s.exists {
 						code, _ = request(t, "PATCH", p.url+"/api/v2/users/me/secrets/"+name, token,
@@ -117,7 +145,7 @@ func TestKillNineKeepsEveryAcknowledgedWrite(t *testing.T) {
 		meta, values := durReadBack(t, p.url, token, ws.AgentToken)
 		for w := range durWriters {
 			for name, s := range states[w] {
-				if s.pending != 0 {
+				if s.pending != 0 || s.deleting {
 					totalPending++
 				}
 				if durCheck(t, round, name, s, meta, values) {
@@ -134,8 +162,8 @@ func TestKillNineKeepsEveryAcknowledgedWrite(t *testing.T) {
 		}
 	}
 	p.kill()
-	t.Logf("%d rounds, %d acknowledged writes, %d writes in flight at a kill (%d of them landed whole, the rest not at all)",
-		durRounds, totalAcks, totalPending, landed)
+	t.Logf("%d rounds, %d acknowledged writes (%d deletes), %d writes in flight at a kill (%d updates or creates landed whole)",
+		durRounds, totalAcks, deletes.Load(), totalPending, landed)
 	if strings.Contains(logs.String(), "durable-w") {
 		t.Fatal("a secret value reached the server log")
 	}
@@ -182,10 +210,10 @@ func durCheck(t *testing.T, round int, name string, s *durState, meta map[string
 	t.Helper()
 	m, found := meta[name]
 	if !found {
-		if s.acked > 0 {
+		if s.acked > 0 && !s.deleting {
 			t.Errorf("round %d: %s lost: version %d was acknowledged", round, name, s.acked)
 		}
-		*s = durState{}
+		*s = durState{next: s.next}
 		return false
 	}
 	ver, err := strconv.Atoi(strings.TrimPrefix(m.Description, "ver="))
@@ -199,11 +227,12 @@ func durCheck(t *testing.T, round int, name string, s *durState, meta map[string
 	case m.FilePath != durFile(name):
 		t.Errorf("round %d: %s has file path %q", round, name, m.FilePath)
 	case ver != s.acked && ver != s.pending:
-		t.Errorf("round %d: %s holds version %d; acknowledged %d, in flight %d", round, name, ver, s.acked, s.pending)
+		t.Errorf("round %d: %s holds version %d; acknowledged %d (0: none, or deleted), in flight %d",
+			round, name, ver, s.acked, s.pending)
 	case m.UpdatedAt.Before(m.CreatedAt):
 		t.Errorf("round %d: %s updated_at before created_at", round, name)
 	}
 	landed := s.pending != 0 && ver == s.pending
-	*s = durState{exists: true, acked: ver}
+	*s = durState{exists: true, acked: ver, next: s.next}
 	return landed
 }
