@@ -193,3 +193,119 @@ func TestAgentRecoversFromControlPlaneKill(t *testing.T) {
 		t.Log("agent log:\n" + agentLog.String())
 	}
 }
+
+// TestAgentKilledMidApply kills the agent process with SIGKILL at moments
+// spread over its start-up (before, during and after the apply of a 20 KiB
+// file secret that changes every round). A reader polls the file
+// throughout: it must only ever see one of the values whole. A last agent
+// then applies the final value.
+func TestAgentKilledMidApply(t *testing.T) {
+	bin := t.TempDir()
+	courier := build(t, bin, "github.com/courierhq/courier/cmd/courier")
+	agentBin := build(t, bin, "github.com/courierhq/courier/cmd/courier-agent")
+	ctx := context.Background()
+	srv := newServerProc(t, courier)
+	anon, _ := client.New(client.Config{URL: srv.url()})
+	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "dev", Email: "dev@kill.test", Password: "correct-horse"}); err != nil {
+		t.Fatal(err)
+	}
+	token, err := anon.Login(ctx, client.LoginRequest{Username: "dev", Password: "correct-horse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := anon.WithToken(token)
+	ws, err := api.CreateWorkspace(ctx, client.CreateWorkspaceRequest{Name: "dev", Owner: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 10
+	value := func(i int) string { return fmt.Sprintf("agent-kill-%d-%s", i, strings.Repeat(string(rune('a'+i)), 20<<10)) }
+	allowed := map[string]bool{}
+	for i := 0; i <= rounds; i++ {
+		allowed[value(i)] = true
+	}
+	if _, err := api.CreateSecret(ctx, "me", client.CreateSecretRequest{Name: "k", Value: value(0), FilePath: "~/k"}); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(ws.AgentToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(t.TempDir(), "agent")
+	runAgent := func() (*exec.Cmd, *logBuf, chan struct{}) {
+		log := &logBuf{}
+		a := exec.Command(agentBin, "--url", srv.url(), "--token-file", tokenFile, "--data-dir", dataDir, "--home", home)
+		a.Env = append(os.Environ(), "SHELL=/bin/sh")
+		a.Stdout, a.Stderr = log, log
+		if err := a.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { _ = a.Wait(); close(done) }()
+		return a, log, done
+	}
+	file := filepath.Join(home, "k")
+	var (
+		stop       = make(chan struct{})
+		readerDone = make(chan struct{})
+		torn       []int
+		reads      int
+	)
+	go func() {
+		defer close(readerDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if b, err := os.ReadFile(file); err == nil {
+				reads++
+				if !allowed[string(b)] {
+					torn = append(torn, len(b))
+				}
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	applied := 0 // rounds whose agent finished the apply before its kill
+	for i := 1; i <= rounds; i++ {
+		v := value(i)
+		if _, err := api.UpdateSecret(ctx, "me", "k", client.UpdateSecretRequest{Value: &v}); err != nil {
+			t.Fatal(err)
+		}
+		a, _, done := runAgent()
+		// Spread the kills over the start-up (0.5 to 50 ms after exec): on
+		// an idle machine the apply is done a few milliseconds after exec,
+		// on a loaded one tens of milliseconds.
+		time.Sleep(time.Duration(i*i) * time.Millisecond / 2)
+		_ = a.Process.Kill()
+		<-done
+		if read(file) == v {
+			applied++
+		}
+	}
+	a, log, done := runAgent()
+	waitUntil(t, "the final apply", func() bool { return read(file) == value(rounds) })
+	_ = a.Process.Kill()
+	<-done
+	close(stop)
+	<-readerDone
+	if len(torn) > 0 || reads == 0 {
+		t.Fatalf("%d reads, %d saw a partial or foreign file (sizes %v)", reads, len(torn), torn)
+	}
+	// Temporary files of a killed write stay behind (a known gap, see
+	// RELIABILITY.md); they are hidden and readable by the owner only.
+	leftovers, _ := filepath.Glob(filepath.Join(home, ".courier-tmp-*"))
+	for _, l := range leftovers {
+		if st, err := os.Stat(l); err == nil && st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("leftover temporary file %s has mode %v", filepath.Base(l), st.Mode().Perm())
+		}
+	}
+	t.Logf("%d reads of the file; %d of %d killed agents had applied; %d temporary files left by killed writes",
+		reads, applied, rounds, len(leftovers))
+	if strings.Contains(log.String(), "agent-kill-") {
+		t.Error("the agent log holds a value")
+	}
+}
