@@ -219,7 +219,9 @@ func TestAgentKilledMidApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	const rounds = 10
-	value := func(i int) string { return fmt.Sprintf("agent-kill-%d-%s", i, strings.Repeat(string(rune('a'+i)), 20<<10)) }
+	value := func(i int) string {
+		return fmt.Sprintf("agent-kill-%d-%s", i, strings.Repeat(string(rune('a'+i)), 20<<10))
+	}
 	allowed := map[string]bool{}
 	for i := 0; i <= rounds; i++ {
 		allowed[value(i)] = true
