@@ -220,6 +220,11 @@ func TestCanaryScan(t *testing.T) {
 		}
 	}
 
+	// An SSH session whose env holds the canaries, through the control
+	// plane's proxy: its logs on both sides are scanned below.
+	if out := cli("", "ssh", "dev", "--", `[ -n "$CANARY_ENV" ] && echo env-set; wc -c < ~/.config/canary/file`); !strings.HasPrefix(out, "env-set\n") {
+		t.Fatalf("ssh session output %q", out)
+	}
 	// More outputs, after the apply.
 	cli("", "secret", "list")
 	cli("", "secret", "list", "-o", "json")
