@@ -236,3 +236,113 @@ func durCheck(t *testing.T, round int, name string, s *durState, meta map[string
 	*s = durState{exists: true, acked: ver, next: s.next}
 	return landed
 }
+
+// TestKillNineBatchAllOrNothing: three writers send batch imports of four
+// secrets each while the server is killed with SIGKILL. After each restart
+// every acknowledged batch is there in full, and a batch in flight is there
+// in full or not at all.
+func TestKillNineBatchAllOrNothing(t *testing.T) {
+	const (
+		rounds    = 6
+		writers   = 3
+		batchSize = 4
+	)
+	dataDir := t.TempDir()
+	logs := &syncBuffer{}
+	p := startServer(t, dataDir, logs)
+	token := firstUserToken(t, p.url)
+	var inFlightLanded, inFlight int
+	for round := range rounds {
+		var (
+			acked   [writers]map[int]bool
+			pending [writers]int
+			acks    atomic.Int64
+			killNow = make(chan struct{})
+			once    sync.Once
+			wg      sync.WaitGroup
+		)
+		killAfter := int64(2 + round%3) // stays under the 50-secret cap with the stragglers
+		for w := range writers {
+			acked[w], pending[w] = map[int]bool{}, -1
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for b := 0; ; b++ {
+					var content strings.Builder
+					for i := range batchSize {
+						fmt.Fprintf(&content, "B%d_%d_%d_%d=batch-value-%d-%d-%d\n", round, w, b, i, w, b, i)
+					}
+					pending[w] = b
+					code, body := request(t, "POST", p.url+"/api/v2/users/me/secrets/batch", token,
+						map[string]string{"format": "env", "content": content.String()})
+					switch code {
+					case -1:
+						return // the server is gone; pending[w] stays set
+					case 201:
+						acked[w][b], pending[w] = true, -1
+						if acks.Add(1) >= killAfter {
+							once.Do(func() { close(killNow) })
+						}
+					default:
+						t.Errorf("round %d writer %d batch %d: %d %s", round, w, b, code, body)
+						once.Do(func() { close(killNow) })
+						return
+					}
+				}
+			}()
+		}
+		<-killNow
+		p.kill()
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+
+		p = startServer(t, dataDir, logs)
+		st, body := request(t, "GET", p.url+"/api/v2/users/me/secrets", token, nil)
+		var list []SecretResponse
+		if st != 200 || json.Unmarshal(body, &list) != nil {
+			t.Fatalf("list: %d %s", st, body)
+		}
+		count := [writers]map[int]int{}
+		for w := range count {
+			count[w] = map[int]int{}
+		}
+		for _, s := range list {
+			var r, w, b, i int
+			if _, err := fmt.Sscanf(s.Name, "B%d_%d_%d_%d", &r, &w, &b, &i); err != nil || r != round || w >= writers {
+				t.Fatalf("round %d: unexpected secret %q", round, s.Name)
+			}
+			count[w][b]++
+		}
+		for w := range writers {
+			for b, n := range count[w] {
+				if n != batchSize {
+					t.Errorf("round %d: batch %d/%d is half-present: %d of %d secrets", round, w, b, n, batchSize)
+				}
+				if !acked[w][b] && b != pending[w] {
+					t.Errorf("round %d: batch %d/%d exists but was never sent", round, w, b)
+				}
+			}
+			for b := range acked[w] {
+				if count[w][b] != batchSize {
+					t.Errorf("round %d: acknowledged batch %d/%d has %d of %d secrets", round, w, b, count[w][b], batchSize)
+				}
+			}
+			if pending[w] >= 0 {
+				inFlight++
+				if count[w][pending[w]] == batchSize {
+					inFlightLanded++
+				}
+			}
+		}
+		// Make room under the 50-secret cap for the next round.
+		for _, s := range list {
+			if code, _ := request(t, "DELETE", p.url+"/api/v2/users/me/secrets/"+s.Name, token, nil); code != 204 {
+				t.Fatalf("delete %s: %d", s.Name, code)
+			}
+		}
+	}
+	p.kill()
+	t.Logf("%d rounds; %d batches in flight at a kill, %d of them landed whole", rounds, inFlight, inFlightLanded)
+}
