@@ -112,6 +112,9 @@ func (a *Agent) logReport(rep inject.Report) {
 		if o.EnvName != "" {
 			fields = append(fields, zap.String("env", o.EnvName))
 		}
+		if o.InPlace != "" { // the filewriter warned once already
+			fields = append(fields, zap.String("in_place", o.InPlace))
+		}
 		switch {
 		case o.Err != nil:
 			a.log.Error("secret not applied", append(fields, zap.Error(o.Err))...)

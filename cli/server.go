@@ -62,12 +62,14 @@ var serverEnv = []envBinding{
 	{"tls-key", "COURIER_TLS_KEY"},
 	{"encryption-key-file", "COURIER_ENCRYPTION_KEY_FILE"},
 	{"disable-secret-file-path", "COURIER_DISABLE_SECRET_FILE_PATH"},
+	{"trusted-proxies", "COURIER_TRUSTED_PROXIES"},
 	{"log-level", "COURIER_LOG_LEVEL"},
 	{"log-format", "COURIER_LOG_FORMAT"},
 }
 
 func newServerCommand() *cobra.Command {
 	cfg := controlplane.DefaultConfig()
+	var trustedProxies string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Courier control plane (REST API, agent endpoint, metrics)",
@@ -83,6 +85,11 @@ values are stored unencrypted and the server says so once at start-up.`,
 			if err := applyEnv(cmd.Flags(), os.LookupEnv, serverEnv); err != nil {
 				return err
 			}
+			proxies, err := controlplane.ParseTrustedProxies(trustedProxies)
+			if err != nil {
+				return err
+			}
+			cfg.LoginThrottle.TrustedProxies = proxies
 			return runServer(cmd, cfg)
 		},
 	}
@@ -94,9 +101,12 @@ values are stored unencrypted and the server says so once at start-up.`,
 	fs.StringVar(&cfg.EncryptionKeyFile, "encryption-key-file", "", "key file that seals secret values at rest")
 	fs.BoolVar(&cfg.DisableSecretFilePath, "disable-secret-file-path", false,
 		"refuse file targets and deliver secrets as env vars only")
+	fs.StringVar(&trustedProxies, "trusted-proxies", "",
+		"comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed for login throttling")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console")
 	documentEnv(fs, serverEnv)
+	cmd.AddCommand(newRotateCommand(true), newRotateCommand(false))
 	return cmd
 }
 

@@ -62,6 +62,10 @@ func outcomeDetail(o client.Outcome) string {
 		return "file delivery is disabled on this deployment"
 	case "not_injected":
 		return "no env or file target"
+	case "written":
+		if o.InPlace != "" {
+			return "written in place: " + o.InPlace
+		}
 	}
 	return ""
 }

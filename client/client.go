@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -36,6 +37,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrBadRequest is wrapped by *Error for a 400.
 	ErrBadRequest = errors.New("bad request")
+	// ErrTooManyRequests is wrapped by *Error for a 429 (a throttled
+	// login); Error.RetryAfter says when to try again.
+	ErrTooManyRequests = errors.New("too many requests")
 )
 
 // Config configures a Client.
@@ -160,7 +164,11 @@ func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) e
 		return fmt.Errorf("read response: %w", err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return decodeError(resp.StatusCode, data)
+		e := decodeError(resp.StatusCode, data)
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			e.RetryAfter = time.Duration(secs) * time.Second
+		}
+		return e
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/courierhq/courier/client"
 	"go.uber.org/goleak"
@@ -181,5 +182,23 @@ func TestRequestStringsHideValues(t *testing.T) {
 				t.Errorf("%s of %T leaks: %s", f, s, out)
 			}
 		}
+	}
+}
+
+func TestThrottledLoginSaysWhenToRetry(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "90")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte(`{"message":"too many failed logins; try again later"}`))
+	}))
+	defer srv.Close()
+	c, _ := client.New(client.Config{URL: srv.URL})
+	_, err := c.Login(context.Background(), client.LoginRequest{Username: "a", Password: "wrong-password"})
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) || !errors.Is(err, client.ErrTooManyRequests) || apiErr.RetryAfter != 90*time.Second {
+		t.Fatalf("err = %#v", err)
+	}
+	if !strings.Contains(err.Error(), "(Retry-After: 1m30s)") {
+		t.Fatalf("message %q does not say when to retry", err.Error())
 	}
 }

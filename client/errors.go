@@ -2,9 +2,11 @@ package client
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -25,6 +27,8 @@ type Error struct {
 	Detail string
 	// Validations lists the fields at fault, if any.
 	Validations []Validation
+	// RetryAfter is the server's Retry-After, if it sent one (a 429).
+	RetryAfter time.Duration
 }
 
 // Error renders the message, then one line per field detail, so a CLI that
@@ -35,6 +39,9 @@ func (e *Error) Error() string {
 	if e.Detail != "" {
 		b.WriteString(": ")
 		b.WriteString(e.Detail)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (Retry-After: %s)", e.RetryAfter)
 	}
 	for _, v := range e.Validations {
 		b.WriteString("\n  - ")
@@ -61,6 +68,8 @@ func (e *Error) Unwrap() error {
 		return ErrNotFound
 	case http.StatusConflict:
 		return ErrConflict
+	case http.StatusTooManyRequests:
+		return ErrTooManyRequests
 	}
 	return nil
 }

@@ -191,6 +191,7 @@ type Outcome struct {
 	EnvName string `json:"env_name"`
 	Error   string `json:"error"`
 	Winner  string `json:"winner"`
+	InPlace string `json:"in_place"` // for written: why not replaced atomically
 }
 
 // Batch formats accepted by the batch endpoint.

@@ -62,6 +62,9 @@ type OutcomeResponse struct {
 	EnvName string `json:"env_name"`
 	Error   string `json:"error"`
 	Winner  string `json:"winner"`
+	// InPlace, for written, says why the file was rewritten in place
+	// rather than replaced atomically; "" when it was replaced.
+	InPlace string `json:"in_place"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -103,7 +106,7 @@ func (a *api) agentStatus(ctx context.Context, ws store.Workspace) (AgentStatusR
 			Warnings: orEmpty(rep.Warnings), LeftBehind: orEmpty(rep.LeftBehind)}
 		for _, o := range rep.Outcomes {
 			ar.Outcomes = append(ar.Outcomes, OutcomeResponse{Secret: o.Secret, Outcome: o.Outcome, Path: o.Path,
-				EnvName: o.EnvName, Error: o.Error, Winner: o.Winner})
+				EnvName: o.EnvName, Error: o.Error, Winner: o.Winner, InPlace: o.InPlace})
 		}
 		out.LastApply = ar
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -49,6 +50,8 @@ type api struct {
 
 	dummyOnce sync.Once
 	dummy     []byte // see dummyHash
+
+	failedLogins atomic.Uint64 // see pruneLoginCounters
 }
 
 // routes registers every REST route on mux. Patterns use Go's ServeMux

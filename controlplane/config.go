@@ -62,6 +62,9 @@ type Config struct {
 	// BcryptCost is the bcrypt work factor of password hashes. Default
 	// bcrypt.DefaultCost (10); tests lower it to bcrypt.MinCost.
 	BcryptCost int
+	// LoginThrottle limits password guessing per account and per client
+	// address. Default DefaultLoginThrottle().
+	LoginThrottle LoginThrottle
 	// Now is the clock. Default nil: time.Now.
 	Now func() time.Time
 }
@@ -79,6 +82,7 @@ func DefaultConfig() Config {
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxBodyBytes:      1 << 20,
 		BcryptCost:        10,
+		LoginThrottle:     DefaultLoginThrottle(),
 	}
 }
 
@@ -107,6 +111,9 @@ func (c Config) Validate() error {
 		return bad("max body bytes must be positive")
 	case c.BcryptCost < 4 || c.BcryptCost > 31:
 		return bad("bcrypt cost %d is outside 4..31", c.BcryptCost)
+	}
+	if err := c.LoginThrottle.validate(); err != nil {
+		return bad("%s", err.Error())
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

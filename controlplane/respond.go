@@ -66,9 +66,13 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		fe  *inject.FieldError
 		ce  *store.ConflictError
 		mbe *http.MaxBytesError
+		te  *errThrottled
 	)
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &te):
+		w.Header().Set("Retry-After", te.retryAfterSeconds())
+		ae = errorf(http.StatusTooManyRequests, "too many failed logins; try again later")
 	case errors.As(err, &mbe):
 		ae = errorf(http.StatusRequestEntityTooLarge, "request body is larger than the %d-byte limit", mbe.Limit)
 	case errors.As(err, &le):

@@ -84,9 +84,6 @@ func secretNotFound(err error, name string) error {
 	return err
 }
 
-// sealAD is the additional data a value is sealed with: its owner and name.
-func sealAD(userID, name string) []byte { return []byte(userID + "\x00" + name) }
-
 // checkLimits is the store's CheckFunc: it counts the stored (sealed) bytes
 // of the user's whole set after the change inside the write transaction, so
 // parallel writers cannot together pass a cap.
@@ -118,7 +115,7 @@ func (a *api) prepare(userID string, req createSecretRequest, now time.Time) (st
 	}
 	return store.Secret{ID: uuid.NewString(), UserID: userID, Name: req.Name,
 		Description: req.Description, EnvName: req.EnvName, FilePath: req.FilePath,
-		Value: sealed, Enabled: req.Enabled == nil || *req.Enabled, CreatedAt: now, UpdatedAt: now}, nil
+		Value: sealed, Format: a.valueFormat(), Enabled: req.Enabled == nil || *req.Enabled, CreatedAt: now, UpdatedAt: now}, nil
 }
 
 // listSecrets: GET /api/v2/users/{user}/secrets → 200 [metadata].
@@ -248,7 +245,7 @@ func (a *api) prepareUpdate(userID, name string, req updateSecretRequest) (store
 		if err != nil {
 			return upd, fmt.Errorf("seal value: %w", err)
 		}
-		upd.Value = sealed
+		upd.Value, upd.Format = sealed, a.valueFormat()
 	}
 	return upd, nil
 }

@@ -81,7 +81,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	m := newMetrics(func() int { return s.agents.Connected() })
 	open := func(sec store.Secret) (string, error) {
-		b, err := sealer.Open(sec.Value, sealAD(sec.UserID, sec.Name))
+		b, err := openStored(sealer, sec)
 		return string(b), err
 	}
 	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, m.observeApply)
@@ -148,6 +148,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn("no encryption key configured: secret values are stored unencrypted in the database; " +
 			"set --encryption-key-file to seal them at rest")
 	}
+	s.warnValueFormats(ctx)
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/courierhq/courier/controlplane/store"
@@ -146,28 +147,85 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) {
 // authenticate checks a password for the user named by username or email
 // (exactly one is set). Every password check goes through it — the REST
 // login and the dashboard's — so rules about logins (timing, throttling)
-// live in one place. A wrong name or password is errBadLogin.
+// live in one place. A wrong name or password is errBadLogin; a login while
+// its account or client address is locked is *errThrottled (429 with
+// Retry-After), answered the same whether or not the account exists.
+//
+// The attempt is counted before the password is checked (so parallel
+// guesses count too) and taken back when it is right; see LoginThrottle.
 func (a *api) authenticate(r *http.Request, username, email, password string) (store.User, error) {
+	ctx := r.Context()
 	var (
 		u   store.User
 		err error
 	)
+	tried := username
 	if username != "" {
-		u, err = a.store.UserByUsername(r.Context(), username)
+		u, err = a.store.UserByUsername(ctx, username)
 	} else {
-		u, err = a.store.UserByEmail(r.Context(), email)
+		tried = email
+		u, err = a.store.UserByEmail(ctx, email)
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.User{}, fmt.Errorf("look up user: %w", err)
 	}
-	hash := u.PasswordHash
+	found := err == nil
+	th := a.cfg.LoginThrottle
+	addr := th.clientAddr(r)
+	acctKey := accountKeyPrefix + "name:" + strings.ToLower(tried)
+	if found {
+		acctKey = accountKeyPrefix + u.ID
+	}
+	keys := []string{acctKey, addressKeyPrefix + addr}
+	logFields := []zap.Field{zap.String("username", truncate(tried, 128)), zap.String("client_addr", addr)}
+
+	counted, err := a.store.UpdateLoginCounters(ctx, keys, th.begin(a.cfg.now()))
+	var te *errThrottled
+	if errors.As(err, &te) {
+		a.log.Warn("login refused: too many failed logins", append(logFields,
+			zap.Duration("retry_after", te.retryAfter))...)
+		return store.User{}, err
+	}
 	if err != nil {
+		return store.User{}, fmt.Errorf("count login attempt: %w", err)
+	}
+	hash := u.PasswordHash
+	if !found {
 		hash = a.dummyHash() // spend the same time for unknown users
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil {
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !found {
+		a.log.Warn("login failed", append(logFields, zap.Int("account_failures", counted[0].Failures),
+			zap.Int("address_failures", counted[1].Failures))...)
+		if c, ok := lockedNow(counted); ok {
+			a.log.Warn("login locked after repeated failures", append(logFields,
+				zap.String("locked", strings.SplitN(c.Key, ":", 2)[0]), zap.Time("until", c.LockedUntil))...)
+		}
+		a.pruneLoginCounters(ctx)
 		return store.User{}, errBadLogin
 	}
+	if _, err := a.store.UpdateLoginCounters(ctx, keys, th.succeed()); err != nil {
+		return store.User{}, fmt.Errorf("reset login counters: %w", err)
+	}
 	return u, nil
+}
+
+// pruneEvery is how many failed logins pass between two prunes of idle
+// login counters (a spray of made-up usernames leaves one counter each).
+const pruneEvery = 100
+
+// pruneLoginCounters deletes, once every pruneEvery failed logins, the
+// counters idle for longer than any lock and window could matter.
+func (a *api) pruneLoginCounters(ctx context.Context) {
+	if a.failedLogins.Add(1)%pruneEvery != 0 {
+		return
+	}
+	th := a.cfg.LoginThrottle
+	idle := a.cfg.now().Add(-th.Window - th.MaxLockout)
+	if n, err := a.store.PruneLoginCounters(ctx, idle); err != nil {
+		a.log.Warn("prune login counters", errField(err))
+	} else if n > 0 {
+		a.log.Debug("pruned idle login counters", zap.Int("count", n))
+	}
 }
 
 // startSession creates a session for userID and returns its token; only the

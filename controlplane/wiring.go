@@ -22,6 +22,12 @@ func plainSealer() Sealer { return seal.Plain{} }
 
 func loadSealer(path string) (Sealer, error) { return seal.LoadKeyFile(path) }
 
+// sealAD is the additional data a value is sealed with: its owner and name.
+func sealAD(userID, name string) []byte { return seal.AD(userID, name) }
+
+// looksSealed reports whether stored could be a sealed value.
+func looksSealed(stored []byte) bool { return seal.LooksSealed(stored) }
+
 func openStore(ctx context.Context, path string, log *zap.Logger) (store.Store, error) {
 	return store.OpenSQLite(ctx, path, log)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/spf13/afero"
+	"go.uber.org/zap"
 )
 
 // faultFs wraps an afero.Fs and injects one failure: at the write, sync or
@@ -129,13 +130,13 @@ func TestMountPointWrittenInPlace(t *testing.T) {
 		_ = os.WriteFile(p, []byte("old"), 0o644)
 		ffs.op, ffs.err = "rename", e
 		res := w.WriteAll(context.Background(), []File{{Secret: "m", Path: "~/mounted", Content: []byte("new")}})
-		if res[0].Outcome != Written {
+		if res[0].Outcome != Written || !strings.Contains(res[0].InPlace, "mount point") {
 			t.Fatalf("%v: %+v", e, res[0])
 		}
 		if b, _ := os.ReadFile(p); string(b) != "new" {
 			t.Errorf("%v: content %q", e, b)
 		}
-		if logs.FilterMessageSnippet("mount point").Len() != 1 {
+		if logs.FilterMessageSnippet("written in place").FilterField(zap.String("path", p)).Len() != 1 {
 			t.Errorf("%v: no in-place warning", e)
 		}
 		noTemps(t, home)

@@ -1,7 +1,8 @@
 // Package filewriter writes file secrets onto an afero.Fs: it expands "~/",
 // settles collisions between secrets that resolve to the same file, creates
 // missing parents, and replaces file contents atomically while keeping the
-// existing file's mode and owner. It never deletes a file (R7).
+// existing file's mode, owner, group, POSIX ACL and extended attributes (R6).
+// It never deletes a file (R7).
 package filewriter
 
 import (
@@ -108,6 +109,10 @@ type Result struct {
 	Err error
 	// Winner is set for LostCollision: the secret whose content was kept.
 	Winner string
+	// InPlace is set for a Written file that was rewritten in place rather
+	// than replaced atomically: why (a mount point, or an owner, group or
+	// attribute the process could not give a replacement).
+	InPlace string
 }
 
 // Writer writes file secrets.
@@ -118,18 +123,34 @@ type Result struct {
 //     content goes to a temporary file in the same directory, is fsynced and
 //     renamed over the target, and the directory is fsynced;
 //   - on any failure the old file is intact and the temporary file removed;
-//   - an existing file keeps its permission bits and, where the process may
-//     chown, its owner; a new file is 0600, new parents 0700;
+//   - an existing file keeps its permission bits, owner, group and, on
+//     Linux, its extended attributes: the POSIX ACL (system.posix_acl_access),
+//     the SELinux label (security.selinux) and user.* attributes are copied
+//     onto the replacement before the rename; a filesystem without xattr
+//     support (ENOTSUP) has none to keep, and attributes the process may
+//     not even list (trusted.* unless root) are not seen, so not kept;
+//   - when the process may not give the replacement that owner, group or an
+//     attribute (an agent running as the workspace user, a file of another
+//     group), the file is rewritten in place instead, with one warning and
+//     Result.InPlace saying why: nothing is changed silently, and nothing
+//     is escalated — a file the process may not write fails, untouched;
+//   - a new file is 0600, new parents 0700;
 //   - a symlink target is followed: the file it points to is replaced and
 //     the link stays a link;
 //   - identical content is not rewritten, so mtime is unchanged;
 //   - no file other than its own temporary files is ever removed.
 //
-// It does not guarantee atomicity when the target is a mount point (a file
-// bind-mounted into a container cannot be renamed over): such a file is
-// rewritten in place, with a warning. On afero.MemMapFs there are no
-// symlinks and fsync is a no-op; the logic is the same. Windows renames over
-// an existing file with MoveFileEx, which is atomic on NTFS for most cases.
+// It does not guarantee atomicity for a file written in place: a target that
+// is a mount point (a file bind-mounted into a container cannot be renamed
+// over), or whose owner, group or attributes a replacement could not keep.
+// A reader may then see a partial file while it is written.
+//
+// Backends: extended attributes are copied only with afero.OsFs on Linux
+// (afero has no xattr API); elsewhere mode is kept, and owner and group
+// where the backend's FileInfo carries a syscall.Stat_t. On afero.MemMapFs
+// there are no symlinks and fsync is a no-op; the logic is the same. Windows
+// renames over an existing file with MoveFileEx, which is atomic on NTFS for
+// most cases and keeps no ACL of the old file.
 //
 // A Writer is safe for concurrent use; concurrent writes to the same path
 // from different Writers or processes are not coordinated.
@@ -223,8 +244,8 @@ func (w *Writer) WriteAll(ctx context.Context, files []File) []Result {
 				results[i].Outcome, results[i].Err = Failed, fmt.Errorf("secret %q: file %q: %w", files[i].Secret, results[i].Path, ctx.Err())
 				return
 			}
-			out, err := w.write(ctx, results[i].Path, files[i].Content)
-			results[i].Outcome = out
+			out, inPlace, err := w.write(ctx, results[i].Path, files[i].Content)
+			results[i].Outcome, results[i].InPlace = out, inPlace
 			if err != nil {
 				results[i].Err = fmt.Errorf("secret %q: file %q: %w", files[i].Secret, results[i].Path, err)
 			}

@@ -52,6 +52,7 @@ type SecretOutcome struct {
 	Outcome string
 	Err     error  // for proto.OutcomeFailed
 	Winner  string // for proto.OutcomeCollision
+	InPlace string // for proto.OutcomeWritten in place: why (filewriter.Result.InPlace)
 }
 
 // Report is the result of Apply: one outcome per secret, sorted by name.
@@ -162,7 +163,8 @@ func Apply(ctx context.Context, p *Plan, w *filewriter.Writer) Report {
 		byName[k] = v
 	}
 	for _, r := range w.WriteAll(ctx, p.Files) {
-		byName[r.Secret] = SecretOutcome{Name: r.Secret, Path: r.Path, Outcome: string(r.Outcome), Err: r.Err, Winner: r.Winner}
+		byName[r.Secret] = SecretOutcome{Name: r.Secret, Path: r.Path, Outcome: string(r.Outcome), Err: r.Err, Winner: r.Winner,
+			InPlace: r.InPlace}
 	}
 	rep := Report{Warnings: append([]string(nil), p.Warnings...)}
 	for _, n := range p.names {
@@ -185,7 +187,8 @@ func Apply(ctx context.Context, p *Plan, w *filewriter.Writer) Report {
 func (r Report) Proto(at time.Time) proto.ApplyReport {
 	out := proto.ApplyReport{At: at, Warnings: r.Warnings}
 	for _, o := range r.Outcomes {
-		po := proto.Outcome{Secret: o.Name, Path: o.Path, EnvName: o.EnvName, Outcome: o.Outcome, Winner: o.Winner}
+		po := proto.Outcome{Secret: o.Name, Path: o.Path, EnvName: o.EnvName, Outcome: o.Outcome, Winner: o.Winner,
+			InPlace: o.InPlace}
 		if o.Err != nil {
 			po.Error = o.Err.Error()
 		}

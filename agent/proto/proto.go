@@ -174,6 +174,11 @@ type Outcome struct {
 	// Error is set for OutcomeFailed; Winner for OutcomeCollision.
 	Error  string `json:"error,omitempty"`
 	Winner string `json:"winner,omitempty"`
+	// InPlace is set for an OutcomeWritten file that was rewritten in place
+	// rather than replaced atomically, and says why (a mount point, or an
+	// owner, group or attribute the agent's user could not give a
+	// replacement).
+	InPlace string `json:"in_place,omitempty"`
 }
 
 // ApplyReport is the body of POST PathApply.

@@ -140,3 +140,27 @@ func TestCloudInitSnippet(t *testing.T) {
 		t.Errorf("runcmd does not start the agent: %s", joined)
 	}
 }
+
+// TestBootRecipesUseTheTokenFile: every recipe hands the agent its token in
+// a file, none in an environment variable (a unit's Environment= is readable
+// by every local user through systemctl show; a container's env by docker
+// inspect).
+func TestBootRecipesUseTheTokenFile(t *testing.T) {
+	entries, err := os.ReadDir("boot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("boot", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		if !strings.Contains(text, "COURIER_AGENT_TOKEN_FILE") {
+			t.Errorf("%s does not use COURIER_AGENT_TOKEN_FILE", e.Name())
+		}
+		if strings.Contains(text, "COURIER_AGENT_TOKEN=") {
+			t.Errorf("%s sets COURIER_AGENT_TOKEN", e.Name())
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/courierhq/courier/agent"
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/agent/tokenenv"
 )
 
 // version is set with -ldflags "-X main.version=...".
@@ -38,6 +39,10 @@ func env(name, def string) string {
 }
 
 func run(args []string) error {
+	// First of all: take the token given by environment out of it. On Unix
+	// this re-executes the agent once, in place, and only the new image
+	// gets past this line (see package tokenenv).
+	token, tokenErr := tokenenv.Take()
 	d := agent.DefaultConfig()
 	fs := flag.NewFlagSet("courier-agent", flag.ContinueOnError)
 	url := fs.String("url", env("COURIER_AGENT_URL", ""), "control plane URL (COURIER_AGENT_URL)")
@@ -65,13 +70,17 @@ func run(args []string) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	// The token is read once and removed from this process's environment,
-	// so nothing the agent starts can inherit it (envmerge also drops
-	// COURIER_AGENT_* from every child's env).
-	token := os.Getenv("COURIER_AGENT_TOKEN")
-	for _, name := range []string{"COURIER_AGENT_TOKEN", "COURIER_AGENT_TOKEN_FILE"} {
-		_ = os.Unsetenv(name)
+	switch {
+	case errors.Is(tokenErr, tokenenv.ErrNotDropped):
+		log.Warn("the agent token from COURIER_AGENT_TOKEN could not be dropped from the process environment; "+
+			"prefer COURIER_AGENT_TOKEN_FILE", zap.Error(tokenErr))
+	case tokenErr != nil:
+		return tokenErr
 	}
+	// Nothing the agent starts inherits the token: it is gone from this
+	// process's environment, and envmerge drops COURIER_AGENT_* from every
+	// child's env as well.
+	_ = os.Unsetenv("COURIER_AGENT_TOKEN_FILE")
 	cfg := agent.Config{URL: *url, Token: token, TokenFile: *tokenFile, DataDir: *dataDir, Home: *home,
 		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive, Version: version}
 	if token != "" && *tokenFile != "" {

@@ -197,6 +197,10 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, id string) {
 			s.log.Warn("agent failed to apply a secret", fields...)
 			continue
 		}
+		if o.InPlace != "" {
+			s.log.Warn("agent wrote a secret's file in place, not atomically", append(fields, zap.String("in_place", o.InPlace))...)
+			continue
+		}
 		s.log.Debug("agent applied a secret", fields...)
 	}
 	if err := s.cfg.Store.SetAgentApply(r.Context(), id, rep); err != nil {

@@ -7,9 +7,16 @@
 //
 //	version (1 byte, 1) | key id (4 bytes: SHA-256(key)[:4]) | nonce (12) | ciphertext+tag (len+16)
 //
-// The additional data binds a sealed value to where it is stored (the
-// control plane passes the owner's ID and the secret's name), so a value
-// copied into another row does not open.
+// The additional data binds a sealed value to where it is stored (AD: the
+// owner's ID and the secret's name), so a value copied into another row does
+// not open.
+//
+// The layout alone cannot tell a plain value from a sealed one: any bytes
+// may be a plain value, including bytes that start with version 1. The
+// store therefore records each value's format beside it; LooksSealed only
+// rules out values that cannot be sealed (too short or another version),
+// which is what a reader needs for rows written before formats were
+// recorded.
 package seal
 
 import (
@@ -151,6 +158,23 @@ func GenerateKeyFile(path string) error {
 
 // Encrypted is true.
 func (*Keyring) Encrypted() bool { return true }
+
+// AD is the additional data a secret's value is sealed with: its owner's ID
+// and its name.
+func AD(userID, name string) []byte { return []byte(userID + "\x00" + name) }
+
+// LooksSealed reports whether stored has the sealed layout (version 1 and at
+// least the overhead). False means stored is certainly not a sealed value;
+// true means it may be one (or a plain value that happens to look alike).
+func LooksSealed(stored []byte) bool {
+	return len(stored) >= 1+idLen+nonceLen+16 && stored[0] == version
+}
+
+// Current reports whether stored has the sealed layout and names the
+// keyring's first (sealing) key. It does not authenticate; Open does.
+func (kr *Keyring) Current(stored []byte) bool {
+	return LooksSealed(stored) && bytes.Equal(stored[1:1+idLen], kr.keys[0].id[:])
+}
 
 // Seal encrypts plain with the first key, binding ad.
 func (kr *Keyring) Seal(plain, ad []byte) ([]byte, error) {

@@ -138,3 +138,30 @@ func TestPlain(t *testing.T) {
 		t.Fatal("Plain is not the identity")
 	}
 }
+
+func TestLooksSealedAndCurrent(t *testing.T) {
+	k1, k2 := rnd(t), rnd(t)
+	old, _ := NewKeyring(k2)
+	both, _ := NewKeyring(k1, k2)
+	underOld, _ := old.Seal([]byte(canary), AD("u", "n"))
+	underNew, _ := both.Seal([]byte(canary), AD("u", "n"))
+	empty, _ := both.Seal(nil, AD("u", "n"))
+	for name, c := range map[string]struct {
+		v              []byte
+		looks, current bool
+	}{
+		"sealed under the first key":  {underNew, true, true},
+		"sealed under an older key":   {underOld, true, false},
+		"sealed empty value":          {empty, true, true},
+		"plain text":                  {[]byte(canary), false, false},
+		"one byte short of a seal":    {underNew[:len(empty)-1], false, false},
+		"plain bytes that look alike": {append([]byte{1}, bytes.Repeat([]byte{7}, 40)...), true, false},
+	} {
+		if LooksSealed(c.v) != c.looks || both.Current(c.v) != c.current {
+			t.Errorf("%s: LooksSealed %t Current %t, want %t %t", name, LooksSealed(c.v), both.Current(c.v), c.looks, c.current)
+		}
+	}
+	if string(AD("u", "n")) == string(AD("u\x00n", "")) || string(AD("a", "bc")) == string(AD("ab", "c")) {
+		t.Error("additional data of different rows collide")
+	}
+}

@@ -6,13 +6,13 @@ import (
 	"fmt"
 )
 
-const secretCols = `id, user_id, name, description, env_name, file_path, value, enabled, created_at, updated_at`
+const secretCols = `id, user_id, name, description, env_name, file_path, value, value_format, enabled, created_at, updated_at`
 
 func scanSecret(row interface{ Scan(...any) error }) (Secret, error) {
 	var sec Secret
 	var created, updated int64
 	if err := row.Scan(&sec.ID, &sec.UserID, &sec.Name, &sec.Description, &sec.EnvName, &sec.FilePath,
-		&sec.Value, &sec.Enabled, &created, &updated); err != nil {
+		&sec.Value, &sec.Format, &sec.Enabled, &created, &updated); err != nil {
 		return Secret{}, notFound(err)
 	}
 	sec.CreatedAt, sec.UpdatedAt = fromNanos(created), fromNanos(updated)
@@ -95,8 +95,8 @@ func (s *SQLite) CreateSecrets(ctx context.Context, userID string, secs []Secret
 			}
 		}
 		for _, sec := range secs {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO secrets(`+secretCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				sec.ID, userID, sec.Name, sec.Description, sec.EnvName, sec.FilePath, sec.Value, sec.Enabled,
+			if _, err := tx.ExecContext(ctx, `INSERT INTO secrets(`+secretCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				sec.ID, userID, sec.Name, sec.Description, sec.EnvName, sec.FilePath, sec.Value, sec.Format, sec.Enabled,
 				nanos(sec.CreatedAt), nanos(sec.UpdatedAt)); err != nil {
 				return fmt.Errorf("store: insert secret: %w", err)
 			}
@@ -136,7 +136,7 @@ func (s *SQLite) UpdateSecret(ctx context.Context, userID, name string, u Secret
 			sec.Enabled = *u.Enabled
 		}
 		if u.Value != nil {
-			sec.Value = u.Value
+			sec.Value, sec.Format = u.Value, u.Format
 		}
 		if !u.UpdatedAt.IsZero() {
 			sec.UpdatedAt = u.UpdatedAt
@@ -150,8 +150,8 @@ func (s *SQLite) UpdateSecret(ctx context.Context, userID, name string, u Secret
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE secrets SET description = ?, env_name = ?, file_path = ?, value = ?, enabled = ?, updated_at = ?
-			WHERE id = ?`, sec.Description, sec.EnvName, sec.FilePath, sec.Value, sec.Enabled, nanos(sec.UpdatedAt), sec.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE secrets SET description = ?, env_name = ?, file_path = ?, value = ?, value_format = ?, enabled = ?, updated_at = ?
+			WHERE id = ?`, sec.Description, sec.EnvName, sec.FilePath, sec.Value, sec.Format, sec.Enabled, nanos(sec.UpdatedAt), sec.ID); err != nil {
 			return fmt.Errorf("store: update secret: %w", err)
 		}
 		updated = sec
@@ -172,4 +172,66 @@ func (s *SQLite) DeleteSecret(ctx context.Context, userID, name string) error {
 		}
 		return nil
 	})
+}
+
+// ScanSecrets implements Store.
+func (s *SQLite) ScanSecrets(ctx context.Context, afterID string, limit int) ([]Secret, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+secretCols+` FROM secrets WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: scan secrets: %w", err)
+	}
+	defer rows.Close()
+	var out []Secret
+	for rows.Next() {
+		sec, err := scanSecret(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sec)
+	}
+	return out, rows.Err()
+}
+
+// SwapSecretValue implements Store.
+func (s *SQLite) SwapSecretValue(ctx context.Context, id string, old, value []byte, format ValueFormat) (bool, error) {
+	if old == nil {
+		old = []byte{} // an empty value is an empty BLOB, never NULL
+	}
+	var swapped bool
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE secrets SET value = ?, value_format = ? WHERE id = ? AND value = ?`,
+			value, format, id, old)
+		if err != nil {
+			return fmt.Errorf("store: swap secret value: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		swapped = n == 1
+		return nil
+	})
+	return swapped, err
+}
+
+// CountSecretsByFormat implements Store.
+func (s *SQLite) CountSecretsByFormat(ctx context.Context) (map[ValueFormat]int, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT value_format, count(*) FROM secrets GROUP BY value_format`)
+	if err != nil {
+		return nil, fmt.Errorf("store: count secrets by format: %w", err)
+	}
+	defer rows.Close()
+	out := map[ValueFormat]int{}
+	for rows.Next() {
+		var f ValueFormat
+		var n int
+		if err := rows.Scan(&f, &n); err != nil {
+			return nil, err
+		}
+		out[f] = n
+	}
+	return out, rows.Err()
 }

@@ -76,8 +76,25 @@ type Workspace struct {
 	StateAt time.Time
 }
 
+// ValueFormat says how a stored value is encoded. The store keeps it beside
+// the value and never interprets either: the bytes of a plain value can look
+// exactly like a sealed one, so only this record tells them apart.
+type ValueFormat int
+
+// Value formats.
+const (
+	// FormatUnknown: written before formats were recorded (migration 0003).
+	// Readers decide by the bytes; see controlplane's openStored.
+	FormatUnknown ValueFormat = 0
+	// FormatPlain: the value as given.
+	FormatPlain ValueFormat = 1
+	// FormatSealed: sealed by controlplane/seal.
+	FormatSealed ValueFormat = 2
+)
+
 // Secret is a secret as stored: Value holds the stored bytes, sealed when
-// encryption at rest is on. The store never interprets Value.
+// encryption at rest is on, and Format says which. The store never
+// interprets Value.
 type Secret struct {
 	ID          string
 	UserID      string
@@ -86,6 +103,7 @@ type Secret struct {
 	EnvName     string
 	FilePath    string
 	Value       []byte
+	Format      ValueFormat
 	// Enabled is false for a paused secret: it stays listed, keeps its env
 	// name and file path reserved and counts toward the caps, but agents
 	// do not get its value. The zero value is a paused secret, so set it.
@@ -114,7 +132,8 @@ type SecretUpdate struct {
 	EnvName     *string
 	FilePath    *string
 	Enabled     *bool
-	Value       []byte // nil: unchanged
+	Value       []byte      // nil: unchanged
+	Format      ValueFormat // Value's format; used only when Value is set
 	UpdatedAt   time.Time
 }
 
@@ -123,6 +142,25 @@ type SecretUpdate struct {
 // change and is returned as is. Because it runs inside the transaction,
 // concurrent writers cannot together exceed a cap it enforces.
 type CheckFunc func(after []Secret) error
+
+// LoginCounter counts failed logins for one key: an account or a client
+// address (the control plane chooses the keys and the policy; the store only
+// keeps the numbers, so every replica sees the same ones).
+type LoginCounter struct {
+	Key      string
+	Failures int
+	// LastAt is when the last attempt was counted.
+	LastAt time.Time
+	// LockedUntil is when the key may try again; zero when not locked.
+	LockedUntil time.Time
+}
+
+// LoginCounterFunc gets the current counters of the keys asked for (in that
+// order; an absent key has zero Failures and times) and returns the
+// counters to store. A counter returned with zero Failures and a zero
+// LockedUntil is deleted. A non-nil error stores nothing and is returned as
+// is.
+type LoginCounterFunc func(cur []LoginCounter) ([]LoginCounter, error)
 
 // Store is the control plane's persistence. Implementations are safe for
 // concurrent use. Every method takes a context that bounds it.
@@ -165,6 +203,27 @@ type Store interface {
 	// UpdateSecret applies u to the named secret and returns it as stored.
 	UpdateSecret(ctx context.Context, userID, name string, u SecretUpdate, check CheckFunc) (Secret, error)
 	DeleteSecret(ctx context.Context, userID, name string) error
+	// ScanSecrets returns at most limit secrets of every user with an ID
+	// greater than afterID, ordered by ID: a batch of a full scan that a
+	// concurrent change cannot make skip or repeat a row.
+	ScanSecrets(ctx context.Context, afterID string, limit int) ([]Secret, error)
+	// SwapSecretValue replaces the value and format of secret id only if its
+	// stored value is still old (compare-and-swap), and reports whether it
+	// did. It changes nothing else — not UpdatedAt, which R8 orders by. A
+	// missing secret is (false, nil).
+	SwapSecretValue(ctx context.Context, id string, old, value []byte, format ValueFormat) (bool, error)
+	// CountSecretsByFormat counts every user's secrets by value format; a
+	// format no secret has is absent.
+	CountSecretsByFormat(ctx context.Context) (map[ValueFormat]int, error)
+
+	// UpdateLoginCounters reads the counters of keys, calls fn with them and
+	// stores its result, all in one transaction: concurrent updates of the
+	// same keys (from this or another replica) are serialized, so no attempt
+	// is lost. It returns what fn returned.
+	UpdateLoginCounters(ctx context.Context, keys []string, fn LoginCounterFunc) ([]LoginCounter, error)
+	// PruneLoginCounters deletes counters whose LastAt and LockedUntil are
+	// both before idleBefore, and returns how many it deleted.
+	PruneLoginCounters(ctx context.Context, idleBefore time.Time) (int, error)
 
 	// AgentConnected records that connection c of a workspace's agent is up
 	// and replaces the connection recorded before. ErrNotFound if the

@@ -1,0 +1,101 @@
+//go:build linux
+
+package filewriter
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// copyXattrs gives the file dst exactly the extended attributes of src: the
+// POSIX ACL (system.posix_acl_access), the SELinux label (security.selinux)
+// and any user.* or other attribute the process can read. An attribute dst
+// already holds with the same value is left alone (so a label the policy
+// already gave it needs no relabel permission); one dst holds that src does
+// not (an ACL inherited from the directory's default ACL) is removed.
+//
+// A filesystem without xattr support (ENOTSUP) has nothing to copy: nil. Any
+// other failure is returned, naming the attribute: the caller then does not
+// use dst, so no attribute is dropped silently.
+func copyXattrs(src, dst string) error {
+	want, err := readXattrs(src)
+	if errors.Is(err, unix.ENOTSUP) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading extended attributes: %w", err)
+	}
+	have, err := readXattrs(dst)
+	if err != nil && !errors.Is(err, unix.ENOTSUP) {
+		return fmt.Errorf("reading extended attributes of the new file: %w", err)
+	}
+	for name, v := range want {
+		if cur, ok := have[name]; ok && bytes.Equal(cur, v) {
+			continue
+		}
+		if err := unix.Setxattr(dst, name, v, 0); err != nil {
+			return fmt.Errorf("setting extended attribute %s: %w", name, err)
+		}
+	}
+	for name := range have {
+		if _, ok := want[name]; ok {
+			continue
+		}
+		if err := unix.Removexattr(dst, name); err != nil && !errors.Is(err, unix.ENODATA) {
+			return fmt.Errorf("removing extended attribute %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// readXattrs returns every extended attribute of p the process may list,
+// with its value. An attribute removed between list and get is skipped.
+func readXattrs(p string) (map[string][]byte, error) {
+	names, err := xattrCall(func(b []byte) (int, error) { return unix.Listxattr(p, b) })
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for _, name := range strings.Split(string(names), "\x00") {
+		if name == "" {
+			continue
+		}
+		v, err := xattrCall(func(b []byte) (int, error) { return unix.Getxattr(p, name, b) })
+		if errors.Is(err, unix.ENODATA) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+// xattrCall runs a size-then-fill xattr call, retrying when the value grew
+// between the two (ERANGE).
+func xattrCall(call func([]byte) (int, error)) ([]byte, error) {
+	for range 5 {
+		n, err := call(nil)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, nil
+		}
+		b := make([]byte, n)
+		n, err = call(b)
+		if errors.Is(err, unix.ERANGE) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+	return nil, unix.ERANGE
+}
