@@ -1,7 +1,10 @@
 package controlplane
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -42,12 +45,16 @@ var principalNames = [nPrincipals]string{"owner", "other user", "admin", "no tok
 // cell). For the agent endpoint the principal's token is sent as the
 // agent token: session tokens there must be refused, and an agent token
 // connects as its own workspace. Websocket routes answer 101 on success.
+// Redirects are not followed: a 303 is the answer.
 type authzRow struct {
 	route string // the pattern as registered
 	path  string
 	ws    bool // a websocket upgrade
-	body  func(cell string) any
-	want  [nPrincipals]int
+	// cookie, when set, carries the token in the cookie of that name
+	// instead of the Coder-Session-Token header (dashboard pages).
+	cookie string
+	body   func(cell string) any
+	want   [nPrincipals]int
 }
 
 // Shorthands for rows: the answer of the three valid callers, then the
@@ -108,20 +115,22 @@ var authzMatrix = []authzRow{
 		want: [nPrincipals]int{401, 401, 401, 401, 401, 401, 401, 101}},
 
 	// --- Dashboard pages: the dashboard work adds its rows here, one per
-	// page and form action, with the same eight principals (a page may
-	// answer a redirect to its login page where the API answers 401). ---
+	// page and form action, with the same eight principals, the session
+	// token in the dashboard's cookie (set cookie:), and a redirect to the
+	// login page (303) where the API answers 401. ---
 }
 
-// registeredRoutes reads the route patterns registered in the package's
-// sources (mux.HandleFunc("METHOD /path", ...) and mux.Handle(...)), so a
-// route added without a matrix row fails TestAuthorizationMatrixCoversEveryRoute.
+// registeredRoutes reads the route patterns in the package's sources: every
+// string literal of the form "METHOD /path" (mux.HandleFunc, mux.Handle and
+// helpers that wrap them), so a route added without a matrix row fails
+// TestAuthorizationMatrixCoversEveryRoute.
 func registeredRoutes(t *testing.T) []string {
 	t.Helper()
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`mux\.Handle(?:Func)?\("([^"]+)"`)
+	re := regexp.MustCompile(`"((?:GET|HEAD|POST|PUT|PATCH|DELETE) /[^"]*)"`)
 	var routes []string
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -219,7 +228,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if row.ws {
 				got[i][pr] = ts.wsStatus(path, tok)
 			} else {
-				got[i][pr] = ts.do(strings.Fields(row.route)[0], path, tok, body).status
+				got[i][pr] = ts.authzStatus(strings.Fields(row.route)[0], path, tok, row.cookie, body)
 			}
 		}
 	}
@@ -234,6 +243,46 @@ func TestAuthorizationMatrix(t *testing.T) {
 	if report.Len() > 0 {
 		t.Fatalf("authorization matrix mismatches:%s", report.String())
 	}
+}
+
+// authzStatus sends one matrix request without following redirects and
+// returns its status; the body joins those scanned for canaries.
+func (ts *testServer) authzStatus(method, path, tok, cookie string, body any) int {
+	ts.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			ts.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, ts.URL()+path, rd)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	switch {
+	case tok == "":
+	case cookie != "":
+		req.AddCookie(&http.Cookie{Name: cookie, Value: tok})
+	default:
+		req.Header.Set(HeaderSessionToken, tok)
+	}
+	noRedirect := &http.Client{Transport: ts.client.Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noRedirect.Do(req)
+	if err != nil {
+		ts.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	ts.bodiesMu.Lock()
+	ts.bodies.Write(b)
+	ts.bodiesMu.Unlock()
+	return res.StatusCode
 }
 
 // wsStatus opens a websocket on path with tok (as the session token, or
