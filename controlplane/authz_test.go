@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -51,7 +52,8 @@ type authzRow struct {
 	path  string
 	ws    bool // a websocket upgrade
 	// cookie, when set, carries the token in the cookie of that name
-	// instead of the Coder-Session-Token header (dashboard pages).
+	// instead of the Coder-Session-Token header (dashboard pages). A body
+	// of type url.Values is sent as a form, any other as JSON.
 	cookie string
 	body   func(cell string) any
 	want   [nPrincipals]int
@@ -249,20 +251,27 @@ func TestAuthorizationMatrix(t *testing.T) {
 // returns its status; the body joins those scanned for canaries.
 func (ts *testServer) authzStatus(method, path, tok, cookie string, body any) int {
 	ts.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	var (
+		rd io.Reader
+		ct string
+	)
+	switch b := body.(type) {
+	case nil:
+	case url.Values: // a dashboard form
+		rd, ct = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
+	default:
+		j, err := json.Marshal(b)
 		if err != nil {
 			ts.t.Fatal(err)
 		}
-		rd = bytes.NewReader(b)
+		rd, ct = bytes.NewReader(j), "application/json"
 	}
 	req, err := http.NewRequest(method, ts.URL()+path, rd)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
 	}
 	switch {
 	case tok == "":
