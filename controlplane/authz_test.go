@@ -38,6 +38,10 @@ const (
 	nPrincipals
 )
 
+// seeLogin stands for a 303 redirect to the dashboard's login page: the
+// pages' answer where the API answers 401.
+const seeLogin = 1303
+
 var principalNames = [nPrincipals]string{"owner", "other user", "admin", "no token", "garbage token",
 	"logged-out token", "expired token", "agent token"}
 
@@ -118,8 +122,8 @@ var authzMatrix = []authzRow{
 
 	// --- Dashboard pages: the dashboard work adds its rows here, one per
 	// page and form action, with the same eight principals, the session
-	// token in the dashboard's cookie (set cookie:), and a redirect to the
-	// login page (303) where the API answers 401. ---
+	// token in the dashboard's cookie (set cookie:), form bodies as
+	// url.Values, and seeLogin (a 303 to /login) where the API answers 401. ---
 }
 
 // registeredRoutes reads the route patterns in the package's sources: every
@@ -291,6 +295,9 @@ func (ts *testServer) authzStatus(method, path, tok, cookie string, body any) in
 	ts.bodiesMu.Lock()
 	ts.bodies.Write(b)
 	ts.bodiesMu.Unlock()
+	if loc, err := res.Location(); err == nil && res.StatusCode == http.StatusSeeOther && loc.Path == "/login" {
+		return seeLogin
+	}
 	return res.StatusCode
 }
 
