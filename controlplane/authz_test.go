@@ -174,6 +174,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	agents := &echoAgents{connected: map[string]bool{}}
 	ts := newTestServerDialer(t, agents, func(c *Config) {
 		c.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		c.Limits.MaxSecrets = 1000 // each cell on a {secret} route gets its own secret
 	})
 	t.Cleanup(agents.wg.Wait)
 	p := ts.setup()
