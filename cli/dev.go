@@ -148,6 +148,8 @@ func printDevBanner(out io.Writer, url string, st devState, dir string) {
   control plane   %s
   user            %s (password in %s)
   workspace       dev, agent home %s
+  dashboard       %s/login
+                  log in as %s with the "password" of %s
 
 In another terminal:
 
@@ -163,7 +165,8 @@ In another terminal:
   %s ssh dev -- 'echo $GREETING_SECRET; cat ~/.config/dev/greeting'
 
 Press Ctrl-C to stop.
-`, url, devUser, filepath.Join(dir, devStateFile), filepath.Join(dir, "home"), url, st.SessionToken,
+`, url, devUser, filepath.Join(dir, devStateFile), filepath.Join(dir, "home"),
+		url, devUser, filepath.Join(dir, devStateFile), url, st.SessionToken,
 		self, self, dir, self)
 }
 

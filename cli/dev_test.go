@@ -106,6 +106,10 @@ func TestDevEndToEnd(t *testing.T) {
 	if d.url == "" || d.token == "" {
 		t.Fatalf("the banner has no URL or token:\n%s", d.output())
 	}
+	if out := d.output(); !strings.Contains(out, "dashboard       "+d.url+"/login") ||
+		!strings.Contains(out, `log in as dev with the "password" of `+filepath.Join(state, "dev.json")) {
+		t.Errorf("the banner does not say how to open the dashboard:\n%s", out)
+	}
 	api, err := client.New(client.Config{URL: d.url, Token: d.token})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/controlplane/web"
 )
 
 // Sealer encrypts secret values at rest (controlplane/seal implements it).
@@ -48,6 +49,8 @@ type api struct {
 	// http.Server.Shutdown) end when it is.
 	base context.Context
 
+	web *web.Renderer // the dashboard's templates
+
 	dummyOnce sync.Once
 	dummy     []byte // see dummyHash
 
@@ -78,6 +81,8 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v2/users/{user}/secrets/{name}", a.authed(a.getSecret))
 	mux.HandleFunc("PATCH /api/v2/users/{user}/secrets/{name}", a.authed(a.updateSecret))
 	mux.HandleFunc("DELETE /api/v2/users/{user}/secrets/{name}", a.authed(a.deleteSecret))
+
+	a.dashRoutes(mux)
 }
 
 func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -72,39 +72,45 @@ var errUnauthenticated = errorf(http.StatusUnauthorized,
 	"authentication required: send a valid session token in the Coder-Session-Token header")
 
 // authed wraps h so it runs only for a request with a valid, unexpired,
-// unrevoked session token. The token is looked up by its SHA-256 and the
-// stored hash compared in constant time; 401 otherwise, saying no more.
+// unrevoked session token in a header (never a cookie: the cookie is the
+// dashboard's, and the REST API stays free of cross-site request forgery by
+// not reading it); 401 otherwise, saying no more.
 func (a *api) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok := presentedToken(r)
-		if tok == "" || len(tok) > 256 {
-			a.writeError(w, r, errUnauthenticated)
-			return
-		}
-		hash := hashToken(tok)
-		sess, err := a.store.SessionByHash(r.Context(), hash, a.cfg.now())
-		if errors.Is(err, store.ErrNotFound) ||
-			(err == nil && subtle.ConstantTimeCompare(sess.TokenHash, hash) != 1) {
-			a.writeError(w, r, errUnauthenticated)
-			return
-		}
+		ctx, err := a.withSession(r.Context(), presentedToken(r))
 		if err != nil {
-			a.writeError(w, r, fmt.Errorf("look up session: %w", err))
+			a.writeError(w, r, err)
 			return
 		}
-		u, err := a.store.UserByID(r.Context(), sess.UserID)
-		if errors.Is(err, store.ErrNotFound) {
-			a.writeError(w, r, errUnauthenticated)
-			return
-		}
-		if err != nil {
-			a.writeError(w, r, fmt.Errorf("look up session user: %w", err))
-			return
-		}
-		ctx := context.WithValue(r.Context(), ctxUser, u)
-		ctx = context.WithValue(ctx, ctxTokenHash, hash)
 		h(w, r.WithContext(ctx))
 	}
+}
+
+// withSession returns ctx carrying the user of session token tok and the
+// token's hash, or errUnauthenticated. The token is looked up by its
+// SHA-256 and the stored hash compared in constant time.
+func (a *api) withSession(ctx context.Context, tok string) (context.Context, error) {
+	if tok == "" || len(tok) > 256 {
+		return nil, errUnauthenticated
+	}
+	hash := hashToken(tok)
+	sess, err := a.store.SessionByHash(ctx, hash, a.cfg.now())
+	if errors.Is(err, store.ErrNotFound) ||
+		(err == nil && subtle.ConstantTimeCompare(sess.TokenHash, hash) != 1) {
+		return nil, errUnauthenticated
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up session: %w", err)
+	}
+	u, err := a.store.UserByID(ctx, sess.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errUnauthenticated
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up session user: %w", err)
+	}
+	ctx = context.WithValue(ctx, ctxUser, u)
+	return context.WithValue(ctx, ctxTokenHash, hash), nil
 }
 
 var errNoUser = errorf(http.StatusNotFound, "user not found")

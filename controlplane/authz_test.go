@@ -70,6 +70,12 @@ func authed(owner, other, admin int) [nPrincipals]int {
 	return [nPrincipals]int{owner, other, admin, 401, 401, 401, 401, 401}
 }
 
+// page is authed for dashboard pages: invalid credentials are sent to the
+// login page.
+func page(owner, other, admin int) [nPrincipals]int {
+	return [nPrincipals]int{owner, other, admin, seeLogin, seeLogin, seeLogin, seeLogin, seeLogin}
+}
+
 func public(status int) [nPrincipals]int {
 	var w [nPrincipals]int
 	for i := range w {
@@ -120,10 +126,31 @@ var authzMatrix = []authzRow{
 	{route: proto.ConnectPath, path: proto.ConnectPath, ws: true,
 		want: [nPrincipals]int{401, 401, 401, 401, 401, 401, 401, 101}},
 
-	// --- Dashboard pages: the dashboard work adds its rows here, one per
-	// page and form action, with the same eight principals, the session
-	// token in the dashboard's cookie (set cookie:), form bodies as
-	// url.Values, and seeLogin (a 303 to /login) where the API answers 401. ---
+	// Dashboard pages and form actions: the session token travels in the
+	// dashboard's cookie, forms as url.Values, and seeLogin (a 303 to
+	// /login) is the pages' 401.
+	{route: "GET /static/", path: "/static/dash.css", want: public(200)},
+	{route: "GET /{$}", path: "/", want: public(303)},
+	// A signed-in caller is sent on from the login page.
+	{route: "GET /login", path: "/login", cookie: dashCookie, want: [nPrincipals]int{303, 303, 303, 200, 200, 200, 200, 200}},
+	{route: "POST /login", path: "/login", cookie: dashCookie, want: public(303),
+		body: func(string) any { return url.Values{"login": {"carol"}, "password": {testPassword}} }},
+	{route: "POST /logout", path: "/logout", cookie: dashCookie, want: public(seeLogin)},
+	// Dashboard pages act on the caller's own account: another user and an
+	// admin see their own lists, and alice's secrets do not exist for them.
+	{route: "GET /account/secrets", path: "/account/secrets", cookie: dashCookie, want: page(200, 200, 200)},
+	{route: "GET /account/secrets/new", path: "/account/secrets/new", cookie: dashCookie, want: page(200, 200, 200)},
+	{route: "POST /account/secrets/new", path: "/account/secrets/new", cookie: dashCookie, want: page(303, 303, 303),
+		body: func(c string) any { return url.Values{"name": {"dash" + c}, "value": {canary}} }},
+	{route: "GET /account/secrets/{name}/edit", path: "/account/secrets/{secret}/edit", cookie: dashCookie, want: page(200, 404, 404)},
+	{route: "POST /account/secrets/{name}/edit", path: "/account/secrets/{secret}/edit", cookie: dashCookie, want: page(303, 404, 404),
+		body: func(string) any { return url.Values{"value": {canary + "-3"}} }},
+	{route: "POST /account/secrets/{name}/enabled", path: "/account/secrets/{secret}/enabled", cookie: dashCookie, want: page(303, 404, 404),
+		body: func(string) any { return url.Values{"enabled": {"false"}} }},
+	{route: "GET /account/secrets/{name}/delete", path: "/account/secrets/{secret}/delete", cookie: dashCookie, want: page(200, 404, 404)},
+	{route: "POST /account/secrets/{name}/delete", path: "/account/secrets/{secret}/delete", cookie: dashCookie, want: page(303, 404, 404)},
+	{route: "GET /workspaces", path: "/workspaces", cookie: dashCookie, want: page(200, 200, 200)},
+	{route: "GET /workspaces/{workspace}", path: "/workspaces/{ws}", cookie: dashCookie, want: page(200, 404, 200)},
 }
 
 // registeredRoutes reads the route patterns in the package's sources: every

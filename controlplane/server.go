@@ -15,6 +15,7 @@ import (
 
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/controlplane/web"
 )
 
 // DBFile is the name of the SQLite database inside Config.DataDir.
@@ -89,7 +90,13 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		s.cancelBase()
 		return nil, fmt.Errorf("agent endpoint: %w", err)
 	}
-	a := &api{cfg: cfg, log: logger, store: st, sealer: sealer, agents: s.agents, base: s.base}
+	pages, err := web.New()
+	if err != nil {
+		s.cancelBase()
+		_ = s.agents.Close()
+		return nil, err
+	}
+	a := &api{cfg: cfg, log: logger, store: st, sealer: sealer, agents: s.agents, base: s.base, web: pages}
 	s.api, s.metrics = a, m
 	mux := http.NewServeMux()
 	a.routes(mux)

@@ -70,13 +70,17 @@ func (e *LimitError) Error() string {
 // Unwrap makes errors.Is(err, ErrLimit) true.
 func (e *LimitError) Unwrap() error { return ErrLimit }
 
-// Field is the API field the limit concerns, for error details.
+// Field is the API field the limit concerns, for error details: the value
+// for the byte caps of one secret and of all of them, the env target for the
+// env-bytes cap, and the name for the count (a new name is a new secret).
 func (e *LimitError) Field() string {
 	switch e.Cap {
-	case CapSecretBytes:
+	case CapSecretBytes, CapTotalBytes:
 		return FieldValue
 	case CapEnvBytes:
 		return FieldEnvName
+	case CapSecrets:
+		return FieldName
 	}
 	return ""
 }
@@ -95,24 +99,40 @@ const (
 // exceeded, checked in a fixed order so the same input always gives the same
 // error: per-secret size, count, total bytes, env bytes.
 func (l Limits) CheckLimits(after []Usage) error {
-	total, env := 0, 0
 	for _, u := range after {
 		if u.StoredBytes > l.MaxSecretBytes {
 			return &LimitError{Cap: CapSecretBytes, Limit: l.MaxSecretBytes, Want: u.StoredBytes, Unit: "bytes"}
 		}
-		total += u.StoredBytes
-		if u.HasEnv {
-			env += u.StoredBytes
-		}
 	}
-	if len(after) > l.MaxSecrets {
-		return &LimitError{Cap: CapSecrets, Limit: l.MaxSecrets, Want: len(after), Unit: "secrets"}
+	t := Tally(after)
+	if t.Secrets > l.MaxSecrets {
+		return &LimitError{Cap: CapSecrets, Limit: l.MaxSecrets, Want: t.Secrets, Unit: "secrets"}
 	}
-	if total > l.MaxTotalBytes {
-		return &LimitError{Cap: CapTotalBytes, Limit: l.MaxTotalBytes, Want: total, Unit: "bytes"}
+	if t.StoredBytes > l.MaxTotalBytes {
+		return &LimitError{Cap: CapTotalBytes, Limit: l.MaxTotalBytes, Want: t.StoredBytes, Unit: "bytes"}
 	}
-	if env > l.MaxEnvBytes {
-		return &LimitError{Cap: CapEnvBytes, Limit: l.MaxEnvBytes, Want: env, Unit: "bytes"}
+	if t.EnvBytes > l.MaxEnvBytes {
+		return &LimitError{Cap: CapEnvBytes, Limit: l.MaxEnvBytes, Want: t.EnvBytes, Unit: "bytes"}
 	}
 	return nil
+}
+
+// Totals is a user's usage of the counted caps, summed as CheckLimits sums
+// it, so what a page shows is what the next check will count.
+type Totals struct {
+	Secrets     int // number of secrets
+	StoredBytes int // stored value bytes of all of them
+	EnvBytes    int // stored value bytes of those with an env target
+}
+
+// Tally sums us.
+func Tally(us []Usage) Totals {
+	t := Totals{Secrets: len(us)}
+	for _, u := range us {
+		t.StoredBytes += u.StoredBytes
+		if u.HasEnv {
+			t.EnvBytes += u.StoredBytes
+		}
+	}
+	return t
 }

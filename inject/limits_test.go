@@ -71,3 +71,16 @@ func TestEncryptionShrinksTheRawAllowance(t *testing.T) {
 		t.Fatalf("err = %v, want over by the seal overhead", err)
 	}
 }
+
+func TestTallyAndField(t *testing.T) {
+	us := []Usage{{StoredBytes: 10, HasEnv: true}, {StoredBytes: 7}, {StoredBytes: 5, HasEnv: true}}
+	if got, want := Tally(us), (Totals{Secrets: 3, StoredBytes: 22, EnvBytes: 15}); got != want {
+		t.Fatalf("Tally = %+v, want %+v", got, want)
+	}
+	for cap, field := range map[string]string{CapSecrets: FieldName, CapTotalBytes: FieldValue,
+		CapEnvBytes: FieldEnvName, CapSecretBytes: FieldValue} {
+		if got := (&LimitError{Cap: cap}).Field(); got != field {
+			t.Errorf("cap %q: field %q, want %q", cap, got, field)
+		}
+	}
+}

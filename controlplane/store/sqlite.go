@@ -60,6 +60,12 @@ func OpenSQLite(ctx context.Context, path string, logger *zap.Logger) (*SQLite, 
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
 		q.Add("_pragma", p)
 	}
+	// Write transactions begin IMMEDIATE: they take the write lock at BEGIN,
+	// where busy_timeout applies. A deferred transaction that has read and
+	// then writes is refused at once (SQLITE_BUSY, no waiting) whenever any
+	// other connection — a new pooled one running its pragmas, another
+	// process such as `courier server reseal` — holds the lock for a moment.
+	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)

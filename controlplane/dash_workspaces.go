@@ -1,0 +1,95 @@
+package controlplane
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/web"
+)
+
+// dashWorkspaces: GET /workspaces, the caller's workspaces (an admin sees
+// all) with their agent's state.
+func (a *api) dashWorkspaces(w http.ResponseWriter, r *http.Request) {
+	me := caller(r)
+	owner := me.ID
+	if me.Admin {
+		owner = ""
+	}
+	wss, err := a.store.ListWorkspaces(r.Context(), owner)
+	if err != nil {
+		a.dashError(w, r, fmt.Errorf("list workspaces: %w", err))
+		return
+	}
+	body := &web.Workspaces{ShowOwner: me.Admin}
+	names := map[string]string{me.ID: me.Username}
+	for _, ws := range wss {
+		name, ok := names[ws.OwnerID]
+		if !ok {
+			u, err := a.store.UserByID(r.Context(), ws.OwnerID)
+			if err != nil {
+				a.dashError(w, r, fmt.Errorf("look up workspace owner: %w", err))
+				return
+			}
+			name, names[ws.OwnerID] = u.Username, u.Username
+		}
+		body.Rows = append(body.Rows, web.WorkspaceRow{ID: ws.ID, Name: ws.Name, Owner: name,
+			State: ws.State, Since: ws.StateAt})
+	}
+	a.render(w, r, http.StatusOK, "workspaces", &web.Page{Title: "Workspaces", Nav: "workspaces", Body: body})
+}
+
+// dashWorkspace: GET /workspaces/{workspace}, one workspace and its last
+// apply. Another user's workspace is a 404, as in the REST API.
+func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
+	ws, err := a.resolveWorkspace(r)
+	var st AgentStatusResponse
+	if err == nil {
+		st, err = a.agentStatus(r.Context(), ws)
+	}
+	if err != nil {
+		a.dashError(w, r, err)
+		return
+	}
+	body := &web.Workspace{Name: ws.Name, Owner: st.OwnerName, State: st.State, Since: st.StateAt,
+		Connected: st.Connected, AgentVersion: st.AgentVersion, AgentWarnings: st.Warnings}
+	if st.ConnectedSince != nil {
+		body.ConnectedSince = *st.ConnectedSince
+	}
+	if st.DisconnectedAt != nil {
+		body.DisconnectedAt = *st.DisconnectedAt
+	}
+	if ap := st.LastApply; ap != nil {
+		body.Applied, body.AppliedAt, body.LeftFiles, body.Warnings = true, ap.At, ap.LeftBehind, ap.Warnings
+		for _, o := range ap.Outcomes {
+			text, bad := outcomeText(o)
+			body.Outcomes = append(body.Outcomes, web.Outcome{Secret: o.Secret, Outcome: text,
+				Env: o.EnvName, File: o.Path, Bad: bad})
+		}
+	}
+	a.render(w, r, http.StatusOK, "workspace", &web.Page{Title: "Workspace " + ws.Name, Nav: "workspaces", Body: body})
+}
+
+// outcomeText says in words what an apply did with one secret; bad marks
+// the outcomes an operator should look at.
+func outcomeText(o OutcomeResponse) (text string, bad bool) {
+	switch o.Outcome {
+	case proto.OutcomeWritten:
+		return "written", false
+	case proto.OutcomeUnchanged:
+		return "unchanged", false
+	case proto.OutcomeEnvOnly:
+		return "set in the environment", false
+	case proto.OutcomeNotInjected:
+		return "not injected: no env or file target", false
+	case proto.OutcomeCollision:
+		return "lost a collision to " + o.Winner + " (same file)", true
+	case proto.OutcomeFailed:
+		return "failed: " + o.Error, true
+	case proto.OutcomeFileDisabled:
+		return "file delivery disabled on this deployment", true
+	case proto.OutcomeDisabled:
+		return "disabled: paused, not delivered", false
+	}
+	return o.Outcome, false
+}

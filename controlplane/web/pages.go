@@ -1,0 +1,122 @@
+package web
+
+import "time"
+
+// Page is what every template receives: the layout's fields plus one of the
+// page-specific bodies below. No field ever holds a secret value.
+type Page struct {
+	// Title is the page's <title> and heading.
+	Title string
+	// User is the logged-in username; "" on the login page.
+	User string
+	// Nav is the current section: "secrets" or "workspaces".
+	Nav string
+	// Notice is a one-line confirmation of the last action ("" for none).
+	Notice string
+	// Body is the page-specific data: a *Login, *Secrets, *SecretForm,
+	// *DeleteSecret, *Workspaces, *Workspace or *Problem.
+	Body any
+}
+
+// Login is the body of the login page.
+type Login struct {
+	// Login is the username or e-mail typed, kept after a refusal.
+	Login string
+	// Error is why the last attempt was refused ("" for none).
+	Error string
+}
+
+// Usage is the use of every cap of R9 by one user, counted on stored bytes.
+type Usage struct {
+	Secrets, MaxSecrets int
+	Bytes, MaxBytes     int
+	EnvBytes, MaxEnv    int
+	MaxSecretBytes      int
+	MaxEnvNameBytes     int
+}
+
+// SecretRow is one secret in the list: metadata only.
+type SecretRow struct {
+	Name, Description, EnvName, FilePath string
+	// Enabled is false for a paused secret, which agents do not deliver.
+	Enabled   bool
+	UpdatedAt time.Time
+}
+
+// Secrets is the body of the secrets list.
+type Secrets struct {
+	Rows  []SecretRow
+	Usage Usage
+}
+
+// SecretForm is the body of the create and edit forms. The value is never
+// part of it: after a refusal the form keeps every field but the value.
+type SecretForm struct {
+	// Edit is true for the edit form, whose Name cannot change.
+	Edit                                 bool
+	Name, Description, EnvName, FilePath string
+	Enabled                              bool
+	// Errors maps a field (name, value, description, env_name, file_path,
+	// enabled) to the server's explanation of its refusal.
+	Errors map[string]string
+	// Message is the refusal's summary ("" when the form is fresh).
+	Message string
+	Usage   Usage
+}
+
+// DeleteSecret is the body of the delete confirmation.
+type DeleteSecret struct {
+	Name, EnvName, FilePath string
+}
+
+// WorkspaceRow is one workspace in the list.
+type WorkspaceRow struct {
+	ID, Name, Owner string
+	State           string
+	Since           time.Time
+}
+
+// Workspaces is the body of the workspaces list.
+type Workspaces struct {
+	Rows      []WorkspaceRow
+	ShowOwner bool
+}
+
+// Outcome is what the last apply did with one secret.
+type Outcome struct {
+	Secret string
+	// Outcome is one line: "written", "unchanged", "lost a collision to X",
+	// "failed: reason", "file delivery disabled", "disabled", ...
+	Outcome string
+	// Env and File are the targets applied ("" for none).
+	Env, File string
+	// Bad marks a failure, for styling.
+	Bad bool
+}
+
+// Workspace is the body of one workspace's page.
+type Workspace struct {
+	Name, Owner string
+	State       string
+	Since       time.Time
+	// Connected says whether an agent connection is up, ConnectedSince
+	// when the last one started, DisconnectedAt when it ended.
+	Connected      bool
+	ConnectedSince time.Time
+	DisconnectedAt time.Time
+	AgentVersion   string
+	// AgentWarnings are about the connection (two agents with one token).
+	AgentWarnings []string
+	// Applied is false when the agent has not reported an apply yet.
+	Applied   bool
+	AppliedAt time.Time
+	Outcomes  []Outcome
+	LeftFiles []string
+	Warnings  []string
+}
+
+// Problem is the body of an error page (404, 403, ...).
+type Problem struct {
+	Status  int
+	Message string
+}
