@@ -282,4 +282,27 @@ func TestCanaryScan(t *testing.T) {
 		t.Error("the server log has no debug line: the scan did not run at debug level")
 	}
 	t.Logf("scanned %d places for %d canaries", len(places)+2, len(canaries))
+
+	// The negative control: without an encryption key the same scan of the
+	// database files finds a value, so the scan above could have failed.
+	plain := newServerProc(t, courier)
+	anon2, _ := client.New(client.Config{URL: plain.url()})
+	if _, err := anon2.CreateFirstUser(ctx, client.CreateUserRequest{Username: "dev", Email: "dev@canary.test", Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	tok2, err := anon2.Login(ctx, client.LoginRequest{Username: "dev", Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	control := newCanary(t, "control")
+	if _, err := anon2.WithToken(tok2).CreateSecret(ctx, "me", client.CreateSecretRequest{Name: "c", Value: control, EnvName: "C"}); err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for _, p := range filesUnder(t, plain.dataDir, "unencrypted server data dir:") {
+		seen = seen || bytes.Contains(p.data, []byte(control))
+	}
+	if !seen {
+		t.Error("the scan does not find a value stored unencrypted: it proves nothing")
+	}
 }
