@@ -133,7 +133,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	loop, err := conn.NewLoop(conn.LoopConfig{
 		Dial: func(ctx context.Context) (*conn.Session, error) {
 			return conn.Dial(ctx, conn.Config{URL: a.cfg.URL, Token: a.token, AgentVersion: a.cfg.Version,
-				KeepaliveInterval: a.cfg.KeepaliveInterval, WriteTimeout: a.cfg.WriteTimeout})
+				KeepaliveInterval: a.cfg.KeepaliveInterval, WriteTimeout: a.cfg.WriteTimeout,
+				RequestTimeout: a.cfg.RequestTimeout})
 		},
 		Serve:           func(ctx context.Context, s *conn.Session) error { return a.serve(ctx, s, ssh) },
 		InitialInterval: a.cfg.InitialBackoff, MaxInterval: a.cfg.MaxBackoff, StableAfter: a.cfg.StableAfter,

@@ -56,6 +56,9 @@ type Config struct {
 	// KeepaliveInterval and WriteTimeout bound dead-connection detection
 	// (defaults 15s and 10s).
 	KeepaliveInterval, WriteTimeout time.Duration
+	// RequestTimeout bounds the websocket handshake and each protocol
+	// request to the control plane. Default 30s.
+	RequestTimeout time.Duration
 	// WaitingLogAfter is how long startup scripts wait for the first apply
 	// before the agent logs that it is waiting. Default 3s.
 	WaitingLogAfter time.Duration
@@ -101,8 +104,8 @@ func DefaultConfig() Config {
 		DataDir: filepath.Join(state, "courier-agent"), Home: home, Shell: shell,
 		Fs: afero.NewOsFs(), Logger: zap.NewNop(),
 		InitialBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, StableAfter: time.Minute,
-		WaitingLogAfter: 3 * time.Second, ShutdownTimeout: 5 * time.Second, Version: "dev",
-		ChangeQuiet: 250 * time.Millisecond,
+		WaitingLogAfter: 3 * time.Second, ShutdownTimeout: 5 * time.Second, RequestTimeout: 30 * time.Second,
+		Version: "dev", ChangeQuiet: 250 * time.Millisecond,
 	}
 }
 
@@ -136,7 +139,7 @@ func (c Config) withDefaults() Config {
 	}{
 		{&c.InitialBackoff, d.InitialBackoff}, {&c.MaxBackoff, d.MaxBackoff}, {&c.StableAfter, d.StableAfter},
 		{&c.WaitingLogAfter, d.WaitingLogAfter}, {&c.ShutdownTimeout, d.ShutdownTimeout},
-		{&c.ChangeQuiet, d.ChangeQuiet},
+		{&c.RequestTimeout, d.RequestTimeout}, {&c.ChangeQuiet, d.ChangeQuiet},
 	} {
 		if *p.v == 0 {
 			*p.v = p.d

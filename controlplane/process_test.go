@@ -58,10 +58,11 @@ type proc struct {
 
 // startServer runs `courier server` on dataDir with a random port, the
 // listen address and log settings given by environment variables (the
-// rest by flags), and waits for its "listening" log line.
-func startServer(t *testing.T, dataDir string, logs *syncBuffer) *proc {
+// rest by flags, extra ones appended), and waits for its "listening" log
+// line.
+func startServer(t *testing.T, dataDir string, logs *syncBuffer, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(courierBinary(t), "server", "--data-dir", dataDir)
+	cmd := exec.Command(courierBinary(t), append([]string{"server", "--data-dir", dataDir}, extra...)...)
 	cmd.Env = append(os.Environ(), "COURIER_LISTEN=127.0.0.1:0", "COURIER_LOG_LEVEL=debug", "COURIER_LOG_FORMAT=json")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
