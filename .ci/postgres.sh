@@ -3,6 +3,7 @@
 # on stdout (everything else goes to stderr):
 #
 #   export COURIER_TEST_POSTGRES_URL=$(.ci/postgres.sh)      # start (or reuse)
+#   .ci/postgres.sh running && echo up                         # is it up?
 #   .ci/postgres.sh stop                                       # stop it
 #
 # It needs Debian's `postgresql` package (initdb and pg_ctl under
@@ -33,6 +34,13 @@ as() {
   fi
 }
 
+up() { [ -f "$dir/data/PG_VERSION" ] && as "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; }
+
+if [ "${1:-start}" = running ]; then
+  up
+  exit
+fi
+
 if [ "${1:-start}" = stop ]; then
   if [ -f "$dir/data/PG_VERSION" ]; then
     as "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >&2 || true
@@ -51,7 +59,7 @@ if [ ! -f "$dir/data/PG_VERSION" ]; then
   rm -f "$pwfile"
 fi
 
-if ! as "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+if ! up; then
   as "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >&2
 fi

@@ -75,7 +75,7 @@ func Open(ctx context.Context, url string, logger *zap.Logger) (*Store, error) {
 	if err != nil {
 		// pgx's parse errors redact the password, but say nothing of the
 		// input to be sure.
-		return nil, errors.New("pgstore: the PostgreSQL URL is not valid")
+		return nil, errors.New("pgstore: the PostgreSQL URL is not valid (the form is postgres://user[:password]@host[:port]/database[?param=value])")
 	}
 	where := Describe(cfg.ConnConfig)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
