@@ -169,9 +169,16 @@ func startAgent(t *testing.T, c *cp) (home string, logs *syncBuf, stop func()) {
 // startAgentWith is startAgent with the config changed by mutate.
 func startAgentWith(t *testing.T, c *cp, mutate func(*Config)) (home string, logs *syncBuf, stop func()) {
 	t.Helper()
-	home, logs = t.TempDir(), &syncBuf{}
+	return startAgentAt(t, c.url(), t.TempDir(), mutate)
+}
+
+// startAgentAt runs an agent against the control plane at url with home,
+// its config changed by mutate (if not nil).
+func startAgentAt(t *testing.T, url, home string, mutate func(*Config)) (_ string, logs *syncBuf, stop func()) {
+	t.Helper()
+	logs = &syncBuf{}
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logs, zap.DebugLevel)
-	cfg := Config{URL: c.url(), Token: token, Home: home, DataDir: filepath.Join(t.TempDir(), "data"),
+	cfg := Config{URL: url, Token: token, Home: home, DataDir: filepath.Join(t.TempDir(), "data"),
 		Shell: "/bin/sh", Logger: zap.New(core), Base: []string{"PATH=" + os.Getenv("PATH"), "COURIER_AGENT_TOKEN=" + token},
 		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, WaitingLogAfter: 50 * time.Millisecond}
 	if mutate != nil {

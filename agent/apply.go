@@ -72,7 +72,13 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session) error {
 	}
 	secrets := make([]inject.Secret, len(ps))
 	for i, p := range ps {
-		secrets[i] = inject.Secret{ID: p.ID, Name: p.Name, Value: p.Value, EnvName: p.EnvName,
+		// A malformed value encoding is the wire's fault, not one secret's:
+		// nothing is applied from an answer the agent cannot read.
+		v, err := p.RawValue()
+		if err != nil {
+			return fmt.Errorf("fetching secrets: %w: %w", conn.ErrBadAnswer, err)
+		}
+		secrets[i] = inject.Secret{ID: p.ID, Name: p.Name, Value: v, EnvName: p.EnvName,
 			FilePath: p.FilePath, UpdatedAt: p.UpdatedAt, Disabled: p.Disabled}
 	}
 	plan, err := inject.NewPlan(inject.Manifest{Home: a.cfg.Home, Env: m.Env, FileDeliveryDisabled: m.FileDeliveryDisabled}, secrets)

@@ -38,12 +38,14 @@ reconnects. Values are never shown after create or update.`,
 
 // secretFlags are the metadata flags shared by create and update.
 type secretFlags struct {
-	value, description, env, file string
-	enabled                       bool
+	value, valueFile, description, env, file string
+	enabled                                  bool
 }
 
 func (f *secretFlags) add(cmd *cobra.Command, verb string) {
 	cmd.Flags().StringVar(&f.value, "value", "", "the secret value (prefer stdin: --value shows in shell history and process lists)")
+	cmd.Flags().StringVar(&f.valueFile, "value-file", "", "read the value from this file, byte for byte (binary is fine for file secrets)")
+	cmd.MarkFlagsMutuallyExclusive("value", "value-file")
 	cmd.Flags().StringVar(&f.description, "description", "", "a description of the secret")
 	cmd.Flags().StringVar(&f.env, "env", "", "inject as this environment variable"+verb)
 	cmd.Flags().StringVar(&f.file, "file", "", "write to this path in the workspace (~/... or /...)"+verb)
@@ -74,6 +76,11 @@ func warnExpandedHome(w io.Writer, file string) {
 }
 
 func warnTrailingNewline(w io.Writer, value string) {
+	if client.IsBinary(value) {
+		fmt.Fprintln(w, "note: the value is binary (not UTF-8 text, or it holds a NUL byte); it is sent base64-encoded "+
+			"and stored byte for byte, and it can be delivered as a file only, not as an env variable")
+		return
+	}
 	if strings.HasSuffix(value, "\n") {
 		fmt.Fprintln(w, "warning: the value ends with a newline, which is stored as part of it; use 'echo -n' (or printf without a newline) to leave it out")
 	}
@@ -92,10 +99,16 @@ byte for byte: a trailing newline is kept (a warning says so). On a terminal
 without --value you are prompted and nothing is echoed. --value works too, but
 it leaves the value in shell history and process lists; stdin is the way for
 sensitive values. Giving both stdin data and --value is an error; in scripts
-that pass --value, run with stdin from /dev/null or a closed pipe.`,
+that pass --value, run with stdin from /dev/null or a closed pipe.
+--value-file reads the value from a file, byte for byte.
+
+A value that is not UTF-8 text or holds a NUL byte (a keytab, a DER
+certificate, a PKCS#12 bundle) is sent base64-encoded (value_base64) and
+stored byte for byte; such a secret can have a file target only.`,
 		Example: `  echo -n "$API_KEY" | courier secret create api-key --description "API key" --env API_KEY
   courier secret create tool-config --file '~/.config/tool/config.json' < ./tool-config.json
   echo -n "$TOKEN" | courier secret create service-token --env SERVICE_TOKEN --file '~/.config/service/token'
+  courier secret create krb5-keytab --value-file ./krb5.keytab --file '~/.krb5.keytab'
   courier secret create api-key   # prompts for the value`,
 		Args: exactArgs(1, "the secret NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -110,7 +123,14 @@ that pass --value, run with stdin from /dev/null or a closed pipe.`,
 			if err != nil {
 				return err
 			}
-			value, err := createValue(cmd, f.value, cmd.Flags().Changed("value"))
+			flagValue, flagSet := f.value, cmd.Flags().Changed("value")
+			if cmd.Flags().Changed("value-file") {
+				if flagValue, err = readValueFile(f.valueFile); err != nil {
+					return err
+				}
+				flagSet = true
+			}
+			value, err := createValue(cmd, flagValue, flagSet)
 			if err != nil {
 				return err
 			}
@@ -205,8 +225,9 @@ func newSecretUpdateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "update NAME",
 		Short: "Change a secret's value, description or targets, or pause it",
-		Long: `Change a secret. Give at least one of --value, --description, --env, --file or
---enabled, or pipe a new value on stdin. --env "" and --file "" clear that
+		Long: `Change a secret. Give at least one of --value, --value-file, --description,
+--env, --file or --enabled, or pipe a new value on stdin. A binary value is
+sent as value_base64, as with create. --env "" and --file "" clear that
 target. --enabled=false pauses the secret: it stays listed and keeps its
 targets, but agents stop applying it at their next start (no env; a file
 written before stays, Courier never deletes files); --enabled resumes it.
@@ -232,6 +253,13 @@ use --value, or update twice.`,
 			if fl.Changed("value") {
 				req.Value = &f.value
 			}
+			if fl.Changed("value-file") {
+				v, err := readValueFile(f.valueFile)
+				if err != nil {
+					return err
+				}
+				req.Value = &v
+			}
 			if fl.Changed("description") {
 				req.Description = &f.description
 			}
@@ -247,7 +275,7 @@ use --value, or update twice.`,
 				return err
 			}
 			if req.Value != nil && *req.Value == "" {
-				return errors.New("--value is empty: a secret needs a value")
+				return errors.New("the new value is empty: a secret needs a value")
 			}
 			c, err := newClient(true)
 			if err != nil {
@@ -275,6 +303,16 @@ use --value, or update twice.`,
 	f.add(cmd, "; \"\" clears it")
 	output = addOutputFlag(cmd)
 	return cmd
+}
+
+// readValueFile reads --value-file verbatim (up to the stdin limit).
+func readValueFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("--value-file: %w", err)
+	}
+	defer f.Close()
+	return readAllLimited(f, path)
 }
 
 // updateValueFromStdin reads update's value when no flag was given.

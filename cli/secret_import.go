@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/courierhq/courier/client"
 	"github.com/spf13/cobra"
@@ -26,7 +27,11 @@ existing secret or breaks a limit, none is.
 The format comes from the file name (*.env or .env*, *.json, *.yaml or
 *.yml) or from --format, which stdin needs. The file is sent to the server
 as is; the server parses it, so the accepted shapes are those of the batch
-endpoint (POST /api/v2/users/{user}/secrets/batch).`,
+endpoint (POST /api/v2/users/{user}/secrets/batch).
+
+The file must be UTF-8 text. A binary value (a keytab, a DER certificate)
+goes in a json or yaml entry as value_base64, the base64 of its bytes, in
+place of value; such a secret can have a file target only.`,
 		Example: `  courier secret import .env
   courier secret import secrets.yaml
   cat secrets.json | courier secret import - --format json`,
@@ -53,6 +58,10 @@ endpoint (POST /api/v2/users/{user}/secrets/batch).`,
 			content, err := readImport(cmd, src)
 			if err != nil {
 				return err
+			}
+			if !utf8.ValidString(content) {
+				return fmt.Errorf("import %s: the file is not UTF-8 text, and sending it would alter it; "+
+					"give binary values in a json or yaml file as value_base64 (base64 of the bytes) instead of value", src)
 			}
 			created, err := c.BatchCreateSecrets(cmd.Context(), client.Me, client.BatchSecretsRequest{Format: format, Content: content})
 			if err != nil {

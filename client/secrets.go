@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 )
 
@@ -23,15 +24,24 @@ func (c *Client) Secret(ctx context.Context, user, name string) (Secret, error) 
 	return s, err
 }
 
-// CreateSecret creates a secret and returns its metadata.
+// CreateSecret creates a secret and returns its metadata. A binary Value
+// (IsBinary) is sent as value_base64, so it is stored byte for byte.
 func (c *Client) CreateSecret(ctx context.Context, user string, req CreateSecretRequest) (Secret, error) {
+	if IsBinary(req.Value) {
+		req.ValueBase64, req.Value = base64.StdEncoding.EncodeToString([]byte(req.Value)), ""
+	}
 	var s Secret
 	err := c.do(ctx, http.MethodPost, c.secretsEndpoint(user), req, &s)
 	return s, err
 }
 
-// UpdateSecret applies a partial update and returns the new metadata.
+// UpdateSecret applies a partial update and returns the new metadata. A
+// binary Value is sent as value_base64, as in CreateSecret.
 func (c *Client) UpdateSecret(ctx context.Context, user, name string, req UpdateSecretRequest) (Secret, error) {
+	if req.Value != nil && IsBinary(*req.Value) {
+		b64 := base64.StdEncoding.EncodeToString([]byte(*req.Value))
+		req.ValueBase64, req.Value = &b64, nil
+	}
 	var s Secret
 	err := c.do(ctx, http.MethodPatch, c.secretsEndpoint(user, name), req, &s)
 	return s, err

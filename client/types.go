@@ -2,7 +2,9 @@ package client
 
 import (
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // User is a Courier user as the API shows it.
@@ -110,10 +112,13 @@ type Secret struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// CreateSecretRequest creates one secret. Value is required.
+// CreateSecretRequest creates one secret. Value is required. It may hold
+// any bytes: Client.CreateSecret sends a value that is not valid UTF-8, or
+// holds NUL, base64-encoded in ValueBase64 (a JSON string would alter it).
 type CreateSecretRequest struct {
 	Name        string `json:"name"`
 	Value       string `json:"value"`
+	ValueBase64 string `json:"value_base64,omitempty"`
 	Description string `json:"description,omitempty"`
 	EnvName     string `json:"env_name,omitempty"`
 	FilePath    string `json:"file_path,omitempty"`
@@ -130,9 +135,11 @@ func (r CreateSecretRequest) String() string {
 func (r CreateSecretRequest) GoString() string { return r.String() }
 
 // UpdateSecretRequest is a partial update: a nil field is left unchanged; a
-// pointer to "" clears EnvName or FilePath (R10).
+// pointer to "" clears EnvName or FilePath (R10). Value may hold any bytes,
+// as in CreateSecretRequest.
 type UpdateSecretRequest struct {
 	Value       *string `json:"value,omitempty"`
+	ValueBase64 *string `json:"value_base64,omitempty"`
 	Description *string `json:"description,omitempty"`
 	EnvName     *string `json:"env_name,omitempty"`
 	FilePath    *string `json:"file_path,omitempty"`
@@ -142,13 +149,19 @@ type UpdateSecretRequest struct {
 
 // Empty reports whether the update changes nothing.
 func (r UpdateSecretRequest) Empty() bool {
-	return r.Value == nil && r.Description == nil && r.EnvName == nil && r.FilePath == nil && r.Enabled == nil
+	return r.Value == nil && r.ValueBase64 == nil && r.Description == nil && r.EnvName == nil && r.FilePath == nil && r.Enabled == nil
+}
+
+// IsBinary reports whether v must travel as value_base64: it is not valid
+// UTF-8 or holds a NUL byte.
+func IsBinary(v string) bool {
+	return !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0
 }
 
 // String omits the value (R2).
 func (r UpdateSecretRequest) String() string {
 	return fmt.Sprintf("UpdateSecretRequest{value_set=%t description_set=%t env_set=%t file_set=%t enabled_set=%t}",
-		r.Value != nil, r.Description != nil, r.EnvName != nil, r.FilePath != nil, r.Enabled != nil)
+		r.Value != nil || r.ValueBase64 != nil, r.Description != nil, r.EnvName != nil, r.FilePath != nil, r.Enabled != nil)
 }
 
 // GoString is String, for %#v.

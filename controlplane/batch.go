@@ -17,8 +17,9 @@ import (
 // Batch formats of POST /api/v2/users/{user}/secrets/batch.
 //
 //   - "json": a JSON array of objects with the fields of a create request:
-//     [{"name","value","description","env_name","file_path","enabled"}];
-//     unknown fields are refused; enabled absent means true.
+//     [{"name","value" or "value_base64","description","env_name",
+//     "file_path","enabled"}]; unknown fields and repeated keys are
+//     refused; enabled absent means true.
 //   - "yaml": the same list in YAML (a sequence of mappings with the same
 //     keys); unknown keys are refused.
 //   - "env": dotenv lines. Each KEY=VALUE line becomes a secret named KEY

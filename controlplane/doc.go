@@ -25,7 +25,19 @@
 //   - POST and PATCH bodies must be application/json (parameters such as
 //     charset allowed); a missing Content-Type is read as JSON; any other
 //     type is 415 (curl -d without -H sends a form type). Bodies over
-//     Config.MaxBodyBytes (1 MiB) are 413; unknown fields are 400.
+//     Config.MaxBodyBytes (1 MiB) are 413; unknown fields are 400. A body
+//     encoding/json would read differently from what was sent is 400 before
+//     it is decoded: bytes that are not valid UTF-8 or a \u escape of a lone
+//     surrogate (decoded as U+FFFD), and an object repeating a key at any
+//     depth, or two keys naming one field in different case (the last
+//     would win). The message names the key (package strictjson).
+//   - A value is bytes. "value" carries UTF-8 text; "value_base64" (standard
+//     base64 with padding) carries anything, in create, PATCH and json/yaml
+//     batch entries; sending both is 400. Caps count the raw bytes, not the
+//     base64. A secret with an env target must hold UTF-8 text without NUL:
+//     a create, a PATCH of the value, or a PATCH adding an env target to a
+//     secret whose stored value is binary (the server opens it to check,
+//     inside the write transaction) is 400 otherwise.
 //   - Errors are {"message": "...", "validations": [{"field","detail"}]};
 //     "validations" is left out when there are none.
 //   - Caps (R9) are checked inside the store's write transaction on the

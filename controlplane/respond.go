@@ -14,6 +14,7 @@ import (
 
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/inject"
+	"github.com/courierhq/courier/internal/strictjson"
 )
 
 // Validation is one field-level detail of an error response.
@@ -129,8 +130,31 @@ func (a *api) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 // decodeStrict decodes exactly one JSON value from data into v, refusing
-// unknown fields, as a 400 *apiError that never echoes input.
+// unknown fields, as a 400 *apiError that never echoes input. Before
+// decoding it refuses what encoding/json would silently alter or drop:
+// invalid UTF-8 and lone-surrogate escapes (decoded as U+FFFD), and an
+// object repeating a key at any depth (the last would win), including two
+// keys that name the same struct field in different case.
 func decodeStrict(data []byte, v any) error {
+	// A syntax error is left to the decoder below, whose messages say more
+	// (empty body, trailing data, offset).
+	syntax := strictjson.Check(data)
+	if syntax != nil && !errors.Is(syntax, strictjson.ErrSyntax) {
+		return strictError(syntax)
+	}
+	if k, ok := foldedDuplicate(data, v); ok {
+		return duplicateKey(k, "")
+	}
+	if err := decodeOne(data, v); err != nil || syntax == nil {
+		return err
+	}
+	return errorf(http.StatusBadRequest, "request body is not valid JSON: %s",
+		strings.TrimPrefix(syntax.Error(), strictjson.ErrSyntax.Error()+": "))
+}
+
+// decodeOne decodes exactly one JSON value from data into v, refusing
+// unknown fields.
+func decodeOne(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -146,6 +170,33 @@ func decodeStrict(data []byte, v any) error {
 		return errorf(http.StatusBadRequest, "request body must hold exactly one JSON value")
 	}
 	return nil
+}
+
+// strictError maps a strictjson refusal to a 400.
+func strictError(err error) error {
+	var de *strictjson.DuplicateKeyError
+	switch {
+	case errors.As(err, &de):
+		return duplicateKey(de.Key, de.Path)
+	case errors.Is(err, strictjson.ErrInvalidUTF8):
+		return &apiError{status: http.StatusBadRequest, body: ErrorResponse{
+			Message: "request body is not valid UTF-8 JSON: " + err.Error() +
+				"; send a value that is not UTF-8 text as value_base64",
+		}}
+	}
+	return errorf(http.StatusBadRequest, "request body is not valid JSON (%s)", err.Error())
+}
+
+func duplicateKey(key, path string) error {
+	where := ""
+	if path != "" {
+		where = " in the object at " + path
+	}
+	k := truncate(key, 64)
+	return &apiError{status: http.StatusBadRequest, body: ErrorResponse{
+		Message:     fmt.Sprintf("duplicate key %q%s: each key may appear once", k, where),
+		Validations: []Validation{{Field: k, Detail: "appears more than once"}},
+	}}
 }
 
 // jsonError turns a decoder error into a 400 that names the problem but
@@ -179,21 +230,9 @@ func jsonError(err error) error {
 // encoding/json does. The key is client-chosen, never a value, and is
 // truncated all the same.
 func unknownKey(data []byte, v any) (string, bool) {
-	t := reflect.TypeOf(v)
-	for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice) {
-		t = t.Elem()
-	}
-	if t == nil || t.Kind() != reflect.Struct {
+	known := structFields(v)
+	if known == nil {
 		return "", false
-	}
-	known := map[string]bool{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "" {
-			name = f.Name
-		}
-		known[strings.ToLower(name)] = true
 	}
 	var objs []map[string]json.RawMessage
 	var one map[string]json.RawMessage
@@ -215,6 +254,62 @@ func unknownKey(data []byte, v any) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// foldedDuplicate finds two keys of one top-level object (or of one object
+// of a top-level array) that differ but name the same field of v's struct
+// type: encoding/json matches field names case-insensitively, so
+// {"name":"a","NAME":"b"} would read as "b".
+func foldedDuplicate(data []byte, v any) (string, bool) {
+	known := structFields(v)
+	if known == nil {
+		return "", false
+	}
+	var objs []map[string]json.RawMessage
+	var one map[string]json.RawMessage
+	if json.Unmarshal(data, &one) == nil {
+		objs = append(objs, one)
+	} else if json.Unmarshal(data, &objs) != nil {
+		return "", false
+	}
+	for _, o := range objs {
+		keys := make([]string, 0, len(o))
+		for k := range o {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		seen := map[string]bool{}
+		for _, k := range keys {
+			f := strings.ToLower(k)
+			if known[f] && seen[f] {
+				return k, true
+			}
+			seen[f] = true
+		}
+	}
+	return "", false
+}
+
+// structFields returns the lower-cased JSON field names of v's struct type
+// (through pointers and slices), or nil when v is not a struct.
+func structFields(v any) map[string]bool {
+	t := reflect.TypeOf(v)
+	for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice) {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	known := map[string]bool{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		known[strings.ToLower(name)] = true
+	}
+	return known
 }
 
 func truncate(s string, n int) string {

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -35,25 +36,58 @@ func secretResponse(s store.Secret) SecretResponse {
 }
 
 // createSecretRequest is the body of POST .../secrets and one entry of a
-// json or yaml batch.
+// json or yaml batch. The value comes as text in Value or, for bytes that
+// are not UTF-8 text, base64-encoded (standard alphabet, padded) in
+// ValueBase64; sending both is a 400.
 type createSecretRequest struct {
-	Name        string `json:"name" yaml:"name"`
-	Value       string `json:"value" yaml:"value"`
-	Description string `json:"description" yaml:"description"`
-	EnvName     string `json:"env_name" yaml:"env_name"`
-	FilePath    string `json:"file_path" yaml:"file_path"`
+	Name        string  `json:"name" yaml:"name"`
+	Value       string  `json:"value" yaml:"value"`
+	ValueBase64 *string `json:"value_base64" yaml:"value_base64"`
+	Description string  `json:"description" yaml:"description"`
+	EnvName     string  `json:"env_name" yaml:"env_name"`
+	FilePath    string  `json:"file_path" yaml:"file_path"`
 	// Enabled absent (or null) means true.
 	Enabled *bool `json:"enabled" yaml:"enabled"`
 }
 
 // updateSecretRequest is the body of PATCH: an absent (or null) field is
-// left as it is.
+// left as it is. Value and ValueBase64 are two spellings of the new value;
+// at most one may be sent.
 type updateSecretRequest struct {
 	Value       *string `json:"value"`
+	ValueBase64 *string `json:"value_base64"`
 	Description *string `json:"description"`
 	EnvName     *string `json:"env_name"`
 	FilePath    *string `json:"file_path"`
 	Enabled     *bool   `json:"enabled"`
+}
+
+// FieldValueBase64 is the JSON name of the base64 spelling of a value.
+const FieldValueBase64 = "value_base64"
+
+// rawValue returns the value a request carries, decoding value_base64. It
+// is an inject.Errors naming value_base64 when both spellings are sent or
+// the base64 is malformed; the message never quotes the input.
+func rawValue(text *string, b64 *string) (*string, error) {
+	if b64 == nil {
+		return text, nil
+	}
+	if text != nil {
+		return nil, inject.Errors{{Field: FieldValueBase64,
+			Message: "cannot be sent together with value: send the value once, as text in value or base64-encoded in value_base64"}}
+	}
+	raw, err := base64.StdEncoding.Strict().DecodeString(*b64)
+	if err != nil {
+		var ce base64.CorruptInputError
+		at := ""
+		if errors.As(err, &ce) {
+			at = fmt.Sprintf(" at byte %d", int64(ce))
+		}
+		return nil, inject.Errors{{Field: FieldValueBase64,
+			Message: "is not valid base64" + at + " (standard alphabet with '=' padding, RFC 4648 section 4)"}}
+	}
+	v := string(raw)
+	return &v, nil
 }
 
 var (
@@ -117,17 +151,25 @@ func (a *api) createOne(ctx context.Context, userID string, req createSecretRequ
 // checked in the write transaction; a missing secret is a 404. The REST
 // PATCH and the dashboard's edit form both go through it.
 func (a *api) updateOne(ctx context.Context, userID, name string, req updateSecretRequest) (store.Secret, error) {
-	upd, err := a.prepareUpdate(userID, name, req)
+	upd, value, err := a.prepareUpdate(userID, name, req)
 	if err != nil {
 		return store.Secret{}, err
 	}
-	s, err := a.store.UpdateSecret(ctx, userID, name, upd, a.checkLimits)
+	s, err := a.store.UpdateSecret(ctx, userID, name, upd, a.checkUpdate(userID, name, req, value))
 	return s, secretNotFound(err, name)
 }
 
 // prepare validates req and returns it as a record to store, value sealed.
 func (a *api) prepare(userID string, req createSecretRequest, now time.Time) (store.Secret, error) {
-	sec := inject.Secret{Name: req.Name, Value: req.Value, Description: req.Description,
+	var text *string
+	if req.Value != "" || req.ValueBase64 == nil {
+		text = &req.Value
+	}
+	value, err := rawValue(text, req.ValueBase64)
+	if err != nil {
+		return store.Secret{}, err
+	}
+	sec := inject.Secret{Name: req.Name, Value: *value, Description: req.Description,
 		EnvName: req.EnvName, FilePath: req.FilePath}
 	if err := sec.Validate(); err != nil {
 		return store.Secret{}, err
@@ -135,11 +177,11 @@ func (a *api) prepare(userID string, req createSecretRequest, now time.Time) (st
 	if a.cfg.DisableSecretFilePath && req.FilePath != "" {
 		return store.Secret{}, errFileDisabled
 	}
-	if n := inject.StoredSize(len(req.Value), a.sealer.Encrypted()); n > a.cfg.Limits.MaxSecretBytes {
+	if n := inject.StoredSize(len(sec.Value), a.sealer.Encrypted()); n > a.cfg.Limits.MaxSecretBytes {
 		return store.Secret{}, &inject.LimitError{Cap: inject.CapSecretBytes,
 			Limit: a.cfg.Limits.MaxSecretBytes, Want: n, Unit: "bytes"}
 	}
-	sealed, err := a.sealer.Seal([]byte(req.Value), sealAD(userID, req.Name))
+	sealed, err := a.sealer.Seal([]byte(sec.Value), sealAD(userID, req.Name))
 	if err != nil {
 		return store.Secret{}, fmt.Errorf("seal value: %w", err)
 	}
@@ -227,10 +269,19 @@ func (a *api) updateSecret(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, secretResponse(s))
 }
 
-func (a *api) prepareUpdate(userID, name string, req updateSecretRequest) (store.SecretUpdate, error) {
-	if req.Value == nil && req.Description == nil && req.EnvName == nil && req.FilePath == nil && req.Enabled == nil {
-		return store.SecretUpdate{}, errorf(http.StatusBadRequest,
-			"nothing to update: send at least one of value, description, env_name, file_path or enabled")
+// prepareUpdate validates req and returns the update to store and the new
+// raw value (nil when the value does not change).
+func (a *api) prepareUpdate(userID, name string, req updateSecretRequest) (store.SecretUpdate, *string, error) {
+	if req.Value == nil && req.ValueBase64 == nil && req.Description == nil && req.EnvName == nil &&
+		req.FilePath == nil && req.Enabled == nil {
+		return store.SecretUpdate{}, nil, errorf(http.StatusBadRequest,
+			"nothing to update: send at least one of value (or value_base64), description, env_name, file_path or enabled")
+	}
+	upd := store.SecretUpdate{Description: req.Description, EnvName: req.EnvName,
+		FilePath: req.FilePath, Enabled: req.Enabled, UpdatedAt: a.cfg.stamp()}
+	value, err := rawValue(req.Value, req.ValueBase64)
+	if err != nil {
+		return upd, nil, err
 	}
 	var es inject.Errors
 	check := func(err error) {
@@ -239,10 +290,8 @@ func (a *api) prepareUpdate(userID, name string, req updateSecretRequest) (store
 			es = append(es, fe)
 		}
 	}
-	upd := store.SecretUpdate{Description: req.Description, EnvName: req.EnvName,
-		FilePath: req.FilePath, Enabled: req.Enabled, UpdatedAt: a.cfg.stamp()}
-	if req.Value != nil {
-		check(inject.ValidateValue(*req.Value))
+	if value != nil {
+		check(inject.ValidateValue(*value))
 	}
 	if req.Description != nil {
 		check(inject.ValidateDescription(*req.Description))
@@ -254,23 +303,53 @@ func (a *api) prepareUpdate(userID, name string, req updateSecretRequest) (store
 		check(inject.ValidateFilePath(*req.FilePath))
 	}
 	if len(es) > 0 {
-		return upd, es
+		return upd, nil, es
 	}
 	if a.cfg.DisableSecretFilePath && req.FilePath != nil && *req.FilePath != "" {
-		return upd, errFileDisabled
+		return upd, nil, errFileDisabled
 	}
-	if req.Value != nil {
-		if n := inject.StoredSize(len(*req.Value), a.sealer.Encrypted()); n > a.cfg.Limits.MaxSecretBytes {
-			return upd, &inject.LimitError{Cap: inject.CapSecretBytes,
+	if value != nil {
+		if n := inject.StoredSize(len(*value), a.sealer.Encrypted()); n > a.cfg.Limits.MaxSecretBytes {
+			return upd, nil, &inject.LimitError{Cap: inject.CapSecretBytes,
 				Limit: a.cfg.Limits.MaxSecretBytes, Want: n, Unit: "bytes"}
 		}
-		sealed, err := a.sealer.Seal([]byte(*req.Value), sealAD(userID, name))
+		sealed, err := a.sealer.Seal([]byte(*value), sealAD(userID, name))
 		if err != nil {
-			return upd, fmt.Errorf("seal value: %w", err)
+			return upd, nil, fmt.Errorf("seal value: %w", err)
 		}
 		upd.Value, upd.Format = sealed, a.valueFormat()
 	}
-	return upd, nil
+	return upd, value, nil
+}
+
+// checkUpdate is the CheckFunc of a PATCH: the caps, and, when the update
+// gives the secret an env target or a new value while it has one, that its
+// value is text an environment variable can carry (inject.ValidateEnvValue).
+// An env target added to a secret whose value is not changing makes it open
+// the stored value; it runs inside the write transaction, so a concurrent
+// update cannot slip a binary value past it. The value never reaches an
+// error.
+func (a *api) checkUpdate(userID, name string, req updateSecretRequest, value *string) store.CheckFunc {
+	return func(after []store.Secret) error {
+		for _, s := range after {
+			if s.Name != name || s.EnvName == "" || (value == nil && req.EnvName == nil) {
+				continue
+			}
+			v := value
+			if v == nil {
+				plain, err := a.sealer.Open(s.Value, sealAD(userID, name))
+				if err != nil {
+					return fmt.Errorf("open the stored value of a secret to check it: %w", err)
+				}
+				p := string(plain)
+				v = &p
+			}
+			if err := inject.ValidateEnvValue(*v); err != nil {
+				return err
+			}
+		}
+		return a.checkLimits(after)
+	}
 }
 
 // deleteSecret: DELETE /api/v2/users/{user}/secrets/{name} → 204.

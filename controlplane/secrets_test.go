@@ -114,7 +114,7 @@ func TestSecretErrors(t *testing.T) {
 		{"relative path", "POST", base, "application/json", secretBody("p", "file_path", "etc/passwd"), 400, "file_path", ""},
 		{"tilde user", "POST", base, "application/json", secretBody("p", "file_path", "~root/x"), 400, "file_path", ""},
 		{"path too long", "POST", base, "application/json", secretBody("p", "file_path", "/"+strings.Repeat("a", 4097)), 400, "file_path", ""},
-		{"NUL in value", "POST", base, "application/json", map[string]string{"name": "n", "value": "a\x00b"}, 400, "value", ""},
+		{"NUL in env value", "POST", base, "application/json", map[string]string{"name": "n", "value": "a\x00b", "env_name": "N"}, 400, "value", "NUL"},
 		{"value too big", "POST", base, "application/json", map[string]string{"name": "n", "value": strings.Repeat("v", 24*1024+1)}, 400, "value", "over"},
 		{"unknown field", "POST", base, "application/json", map[string]string{"name": "n", "value": canary, "valeu": "x"}, 400, "valeu", "unknown field"},
 		{"wrong type", "POST", base, "application/json", `{"name": 5, "value": "x"}`, 400, "name", ""},

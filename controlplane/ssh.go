@@ -55,8 +55,9 @@ func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered the client
 	}
-	c.SetReadLimit(sshReadLimit)
 	clientConn := websocket.NetConn(ctx, c, websocket.MessageBinary)
+	// After NetConn, which turns the read limit off.
+	c.SetReadLimit(sshReadLimit)
 	defer clientConn.Close()
 	a.log.Info("ssh session started", zap.String("workspace_id", ws.ID))
 	pipe(ctx, clientConn, agentConn)

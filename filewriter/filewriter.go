@@ -279,12 +279,17 @@ func (w *Writer) syncDirs(results []Result) {
 	wg.Wait()
 }
 
-// beats reports whether a wins a collision against b.
-func beats(a, b File) bool {
-	if !a.UpdatedAt.Equal(b.UpdatedAt) {
-		return a.UpdatedAt.After(b.UpdatedAt)
+// beats reports whether a wins a collision against b (see Wins).
+func beats(a, b File) bool { return Wins(a.UpdatedAt, a.Secret, b.UpdatedAt, b.Secret) }
+
+// Wins is R8's collision rule, the one place it is written: of two secrets
+// that resolve to one file, the more recently updated wins, and a tie goes
+// to the smaller name. inject's plan uses it too, so the two cannot drift.
+func Wins(aUpdated time.Time, aName string, bUpdated time.Time, bName string) bool {
+	if !aUpdated.Equal(bUpdated) {
+		return aUpdated.After(bUpdated)
 	}
-	return a.Secret < b.Secret
+	return aName < bName
 }
 
 // Resolve turns a secret's file target into the absolute path written:

@@ -142,12 +142,8 @@ func NewPlan(m Manifest, secrets []Secret) (*Plan, error) {
 	return p, nil
 }
 
-func newer(a, b Secret) bool {
-	if !a.UpdatedAt.Equal(b.UpdatedAt) {
-		return a.UpdatedAt.After(b.UpdatedAt)
-	}
-	return a.Name < b.Name
-}
+// newer is R8's collision rule (filewriter.Wins) for two secrets.
+func newer(a, b Secret) bool { return filewriter.Wins(a.UpdatedAt, a.Name, b.UpdatedAt, b.Name) }
 
 func containsName(names []string, n string) bool {
 	i := sort.SearchStrings(names, n)

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Field names used in FieldError.Field. They are the JSON names of the REST
@@ -124,15 +125,17 @@ func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// ValidateName checks a secret name: required, no surrounding space, no
-// '/', '?' or '#' (it is a URL path segment), no control characters, at most
-// MaxNameBytes.
+// ValidateName checks a secret name: required, valid UTF-8 (it travels in
+// JSON), no surrounding space, no '/', '?' or '#' (it is a URL path
+// segment), no control characters, at most MaxNameBytes.
 func ValidateName(name string) error {
 	switch {
 	case name == "":
 		return fieldErr(FieldName, "is required")
 	case len(name) > MaxNameBytes:
 		return fieldErr(FieldName, "is %d bytes; the maximum is %d", len(name), MaxNameBytes)
+	case !utf8.ValidString(name):
+		return fieldErr(FieldName, "must be valid UTF-8 text")
 	case strings.TrimSpace(name) != name:
 		return fieldErr(FieldName, "must not start or end with white space")
 	case strings.ContainsAny(name, "/?#"):
@@ -148,9 +151,10 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// ValidateValue checks a raw value: required, at most MaxValueBytes, no NUL
-// byte (an environment variable cannot carry one). The message never quotes
-// the value.
+// ValidateValue checks a raw value: required and at most MaxValueBytes. A
+// value is bytes: any bytes are valid for a file target (a keytab, a DER
+// certificate); ValidateEnvValue adds the rules of an env target. The
+// message never quotes the value.
 func ValidateValue(value string) error {
 	switch {
 	case value == "":
@@ -158,10 +162,35 @@ func ValidateValue(value string) error {
 	case len(value) > MaxValueBytes:
 		return fieldErr(FieldValue, "is %d bytes; the per-secret cap is %d bytes (%d over)",
 			len(value), MaxValueBytes, len(value)-MaxValueBytes)
-	case strings.IndexByte(value, 0) >= 0:
-		return fieldErr(FieldValue, "must not contain a NUL byte")
 	}
 	return nil
+}
+
+// ValidateEnvValue checks that a value can be an environment variable: UTF-8
+// text without a NUL byte (a process environment cannot carry NUL, and env
+// values are text). It says where the first offending byte is, never what
+// the value holds.
+func ValidateEnvValue(value string) error {
+	if i := strings.IndexByte(value, 0); i >= 0 {
+		return fieldErr(FieldValue, "holds a NUL byte (at byte %d), which an environment variable cannot carry; "+
+			"a binary value can only be delivered as a file (clear env_name)", i)
+	}
+	if !utf8.ValidString(value) {
+		return fieldErr(FieldValue, "is not valid UTF-8 text (first bad byte at %d); an environment variable "+
+			"holds text, so a binary value can only be delivered as a file (clear env_name)", invalidUTF8At(value))
+	}
+	return nil
+}
+
+func invalidUTF8At(s string) int {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n <= 1 {
+				return i
+			}
+		}
+	}
+	return len(s)
 }
 
 // ValidateDescription checks a description: optional, at most
@@ -172,6 +201,8 @@ func ValidateDescription(d string) error {
 		return fieldErr(FieldDescription, "is %d bytes; the maximum is %d", len(d), MaxDescriptionBytes)
 	case strings.IndexByte(d, 0) >= 0:
 		return fieldErr(FieldDescription, "must not contain a NUL byte")
+	case !utf8.ValidString(d):
+		return fieldErr(FieldDescription, "must be valid UTF-8 text")
 	}
 	return nil
 }
@@ -223,6 +254,9 @@ func ValidateEnvName(name string) error {
 		return fieldErr(FieldEnvName, "must start with a letter or '_' and contain only letters, digits and '_'")
 	}
 	upper := strings.ToUpper(name)
+	if upper == "COURIER" {
+		return fieldErr(FieldEnvName, "COURIER is reserved: Courier's own name, like every COURIER_ name, belongs to its configuration")
+	}
 	if why, ok := reservedEnv[upper]; ok {
 		return fieldErr(FieldEnvName, "%s is reserved: it is %s, which the workspace sets itself", upper, why)
 	}
@@ -245,6 +279,8 @@ func ValidateFilePath(p string) error {
 		return fieldErr(FieldFilePath, "is %d bytes; the maximum is %d", len(p), MaxFilePathBytes)
 	case strings.IndexByte(p, 0) >= 0:
 		return fieldErr(FieldFilePath, "must not contain a NUL byte")
+	case !utf8.ValidString(p):
+		return fieldErr(FieldFilePath, "must be valid UTF-8 text (the API carries paths as JSON strings)")
 	case strings.HasPrefix(p, "~") && !strings.HasPrefix(p, "~/"):
 		return fieldErr(FieldFilePath, "must start with \"~/\" or \"/\"; \"~user\" paths are not supported")
 	case !strings.HasPrefix(p, "~/") && !strings.HasPrefix(p, "/"):
@@ -258,13 +294,18 @@ func ValidateFilePath(p string) error {
 }
 
 // Validate checks every field of s and returns Errors listing each invalid
-// field, or nil.
+// field, or nil. A secret with an env target must hold text
+// (ValidateEnvValue).
 func (s Secret) Validate() error {
 	var es Errors
-	for _, err := range []error{
+	checks := []error{
 		ValidateName(s.Name), ValidateValue(s.Value), ValidateDescription(s.Description),
 		ValidateEnvName(s.EnvName), ValidateFilePath(s.FilePath),
-	} {
+	}
+	if s.EnvName != "" && checks[1] == nil {
+		checks = append(checks, ValidateEnvValue(s.Value))
+	}
+	for _, err := range checks {
 		var fe *FieldError
 		if errors.As(err, &fe) {
 			es = append(es, fe)

@@ -25,13 +25,19 @@ func TestValidateFields(t *testing.T) {
 		{"name question", ValidateName, "a?b", FieldName, "'?'"},
 		{"name hash", ValidateName, "a#b", FieldName, "'#'"},
 		{"name dotdot", ValidateName, "..", FieldName, "must not be"},
+		{"name invalid UTF-8", ValidateName, "a\xffb", FieldName, "UTF-8"},
 		{"name control", ValidateName, "a\x01b", FieldName, "control"},
 		{"name too long", ValidateName, strings.Repeat("n", MaxNameBytes+1), FieldName, "maximum is 64"},
 		{"name at max", ValidateName, strings.Repeat("n", MaxNameBytes), "", ""},
 
 		{"value ok", ValidateValue, canary, "", ""},
 		{"value empty", ValidateValue, "", FieldValue, "required"},
-		{"value NUL", ValidateValue, canary + "\x00", FieldValue, "NUL"},
+		{"value NUL ok for a file", ValidateValue, canary + "\x00", "", ""},
+		{"value binary ok for a file", ValidateValue, "\xff\xfeA\x80" + canary, "", ""},
+		{"env value text", ValidateEnvValue, canary + " é\n", "", ""},
+		{"env value NUL", ValidateEnvValue, canary + "\x00", FieldValue, "NUL byte (at byte 18)"},
+		{"env value invalid UTF-8", ValidateEnvValue, canary + "\xff", FieldValue, "not valid UTF-8 text (first bad byte at 18)"},
+		{"env value truncated rune", ValidateEnvValue, canary + "\xc3", FieldValue, "not valid UTF-8"},
 		{"value at cap", ValidateValue, strings.Repeat("v", MaxValueBytes), "", ""},
 		{"value over cap", ValidateValue, strings.Repeat("v", MaxValueBytes+1), FieldValue, "24576 bytes (1 over)"},
 
@@ -47,6 +53,10 @@ func TestValidateFields(t *testing.T) {
 		{"env path lower", ValidateEnvName, "path", FieldEnvName, "PATH is reserved"},
 		{"env Home mixed", ValidateEnvName, "Home", FieldEnvName, "HOME is reserved"},
 		{"env COURIER_ prefix", ValidateEnvName, "courier_agent_token", FieldEnvName, "COURIER_"},
+		{"env COURIER bare", ValidateEnvName, "COURIER", FieldEnvName, "COURIER is reserved"},
+		{"env courier lower", ValidateEnvName, "courier", FieldEnvName, "COURIER is reserved"},
+		{"env Courier mixed", ValidateEnvName, "Courier", FieldEnvName, "COURIER is reserved"},
+		{"env COURIERX ok", ValidateEnvName, "COURIERX", "", ""},
 		{"env GIT_", ValidateEnvName, "GIT_SSH_COMMAND", FieldEnvName, "GIT_"},
 		{"env LD_", ValidateEnvName, "LD_PRELOAD", FieldEnvName, "loader"},
 		{"env DYLD_", ValidateEnvName, "DYLD_INSERT_LIBRARIES", FieldEnvName, "DYLD_"},
@@ -62,6 +72,7 @@ func TestValidateFields(t *testing.T) {
 		{"file tilde user", ValidateFilePath, "~root/x", FieldFilePath, "~user"},
 		{"file tilde alone", ValidateFilePath, "~", FieldFilePath, "~user"},
 		{"file NUL", ValidateFilePath, "/a\x00b", FieldFilePath, "NUL"},
+		{"file invalid UTF-8", ValidateFilePath, "~/\xff", FieldFilePath, "UTF-8"},
 		{"file root", ValidateFilePath, "/", FieldFilePath, "directory"},
 		{"file trailing slash", ValidateFilePath, "~/dir/", FieldFilePath, "end with"},
 		{"file 4096 ok", ValidateFilePath, "/" + strings.Repeat("p", 4095), "", ""},
@@ -69,6 +80,7 @@ func TestValidateFields(t *testing.T) {
 
 		{"description ok", ValidateDescription, "for tools", "", ""},
 		{"description NUL", ValidateDescription, "a\x00", FieldDescription, "NUL"},
+		{"description invalid UTF-8", ValidateDescription, "d\xc3", FieldDescription, "UTF-8"},
 		{"description long", ValidateDescription, strings.Repeat("d", MaxDescriptionBytes+1), FieldDescription, "maximum"},
 	}
 	for _, tt := range tests {
@@ -132,6 +144,27 @@ func TestSecretValidateListsAllFields(t *testing.T) {
 	for _, s := range []string{ok.String(), ok.GoString()} {
 		if strings.Contains(s, canary) {
 			t.Errorf("String leaks the value: %s", s)
+		}
+	}
+}
+
+func TestSecretValidateBinaryValue(t *testing.T) {
+	bin := "\xff\xfeA\x80\x00" + canary
+	if err := (Secret{Name: "keytab", Value: bin, FilePath: "~/k"}).Validate(); err != nil {
+		t.Fatalf("binary file secret refused: %v", err)
+	}
+	for _, s := range []Secret{
+		{Name: "k", Value: bin, EnvName: "K"},
+		{Name: "k", Value: bin, EnvName: "K", FilePath: "~/k"},
+		{Name: "k", Value: canary + "\x00", EnvName: "K"},
+	} {
+		err := s.Validate()
+		var es Errors
+		if !errors.As(err, &es) || es.Fields()[FieldValue] == "" {
+			t.Fatalf("%v: err = %v, want a value error", s, err)
+		}
+		if strings.Contains(err.Error(), canary) {
+			t.Fatalf("error leaks the value: %v", err)
 		}
 	}
 }

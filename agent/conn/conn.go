@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/internal/strictjson"
 )
 
 var (
@@ -37,6 +38,10 @@ var (
 	ErrConfig = errors.New("invalid connection config")
 	// ErrSessionClosed is returned by requests on a closed session.
 	ErrSessionClosed = errors.New("session closed")
+	// ErrBadAnswer means an answer of the control plane could not be read:
+	// too large, malformed JSON, wrong types, invalid UTF-8 or a repeated
+	// key. Nothing from such an answer is used.
+	ErrBadAnswer = errors.New("malformed answer from the control plane")
 	// ErrReplaced is wrapped by Session.Err when the control plane closed
 	// the session because a newer connection with the same workspace's
 	// token replaced it (proto.CloseReplaced): another agent is serving
@@ -129,9 +134,10 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, dialError(resp, err)
 	}
-	c.SetReadLimit(proto.MaxMessageBytes)
 	// The websocket lives until the session closes, not until ctx ends.
 	nc := &recordingConn{Conn: websocket.NetConn(context.Background(), c, websocket.MessageBinary)}
+	// After NetConn, which turns the read limit off.
+	c.SetReadLimit(proto.MaxMessageBytes)
 	mux, err := yamux.Client(nc, proto.YamuxConfig(cfg.KeepaliveInterval, cfg.WriteTimeout))
 	if err != nil {
 		_ = nc.Close()
@@ -252,8 +258,34 @@ func (s *Session) do(ctx context.Context, method, path string, in, out any) erro
 	if out == nil {
 		return nil
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, proto.MaxBodyBytes)).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: decoding the answer: %w", method, path, err)
+	if err := decodeAnswer(resp.Body, out); err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// decodeAnswer reads one JSON answer of the control plane into out. It
+// refuses, before decoding, an answer over proto.MaxBodyBytes and one that
+// encoding/json would read differently from its sender (invalid UTF-8, a
+// repeated key: see package strictjson). Errors wrap ErrBadAnswer and never
+// quote the answer, which may hold secret values.
+func decodeAnswer(body io.Reader, out any) error {
+	data, err := io.ReadAll(io.LimitReader(body, proto.MaxBodyBytes+1))
+	if err != nil {
+		return fmt.Errorf("%w: reading it: %w", ErrBadAnswer, err)
+	}
+	if len(data) > proto.MaxBodyBytes {
+		return fmt.Errorf("%w: it is larger than the %d-byte limit", ErrBadAnswer, proto.MaxBodyBytes)
+	}
+	if err := strictjson.Check(data); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadAnswer, err)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return fmt.Errorf("%w: field %q has the wrong JSON type (want %s)", ErrBadAnswer, te.Field, te.Type)
+		}
+		return fmt.Errorf("%w: it does not decode", ErrBadAnswer)
 	}
 	return nil
 }

@@ -170,7 +170,12 @@ func (l *Loop) Run(ctx context.Context) error {
 				break
 			}
 			wait = l.next()
-			log.Warn("connection to the control plane lost; reconnecting", zap.Error(serr), zap.Duration("retry_in", wait))
+			if errors.Is(serr, ErrBadAnswer) {
+				log.Error("the control plane sent an answer the agent cannot use; nothing from it was applied",
+					zap.Error(serr), zap.Duration("retry_in", wait))
+			} else {
+				log.Warn("connection to the control plane lost; reconnecting", zap.Error(serr), zap.Duration("retry_in", wait))
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -5,7 +5,13 @@
 // protocol is described in spec.md beside this file.
 package proto
 
-import "time"
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
 
 // Version is the protocol version this build speaks. The agent sends it in
 // HeaderVersion on the websocket upgrade and on every request; the control
@@ -96,18 +102,57 @@ type App struct {
 }
 
 // Secret is a secret as the agent receives it: with its value, unless it
-// is Disabled.
+// is Disabled. A value is bytes; JSON strings carry only UTF-8 text
+// (encoding/json replaces other bytes with U+FFFD on both ends), so the
+// value travels in Value when it is valid UTF-8 and in ValueBase64
+// otherwise, never in both. Use SetValue and RawValue rather than the
+// fields.
 type Secret struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Value     string    `json:"value"`
-	EnvName   string    `json:"env_name,omitempty"`
-	FilePath  string    `json:"file_path,omitempty"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Value is the value when it is valid UTF-8 text, else "".
+	Value string `json:"value"`
+	// ValueBase64 is the value, base64-encoded (standard alphabet, padded),
+	// when it is not valid UTF-8. Added without a version change: an agent
+	// that does not know it sees an empty value and refuses that secret
+	// instead of writing altered bytes.
+	ValueBase64 string    `json:"value_base64,omitempty"`
+	EnvName     string    `json:"env_name,omitempty"`
+	FilePath    string    `json:"file_path,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"`
 	// Disabled marks a paused secret: Value is empty, and the agent sets
 	// no env and writes no file for it (OutcomeDisabled). A file written
 	// before stays on disk (R7).
 	Disabled bool `json:"disabled,omitempty"`
+}
+
+// ErrValueEncoding is returned by Secret.RawValue for a secret whose value
+// fields are malformed: both set, or ValueBase64 not valid base64.
+var ErrValueEncoding = errors.New("malformed secret value encoding")
+
+// SetValue stores v in Value when it is valid UTF-8, else in ValueBase64.
+func (s *Secret) SetValue(v string) {
+	if utf8.ValidString(v) {
+		s.Value, s.ValueBase64 = v, ""
+		return
+	}
+	s.Value, s.ValueBase64 = "", base64.StdEncoding.EncodeToString([]byte(v))
+}
+
+// RawValue returns the value's bytes, decoding ValueBase64. The error wraps
+// ErrValueEncoding and never holds the value.
+func (s Secret) RawValue() (string, error) {
+	if s.ValueBase64 == "" {
+		return s.Value, nil
+	}
+	if s.Value != "" {
+		return "", fmt.Errorf("%w: secret %q has both value and value_base64", ErrValueEncoding, s.Name)
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(s.ValueBase64)
+	if err != nil {
+		return "", fmt.Errorf("%w: secret %q: value_base64 is not valid base64", ErrValueEncoding, s.Name)
+	}
+	return string(b), nil
 }
 
 // String never prints the value.

@@ -30,6 +30,8 @@ const (
 	valueCfg  = `{"e2e-canary-cfg": 1}`
 	valueSvc  = "e2e-canary-svc-41ab"
 	valueColl = "e2e-canary-collider-55de"
+	// valueBin is not UTF-8 text and holds NUL: a keytab-like file secret.
+	valueBin = "\xff\xfeA\x80\x00e2e-canary-bin-3b7c\x00\xc3"
 )
 
 func need(t *testing.T, bin string) string {
@@ -194,6 +196,7 @@ echo " API_KEY=$API_KEY SERVICE_TOKEN=$SERVICE_TOKEN TEMPLATE_ONLY=$TEMPLATE_ONL
 	mk("api-key", valueAPI, "API_KEY", "")
 	mk("tool-config", valueCfg, "", "~/.config/tool/config.json")
 	mk("service-token", valueSvc, "SERVICE_TOKEN", "~/.config/svc/token")
+	mk("keytab", valueBin, "", "~/.keytab")
 
 	// The agent, as a real process, behind a proxy the test can cut.
 	proxy := newCutProxy(t, addr)
@@ -217,6 +220,9 @@ echo " API_KEY=$API_KEY SERVICE_TOKEN=$SERVICE_TOKEN TEMPLATE_ONLY=$TEMPLATE_ONL
 	}
 	if got := read(filepath.Join(home, ".config", "tool", "config.json")); got != valueCfg {
 		t.Fatalf("file secret = %q", got)
+	}
+	if got := read(filepath.Join(home, ".keytab")); got != valueBin {
+		t.Fatalf("binary file secret: %d bytes on disk, not the %d created", len(got), len(valueBin))
 	}
 	waitUntil(t, "the app", func() bool { return read(filepath.Join(home, "app-env")) == valueAPI+"\n" })
 
@@ -303,7 +309,7 @@ echo " API_KEY=$API_KEY SERVICE_TOKEN=$SERVICE_TOKEN TEMPLATE_ONLY=$TEMPLATE_ONL
 
 	// Canaries: no value in either log, nor the tokens.
 	for name, log := range map[string]string{"agent": agentLog.String(), "server": serverLog.String()} {
-		for _, v := range []string{valueAPI, valueAPI2, valueSvc, valueColl, "e2e-canary-cfg", ws.AgentToken, token} {
+		for _, v := range []string{valueAPI, valueAPI2, valueSvc, valueColl, "e2e-canary-cfg", "e2e-canary-bin-3b7c", ws.AgentToken, token} {
 			if strings.Contains(log, v) {
 				t.Errorf("the %s log contains a secret value or token (%.12s...)", name, v)
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/internal/strictjson"
 )
 
 // wsState is what the server remembers in memory of a workspace's agent
@@ -55,14 +57,26 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// decode reads an agent's JSON body into v. Like the REST API it refuses,
+// with a 400 naming the problem, a body encoding/json would read
+// differently from its sender (invalid UTF-8, a repeated key).
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body too large")
-		} else {
-			writeError(w, http.StatusBadRequest, "malformed JSON body")
-		}
+	data, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "body too large")
+		return false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "reading the body failed")
+		return false
+	}
+	if err := strictjson.Check(data); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed JSON body: "+err.Error())
+		return false
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed JSON body")
 		return false
 	}
 	return true
@@ -123,8 +137,9 @@ func (s *Server) secrets(w http.ResponseWriter, r *http.Request, id string) {
 				zap.String("secret", sec.Name), zap.Error(err))
 			continue
 		}
-		ps := proto.Secret{ID: sec.ID, Name: sec.Name, Value: value, EnvName: sec.EnvName,
+		ps := proto.Secret{ID: sec.ID, Name: sec.Name, EnvName: sec.EnvName,
 			FilePath: sec.FilePath, UpdatedAt: sec.UpdatedAt}
+		ps.SetValue(value)
 		if s.cfg.FileDeliveryDisabled {
 			ps.FilePath = ""
 		}

@@ -182,8 +182,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("agent websocket upgrade failed", zap.String("workspace", ws.Name), zap.Error(err))
 		return
 	}
-	c.SetReadLimit(proto.MaxMessageBytes)
 	conn := websocket.NetConn(s.base, c, websocket.MessageBinary)
+	// After NetConn, which turns the read limit off.
+	c.SetReadLimit(proto.MaxMessageBytes)
 	mux, err := yamux.Server(conn, proto.YamuxConfig(s.cfg.KeepaliveInterval, s.cfg.WriteTimeout))
 	if err != nil {
 		_ = conn.Close()
