@@ -12,10 +12,14 @@ import (
 
 // upsertStatus runs an INSERT ... ON CONFLICT statement on agent_status: a
 // missing workspace breaks the foreign key and is store.ErrNotFound.
-func (s *Store) upsertStatus(ctx context.Context, q string, args ...any) error {
+func (s *Store) upsertStatus(ctx context.Context, q string, workspaceID string, args ...any) error {
 	if err := s.check(); err != nil {
 		return err
 	}
+	if !storable(workspaceID) {
+		return store.ErrNotFound
+	}
+	args = append([]any{workspaceID}, args...)
 	_, err := s.pool.Exec(ctx, q, args...)
 	if code, _ := sqlState(err); code == codeForeignKey {
 		return store.ErrNotFound
@@ -29,7 +33,7 @@ func (s *Store) AgentConnected(ctx context.Context, workspaceID string, c store.
 		VALUES ($1, true, $2, $3, $4, $5)
 		ON CONFLICT (workspace_id) DO UPDATE SET connected = true, conn_id = excluded.conn_id,
 			remote_addr = excluded.remote_addr, agent_version = excluded.agent_version, connected_at = excluded.connected_at`,
-		workspaceID, c.ID, c.RemoteAddr, c.AgentVersion, nanos(c.At))
+		workspaceID, shown(c.ID), shown(c.RemoteAddr), shown(c.AgentVersion), nanos(c.At))
 }
 
 // AgentDisconnected implements store.Store.
@@ -37,8 +41,11 @@ func (s *Store) AgentDisconnected(ctx context.Context, workspaceID, connID strin
 	if err := s.check(); err != nil {
 		return err
 	}
+	if !storable(workspaceID) {
+		return nil
+	}
 	_, err := s.pool.Exec(ctx, `UPDATE agent_status SET connected = false, disconnected_at = $1
-		WHERE workspace_id = $2 AND conn_id = $3`, nanos(at), workspaceID, connID)
+		WHERE workspace_id = $2 AND conn_id = $3`, nanos(at), workspaceID, shown(connID))
 	return err
 }
 
@@ -46,7 +53,7 @@ func (s *Store) AgentDisconnected(ctx context.Context, workspaceID, connID strin
 func (s *Store) AgentReplaced(ctx context.Context, workspaceID string, at time.Time, note string) error {
 	return s.upsertStatus(ctx, `INSERT INTO agent_status(workspace_id, replaced_at, replaced_note) VALUES ($1, $2, $3)
 		ON CONFLICT (workspace_id) DO UPDATE SET replaced_at = excluded.replaced_at, replaced_note = excluded.replaced_note`,
-		workspaceID, nanos(at), note)
+		workspaceID, nanos(at), shown(note))
 }
 
 // SetAgentApply implements store.Store.
@@ -65,6 +72,9 @@ func (s *Store) SetAgentApply(ctx context.Context, workspaceID string, rep proto
 func (s *Store) AgentStatus(ctx context.Context, workspaceID string) (store.AgentStatus, error) {
 	if err := s.check(); err != nil {
 		return store.AgentStatus{}, err
+	}
+	if !storable(workspaceID) {
+		return store.AgentStatus{}, store.ErrNotFound
 	}
 	var (
 		st                             store.AgentStatus

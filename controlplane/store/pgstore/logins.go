@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"time"
 
@@ -11,6 +12,15 @@ import (
 
 	"github.com/courierhq/courier/controlplane/store"
 )
+
+// loginLock is the advisory lock (the one-bigint key space, which the
+// two-int key space of lockSpace does not overlap) of a login counter key:
+// its FNV-1a hash. Two keys with one hash only wait for each other.
+func loginLock(key string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	return int64(h.Sum64())
+}
 
 // UpdateLoginCounters implements store.Store. A transaction-scoped advisory
 // lock per key (taken in key order, so two updates never wait on each other
@@ -23,7 +33,7 @@ func (s *Store) UpdateLoginCounters(ctx context.Context, keys []string, fn store
 	var out []store.LoginCounter
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		for _, k := range locks {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, lockSpace, k); err != nil {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, loginLock(k)); err != nil {
 				return fmt.Errorf("pgstore: lock login counter: %w", err)
 			}
 		}
@@ -31,7 +41,7 @@ func (s *Store) UpdateLoginCounters(ctx context.Context, keys []string, fn store
 		for i, k := range keys {
 			cur[i].Key = k
 			var last, locked int64
-			err := tx.QueryRow(ctx, `SELECT failures, last_at, locked_until FROM login_counters WHERE key = $1`, k).
+			err := tx.QueryRow(ctx, `SELECT failures, last_at, locked_until FROM login_counters WHERE key = $1`, []byte(k)).
 				Scan(&cur[i].Failures, &last, &locked)
 			switch {
 			case errors.Is(err, pgx.ErrNoRows):
@@ -47,14 +57,14 @@ func (s *Store) UpdateLoginCounters(ctx context.Context, keys []string, fn store
 		}
 		for _, c := range next {
 			if c.Failures <= 0 && c.LockedUntil.IsZero() {
-				if _, err := tx.Exec(ctx, `DELETE FROM login_counters WHERE key = $1`, c.Key); err != nil {
+				if _, err := tx.Exec(ctx, `DELETE FROM login_counters WHERE key = $1`, []byte(c.Key)); err != nil {
 					return fmt.Errorf("pgstore: delete login counter: %w", err)
 				}
 				continue
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO login_counters(key, failures, last_at, locked_until) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_at = excluded.last_at, locked_until = excluded.locked_until`,
-				c.Key, c.Failures, nanos(c.LastAt), nanos(c.LockedUntil)); err != nil {
+				[]byte(c.Key), c.Failures, nanos(c.LastAt), nanos(c.LockedUntil)); err != nil {
 				return fmt.Errorf("pgstore: write login counter: %w", err)
 			}
 		}

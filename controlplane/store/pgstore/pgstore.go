@@ -46,7 +46,7 @@ var migrations embed.FS
 const (
 	lockSpace      = 0x436f7572 // "Cour"
 	lockMigrations = 1
-	// Login counters use lockSpace with a second number from hashtext(key).
+	// Login counters lock a one-bigint key each (see loginLock).
 )
 
 // maxAttempts bounds how often a transaction aborted by the server for a

@@ -60,6 +60,9 @@ func (s *Store) ListSecrets(ctx context.Context, userID string) ([]store.Secret,
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	if !storable(userID) {
+		return nil, nil
+	}
 	return listSecrets(ctx, s.pool, userID)
 }
 
@@ -67,6 +70,9 @@ func (s *Store) ListSecrets(ctx context.Context, userID string) ([]store.Secret,
 func (s *Store) GetSecret(ctx context.Context, userID, name string) (store.Secret, error) {
 	if err := s.check(); err != nil {
 		return store.Secret{}, err
+	}
+	if !storable(userID, name) {
+		return store.Secret{}, store.ErrNotFound
 	}
 	return scanSecret(s.pool.QueryRow(ctx, `SELECT `+secretCols+` FROM secrets WHERE user_id = $1 AND name = $2`, userID, name))
 }
@@ -76,6 +82,14 @@ func (s *Store) GetSecret(ctx context.Context, userID, name string) (store.Secre
 // committed by any replica and no other writer of this user commits in
 // between.
 func (s *Store) CreateSecrets(ctx context.Context, userID string, secs []store.Secret, check store.CheckFunc) error {
+	if !storable(userID) {
+		return fmt.Errorf("pgstore: user %q: %w", userID, store.ErrNotFound)
+	}
+	for _, sec := range secs {
+		if !storable(sec.ID, sec.Name, sec.Description, sec.EnvName, sec.FilePath) {
+			return ErrText
+		}
+	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		if err := lockUser(ctx, tx, userID); err != nil {
 			return err
@@ -114,6 +128,14 @@ func (s *Store) CreateSecrets(ctx context.Context, userID string, secs []store.S
 // UpdateSecret implements store.Store, under the user's row lock like
 // CreateSecrets.
 func (s *Store) UpdateSecret(ctx context.Context, userID, name string, u store.SecretUpdate, check store.CheckFunc) (store.Secret, error) {
+	if !storable(userID, name) {
+		return store.Secret{}, store.ErrNotFound
+	}
+	for _, p := range []*string{u.Description, u.EnvName, u.FilePath} {
+		if p != nil && !storable(*p) {
+			return store.Secret{}, ErrText
+		}
+	}
 	var updated store.Secret
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if err := lockUser(ctx, tx, userID); err != nil {
@@ -162,6 +184,9 @@ func (s *Store) UpdateSecret(ctx context.Context, userID, name string, u store.S
 
 // DeleteSecret implements store.Store.
 func (s *Store) DeleteSecret(ctx context.Context, userID, name string) error {
+	if !storable(userID, name) {
+		return store.ErrNotFound
+	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		if err := lockUser(ctx, tx, userID); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -185,6 +210,9 @@ func (s *Store) ScanSecrets(ctx context.Context, afterID string, limit int) ([]s
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	if !storable(afterID) {
+		return nil, fmt.Errorf("pgstore: scan secrets: %w", ErrText)
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+secretCols+` FROM secrets WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
 	out, err := collect(rows, err, scanSecret)
 	if err != nil {
@@ -202,6 +230,9 @@ func (s *Store) SwapSecretValue(ctx context.Context, id string, old, value []byt
 	}
 	if value == nil {
 		value = []byte{}
+	}
+	if !storable(id) {
+		return false, nil
 	}
 	var swapped bool
 	err := s.tx(ctx, func(tx pgx.Tx) error {

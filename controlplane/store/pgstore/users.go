@@ -48,6 +48,9 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 // insertUser inserts u; the unique indexes on lower(username) and
 // lower(email) refuse a taken one, across replicas.
 func insertUser(ctx context.Context, tx pgx.Tx, u store.User) error {
+	if !storable(u.ID, u.Username, u.Email) {
+		return ErrText
+	}
 	hash := u.PasswordHash
 	if hash == nil {
 		hash = []byte{}
@@ -65,9 +68,12 @@ func insertUser(ctx context.Context, tx pgx.Tx, u store.User) error {
 	return nil
 }
 
-func (s *Store) userWhere(ctx context.Context, where string, arg any) (store.User, error) {
+func (s *Store) userWhere(ctx context.Context, where string, arg string) (store.User, error) {
 	if err := s.check(); err != nil {
 		return store.User{}, err
+	}
+	if !storable(arg) {
+		return store.User{}, store.ErrNotFound
 	}
 	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE `+where, arg))
 }
@@ -100,6 +106,9 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	if err := s.check(); err != nil {
 		return err
+	}
+	if !storable(sess.UserID) {
+		return ErrText
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO sessions(token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
 		sess.TokenHash, sess.UserID, nanos(sess.CreatedAt), nanos(sess.ExpiresAt))

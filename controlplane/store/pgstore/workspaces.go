@@ -30,12 +30,15 @@ func (s *Store) CreateWorkspace(ctx context.Context, w store.Workspace) error {
 	if err := s.check(); err != nil {
 		return err
 	}
+	if !storable(w.ID, w.Name, w.OwnerID) {
+		return ErrText
+	}
 	tmpl, err := json.Marshal(w.Template)
 	if err != nil {
 		return err
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO workspaces(`+workspaceCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		w.ID, w.Name, w.OwnerID, json.RawMessage(tmpl), w.AgentTokenHash, nanos(w.CreatedAt), w.State, nanos(w.StateAt))
+		w.ID, w.Name, w.OwnerID, json.RawMessage(tmpl), w.AgentTokenHash, nanos(w.CreatedAt), shown(w.State), nanos(w.StateAt))
 	switch code, constraint := sqlState(err); {
 	case code == codeUnique && constraint == "workspaces_owner_name":
 		return &store.ConflictError{Field: "name", Message: fmt.Sprintf("the owner already has a workspace named %q", w.Name)}
@@ -50,6 +53,11 @@ func (s *Store) CreateWorkspace(ctx context.Context, w store.Workspace) error {
 func (s *Store) workspaceWhere(ctx context.Context, where string, args ...any) (store.Workspace, error) {
 	if err := s.check(); err != nil {
 		return store.Workspace{}, err
+	}
+	for _, a := range args {
+		if text, ok := a.(string); ok && !storable(text) {
+			return store.Workspace{}, store.ErrNotFound
+		}
 	}
 	return scanWorkspace(s.pool.QueryRow(ctx, `SELECT `+workspaceCols+` FROM workspaces WHERE `+where, args...))
 }
@@ -74,6 +82,9 @@ func (s *Store) ListWorkspaces(ctx context.Context, ownerID string) ([]store.Wor
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	if !storable(ownerID) {
+		return nil, nil
+	}
 	q, args := `SELECT `+workspaceCols+` FROM workspaces ORDER BY name, owner_id`, []any{}
 	if ownerID != "" {
 		q, args = `SELECT `+workspaceCols+` FROM workspaces WHERE owner_id = $1 ORDER BY name`, []any{ownerID}
@@ -87,7 +98,10 @@ func (s *Store) SetWorkspaceState(ctx context.Context, id, state string, at time
 	if err := s.check(); err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE workspaces SET state = $1, state_at = $2 WHERE id = $3`, state, nanos(at), id)
+	if !storable(id) {
+		return store.ErrNotFound
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE workspaces SET state = $1, state_at = $2 WHERE id = $3`, shown(state), nanos(at), id)
 	if err != nil {
 		return err
 	}

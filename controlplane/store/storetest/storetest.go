@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"SecretEnabled", testSecretEnabled},
 		{"AgentStatus", testAgentStatus},
 		{"AgentStatusConnections", testAgentConnections},
+		{"HostileLookups", testHostileLookups},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {

@@ -26,7 +26,7 @@ CREATE TABLE workspaces (
 	id               TEXT COLLATE "C" PRIMARY KEY,
 	name             TEXT COLLATE "C" NOT NULL,
 	owner_id         TEXT COLLATE "C" NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-	template         JSONB NOT NULL,
+	template         JSON NOT NULL,     -- JSON, not JSONB: jsonb refuses \u0000
 	agent_token_hash BYTEA NOT NULL,
 	created_at       BIGINT NOT NULL,
 	state            TEXT NOT NULL DEFAULT '',

@@ -18,5 +18,5 @@ CREATE TABLE agent_status (
 	disconnected_at BIGINT NOT NULL DEFAULT 0,
 	replaced_at     BIGINT NOT NULL DEFAULT 0,
 	replaced_note   TEXT NOT NULL DEFAULT '',
-	last_apply      JSONB
+	last_apply      JSON  -- JSON, not JSONB: jsonb refuses \u0000
 );
