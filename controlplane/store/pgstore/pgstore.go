@@ -77,7 +77,7 @@ func Open(ctx context.Context, url string, logger *zap.Logger) (*Store, error) {
 		// input to be sure.
 		return nil, errors.New("pgstore: the PostgreSQL URL is not valid (the form is postgres://user[:password]@host[:port]/database[?param=value])")
 	}
-	where := Describe(cfg.ConnConfig)
+	where := describe(cfg.ConnConfig)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connect to %s: %w", where, err)
@@ -95,9 +95,9 @@ func Open(ctx context.Context, url string, logger *zap.Logger) (*Store, error) {
 	return s, nil
 }
 
-// Describe names the server, database and user of cfg, without the
+// describe names the server, database and user of cfg, without the
 // password, for logs and errors.
-func Describe(cfg *pgx.ConnConfig) string {
+func describe(cfg *pgx.ConnConfig) string {
 	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
 }
 
