@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
@@ -29,9 +30,10 @@ type Agent struct {
 	log   *zap.Logger
 	token string
 
-	spawner *spawn.Spawner
-	writer  *filewriter.Writer
-	fwd     *forwarder
+	spawner    *spawn.Spawner
+	writer     *filewriter.Writer
+	fwd        *forwarder
+	sshMetrics *sshd.Metrics
 
 	// firstApply is closed after the first successful apply; manifest is
 	// the manifest of that apply (written before the close).
@@ -72,7 +74,11 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, token: tok, spawner: sp, writer: w,
+	m, err := sshd.NewMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger, token: tok, spawner: sp, writer: w, sshMetrics: m,
 		firstApply: make(chan struct{}), done: make(chan struct{})}
 	a.fwd = newForwarder(a.session, cfg.Logger)
 	return a, nil
@@ -110,7 +116,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ssh, err := sshd.New(sshd.Config{Spawner: a.spawner, HostKey: hostKey, Logger: a.log.Named("ssh")})
+	ssh, err := sshd.New(sshd.Config{Spawner: a.spawner, HostKey: hostKey, Logger: a.log.Named("ssh"),
+		SFTPCommand: a.cfg.SFTPCommand, Metrics: a.sshMetrics})
 	if err != nil {
 		return err
 	}
@@ -120,7 +127,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	loop, err := conn.NewLoop(conn.LoopConfig{
 		Dial: func(ctx context.Context) (*conn.Session, error) {
 			return conn.Dial(ctx, conn.Config{URL: a.cfg.URL, Token: a.token, AgentVersion: a.cfg.Version,
-				KeepaliveInterval: a.cfg.KeepaliveInterval, WriteTimeout: a.cfg.WriteTimeout})
+				KeepaliveInterval: a.cfg.KeepaliveInterval, WriteTimeout: a.cfg.WriteTimeout,
+				RequestTimeout: a.cfg.RequestTimeout})
 		},
 		Serve:           func(ctx context.Context, s *conn.Session) error { return a.serve(ctx, s, ssh) },
 		InitialInterval: a.cfg.InitialBackoff, MaxInterval: a.cfg.MaxBackoff, StableAfter: a.cfg.StableAfter,

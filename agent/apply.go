@@ -20,7 +20,7 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 	a.log.Info("connected to the control plane")
 	a.setSession(s)
 	defer a.setSession(nil)
-	if err := a.apply(ctx, s); err != nil {
+	if err := a.apply(ctx, s, ssh); err != nil {
 		if r := s.Err(); errors.Is(r, conn.ErrReplaced) {
 			return r
 		}
@@ -59,9 +59,10 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 }
 
 // apply fetches the manifest and secrets and applies them: files written,
-// env published for new processes. The spawner is held throughout, so no
-// script, app or session starts against a half-applied state.
-func (a *Agent) apply(ctx context.Context, s *conn.Session) error {
+// env published for new processes, the template's SSH policy set. The
+// spawner is held throughout, so no script, app or session starts against a
+// half-applied state.
+func (a *Agent) apply(ctx context.Context, s *conn.Session, ssh *sshd.Server) error {
 	m, err := s.Manifest(ctx)
 	if err != nil {
 		return fmt.Errorf("fetching the manifest: %w", err)
@@ -88,6 +89,7 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session) error {
 	release := a.spawner.Hold()
 	rep := inject.Apply(ctx, plan, a.writer)
 	a.spawner.Update(m.Env, plan.Env)
+	ssh.SetPolicy(sshd.Policy{DisableForwarding: m.SSH.DisableForwarding, GatewayPorts: m.SSH.GatewayPorts})
 	release()
 
 	a.logReport(rep)

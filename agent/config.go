@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/afero"
 	"go.uber.org/zap"
 )
@@ -55,11 +56,21 @@ type Config struct {
 	// KeepaliveInterval and WriteTimeout bound dead-connection detection
 	// (defaults 15s and 10s).
 	KeepaliveInterval, WriteTimeout time.Duration
+	// RequestTimeout bounds the websocket handshake and each protocol
+	// request to the control plane. Default 30s.
+	RequestTimeout time.Duration
 	// WaitingLogAfter is how long startup scripts wait for the first apply
 	// before the agent logs that it is waiting. Default 3s.
 	WaitingLogAfter time.Duration
 	// ShutdownTimeout bounds the final lifecycle reports. Default 5s.
 	ShutdownTimeout time.Duration
+	// SFTPCommand is the argv of the program that serves the sftp
+	// subsystem on its stdin and stdout (see sshd.ServeSFTP); courier-agent
+	// passes its own executable and "sftp-server". nil means no sftp.
+	SFTPCommand []string
+	// Metrics, when set, receives the agent's counters (SSH sessions and
+	// forwarded connections). nil means they are kept but not exported.
+	Metrics prometheus.Registerer
 	// Version is the agent's release, sent to the control plane on every
 	// connect and shown in the workspace's status. Default "dev".
 	Version string
@@ -81,7 +92,8 @@ func DefaultConfig() Config {
 		DataDir: filepath.Join(state, "courier-agent"), Home: home, Shell: shell,
 		Fs: afero.NewOsFs(), Logger: zap.NewNop(),
 		InitialBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, StableAfter: time.Minute,
-		WaitingLogAfter: 3 * time.Second, ShutdownTimeout: 5 * time.Second, Version: "dev",
+		WaitingLogAfter: 3 * time.Second, ShutdownTimeout: 5 * time.Second, RequestTimeout: 30 * time.Second,
+		Version: "dev",
 	}
 }
 
@@ -115,6 +127,7 @@ func (c Config) withDefaults() Config {
 	}{
 		{&c.InitialBackoff, d.InitialBackoff}, {&c.MaxBackoff, d.MaxBackoff}, {&c.StableAfter, d.StableAfter},
 		{&c.WaitingLogAfter, d.WaitingLogAfter}, {&c.ShutdownTimeout, d.ShutdownTimeout},
+		{&c.RequestTimeout, d.RequestTimeout},
 	} {
 		if *p.v == 0 {
 			*p.v = p.d

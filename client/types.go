@@ -67,6 +67,16 @@ type Template struct {
 	Env     map[string]string `json:"env" yaml:"env"`
 	Scripts []Script          `json:"scripts" yaml:"scripts"`
 	Apps    []App             `json:"apps" yaml:"apps"`
+	SSH     TemplateSSH       `json:"ssh" yaml:"ssh"`
+}
+
+// TemplateSSH is what a workspace allows over SSH besides sessions and
+// sftp. The zero value allows forwarding, remote forwards on loopback.
+type TemplateSSH struct {
+	// DisableForwarding turns off port, Unix-socket and agent forwarding.
+	DisableForwarding bool `json:"disable_forwarding,omitempty" yaml:"disable_forwarding"`
+	// GatewayPorts lets ssh -R bind the address the client names.
+	GatewayPorts bool `json:"gateway_ports,omitempty" yaml:"gateway_ports"`
 }
 
 // CreateWorkspaceRequest creates a workspace for Owner (a username or ID).

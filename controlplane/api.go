@@ -48,6 +48,8 @@ type api struct {
 	// base is cancelled at shutdown; SSH proxies (hijacked, so not drained by
 	// http.Server.Shutdown) end when it is.
 	base context.Context
+	// metrics counts proxied SSH connections.
+	metrics *metrics
 
 	web *web.Renderer // the dashboard's templates
 

@@ -58,10 +58,11 @@ type proc struct {
 
 // startServer runs `courier server` on dataDir with a random port, the
 // listen address and log settings given by environment variables (the
-// rest by flags), and waits for its "listening" log line.
-func startServer(t *testing.T, dataDir string, logs *syncBuffer) *proc {
+// rest by flags, extra ones appended), and waits for its "listening" log
+// line.
+func startServer(t *testing.T, dataDir string, logs *syncBuffer, extra ...string) *proc {
 	t.Helper()
-	return startServerWith(t, logs, nil, "--data-dir", dataDir)
+	return startServerWith(t, logs, nil, append([]string{"--data-dir", dataDir}, extra...)...)
 }
 
 // startServerWith runs `courier server` with args and the environment

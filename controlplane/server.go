@@ -91,7 +91,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		_ = s.agents.Close()
 		return nil, err
 	}
-	a := &api{cfg: cfg, log: logger, store: st, sealer: sealer, agents: s.agents, base: s.base, web: pages}
+	a := &api{cfg: cfg, log: logger, store: st, sealer: sealer, agents: s.agents, base: s.base, web: pages, metrics: m}
 	s.api, s.metrics = a, m
 	mux := http.NewServeMux()
 	a.routes(mux)

@@ -60,6 +60,7 @@ func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(sshReadLimit)
 	defer clientConn.Close()
 	a.log.Info("ssh session started", zap.String("workspace_id", ws.ID))
+	defer a.metrics.sshStarted()()
 	pipe(ctx, clientConn, agentConn)
 	a.log.Info("ssh session ended", zap.String("workspace_id", ws.ID))
 }

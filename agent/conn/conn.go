@@ -61,7 +61,8 @@ type Config struct {
 	// HTTPClient dials the websocket (TLS settings live here). Default
 	// http.DefaultClient.
 	HTTPClient *http.Client
-	// RequestTimeout bounds one protocol request. Default 30s.
+	// RequestTimeout bounds the websocket handshake and each protocol
+	// request. Default 30s.
 	RequestTimeout time.Duration
 	// AgentVersion is sent in proto.HeaderAgentVersion. Optional.
 	AgentVersion string
@@ -130,7 +131,16 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if cfg.AgentVersion != "" {
 		hdr.Set(proto.HeaderAgentVersion, cfg.AgentVersion)
 	}
-	c, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: cfg.HTTPClient, HTTPHeader: hdr})
+	timeout := cfg.RequestTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	// The handshake is bounded like any request: a control plane that
+	// accepts TCP and never answers (a blackholed path) must not hold the
+	// agent forever; the reconnect loop tries again.
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, resp, err := websocket.Dial(hctx, u.String(), &websocket.DialOptions{HTTPClient: cfg.HTTPClient, HTTPHeader: hdr})
 	if err != nil {
 		return nil, dialError(resp, err)
 	}
@@ -142,10 +152,6 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if err != nil {
 		_ = nc.Close()
 		return nil, err
-	}
-	timeout := cfg.RequestTimeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
 	}
 	s := &Session{mux: mux, conn: nc, timeout: timeout}
 	s.client = &http.Client{Transport: &http.Transport{

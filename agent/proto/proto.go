@@ -85,6 +85,21 @@ type Manifest struct {
 	// FileDeliveryDisabled is true when the deployment turned file secrets
 	// off; the control plane then also sends no file targets.
 	FileDeliveryDisabled bool `json:"file_delivery_disabled,omitempty"`
+	// SSH is the template's SSH settings; absent means the defaults.
+	SSH SSHSettings `json:"ssh"`
+}
+
+// SSHSettings is what a template allows over SSH besides sessions and sftp.
+// The zero value allows forwarding, with remote forwards bound to loopback.
+type SSHSettings struct {
+	// DisableForwarding turns off local and remote port forwarding
+	// (ssh -L, ssh -R, courier port-forward), Unix-socket forwarding and
+	// agent forwarding (ssh -A), like OpenSSH's DisableForwarding.
+	DisableForwarding bool `json:"disable_forwarding,omitempty" yaml:"disable_forwarding"`
+	// GatewayPorts lets a remote forward bind the address the client names
+	// (for example 0.0.0.0); otherwise remote forwards bind 127.0.0.1,
+	// like OpenSSH's GatewayPorts.
+	GatewayPorts bool `json:"gateway_ports,omitempty" yaml:"gateway_ports"`
 }
 
 // Script is one startup script of the template.

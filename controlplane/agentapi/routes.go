@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -100,7 +101,7 @@ func (s *Server) manifest(w http.ResponseWriter, r *http.Request, id string) {
 	writeJSON(w, proto.Manifest{
 		WorkspaceID: ws.ID, WorkspaceName: ws.Name, OwnerID: owner.ID, OwnerName: owner.Username,
 		Env: env, Scripts: ws.Template.Scripts, Apps: ws.Template.Apps,
-		FileDeliveryDisabled: s.cfg.FileDeliveryDisabled,
+		FileDeliveryDisabled: s.cfg.FileDeliveryDisabled, SSH: ws.Template.SSH,
 	})
 }
 
@@ -173,14 +174,41 @@ func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request, id string) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// Bounds on what a workspace's retained output may hold, so that an agent
+// (a compromised workspace holds its token) cannot make the control plane
+// keep LogLines lines of 4 MiB each. The agent splits lines at
+// scripts.MaxLineBytes (16 KiB), so an honest agent never hits them.
+const (
+	maxLogTextBytes   = 16 << 10
+	maxLogSourceBytes = 256
+	maxLogStreamBytes = 16
+)
+
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for i := 0; i < utf8.UTFMax && len(s) > 0; i++ {
+		if r, size := utf8.DecodeLastRuneInString(s); r != utf8.RuneError || size != 1 {
+			break
+		}
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
 func (s *Server) logs(w http.ResponseWriter, r *http.Request, id string) {
 	var rep proto.LogReport
 	if !decode(w, r, &rep) {
 		return
 	}
+	rep.Source = clip(rep.Source, maxLogSourceBytes)
 	s.mu.Lock()
 	st := s.stateLocked(id)
 	for _, l := range rep.Lines {
+		l.Text, l.Stream = clip(l.Text, maxLogTextBytes), clip(l.Stream, maxLogStreamBytes)
 		st.logs = append(st.logs, l)
 		st.sources = append(st.sources, rep.Source)
 	}

@@ -60,6 +60,9 @@ type Template struct {
 	Env     map[string]string `json:"env" yaml:"env"`
 	Scripts []proto.Script    `json:"scripts" yaml:"scripts"`
 	Apps    []proto.App       `json:"apps" yaml:"apps"`
+	// SSH is what the workspace allows over SSH (forwarding); stored in the
+	// template's JSON, so older rows read as the defaults.
+	SSH proto.SSHSettings `json:"ssh" yaml:"ssh"`
 }
 
 // Workspace belongs to one user. Only the SHA-256 of its agent token is
