@@ -22,7 +22,7 @@ var pgSchemas sync.Map
 
 // useTestStore points c at PostgreSQL when $COURIER_TEST_STORE asks for it
 // and c does not name a database already.
-func useTestStore(t *testing.T, c *Config) {
+func useTestStore(t testing.TB, c *Config) {
 	t.Helper()
 	if os.Getenv(envTestStore) != "postgres" || c.PostgresURL != "" {
 		return
