@@ -23,18 +23,27 @@ func scanUser(row rowScanner) (store.User, error) {
 }
 
 // CreateFirstUser implements store.Store. The table lock makes the
-// emptiness check and the insert one step across replicas; reads go on.
+// emptiness check and the insert one step across replicas; it is taken
+// only while the table looks empty, so calls after set-up (anyone may
+// make them) never lock out other writers.
 func (s *Store) CreateFirstUser(ctx context.Context, u store.User) error {
+	taken := &store.ConflictError{Field: "user", Message: "the first user already exists"}
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `LOCK TABLE users IN EXCLUSIVE MODE`); err != nil {
-			return err
-		}
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users)`).Scan(&exists); err != nil {
 			return err
 		}
 		if exists {
-			return &store.ConflictError{Field: "user", Message: "the first user already exists"}
+			return taken
+		}
+		if _, err := tx.Exec(ctx, `LOCK TABLE users IN EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users)`).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			return taken
 		}
 		return insertUser(ctx, tx, u)
 	})
