@@ -27,9 +27,16 @@ type Config struct {
 	// Listen is the TCP address to serve on. Default ":8080". Use
 	// "127.0.0.1:0" in tests and read the bound address with Server.Addr.
 	Listen string
-	// DataDir holds the SQLite database (courier.db). Required; created
-	// with mode 0700 if missing. Default "" (must be set).
+	// DataDir holds the SQLite database (courier.db). Required unless
+	// PostgresURL is set; created with mode 0700 if missing. Default ""
+	// (must be set).
 	DataDir string
+	// PostgresURL, when set, stores everything in that PostgreSQL database
+	// instead of SQLite in DataDir (which is then not used): a postgres://
+	// URL or a key=value connection string; a search_path parameter picks
+	// the schema. Several servers may share one database. It may hold a
+	// password, so it is never logged. Default "" (SQLite).
+	PostgresURL string
 	// TLSCert and TLSKey are PEM files; both set serves HTTPS, both empty
 	// serves plain HTTP (behind a TLS-terminating proxy). Default "".
 	TLSCert string
@@ -70,7 +77,7 @@ type Config struct {
 }
 
 // DefaultConfig returns a Config with every default filled in except
-// DataDir, which the caller must set.
+// DataDir (or PostgresURL), which the caller must set.
 func DefaultConfig() Config {
 	return Config{
 		Listen:            ":8080",
@@ -94,8 +101,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Listen == "":
 		return bad("listen address is required")
-	case c.DataDir == "":
-		return bad("data dir is required")
+	case c.DataDir == "" && c.PostgresURL == "":
+		return bad("data dir is required (or a PostgreSQL URL)")
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return bad("TLS needs both a certificate and a key file (or neither)")
 	case c.LogFormat != LogFormatJSON && c.LogFormat != LogFormatConsole:

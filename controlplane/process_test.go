@@ -62,8 +62,16 @@ type proc struct {
 // line.
 func startServer(t *testing.T, dataDir string, logs *syncBuffer, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(courierBinary(t), append([]string{"server", "--data-dir", dataDir}, extra...)...)
+	return startServerWith(t, logs, nil, append([]string{"--data-dir", dataDir}, extra...)...)
+}
+
+// startServerWith runs `courier server` with args and the environment
+// variables env added to startServer's, and waits for it to listen.
+func startServerWith(t *testing.T, logs *syncBuffer, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(courierBinary(t), append([]string{"server"}, args...)...)
 	cmd.Env = append(os.Environ(), "COURIER_LISTEN=127.0.0.1:0", "COURIER_LOG_LEVEL=debug", "COURIER_LOG_FORMAT=json")
+	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -52,8 +50,8 @@ type Server struct {
 	done    chan struct{} // closed when Run returns; nil before Run
 }
 
-// New validates cfg, loads the encryption key (if any), opens the SQLite
-// store in cfg.DataDir, builds the agent endpoint and binds cfg.Listen. A nil
+// New validates cfg, loads the encryption key (if any), opens the store
+// (PostgreSQL at cfg.PostgresURL, else SQLite in cfg.DataDir), builds the agent endpoint and binds cfg.Listen. A nil
 // logger logs nothing.
 func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
@@ -68,12 +66,9 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 			return nil, fmt.Errorf("load encryption key: %w", err)
 		}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := openStore(ctx, filepath.Join(cfg.DataDir, DBFile), logger.Named("store"))
+	st, err := OpenStore(ctx, cfg, logger.Named("store"))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

@@ -2,6 +2,9 @@ package controlplane
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 
 	"go.uber.org/zap"
 
@@ -10,10 +13,11 @@ import (
 	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/seal"
 	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/controlplane/store/pgstore"
 )
 
 // This file is the one place that names the sibling packages seal, agentapi,
-// notify and the SQLite store.
+// notify and the two stores (SQLite, PostgreSQL).
 
 // errAgentNotConnected is what agentServer.Dial returns when the workspace's
 // agent has no session.
@@ -29,8 +33,18 @@ func sealAD(userID, name string) []byte { return seal.AD(userID, name) }
 // looksSealed reports whether stored could be a sealed value.
 func looksSealed(stored []byte) bool { return seal.LooksSealed(stored) }
 
-func openStore(ctx context.Context, path string, log *zap.Logger) (store.Store, error) {
-	return store.OpenSQLite(ctx, path, log)
+// OpenStore opens the store cfg names: PostgreSQL at cfg.PostgresURL when
+// set, else the SQLite database in cfg.DataDir (creating the directory).
+// Only those two fields of cfg are used. The server's maintenance commands
+// (reseal, unseal) open the store with it too.
+func OpenStore(ctx context.Context, cfg Config, log *zap.Logger) (store.Store, error) {
+	if cfg.PostgresURL != "" {
+		return pgstore.Open(ctx, cfg.PostgresURL, log)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	return store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DBFile), log)
 }
 
 // newNotifier returns the notifier that carries "user X's secrets changed"

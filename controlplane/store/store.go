@@ -1,8 +1,8 @@
 // Package store defines the control plane's persistence contract (the Store
 // interface, its records and its errors) and holds the embedded SQLite
-// implementation. A PostgreSQL implementation for several replicas will
-// satisfy the same interface and pass the same conformance suite
-// (storetest.Run).
+// implementation. The PostgreSQL implementation for several replicas
+// (package pgstore) satisfies the same interface and passes the same
+// conformance suite (storetest.Run).
 package store
 
 import (
