@@ -34,8 +34,9 @@ type Server struct {
 	api      *api
 	metrics  *metrics
 	// notifier carries "user X's secrets changed" from the write paths to
-	// the agent endpoint (one process: notify.Local).
-	notifier notify.Notifier
+	// the agent endpoint (one process: notify.Local; on PostgreSQL across
+	// replicas: pgnotify).
+	notifier notifier
 
 	base       context.Context // cancelled at shutdown; see api.base
 	cancelBase context.CancelFunc
@@ -77,7 +78,16 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 			_ = st.Close()
 		}
 	}()
-	s := &Server{cfg: cfg, log: logger, store: st, sealer: sealer, closing: make(chan struct{}), notifier: newNotifier()}
+	nt, err := newNotifier(cfg, logger.Named("notify"))
+	if err != nil {
+		return nil, fmt.Errorf("change notifier: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = nt.Close()
+		}
+	}()
+	s := &Server{cfg: cfg, log: logger, store: st, sealer: sealer, closing: make(chan struct{}), notifier: nt}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	m := newMetrics(func() int { return s.agents.Connected() })
 	open := func(sec store.Secret) (string, error) {
@@ -178,6 +188,16 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}()
 	defer func() { s.cancelBase(); sub.Close(); <-watchDone }()
+	if s.notifier.run != nil {
+		listenDone := make(chan struct{})
+		go func() {
+			defer close(listenDone)
+			if err := s.notifier.run(s.base); err != nil && !errors.Is(err, notify.ErrClosed) {
+				s.log.Error("change notifier stopped", zap.Error(err))
+			}
+		}()
+		defer func() { s.cancelBase(); <-listenDone }()
+	}
 	serveErr := make(chan error, 1)
 	go func() {
 		if s.cfg.TLSCert != "" {

@@ -11,13 +11,14 @@ import (
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/agentapi"
 	"github.com/courierhq/courier/controlplane/notify"
+	"github.com/courierhq/courier/controlplane/notify/pgnotify"
 	"github.com/courierhq/courier/controlplane/seal"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/store/pgstore"
 )
 
 // This file is the one place that names the sibling packages seal, agentapi,
-// notify and the two stores (SQLite, PostgreSQL).
+// notify (local and PostgreSQL) and the two stores (SQLite, PostgreSQL).
 
 // errAgentNotConnected is what agentServer.Dial returns when the workspace's
 // agent has no session.
@@ -47,11 +48,30 @@ func OpenStore(ctx context.Context, cfg Config, log *zap.Logger) (store.Store, e
 	return store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DBFile), log)
 }
 
-// newNotifier returns the notifier that carries "user X's secrets changed"
-// from the write paths to the agent endpoint: in-process, for one server.
-// Several replicas on PostgreSQL need one that crosses processes (LISTEN/
-// NOTIFY), chosen here with the store.
-func newNotifier() notify.Notifier { return notify.NewLocal(0) }
+// notifier carries "user X's secrets changed" from the write paths to the
+// agent endpoint. run, when not nil, must run while the server serves
+// (it keeps a cross-process notifier listening).
+type notifier struct {
+	notify.Notifier
+	run func(ctx context.Context) error
+}
+
+// newNotifier returns the notifier chosen with the store: in-process for
+// one server on SQLite, PostgreSQL LISTEN/NOTIFY when cfg.PostgresURL is
+// set (several replicas share the database and must hear each other).
+func newNotifier(cfg Config, log *zap.Logger) (notifier, error) {
+	if cfg.PostgresURL == "" {
+		return notifier{Notifier: notify.NewLocal(0)}, nil
+	}
+	ncfg := pgnotify.DefaultConfig()
+	ncfg.URL = cfg.PostgresURL
+	ncfg.Logger = log
+	n, err := pgnotify.New(ncfg)
+	if err != nil {
+		return notifier{}, err
+	}
+	return notifier{Notifier: n, run: n.Run}, nil
+}
 
 func newAgentServer(st store.Store, open func(store.Secret) (string, error), log *zap.Logger,
 	fileDeliveryDisabled bool, onApply func(string, proto.ApplyReport)) (agentServer, error) {
