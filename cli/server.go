@@ -62,6 +62,8 @@ var serverEnv = []envBinding{
 	{"tls-cert", "COURIER_TLS_CERT"},
 	{"tls-key", "COURIER_TLS_KEY"},
 	{"encryption-key-file", "COURIER_ENCRYPTION_KEY_FILE"},
+	{"advertise-url", "COURIER_ADVERTISE_URL"},
+	{"replica-secret-file", "COURIER_REPLICA_SECRET_FILE"},
 	{"disable-secret-file-path", "COURIER_DISABLE_SECRET_FILE_PATH"},
 	{"trusted-proxies", "COURIER_TRUSTED_PROXIES"},
 	{"log-level", "COURIER_LOG_LEVEL"},
@@ -84,7 +86,10 @@ a flag given on the command line wins. Without --encryption-key-file secret
 values are stored unencrypted and the server says so once at start-up.
 
 The store is SQLite in --data-dir unless --postgres-url names a PostgreSQL
-database, which several servers may share.`,
+database, which several servers (replicas) may share behind a load balancer
+that passes websockets. Give each replica --advertise-url (its own address
+as the other replicas reach it) and the same --replica-secret-file, so an
+SSH session arriving at one replica is relayed to the one holding the agent.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd.Flags(), os.LookupEnv, serverEnv); err != nil {
@@ -105,6 +110,10 @@ database, which several servers may share.`,
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file; with --tls-key serves HTTPS")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file")
 	fs.StringVar(&cfg.EncryptionKeyFile, "encryption-key-file", "", "key file that seals secret values at rest")
+	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "",
+		"this replica's base URL as the other replicas reach it (http://10.0.0.5:8080), for relaying SSH to agents it holds")
+	fs.StringVar(&cfg.ReplicaSecretFile, "replica-secret-file", "",
+		"file with the secret (32+ bytes) replicas share to authenticate relayed SSH; without it nothing is relayed")
 	fs.BoolVar(&cfg.DisableSecretFilePath, "disable-secret-file-path", false,
 		"refuse file targets and deliver secrets as env vars only")
 	fs.StringVar(&trustedProxies, "trusted-proxies", "",

@@ -37,6 +37,23 @@ type Config struct {
 	// the schema. Several servers may share one database. It may hold a
 	// password, so it is never logged. Default "" (SQLite).
 	PostgresURL string
+	// AdvertiseURL is this replica's base URL as the other replicas reach
+	// it (http://10.0.0.5:8080), registered in the database so that an SSH
+	// session arriving at another replica is relayed here when this one
+	// holds the agent. Default "": nothing is relayed to this replica.
+	AdvertiseURL string
+	// ReplicaSecretFile holds the secret replicas share to authenticate
+	// relayed SSH streams (HMAC-SHA256; at least 32 bytes, surrounding
+	// whitespace ignored). Default "": this replica neither relays nor
+	// accepts relayed streams.
+	ReplicaSecretFile string
+	// HeartbeatInterval is how often the replica refreshes its
+	// registration. Default 5s.
+	HeartbeatInterval time.Duration
+	// ReplicaTTL is how old a replica's heartbeat may be before the others
+	// treat it as gone (its agents marked disconnected, nothing relayed to
+	// it). Default 30s; more than HeartbeatInterval.
+	ReplicaTTL time.Duration
 	// TLSCert and TLSKey are PEM files; both set serves HTTPS, both empty
 	// serves plain HTTP (behind a TLS-terminating proxy). Default "".
 	TLSCert string
@@ -90,6 +107,8 @@ func DefaultConfig() Config {
 		MaxBodyBytes:      1 << 20,
 		BcryptCost:        10,
 		LoginThrottle:     DefaultLoginThrottle(),
+		HeartbeatInterval: 5 * time.Second,
+		ReplicaTTL:        30 * time.Second,
 	}
 }
 
@@ -118,6 +137,11 @@ func (c Config) Validate() error {
 		return bad("max body bytes must be positive")
 	case c.BcryptCost < 4 || c.BcryptCost > 31:
 		return bad("bcrypt cost %d is outside 4..31", c.BcryptCost)
+	case c.HeartbeatInterval <= 0 || c.ReplicaTTL <= c.HeartbeatInterval:
+		return bad("the replica heartbeat interval must be positive and shorter than the replica TTL")
+	}
+	if err := validAdvertiseURL(c.AdvertiseURL); err != nil {
+		return bad("%s", err.Error())
 	}
 	if err := c.LoginThrottle.validate(); err != nil {
 		return bad("%s", err.Error())

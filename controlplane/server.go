@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/agent/proto"
@@ -33,6 +34,9 @@ type Server struct {
 	handler  http.Handler
 	api      *api
 	metrics  *metrics
+	// replicaID names this process among the replicas sharing the
+	// database (new at every start).
+	replicaID string
 	// notifier carries "user X's secrets changed" from the write paths to
 	// the agent endpoint (one process: notify.Local; on PostgreSQL across
 	// replicas: pgnotify).
@@ -67,6 +71,12 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 			return nil, fmt.Errorf("load encryption key: %w", err)
 		}
 	}
+	var replicaSecret []byte
+	if cfg.ReplicaSecretFile != "" {
+		if replicaSecret, err = loadReplicaSecret(cfg.ReplicaSecretFile); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := OpenStore(ctx, cfg, logger.Named("store"))
@@ -94,7 +104,8 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		b, err := openStored(sealer, sec)
 		return string(b), err
 	}
-	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, m.observeApply)
+	s.replicaID = uuid.NewString()
+	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, m.observeApply, s.replicaID)
 	if err != nil {
 		s.cancelBase()
 		return nil, fmt.Errorf("agent endpoint: %w", err)
@@ -106,10 +117,14 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		return nil, err
 	}
 	writes := publishingStore{Store: st, notifier: s.notifier, log: logger}
-	a := &api{cfg: cfg, log: logger, store: writes, sealer: sealer, agents: s.agents, base: s.base, web: pages, metrics: m}
+	dialer := relayDialer{local: s.agents, store: st, self: s.replicaID, secret: replicaSecret,
+		ttl: cfg.ReplicaTTL, now: cfg.now, log: logger.Named("relay")}
+	a := &api{cfg: cfg, log: logger, store: writes, sealer: sealer, agents: dialer, base: s.base, web: pages, metrics: m}
 	s.api, s.metrics = a, m
 	mux := http.NewServeMux()
 	a.routes(mux)
+	mux.Handle("GET "+relayPath, relayHandler{local: s.agents, secret: replicaSecret, now: cfg.now,
+		base: s.base, log: logger.Named("relay")})
 	mux.Handle(proto.ConnectPath, s.agents)
 	mux.Handle("GET /metrics", m.handler())
 	s.handler = m.instrument(logger, mux)
@@ -154,13 +169,12 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	defer close(s.done)
 
-	// No agent is connected to a process that has just started; a status
-	// left "connected" by a killed predecessor would be a lie.
-	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
-	if err := s.store.DisconnectAllAgents(rctx, time.Now().UTC()); err != nil {
-		s.log.Error("could not reset the agents' connection status", zap.Error(err))
-	}
-	rcancel()
+	// Register this replica, and reset the agents no live replica holds:
+	// a status left "connected" by a killed predecessor would be a lie.
+	s.registerReplica(ctx)
+	hbDone := make(chan struct{})
+	go func() { defer close(hbDone); s.heartbeat(s.base) }()
+	defer func() { s.cancelBase(); <-hbDone; s.unregisterReplica() }()
 	if !s.sealer.Encrypted() {
 		s.log.Warn("no encryption key configured: secret values are stored unencrypted in the database; " +
 			"set --encryption-key-file to seal them at rest")

@@ -74,8 +74,9 @@ func newNotifier(cfg Config, log *zap.Logger) (notifier, error) {
 }
 
 func newAgentServer(st store.Store, open func(store.Secret) (string, error), log *zap.Logger,
-	fileDeliveryDisabled bool, onApply func(string, proto.ApplyReport)) (agentServer, error) {
+	fileDeliveryDisabled bool, onApply func(string, proto.ApplyReport), replicaID string) (agentServer, error) {
 	cfg := agentapi.DefaultConfig()
+	cfg.ReplicaID = replicaID
 	cfg.Store = st
 	cfg.Open = open
 	cfg.Logger = log

@@ -56,6 +56,10 @@ type Config struct {
 	// LogLines is how many script/app log lines are kept per workspace.
 	// Default 1000.
 	LogLines int
+	// ReplicaID names this control-plane replica in the agents'
+	// connection records, so other replicas can relay SSH to it. Default
+	// "".
+	ReplicaID string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }

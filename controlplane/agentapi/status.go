@@ -38,7 +38,7 @@ func (s *Server) recordConnected(sess *session, version string) {
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
 	err := s.cfg.Store.AgentConnected(ctx, sess.ws.ID, store.AgentConnection{ID: sess.id, RemoteAddr: sess.remote,
-		AgentVersion: version, At: s.cfg.Now().UTC()})
+		AgentVersion: version, At: s.cfg.Now().UTC(), ReplicaID: s.cfg.ReplicaID})
 	if err != nil {
 		s.log.Error("could not record the agent connection", zap.String("workspace_id", sess.ws.ID), zap.Error(err))
 	}

@@ -255,11 +255,23 @@ type Store interface {
 	// AgentStatus (with WorkspaceID set) when its agent never connected,
 	// ErrNotFound when the workspace does not exist.
 	AgentStatus(ctx context.Context, workspaceID string) (AgentStatus, error)
-	// DisconnectAllAgents marks every agent disconnected at at. A control
-	// plane calls it when it starts: connections do not outlive the
-	// process that served them. (Several replicas will need a per-replica
-	// record instead.)
-	DisconnectAllAgents(ctx context.Context, at time.Time) error
+	// DisconnectStaleAgents marks disconnected, at at, every connected
+	// agent held by replicaID, by no replica, by a replica that is not
+	// registered or by one whose heartbeat is before staleBefore, and
+	// unregisters those stale replicas. It returns how many agents it
+	// marked. A replica calls it when it starts (connections do not
+	// outlive the process that served them) and with each heartbeat (a
+	// killed replica's agents are not left "connected"). Agents of live
+	// replicas are untouched.
+	DisconnectStaleAgents(ctx context.Context, replicaID string, staleBefore, at time.Time) (int, error)
+
+	// RegisterReplica records r, or refreshes its relay URL and heartbeat.
+	RegisterReplica(ctx context.Context, r Replica) error
+	// Replica returns the registered replica id; ErrNotFound if none.
+	Replica(ctx context.Context, id string) (Replica, error)
+	// RemoveReplica unregisters replica id (nothing if it is not
+	// registered).
+	RemoveReplica(ctx context.Context, id string) error
 
 	// Close releases the store; it is safe to call twice.
 	Close() error
@@ -275,6 +287,20 @@ type AgentConnection struct {
 	AgentVersion string
 	// At is when the connection was accepted.
 	At time.Time
+	// ReplicaID is the control-plane replica holding the connection.
+	ReplicaID string
+}
+
+// Replica is one control-plane process of a deployment sharing the
+// database.
+type Replica struct {
+	// ID is unique per process start.
+	ID string
+	// RelayURL is where the other replicas reach this one to relay SSH
+	// streams ("" when it accepts none).
+	RelayURL string
+	// HeartbeatAt is when it last said it was alive.
+	HeartbeatAt time.Time
 }
 
 // AgentStatus is what the control plane knows of a workspace's agent. The
@@ -282,8 +308,11 @@ type AgentConnection struct {
 type AgentStatus struct {
 	WorkspaceID string
 	// Connected is true while the connection ConnID is up.
-	Connected    bool
-	ConnID       string
+	Connected bool
+	ConnID    string
+	// ReplicaID is the replica holding the connection while Connected
+	// ("" otherwise).
+	ReplicaID    string
 	RemoteAddr   string
 	AgentVersion string
 	// ConnectedAt is when the last connection started, DisconnectedAt

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/store"
 )
@@ -29,11 +31,11 @@ func (s *Store) upsertStatus(ctx context.Context, q string, workspaceID string, 
 
 // AgentConnected implements store.Store.
 func (s *Store) AgentConnected(ctx context.Context, workspaceID string, c store.AgentConnection) error {
-	return s.upsertStatus(ctx, `INSERT INTO agent_status(workspace_id, connected, conn_id, remote_addr, agent_version, connected_at)
-		VALUES ($1, true, $2, $3, $4, $5)
-		ON CONFLICT (workspace_id) DO UPDATE SET connected = true, conn_id = excluded.conn_id,
+	return s.upsertStatus(ctx, `INSERT INTO agent_status(workspace_id, connected, conn_id, remote_addr, agent_version, connected_at, replica_id)
+		VALUES ($1, true, $2, $3, $4, $5, $6)
+		ON CONFLICT (workspace_id) DO UPDATE SET connected = true, conn_id = excluded.conn_id, replica_id = excluded.replica_id,
 			remote_addr = excluded.remote_addr, agent_version = excluded.agent_version, connected_at = excluded.connected_at`,
-		workspaceID, shown(c.ID), shown(c.RemoteAddr), shown(c.AgentVersion), nanos(c.At))
+		workspaceID, shown(c.ID), shown(c.RemoteAddr), shown(c.AgentVersion), nanos(c.At), shown(c.ReplicaID))
 }
 
 // AgentDisconnected implements store.Store.
@@ -44,7 +46,7 @@ func (s *Store) AgentDisconnected(ctx context.Context, workspaceID, connID strin
 	if !storable(workspaceID) {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE agent_status SET connected = false, disconnected_at = $1
+	_, err := s.pool.Exec(ctx, `UPDATE agent_status SET connected = false, replica_id = '', disconnected_at = $1
 		WHERE workspace_id = $2 AND conn_id = $3`, nanos(at), workspaceID, shown(connID))
 	return err
 }
@@ -81,11 +83,11 @@ func (s *Store) AgentStatus(ctx context.Context, workspaceID string) (store.Agen
 		connectedAt, disconnAt, replAt int64
 		lastApply                      []byte
 	)
-	err := s.pool.QueryRow(ctx, `SELECT w.id, coalesce(a.connected, false), coalesce(a.conn_id, ''),
+	err := s.pool.QueryRow(ctx, `SELECT w.id, coalesce(a.connected, false), coalesce(a.conn_id, ''), coalesce(a.replica_id, ''),
 			coalesce(a.remote_addr, ''), coalesce(a.agent_version, ''), coalesce(a.connected_at, 0),
 			coalesce(a.disconnected_at, 0), coalesce(a.replaced_at, 0), coalesce(a.replaced_note, ''), a.last_apply
 		FROM workspaces w LEFT JOIN agent_status a ON a.workspace_id = w.id WHERE w.id = $1`, workspaceID).
-		Scan(&st.WorkspaceID, &st.Connected, &st.ConnID, &st.RemoteAddr, &st.AgentVersion, &connectedAt,
+		Scan(&st.WorkspaceID, &st.Connected, &st.ConnID, &st.ReplicaID, &st.RemoteAddr, &st.AgentVersion, &connectedAt,
 			&disconnAt, &replAt, &st.ReplacedNote, &lastApply)
 	if err != nil {
 		return store.AgentStatus{}, notFound(err)
@@ -101,13 +103,64 @@ func (s *Store) AgentStatus(ctx context.Context, workspaceID string) (store.Agen
 	return st, nil
 }
 
-// DisconnectAllAgents implements store.Store. With several replicas on one
-// database this marks the other replicas' agents disconnected too, until
-// they next report; a per-replica record is the cure (see store.Store).
-func (s *Store) DisconnectAllAgents(ctx context.Context, at time.Time) error {
+// DisconnectStaleAgents implements store.Store. Agents of replicas whose
+// heartbeat is fresh are left alone, so a replica starting beside others
+// does not mark their agents disconnected.
+func (s *Store) DisconnectStaleAgents(ctx context.Context, replicaID string, staleBefore, at time.Time) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE agent_status SET connected = false, replica_id = '', disconnected_at = $1
+			WHERE connected AND (replica_id = $2 OR replica_id NOT IN
+				(SELECT id FROM replicas WHERE heartbeat_at >= $3))`, nanos(at), shown(replicaID), nanos(staleBefore))
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		_, err = tx.Exec(ctx, `DELETE FROM replicas WHERE heartbeat_at < $1 AND id <> $2`, nanos(staleBefore), shown(replicaID))
+		return err
+	})
+	return int(n), err
+}
+
+// RegisterReplica implements store.Store.
+func (s *Store) RegisterReplica(ctx context.Context, r store.Replica) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE agent_status SET connected = false, disconnected_at = $1 WHERE connected`, nanos(at))
+	if !storable(r.ID, r.RelayURL) {
+		return ErrText
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO replicas(id, relay_url, heartbeat_at) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET relay_url = excluded.relay_url, heartbeat_at = excluded.heartbeat_at`,
+		r.ID, r.RelayURL, nanos(r.HeartbeatAt))
+	return err
+}
+
+// Replica implements store.Store.
+func (s *Store) Replica(ctx context.Context, id string) (store.Replica, error) {
+	if err := s.check(); err != nil {
+		return store.Replica{}, err
+	}
+	if !storable(id) {
+		return store.Replica{}, store.ErrNotFound
+	}
+	r := store.Replica{ID: id}
+	var hb int64
+	if err := s.pool.QueryRow(ctx, `SELECT relay_url, heartbeat_at FROM replicas WHERE id = $1`, id).Scan(&r.RelayURL, &hb); err != nil {
+		return store.Replica{}, notFound(err)
+	}
+	r.HeartbeatAt = fromNanos(hb)
+	return r, nil
+}
+
+// RemoveReplica implements store.Store.
+func (s *Store) RemoveReplica(ctx context.Context, id string) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if !storable(id) {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `DELETE FROM replicas WHERE id = $1`, id)
 	return err
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"SecretsRevision", testSecretsRevision},
 		{"AgentStatus", testAgentStatus},
 		{"AgentStatusConnections", testAgentConnections},
+		{"Replicas", testReplicas},
 		{"HostileLookups", testHostileLookups},
 		{"Closed", testClosed},
 	}
