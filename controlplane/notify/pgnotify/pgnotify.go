@@ -28,6 +28,9 @@ import (
 // DefaultChannel is the channel Config.Channel defaults to.
 const DefaultChannel = "courier_secrets_changed"
 
+// pingTimeout bounds one ping of a silent listening connection.
+const pingTimeout = 10 * time.Second
+
 var (
 	// ErrInvalidConfig is wrapped by every error of Config.Validate.
 	ErrInvalidConfig = errors.New("pgnotify: invalid config")
@@ -47,6 +50,11 @@ type Config struct {
 	// ApplicationName is the listening connection's application_name, as
 	// pg_stat_activity shows it. Default "courier-listen".
 	ApplicationName string
+	// PingInterval is how long the listening connection may stay silent
+	// before it is pinged; a failed ping counts as a lost connection (a
+	// network that drops packets without a reset would otherwise go
+	// unnoticed). Default 30s.
+	PingInterval time.Duration
 	// MinBackoff and MaxBackoff bound the jittered wait between attempts
 	// to re-establish the listening connection. Defaults 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
@@ -61,6 +69,7 @@ func DefaultConfig() Config {
 	return Config{
 		Channel:         DefaultChannel,
 		ApplicationName: "courier-listen",
+		PingInterval:    30 * time.Second,
 		MinBackoff:      100 * time.Millisecond,
 		MaxBackoff:      5 * time.Second,
 	}
@@ -73,6 +82,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the PostgreSQL URL is required", ErrInvalidConfig)
 	case c.Channel == "" || len(c.Channel) > 63:
 		return fmt.Errorf("%w: the channel name must have 1 to 63 bytes", ErrInvalidConfig)
+	case c.PingInterval <= 0:
+		return fmt.Errorf("%w: the ping interval must be positive", ErrInvalidConfig)
 	case c.MinBackoff <= 0 || c.MaxBackoff < c.MinBackoff:
 		return fmt.Errorf("%w: backoff bounds must be positive and ordered", ErrInvalidConfig)
 	}
@@ -229,8 +240,8 @@ func (n *Notifier) Run(ctx context.Context) error {
 }
 
 // listenOnce connects, LISTENs, resyncs the subscriptions (and calls
-// connected), then relays notifications until the connection fails or ctx
-// ends.
+// connected), then relays notifications until the connection fails (or a
+// ping after PingInterval of silence does) or ctx ends.
 func (n *Notifier) listenOnce(ctx context.Context, connected func()) error {
 	conn, err := pgx.ConnectConfig(ctx, n.listen)
 	if err != nil {
@@ -250,10 +261,23 @@ func (n *Notifier) listenOnce(ctx context.Context, connected func()) error {
 	n.local.Resync()
 	n.log.Info("listening for secret changes", zap.String("channel", n.cfg.Channel))
 	for {
-		msg, err := conn.WaitForNotification(ctx)
-		if err != nil {
+		wctx, cancel := context.WithTimeout(ctx, n.cfg.PingInterval)
+		msg, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			_ = n.local.Publish(ctx, msg.Payload)
+			continue
+		case ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded):
 			return err
 		}
-		_ = n.local.Publish(ctx, msg.Payload)
+		// Silence: a timed-out wait leaves the connection usable; make
+		// sure the server is still there.
+		pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("ping: %w", err)
+		}
 	}
 }

@@ -35,6 +35,9 @@ func start(t *testing.T, url string) (*pgnotify.Notifier, pgnotify.Config) {
 	cfg.Channel = "courier_test_" + hex.EncodeToString(b)
 	cfg.ApplicationName = cfg.Channel
 	cfg.MinBackoff, cfg.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
+	// Pings between waits all through the tests: a ping that broke the
+	// connection would show as an unexpected Resync.
+	cfg.PingInterval = 20 * time.Millisecond
 	n, err := pgnotify.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +95,43 @@ func TestCrossProcess(t *testing.T) {
 	}
 	if got := next(t, sub); got.Resync || !slices.Equal(got.Users, []string{"user-x"}) {
 		t.Fatalf("batch %+v, want user-x alone", got)
+	}
+}
+
+// TestSilentConnectionIsPinged: after PingInterval of silence the
+// listening connection is pinged (pg_stat_activity shows the ping as its
+// last query), the ping does not cost a Resync, and publishes still
+// arrive.
+func TestSilentConnectionIsPinged(t *testing.T) {
+	url := pgtest.ServerURL(t)
+	n, cfg := start(t, url)
+	sub := n.Subscribe()
+	defer sub.Close()
+	if first := next(t, sub); !first.Resync {
+		t.Fatalf("first batch %+v: the first LISTEN must resync", first)
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	deadline := time.Now().Add(wait)
+	for {
+		var q string
+		err := conn.QueryRow(t.Context(), `SELECT query FROM pg_stat_activity WHERE application_name = $1`, cfg.ApplicationName).Scan(&q)
+		if err == nil && q == "-- ping" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the listening connection was never pinged (last query %q, %v)", q, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := n.Publish(t.Context(), "user-z"); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(t, sub); got.Resync || !slices.Equal(got.Users, []string{"user-z"}) {
+		t.Fatalf("batch %+v after pings, want user-z alone and no Resync", got)
 	}
 }
 
