@@ -29,6 +29,8 @@ type agentServer interface {
 	http.Handler
 	agentDialer
 	Connected() int
+	// RecordConnections records every agent it holds as connected again.
+	RecordConnections(ctx context.Context) error
 	// WatchSecrets tells connected agents of the changes sub delivers,
 	// until ctx ends.
 	WatchSecrets(ctx context.Context, sub notify.Subscription) error

@@ -192,3 +192,38 @@ func TestReplicaConfig(t *testing.T) {
 		t.Fatal("a TTL shorter than the heartbeat was accepted")
 	}
 }
+
+// TestReplicaRecordsAgentsAgainAfterExpiry: another replica swept replica
+// A (its heartbeat looked stale), marking A's agent disconnected. At its
+// next heartbeat A finds its registration gone, registers again and
+// records the agent connected again, so SSH through B is relayed again.
+func TestReplicaRecordsAgentsAgainAfterExpiry(t *testing.T) {
+	pgURL := pgtest.URL(t)
+	secret := writeReplicaSecret(t, replicaSecretCanary)
+	fast := func(c *Config) { c.HeartbeatInterval, c.ReplicaTTL = 20*time.Millisecond, time.Minute }
+	a := newTestServer(t, asReplica(t, pgURL, secret), fast)
+	b := newTestServer(t, asReplica(t, pgURL, secret), fast)
+	p := a.setup()
+	var created CreatedWorkspaceResponse
+	a.want(a.do("POST", "/api/v2/workspaces", p.admin, map[string]any{"name": "dev", "owner": "alice",
+		"template": map[string]any{}}), 201).json(t, &created)
+	dialAgent(t, a, created.AgentToken)
+	connected := func() bool {
+		var st AgentStatusResponse
+		b.want(b.do("GET", "/api/v2/workspaces/dev/agent", p.alice, nil), 200).json(t, &st)
+		return st.Connected
+	}
+	waitFor(t, "the agent's connection to be recorded", connected)
+
+	// The sweep another replica makes when A's heartbeat is older than
+	// the TTL: here with a TTL of zero, from outside.
+	now := time.Now().Add(time.Hour)
+	if n, err := a.store.DisconnectStaleAgents(t.Context(), "", now, now); err != nil || n != 1 {
+		t.Fatalf("sweep: %d, %v; want A's one agent marked disconnected", n, err)
+	}
+	waitFor(t, "replica A to record its agent again", connected)
+	if !strings.Contains(a.logs.String(), "registration had expired") {
+		t.Fatal("replica A did not say its registration had expired")
+	}
+	sshEcho(t, b, p.alice)
+}

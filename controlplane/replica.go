@@ -19,7 +19,7 @@ func (s *Server) registerReplica(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, replicaTimeout)
 	defer cancel()
 	now := s.cfg.now().UTC()
-	if err := s.store.RegisterReplica(ctx, store.Replica{ID: s.replicaID, RelayURL: s.cfg.AdvertiseURL, HeartbeatAt: now}); err != nil {
+	if _, err := s.store.RegisterReplica(ctx, store.Replica{ID: s.replicaID, RelayURL: s.cfg.AdvertiseURL, HeartbeatAt: now}); err != nil {
 		s.log.Error("could not register this replica", zap.Error(err))
 	}
 	n, err := s.store.DisconnectStaleAgents(ctx, s.replicaID, now.Add(-s.cfg.ReplicaTTL), now)
@@ -32,7 +32,10 @@ func (s *Server) registerReplica(ctx context.Context) {
 }
 
 // heartbeat refreshes the registration every HeartbeatInterval and resets
-// the agents of replicas whose heartbeat stopped, until ctx ends.
+// the agents of replicas whose heartbeat stopped, until ctx ends. When
+// another replica removed this one's registration (a heartbeat came too
+// late, say the database was out of reach), the agents it holds were
+// marked disconnected: it records them connected again.
 func (s *Server) heartbeat(ctx context.Context) {
 	t := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer t.Stop()
@@ -44,7 +47,11 @@ func (s *Server) heartbeat(ctx context.Context) {
 		}
 		bctx, cancel := context.WithTimeout(ctx, replicaTimeout)
 		now := s.cfg.now().UTC()
-		err := s.store.RegisterReplica(bctx, store.Replica{ID: s.replicaID, RelayURL: s.cfg.AdvertiseURL, HeartbeatAt: now})
+		existed, err := s.store.RegisterReplica(bctx, store.Replica{ID: s.replicaID, RelayURL: s.cfg.AdvertiseURL, HeartbeatAt: now})
+		if err == nil && !existed {
+			s.log.Warn("this replica's registration had expired; recording its agents connected again")
+			err = s.agents.RecordConnections(bctx)
+		}
 		if err == nil {
 			// "" names no replica of ours: only agents without a live
 			// holder are reset.

@@ -107,8 +107,12 @@ type session struct {
 	id     string // unique per connection, recorded in the store
 	ws     store.Workspace
 	remote string
-	conn   *websocket.Conn
-	mux    *yamux.Session
+	// version and at are the agent's release and the connection time, as
+	// recorded in the store.
+	version string
+	at      time.Time
+	conn    *websocket.Conn
+	mux     *yamux.Session
 	// served is the owner's secrets revision last sent on this session
 	// (GET secrets), recorded with the session's next apply report.
 	served atomic.Int64
@@ -199,11 +203,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 		return
 	}
-	sess := &session{id: uuid.NewString(), ws: ws, remote: r.RemoteAddr, conn: c, mux: mux}
-	version := agentVersion(r)
+	sess := &session{id: uuid.NewString(), ws: ws, remote: r.RemoteAddr, conn: c, mux: mux,
+		version: agentVersion(r), at: s.cfg.Now().UTC()}
 	s.log.Info("agent connected", zap.String("workspace", ws.Name), zap.String("workspace_id", ws.ID),
-		zap.String("remote", r.RemoteAddr), zap.String("agent_version", version))
-	s.recordConnected(sess, version)
+		zap.String("remote", r.RemoteAddr), zap.String("agent_version", sess.version))
+	s.recordConnected(sess)
 	s.register(sess)
 
 	srv := &http.Server{Handler: s.routes(sess), ReadHeaderTimeout: 30 * time.Second,

@@ -114,29 +114,39 @@ func (s *SQLite) AgentStatus(ctx context.Context, workspaceID string) (AgentStat
 func (s *SQLite) DisconnectStaleAgents(ctx context.Context, replicaID string, staleBefore, at time.Time) (int, error) {
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM replicas WHERE heartbeat_at < ? AND id <> ?`, nanos(staleBefore), replicaID); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE agent_status SET connected = 0, replica_id = '', disconnected_at = ?
-			WHERE connected = 1 AND (replica_id = ? OR replica_id NOT IN
-				(SELECT id FROM replicas WHERE heartbeat_at >= ?))`, nanos(at), replicaID, nanos(staleBefore))
+			WHERE connected = 1 AND (replica_id = ? OR replica_id NOT IN (SELECT id FROM replicas))`, nanos(at), replicaID)
 		if err != nil {
 			return err
 		}
-		if n, err = res.RowsAffected(); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM replicas WHERE heartbeat_at < ? AND id <> ?`, nanos(staleBefore), replicaID)
+		n, err = res.RowsAffected()
 		return err
 	})
 	return int(n), err
 }
 
 // RegisterReplica implements Store.
-func (s *SQLite) RegisterReplica(ctx context.Context, r Replica) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO replicas(id, relay_url, heartbeat_at) VALUES (?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET relay_url = excluded.relay_url, heartbeat_at = excluded.heartbeat_at`,
+func (s *SQLite) RegisterReplica(ctx context.Context, r Replica) (bool, error) {
+	var existed bool
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE replicas SET relay_url = ?, heartbeat_at = ? WHERE id = ?`,
+			r.RelayURL, nanos(r.HeartbeatAt), r.ID)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n > 0 {
+			existed = n > 0
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO replicas(id, relay_url, heartbeat_at) VALUES (?, ?, ?)`,
 			r.ID, r.RelayURL, nanos(r.HeartbeatAt))
 		return err
 	})
+	return existed, err
 }
 
 // Replica implements Store.

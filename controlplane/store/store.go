@@ -265,8 +265,11 @@ type Store interface {
 	// replicas are untouched.
 	DisconnectStaleAgents(ctx context.Context, replicaID string, staleBefore, at time.Time) (int, error)
 
-	// RegisterReplica records r, or refreshes its relay URL and heartbeat.
-	RegisterReplica(ctx context.Context, r Replica) error
+	// RegisterReplica records r, or refreshes its relay URL and heartbeat,
+	// and reports whether r was registered already. false for a replica
+	// that registered before means another replica's DisconnectStaleAgents
+	// removed it (and marked its agents disconnected) meanwhile.
+	RegisterReplica(ctx context.Context, r Replica) (existed bool, err error)
 	// Replica returns the registered replica id; ErrNotFound if none.
 	Replica(ctx context.Context, id string) (Replica, error)
 	// RemoveReplica unregisters replica id (nothing if it is not

@@ -105,35 +105,47 @@ func (s *Store) AgentStatus(ctx context.Context, workspaceID string) (store.Agen
 
 // DisconnectStaleAgents implements store.Store. Agents of replicas whose
 // heartbeat is fresh are left alone, so a replica starting beside others
-// does not mark their agents disconnected.
+// does not mark their agents disconnected. Stale replicas are deleted
+// first: a heartbeat committed meanwhile makes the DELETE skip that row
+// (READ COMMITTED re-checks it), and the UPDATE, a later statement, sees
+// the row and spares its agents.
 func (s *Store) DisconnectStaleAgents(ctx context.Context, replicaID string, staleBefore, at time.Time) (int, error) {
 	var n int64
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE agent_status SET connected = false, replica_id = '', disconnected_at = $1
-			WHERE connected AND (replica_id = $2 OR replica_id NOT IN
-				(SELECT id FROM replicas WHERE heartbeat_at >= $3))`, nanos(at), shown(replicaID), nanos(staleBefore))
-		if err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM replicas WHERE heartbeat_at < $1 AND id <> $2`,
+			nanos(staleBefore), shown(replicaID)); err != nil {
 			return err
 		}
+		tag, err := tx.Exec(ctx, `UPDATE agent_status SET connected = false, replica_id = '', disconnected_at = $1
+			WHERE connected AND (replica_id = $2 OR replica_id NOT IN (SELECT id FROM replicas))`, nanos(at), shown(replicaID))
 		n = tag.RowsAffected()
-		_, err = tx.Exec(ctx, `DELETE FROM replicas WHERE heartbeat_at < $1 AND id <> $2`, nanos(staleBefore), shown(replicaID))
 		return err
 	})
 	return int(n), err
 }
 
-// RegisterReplica implements store.Store.
-func (s *Store) RegisterReplica(ctx context.Context, r store.Replica) error {
-	if err := s.check(); err != nil {
-		return err
-	}
+// RegisterReplica implements store.Store. The UPDATE waits for a
+// concurrent DisconnectStaleAgents that removed the row; finding none, it
+// inserts and reports false, after that sweep committed.
+func (s *Store) RegisterReplica(ctx context.Context, r store.Replica) (bool, error) {
 	if !storable(r.ID, r.RelayURL) {
-		return ErrText
+		return false, ErrText
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO replicas(id, relay_url, heartbeat_at) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET relay_url = excluded.relay_url, heartbeat_at = excluded.heartbeat_at`,
-		r.ID, r.RelayURL, nanos(r.HeartbeatAt))
-	return err
+	var existed bool
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE replicas SET relay_url = $1, heartbeat_at = $2 WHERE id = $3`,
+			r.RelayURL, nanos(r.HeartbeatAt), r.ID)
+		if err != nil {
+			return err
+		}
+		if existed = tag.RowsAffected() > 0; existed {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO replicas(id, relay_url, heartbeat_at) VALUES ($1, $2, $3)`,
+			r.ID, r.RelayURL, nanos(r.HeartbeatAt))
+		return err
+	})
+	return existed, err
 }
 
 // Replica implements store.Store.

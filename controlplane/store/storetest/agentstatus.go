@@ -158,7 +158,7 @@ func testAgentConnections(t *testing.T, s store.Store) {
 	// the dead ones, never r1's.
 	for _, r := range []store.Replica{{ID: "r1", RelayURL: "http://10.0.0.1:8080", HeartbeatAt: T0.Add(10 * time.Second)},
 		{ID: "r2", HeartbeatAt: T0}, {ID: "me", HeartbeatAt: T0.Add(10 * time.Second)}} {
-		if err := s.RegisterReplica(ctx, r); err != nil {
+		if _, err := s.RegisterReplica(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -206,12 +206,12 @@ func testReplicas(t *testing.T, s store.Store) {
 		t.Fatalf("Replica of an unknown id: %v, want ErrNotFound", err)
 	}
 	r := store.Replica{ID: "a", RelayURL: "http://10.0.0.1:8080", HeartbeatAt: T0}
-	if err := s.RegisterReplica(ctx, r); err != nil {
-		t.Fatal(err)
+	if existed, err := s.RegisterReplica(ctx, r); err != nil || existed {
+		t.Fatalf("first registration: existed=%t, %v", existed, err)
 	}
 	r.RelayURL, r.HeartbeatAt = "https://10.0.0.2:8443", T0.Add(time.Minute)
-	if err := s.RegisterReplica(ctx, r); err != nil {
-		t.Fatal(err)
+	if existed, err := s.RegisterReplica(ctx, r); err != nil || !existed {
+		t.Fatalf("heartbeat: existed=%t, %v; want true", existed, err)
 	}
 	got, err := s.Replica(ctx, "a")
 	if err != nil || got.RelayURL != r.RelayURL || !got.HeartbeatAt.Equal(r.HeartbeatAt) || got.ID != "a" {
@@ -231,5 +231,16 @@ func testReplicas(t *testing.T, s store.Store) {
 	}
 	if _, err := s.Replica(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("after RemoveReplica: %v", err)
+	}
+	// A replica swept by another (late heartbeat) learns it at its next
+	// registration.
+	if _, err := s.RegisterReplica(ctx, store.Replica{ID: "late", HeartbeatAt: T0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DisconnectStaleAgents(ctx, "b", T0.Add(time.Second), T0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if existed, err := s.RegisterReplica(ctx, store.Replica{ID: "late", HeartbeatAt: T0.Add(time.Minute)}); err != nil || existed {
+		t.Fatalf("registration after a sweep: existed=%t, %v; want false", existed, err)
 	}
 }
