@@ -112,7 +112,7 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 
 	a.logReport(rep)
 	a.changes.didApply(resp.Revision, m.LiveFiles)
-	pr := rep.Proto(time.Now().UTC())
+	pr := wireReport(rep, time.Now().UTC())
 	pr.LeftBehind = a.trackFiles(rep)
 	pr.SecretsRevision, pr.LiveFiles = resp.Revision, a.cfg.LiveFiles || m.LiveFiles
 	ctxR, cancel := context.WithTimeout(ctx, 30*time.Second)
