@@ -50,12 +50,17 @@ const minReplicaSecret = 32
 // holds the agent (as opposed to the agent not being connected at all).
 var errRelay = errors.New("could not relay to the replica holding the agent")
 
-// loadReplicaSecret reads the shared replica secret. Errors name the file,
-// never its content.
-func loadReplicaSecret(path string) ([]byte, error) {
+// loadReplicaSecret reads the shared replica secret, warning when others
+// than its owner may read the file. Errors name the file, never its
+// content.
+func loadReplicaSecret(path string, log *zap.Logger) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read replica secret file: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the replica secret file is readable by others than its owner; chmod 600 it",
+			zap.String("path", path), zap.Stringer("mode", fi.Mode().Perm()))
 	}
 	b = []byte(strings.TrimSpace(string(b)))
 	if len(b) < minReplicaSecret {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/courierhq/courier/controlplane/store/pgstore/pgtest"
 )
@@ -182,6 +184,20 @@ func TestReplicaConfig(t *testing.T) {
 	cfg.ReplicaSecretFile = writeReplicaSecret(t, "SHORT-CANARY")
 	if _, err := New(cfg, nil); err == nil || strings.Contains(err.Error(), "SHORT-CANARY") {
 		t.Fatalf("short replica secret: %v", err)
+	}
+	// A readable-by-all secret file starts, with a warning.
+	cfg.ReplicaSecretFile = writeReplicaSecret(t, replicaSecretCanary)
+	if err := os.Chmod(cfg.ReplicaSecretFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	srv, err := New(cfg, zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logs, zap.DebugLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = srv.Close()
+	if out := logs.String(); !strings.Contains(out, "chmod 600") || strings.Contains(out, replicaSecretCanary) {
+		t.Fatalf("log for a 0644 replica secret file: %s", out)
 	}
 	cfg.ReplicaSecretFile = filepath.Join(t.TempDir(), "missing")
 	if _, err := New(cfg, nil); err == nil {

@@ -73,7 +73,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	}
 	var replicaSecret []byte
 	if cfg.ReplicaSecretFile != "" {
-		if replicaSecret, err = loadReplicaSecret(cfg.ReplicaSecretFile); err != nil {
+		if replicaSecret, err = loadReplicaSecret(cfg.ReplicaSecretFile, logger); err != nil {
 			return nil, err
 		}
 	}
