@@ -7,6 +7,11 @@ import (
 	"unicode/utf8"
 )
 
+// The response types in this file are the REST API's JSON, declared once:
+// the control plane aliases them (controlplane.SecretResponse is Secret, and
+// so on), so the server and this client cannot drift apart. Keep this
+// package free of server dependencies.
+
 // User is a Courier user as the API shows it.
 type User struct {
 	ID        string    `json:"id"`
