@@ -1,7 +1,8 @@
 // Package agentapi is the control plane's end of the agent protocol: it
 // authenticates agents on the websocket endpoint, runs the server side of a
 // yamux session over each connection, serves the protocol's HTTP routes on
-// that session, and opens SSH streams to connected agents.
+// that session, opens SSH streams to connected agents, and tells them when
+// their owner's secrets changed (changes.go).
 package agentapi
 
 import (
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -56,6 +58,10 @@ type Config struct {
 	// LogLines is how many script/app log lines are kept per workspace.
 	// Default 1000.
 	LogLines int
+	// ReplicaID names this control-plane replica in the agents'
+	// connection records, so other replicas can relay SSH to it. Default
+	// "".
+	ReplicaID string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// MaxConnecting bounds the agents between their websocket upgrade and
@@ -130,8 +136,15 @@ type session struct {
 	id     string // unique per connection, recorded in the store
 	ws     store.Workspace
 	remote string
-	conn   *websocket.Conn
-	mux    *yamux.Session
+	// version and at are the agent's release and the connection time, as
+	// recorded in the store.
+	version string
+	at      time.Time
+	conn    *websocket.Conn
+	mux     *yamux.Session
+	// served is the owner's secrets revision last sent on this session
+	// (GET secrets), recorded with the session's next apply report.
+	served atomic.Int64
 	// admitted gives the session's place among the connecting back (see
 	// Config.MaxConnecting); it may be called any number of times.
 	admitted func()
@@ -277,15 +290,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 		return
 	}
-	sess := &session{id: uuid.NewString(), ws: ws, remote: r.RemoteAddr, conn: c, mux: mux}
+	sess := &session{id: uuid.NewString(), ws: ws, remote: r.RemoteAddr, conn: c, mux: mux,
+		version: agentVersion(r), at: s.cfg.Now().UTC()}
 	var once sync.Once
 	timer := time.AfterFunc(s.cfg.AdmitTimeout, func() { once.Do(release) })
 	sess.admitted = func() { once.Do(func() { timer.Stop(); release() }) }
 	admitted = true
-	version := agentVersion(r)
 	s.log.Info("agent connected", zap.String("workspace", ws.Name), zap.String("workspace_id", ws.ID),
-		zap.String("remote", r.RemoteAddr), zap.String("agent_version", version))
-	s.recordConnected(sess, version)
+		zap.String("remote", r.RemoteAddr), zap.String("agent_version", sess.version))
+	s.recordConnected(sess)
 	s.register(sess)
 	// The handler returns, so the upgrade request and the deep stack of
 	// its goroutine are freed; a fresh goroutine serves the session.

@@ -117,10 +117,11 @@ func (a *simAgent) serve(ctx context.Context, env *fleetEnv, s *conn.Session, re
 	if err != nil {
 		return fmt.Errorf("%w: manifest: %w", errFetch, err)
 	}
-	ps, err := s.Secrets(ctx)
+	resp, err := s.Secrets(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: secrets: %w", errFetch, err)
 	}
+	ps := resp.Secrets
 	env.fetch.add(time.Since(t))
 
 	t = time.Now()
@@ -138,12 +139,18 @@ func (a *simAgent) serve(ctx context.Context, env *fleetEnv, s *conn.Session, re
 		return fmt.Errorf("%w: %w", errApply, err)
 	}
 	rep := inject.Apply(ctx, plan, a.writer)
+	// As the agent reports it (agent/report.go).
+	pr := proto.ApplyReport{At: time.Now().UTC(), Warnings: rep.Warnings, SecretsRevision: resp.Revision}
 	for _, o := range rep.Outcomes {
+		po := proto.Outcome{Secret: o.Name, Path: o.Path, EnvName: o.EnvName, Outcome: o.Outcome, Winner: o.Winner,
+			InPlace: o.InPlace}
 		if o.Err != nil {
 			env.errs.add("apply_outcome_failed")
+			po.Error = o.Err.Error()
 		}
+		pr.Outcomes = append(pr.Outcomes, po)
 	}
-	if err := s.ReportApply(ctx, rep.Proto(time.Now().UTC())); err != nil {
+	if err := s.ReportApply(ctx, pr); err != nil {
 		return fmt.Errorf("%w: %w", errReport, err)
 	}
 	env.apply.add(time.Since(t))
@@ -173,7 +180,13 @@ func (a *simAgent) serve(ctx context.Context, env *fleetEnv, s *conn.Session, re
 				return
 			}
 			if kind != proto.StreamSSH {
-				_ = st.Close()
+				// A change notice (live file refresh) or another kind:
+				// read to its end and dropped, as no simulated workspace
+				// opted into live refresh.
+				go func() {
+					_, _ = io.Copy(io.Discard, io.LimitReader(st, 1<<16))
+					_ = st.Close()
+				}()
 				continue
 			}
 			go env.ssh.HandleConn(st)
