@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -233,13 +234,14 @@ func (s *Spawner) broadcastLocked() {
 // build makes the exec.Cmd for spec with the given layers.
 func (s *Spawner) build(ctx context.Context, spec Spec, snap snapshot) (*exec.Cmd, error) {
 	l := snap.layers
-	var name string
+	var name, cmdLine string
 	var args []string
 	switch {
 	case spec.Command != "" && spec.Path != "":
 		return nil, fmt.Errorf("%w: both a shell command and a path", ErrInvalidSpec)
 	case spec.Command != "":
-		name, args = s.cfg.Shell, []string{"-c", spec.Command}
+		name = s.cfg.Shell
+		args, cmdLine = ShellArgs(runtime.GOOS, name, spec.Command)
 	case spec.Path != "":
 		name, args = spec.Path, spec.Args
 	case spec.Login:
@@ -261,7 +263,7 @@ func (s *Spawner) build(ctx context.Context, spec Spec, snap snapshot) (*exec.Cm
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
-	if spec.Login {
+	if spec.Login && runtime.GOOS != "windows" {
 		cmd.Args[0] = "-" + filepath.Base(name)
 	}
 	cmd.Env = env
@@ -270,6 +272,7 @@ func (s *Spawner) build(ctx context.Context, spec Spec, snap snapshot) (*exec.Cm
 		cmd.Dir = s.cfg.Home
 	}
 	cmd.SysProcAttr = groupSysProcAttr()
+	setCmdLine(cmd, cmdLine)
 	cmd.WaitDelay = s.cfg.WaitDelay
 	cmd.Cancel = func() error { return terminate(cmd) }
 	return cmd, nil

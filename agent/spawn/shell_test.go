@@ -1,0 +1,46 @@
+package spawn
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestDefaultShell(t *testing.T) {
+	for _, tt := range []struct {
+		name, goos string
+		base       []string
+		want       string
+	}{
+		{"linux SHELL", "linux", []string{"SHELL=/bin/zsh"}, "/bin/zsh"},
+		{"linux relative SHELL", "linux", []string{"SHELL=zsh"}, "/bin/sh"},
+		{"linux none", "linux", nil, "/bin/sh"},
+		{"windows ComSpec any case", "windows", []string{"SHELL=/bin/bash", `ComSpec=D:\Win\system32\cmd.exe`}, `D:\Win\system32\cmd.exe`},
+		{"windows relative COMSPEC", "windows", []string{"COMSPEC=cmd.exe"}, windowsCmd},
+		{"windows none", "windows", nil, windowsCmd},
+	} {
+		if got := DefaultShell(tt.goos, tt.base); got != tt.want {
+			t.Errorf("%s: DefaultShell = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestShellArgs(t *testing.T) {
+	for _, tt := range []struct {
+		name, goos, shell string
+		args              []string
+		line              string
+	}{
+		{"posix", "linux", "/bin/bash", []string{"-c", `echo "a b"`}, ""},
+		{"cmd", "windows", `C:\Windows\System32\CMD.EXE`, []string{"/d", "/s", "/c", `echo "a b"`},
+			`"C:\Windows\System32\CMD.EXE" /d /s /c "echo "a b""`},
+		{"powershell", "windows", `C:\ps\powershell.exe`, []string{"-NoProfile", "-NonInteractive", "-Command", `echo "a b"`}, ""},
+		{"pwsh", "windows", `C:\ps\pwsh.exe`, []string{"-NoProfile", "-NonInteractive", "-Command", `echo "a b"`}, ""},
+		{"git bash on windows", "windows", `C:\Git\bin\bash.exe`, []string{"-c", `echo "a b"`}, ""},
+		{"cmd named on linux", "linux", "/usr/bin/cmd", []string{"-c", `echo "a b"`}, ""},
+	} {
+		args, line := ShellArgs(tt.goos, tt.shell, `echo "a b"`)
+		if !slices.Equal(args, tt.args) || line != tt.line {
+			t.Errorf("%s: ShellArgs = %q, %q; want %q, %q", tt.name, args, line, tt.args, tt.line)
+		}
+	}
+}
