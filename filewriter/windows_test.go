@@ -3,6 +3,10 @@ package filewriter
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,15 +78,25 @@ func TestWindowsConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// On Linux the working directory has no volume: Home's is used.
-	if got, _ := w.Resolve("/x"); got != "E:/x" {
-		t.Errorf("default drive: /x resolved to %q, want E:/x", got)
+	// The working directory's volume, or where it has none (Linux) Home's.
+	want := "E:/x"
+	if wd, _ := os.Getwd(); filepath.VolumeName(wd) != "" {
+		want = strings.ToUpper(filepath.VolumeName(wd)[:1]) + ":/x"
+	}
+	if got, _ := w.Resolve("/x"); got != want {
+		t.Errorf("default drive: /x resolved to %q, want %s", got, want)
 	}
 }
 
 // Two spellings differing only by case are one file on Windows: one
 // secret wins, by R8's rule, as for any collision.
 func TestWindowsCaseCollision(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		// afero.MemMapFs loses a renamed file's entry there (Chmod after
+		// OpenFile reports it missing); TestWindowsNewFileOwnerOnlyACL and
+		// the Wine end-to-end test write real files.
+		t.Skip("afero.MemMapFs on Windows: see the comment; this tests the rule on Linux")
+	}
 	fs := afero.NewMemMapFs()
 	w := windowsWriter(t, fs)
 	now := time.Now()
