@@ -1,8 +1,8 @@
 // Package filewriter writes file secrets onto an afero.Fs: it expands "~/",
 // settles collisions between secrets that resolve to the same file, creates
 // missing parents, and replaces file contents atomically while keeping the
-// existing file's mode, owner, group, POSIX ACL and extended attributes (R6).
-// It never deletes a file (R7).
+// existing file's mode, owner, group, POSIX ACL and extended attributes (R6)
+// — or on Windows its DACL. It never deletes a file (R7).
 package filewriter
 
 import (
@@ -160,9 +160,32 @@ type Result struct {
 // Backends: extended attributes are copied only with afero.OsFs on Linux
 // (afero has no xattr API); elsewhere mode is kept, and owner and group
 // where the backend's FileInfo carries a syscall.Stat_t. On afero.MemMapFs
-// there are no symlinks and fsync is a no-op; the logic is the same. Windows
-// renames over an existing file with MoveFileEx, which is atomic on NTFS for
-// most cases and keeps no ACL of the old file.
+// there are no symlinks and fsync is a no-op; the logic is the same.
+//
+// On Windows (afero.OsFs, Config.OS "windows"), what holds instead:
+//   - "~/" is the user profile (Home, %USERPROFILE% by default) and "/x/y"
+//     is "x/y" on Config.Drive, the drive of the agent's working directory;
+//     names differing only by case are one file, so they collide (R8);
+//   - the replacement is renamed over the target by os.Rename, which is
+//     MoveFileEx with MOVEFILE_REPLACE_EXISTING: on NTFS a reader opening
+//     the file sees the old content or the new. A reader that holds the
+//     old file open without FILE_SHARE_DELETE makes the rename fail; the
+//     file is then left as it was and the failure reported, not retried;
+//   - an existing file's DACL, and whether it is protected from
+//     inheritance, is copied onto the replacement before the rename; its
+//     owner is not (the agent's user creates the replacement), nor its
+//     SACL (auditing; reading it needs a privilege the agent lacks),
+//     alternate data streams or attributes such as hidden or read-only
+//     (a read-only target fails the rename, and is reported);
+//   - a new file gets an explicit, protected DACL with one entry, full
+//     control for the agent's user: no other user, group or administrator
+//     entry, nothing inherited from the directory. Administrators can
+//     still take ownership, as everywhere on Windows;
+//   - new parent directories inherit their parent's ACL (the user profile
+//     is the user's own); mode bits other than read-only mean nothing;
+//   - fsync is FlushFileBuffers; directories are not synced (Windows
+//     cannot open them for it), so a rename's durability across a power
+//     loss rests on NTFS's journal.
 //
 // A Writer is safe for concurrent use; concurrent writes to the same path
 // from different Writers or processes are not coordinated.

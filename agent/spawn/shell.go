@@ -1,6 +1,7 @@
 package spawn
 
 import (
+	"fmt"
 	"path"
 	"strings"
 )
@@ -37,18 +38,27 @@ func DefaultShell(goos string, base []string) string {
 //   - cmd.exe: "SHELL" /d /s /c "COMMAND" (/d skips AutoRun, /s keeps
 //     COMMAND's own quotes);
 //   - powershell.exe, pwsh: -NoProfile -NonInteractive -Command COMMAND.
-func ShellArgs(goos, shell, command string) (args []string, cmdLine string) {
+//
+// cmd.exe runs only the first line of a /c command, so a multi-line
+// command is refused with ErrInvalidSpec there rather than cut short:
+// chain lines with & or &&, or make PowerShell the agent's shell.
+func ShellArgs(goos, shell, command string) (args []string, cmdLine string, err error) {
 	base := strings.ToLower(path.Base(strings.ReplaceAll(shell, `\`, "/")))
 	if goos == "windows" {
 		base = strings.TrimSuffix(base, ".exe")
 		switch base {
 		case "cmd":
-			return []string{"/d", "/s", "/c", command}, `"` + shell + `" /d /s /c "` + command + `"`
+			if strings.ContainsAny(strings.TrimRight(command, "\r\n"), "\r\n") {
+				return nil, "", fmt.Errorf("%w: cmd.exe runs only the first line of a multi-line command; "+
+					"chain the lines with & or &&, or use PowerShell as the agent's shell", ErrInvalidSpec)
+			}
+			command = strings.TrimRight(command, "\r\n")
+			return []string{"/d", "/s", "/c", command}, `"` + shell + `" /d /s /c "` + command + `"`, nil
 		case "powershell", "pwsh":
-			return []string{"-NoProfile", "-NonInteractive", "-Command", command}, ""
+			return []string{"-NoProfile", "-NonInteractive", "-Command", command}, "", nil
 		}
 	}
-	return []string{"-c", command}, ""
+	return []string{"-c", command}, "", nil
 }
 
 // isWindowsAbs reports whether p looks like "C:\..." or "C:/...".

@@ -1,7 +1,9 @@
 package spawn
 
 import (
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -38,9 +40,26 @@ func TestShellArgs(t *testing.T) {
 		{"git bash on windows", "windows", `C:\Git\bin\bash.exe`, []string{"-c", `echo "a b"`}, ""},
 		{"cmd named on linux", "linux", "/usr/bin/cmd", []string{"-c", `echo "a b"`}, ""},
 	} {
-		args, line := ShellArgs(tt.goos, tt.shell, `echo "a b"`)
-		if !slices.Equal(args, tt.args) || line != tt.line {
-			t.Errorf("%s: ShellArgs = %q, %q; want %q, %q", tt.name, args, line, tt.args, tt.line)
+		args, line, err := ShellArgs(tt.goos, tt.shell, `echo "a b"`)
+		if err != nil || !slices.Equal(args, tt.args) || line != tt.line {
+			t.Errorf("%s: ShellArgs = %q, %q, %v; want %q, %q", tt.name, args, line, err, tt.args, tt.line)
+		}
+	}
+}
+
+func TestShellArgsCmdMultiLine(t *testing.T) {
+	cmd := `C:\Windows\System32\cmd.exe`
+	if _, _, err := ShellArgs("windows", cmd, "echo a\r\necho b"); !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "first line") {
+		t.Errorf("multi-line under cmd.exe: %v, want ErrInvalidSpec naming the first-line rule", err)
+	}
+	// A trailing newline is not a second line.
+	if _, line, err := ShellArgs("windows", cmd, "echo a\r\n"); err != nil || line != `"`+cmd+`" /d /s /c "echo a"` {
+		t.Errorf("trailing newline: %q, %v", line, err)
+	}
+	// PowerShell and POSIX shells take many lines.
+	for _, sh := range []struct{ goos, shell string }{{"windows", `C:\ps\pwsh.exe`}, {"linux", "/bin/sh"}} {
+		if _, _, err := ShellArgs(sh.goos, sh.shell, "echo a\necho b"); err != nil {
+			t.Errorf("%s: %v", sh.shell, err)
 		}
 	}
 }

@@ -241,7 +241,10 @@ func (s *Spawner) build(ctx context.Context, spec Spec, snap snapshot) (*exec.Cm
 		return nil, fmt.Errorf("%w: both a shell command and a path", ErrInvalidSpec)
 	case spec.Command != "":
 		name = s.cfg.Shell
-		args, cmdLine = ShellArgs(runtime.GOOS, name, spec.Command)
+		var err error
+		if args, cmdLine, err = ShellArgs(runtime.GOOS, name, spec.Command); err != nil {
+			return nil, err
+		}
 	case spec.Path != "":
 		name, args = spec.Path, spec.Args
 	case spec.Login:
