@@ -97,6 +97,8 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	for _, s := range []client.CreateSecretRequest{
 		{Name: "win-key", Value: wineValueEnv, EnvName: "WIN_KEY"},
 		{Name: "win-file", Value: wineValueFile, FilePath: "~/.config/svc/token"},
+		// "/" is the root of the agent's current drive: C: here.
+		{Name: "win-root", Value: wineValueFile + "-root", FilePath: "/courier-e2e/root-file"},
 	} {
 		if _, err := api.CreateSecret(ctx, "me", s); err != nil {
 			t.Fatalf("create %s: %v", s.Name, err)
@@ -110,6 +112,8 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	agentLog := &logBuf{}
 	agent := exec.Command(loader, agentExe, "--url", url, "--token-file", winPath(tokenFile), "--max-backoff", "1s")
 	agent.Env = append(os.Environ(), "WINEPREFIX="+prefix, "WINEDEBUG=-all")
+	// Started inside drive_c, the agent's working directory is on C:.
+	agent.Dir = filepath.Join(prefix, "drive_c")
 	agent.Stdout, agent.Stderr = agentLog, agentLog
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
@@ -129,6 +133,9 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	}
 	if got := read(filepath.Join(profile, ".config", "svc", "token")); got != wineValueFile {
 		t.Errorf("file secret in the profile = %q", got)
+	}
+	if got := read(filepath.Join(prefix, "drive_c", "courier-e2e", "root-file")); got != wineValueFile+"-root" {
+		t.Errorf("file secret at the drive's root = %q", got)
 	}
 
 	// An exec session through courier ssh: the env value and the file.
