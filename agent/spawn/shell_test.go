@@ -1,10 +1,17 @@
 package spawn
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/courierhq/courier/envmerge"
 )
 
 func TestDefaultShell(t *testing.T) {
@@ -61,5 +68,39 @@ func TestShellArgsCmdMultiLine(t *testing.T) {
 		if _, _, err := ShellArgs(sh.goos, sh.shell, "echo a\necho b"); err != nil {
 			t.Errorf("%s: %v", sh.shell, err)
 		}
+	}
+}
+
+// Over the Windows block limit, a spawn fails with an error naming the
+// secret that did not fit, and the apply logs it once; values never show.
+func TestBlockLimitRefusesSpawn(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	opts := envmerge.OptionsFor("windows")
+	opts.BlockLimit = 200
+	sp, err := New(Config{Base: []string{"A=b"}, Env: opts, Shell: "/bin/sh", Home: "/", Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	canary := "canary-block-" + strings.Repeat("x", 300)
+	sp.Update(nil, map[string]string{"BIG_SECRET": canary})
+	_, err = sp.Command(context.Background(), Spec{Command: "true"})
+	if !errors.Is(err, ErrEnv) || !errors.Is(err, envmerge.ErrBlockTooLarge) || !strings.Contains(err.Error(), "BIG_SECRET") {
+		t.Fatalf("Command = %v, want ErrEnv and ErrBlockTooLarge naming BIG_SECRET", err)
+	}
+	if strings.Contains(err.Error(), canary) {
+		t.Error("the error holds the value")
+	}
+	found := 0
+	for _, e := range logs.All() {
+		line := fmt.Sprint(e.Message, e.ContextMap())
+		if strings.Contains(line, canary) {
+			t.Errorf("log leaks the value: %s", line)
+		}
+		if strings.Contains(line, "does not fit") && strings.Contains(line, "BIG_SECRET") {
+			found++
+		}
+	}
+	if found != 1 {
+		t.Errorf("%d apply-time log lines naming BIG_SECRET, want 1", found)
 	}
 }

@@ -119,9 +119,14 @@ func (s *Spawner) Update(templateEnv, secretEnv map[string]string) {
 		s.log.Warn("env for new processes cannot be built", zap.Error(err))
 		return
 	}
-	if res, err := prepared.With(nil); err == nil {
-		s.logResult(res, zap.WarnLevel)
+	res, err := prepared.With(nil)
+	if err != nil {
+		// Over the Windows block limit: every spawn will fail with this
+		// error; say so once per apply. It names variables, not values.
+		s.log.Error("env for new processes does not fit; processes will not start", zap.Error(err))
+		return
 	}
+	s.logResult(res, zap.WarnLevel)
 }
 
 // Hold blocks new spawns until release is called, and returns once every
