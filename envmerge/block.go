@@ -64,7 +64,7 @@ func checkBlock(res Result, limit int) error {
 		return strings.Compare(a.name, b.name)
 	})
 	over := total - limit
-	msg := fmt.Sprintf("%s: %d UTF-16 units, %d over the limit of %d", ErrBlockTooLarge, total, over, limit)
+	msg := fmt.Sprintf("%d UTF-16 units, %d over the limit of %d", total, over, limit)
 	var cut []string
 	for _, s := range secrets {
 		if over <= 0 {
@@ -81,5 +81,5 @@ func checkBlock(res Result, limit int) error {
 	default:
 		msg += "; the env secrets that do not fit: " + strings.Join(cut, ", ") + " (deliver large values as file secrets)"
 	}
-	return fmt.Errorf("%w%s", ErrBlockTooLarge, strings.TrimPrefix(msg, ErrBlockTooLarge.Error()))
+	return fmt.Errorf("%w: %s", ErrBlockTooLarge, msg)
 }
