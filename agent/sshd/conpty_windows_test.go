@@ -164,16 +164,18 @@ func TestWindowsConPTYExitCode(t *testing.T) {
 // An interactive session on a pseudo-console: output, the size asked for,
 // a window change, input, and the exit code.
 //
-// Not under Wine: Wine 8.0 creates the pseudo-console (its conhost
-// --headless starts) but does not attach the child to it. A child started
-// with PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE and null standard handles writes
-// nowhere (the console's output pipe stays empty); without
-// STARTF_USESTDHANDLES it writes to the parent's own stdout. So no output
-// or size can be read back there; TestWindowsConPTYExitCode covers what
-// Wine does.
+// Not under Wine. Wine 8.0 creates the pseudo-console (its conhost
+// --headless starts) and takes the attribute (WINEDEBUG=+process shows
+// "PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE ... reference"), but a child started
+// as Microsoft documents it, with STARTF_USESTDHANDLES and null standard
+// handles, keeps null handles instead of the pseudo-console's: its output
+// never reaches the console's pipe (cmd /c echo: 0 bytes read). Started
+// without STARTF_USESTDHANDLES, it writes to the parent's own stdout
+// instead. So no output or size can be read back there;
+// TestWindowsConPTYExitCode covers what Wine does.
 func TestWindowsConPTY(t *testing.T) {
 	if underWine() {
-		t.Skip("Wine 8.0 does not attach a child to a pseudo-console (see the comment); needs a real Windows kernel")
+		t.Skip("Wine 8.0 gives a pseudo-console's child null standard handles, so its output never arrives (see the comment); needs a real Windows kernel")
 	}
 	h := newWindowsHarness(t)
 	client := h.pipeClient(t)
