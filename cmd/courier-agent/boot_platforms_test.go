@@ -221,12 +221,21 @@ func plistDoc(body string) string {
 }
 
 func TestWindowsBootScript(t *testing.T) {
-	b, err := os.ReadFile("boot/windows/install-agent.ps1")
+	help := agentHelp(t)
+	for file, musts := range map[string][]string{
+		"install-agent.ps1":   {"--token-file", "-AtLogOn", "-RestartCount", "/inheritance:r", "ExecutionTimeLimit ([TimeSpan]::Zero)"},
+		"install-service.ps1": {"--token-file", "--service", "--log-file", "-StartupType Automatic", "sc.exe failure", "/inheritance:r"},
+	} {
+		t.Run(file, func(t *testing.T) { checkPowerShellRecipe(t, help, "boot/windows/"+file, musts) })
+	}
+}
+
+func checkPowerShellRecipe(t *testing.T, help, file string, musts []string) {
+	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	script := string(b)
-	help := agentHelp(t)
 	flags := regexp.MustCompile(`--([a-z][a-z-]+)`).FindAllStringSubmatch(script, -1)
 	if len(flags) < 3 {
 		t.Fatalf("the script passes %d flags; want --url, --token-file, --data-dir", len(flags))
@@ -236,7 +245,7 @@ func TestWindowsBootScript(t *testing.T) {
 			t.Errorf("the script passes --%s, which courier-agent does not take", f[1])
 		}
 	}
-	for _, want := range []string{"--token-file", "-AtLogOn", "-RestartCount", "/inheritance:r", "ExecutionTimeLimit ([TimeSpan]::Zero)"} {
+	for _, want := range musts {
 		if !strings.Contains(script, want) {
 			t.Errorf("the script lacks %s", want)
 		}
@@ -250,5 +259,38 @@ func TestWindowsBootScript(t *testing.T) {
 		if m[1] != "env" {
 			t.Errorf("$%s: would be read as a scope-qualified variable; write ${%s}:", m[1], m[1])
 		}
+	}
+}
+
+// --service is refused outside Windows, and says why; --log-file gets the
+// log lines instead of stderr.
+func TestServiceFlagAndLogFile(t *testing.T) {
+	agentBin := build(t, t.TempDir(), "github.com/courierhq/courier/cmd/courier-agent")
+	dir := t.TempDir()
+	token := dir + "/token"
+	if err := os.WriteFile(token, []byte("not-a-real-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(agentBin, "--service", "--url", "http://127.0.0.1:1", "--token-file", token,
+		"--data-dir", dir+"/data").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "only on Windows") {
+		t.Fatalf("--service on Linux: %v\n%s", err, out)
+	}
+
+	logFile := dir + "/agent.log"
+	stderr := &logBuf{}
+	agent := exec.Command(agentBin, "--url", "http://127.0.0.1:1", "--token-file", token,
+		"--data-dir", dir+"/data", "--log-file", logFile)
+	agent.Stderr = stderr
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = agent.Process.Kill(); _ = agent.Wait() })
+	waitUntil(t, "the log file", func() bool { return strings.Contains(read(logFile), "cannot reach the control plane") })
+	if got := read(logFile); !strings.Contains(got, `"msg":"courier-agent starting"`) {
+		t.Errorf("log file = %q, want the agent's JSON lines", got)
+	}
+	if s := stderr.String(); s != "" {
+		t.Errorf("log lines went to stderr too: %s", s)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/courierhq/courier/client"
 )
@@ -155,7 +156,65 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 		t.Errorf("courier ssh 'exit 7': %v, exit code %d, want 7", err, ssh.ProcessState.ExitCode())
 	}
 
-	for name, log := range map[string]string{"agent": agentLog.String(), "server": serverLog.String()} {
+	// (3) The same agent as a Windows service: the service manager starts
+	// it, and its stop request is a clean shutdown (state "off").
+	_ = agent.Process.Kill()
+	_ = agent.Wait()
+	wineRun := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		c := exec.CommandContext(ctx, loader, args...)
+		c.Env = append(os.Environ(), "WINEPREFIX="+prefix, "WINEDEBUG=-all")
+		// A file, not a pipe: the Wine services this starts inherit it
+		// and outlive the command.
+		f, err := os.CreateTemp(t.TempDir(), "wine-out")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		c.Stdout, c.Stderr = f, f
+		err = c.Run()
+		out := read(f.Name())
+		if err != nil {
+			t.Fatalf("wine %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	// Wine ends its services once no other Wine process runs: a
+	// persistent wineserver keeps them (it is killed at cleanup).
+	// No pipes: the daemon would hold them open.
+	persist := exec.Command(filepath.Join(filepath.Dir(loader), "wineserver"), "-p")
+	persist.Env = append(os.Environ(), "WINEPREFIX="+prefix)
+	if err := persist.Run(); err != nil {
+		t.Fatalf("wineserver -p: %v", err)
+	}
+	svcLog := filepath.Join(t.TempDir(), "service.log")
+	// --service: x/sys detects a service by services.exe in session 0,
+	// which Wine's is not.
+	wineRun("sc", "create", "CourierAgent", "binPath=", `"`+winPath(agentExe)+`" --service --url `+url+
+		` --token-file "`+winPath(tokenFile)+`" --log-file "`+winPath(svcLog)+`" --max-backoff 1s`)
+	wineRun("sc", "start", "CourierAgent")
+	t.Cleanup(func() {
+		c := exec.Command(loader, "sc", "stop", "CourierAgent")
+		c.Env = append(os.Environ(), "WINEPREFIX="+prefix, "WINEDEBUG=-all")
+		_ = c.Run()
+	})
+	state := func(want string) func() bool {
+		return func() bool {
+			w, err := api.Workspace(ctx, "win")
+			return err == nil && w.State == want
+		}
+	}
+	waitUntil(t, "the service's agent to be ready", state("ready"))
+	wineRun("sc", "stop", "CourierAgent")
+	waitUntil(t, "the service's agent to report off", state("off"))
+	waitUntil(t, "the service's process to end", func() bool { return strings.Contains(read(svcLog), "courier-agent stopped") })
+	if got := read(svcLog); !strings.Contains(got, "connected to the control plane") {
+		t.Errorf("the service's log file lacks the connection:\n%s", got)
+	}
+
+	for name, log := range map[string]string{"agent": agentLog.String() + read(svcLog), "server": serverLog.String()} {
 		for _, v := range []string{wineValueEnv, wineValueFile, ws.AgentToken} {
 			if strings.Contains(log, v) {
 				t.Errorf("the %s log contains a secret value or the agent token", name)
