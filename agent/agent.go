@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
@@ -23,18 +24,25 @@ import (
 // applied while the spawner is held, so no process starts against
 // half-written files; the first successful apply of the process releases
 // the startup scripts, then the apps. SSH streams are accepted only after a
-// connection's apply has finished.
+// connection's apply has finished. When the control plane says the owner's
+// secrets changed, the agent logs that they are pending, or, with live
+// files, applies again at once the same way (scripts are not re-run);
+// see changes.go.
 type Agent struct {
 	cfg   Config
 	log   *zap.Logger
 	token string
 
-	spawner *spawn.Spawner
-	writer  *filewriter.Writer
-	fwd     *forwarder
+	spawner    *spawn.Spawner
+	writer     *filewriter.Writer
+	fwd        *forwarder
+	sshMetrics *sshd.Metrics
 
 	// firstApply is closed after the first successful apply; manifest is
 	// the manifest of that apply (written before the close).
+	// changes tracks announced secret changes (changes.go).
+	changes *changes
+
 	firstApply chan struct{}
 	firstOnce  sync.Once
 	manifest   proto.Manifest
@@ -72,8 +80,12 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, token: tok, spawner: sp, writer: w,
-		firstApply: make(chan struct{}), done: make(chan struct{})}
+	m, err := sshd.NewMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger, token: tok, spawner: sp, writer: w, sshMetrics: m,
+		firstApply: make(chan struct{}), done: make(chan struct{}), changes: newChanges()}
 	a.fwd = newForwarder(a.session, cfg.Logger)
 	return a, nil
 }
@@ -110,7 +122,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ssh, err := sshd.New(sshd.Config{Spawner: a.spawner, HostKey: hostKey, Logger: a.log.Named("ssh")})
+	ssh, err := sshd.New(sshd.Config{Spawner: a.spawner, HostKey: hostKey, Logger: a.log.Named("ssh"),
+		SFTPCommand: a.cfg.SFTPCommand, Metrics: a.sshMetrics})
 	if err != nil {
 		return err
 	}
@@ -120,7 +133,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	loop, err := conn.NewLoop(conn.LoopConfig{
 		Dial: func(ctx context.Context) (*conn.Session, error) {
 			return conn.Dial(ctx, conn.Config{URL: a.cfg.URL, Token: a.token, AgentVersion: a.cfg.Version,
-				KeepaliveInterval: a.cfg.KeepaliveInterval, WriteTimeout: a.cfg.WriteTimeout})
+				KeepaliveInterval: a.cfg.KeepaliveInterval, WriteTimeout: a.cfg.WriteTimeout,
+				RequestTimeout: a.cfg.RequestTimeout})
 		},
 		Serve:           func(ctx context.Context, s *conn.Session) error { return a.serve(ctx, s, ssh) },
 		InitialInterval: a.cfg.InitialBackoff, MaxInterval: a.cfg.MaxBackoff, StableAfter: a.cfg.StableAfter,

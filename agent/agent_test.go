@@ -49,6 +49,12 @@ type cp struct {
 
 func newCP(t *testing.T, scripts []proto.Script) *cp {
 	t.Helper()
+	return newCPTemplate(t, store.Template{Env: map[string]string{"FROM_TEMPLATE": "t"}, Scripts: scripts})
+}
+
+// newCPTemplate is newCP with the workspace's whole template given.
+func newCPTemplate(t *testing.T, tmpl store.Template) *cp {
+	t.Helper()
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +63,7 @@ func newCP(t *testing.T, scripts []proto.Script) *cp {
 	ctx := context.Background()
 	_ = st.CreateUser(ctx, store.User{ID: "u", Username: "dev", Email: "d@x", CreatedAt: time.Now()})
 	if err := st.CreateWorkspace(ctx, store.Workspace{ID: "w", Name: "dev", OwnerID: "u", AgentTokenHash: sum[:],
-		CreatedAt: time.Now(), Template: store.Template{Env: map[string]string{"FROM_TEMPLATE": "t"}, Scripts: scripts}}); err != nil {
+		CreatedAt: time.Now(), Template: tmpl}); err != nil {
 		t.Fatal(err)
 	}
 	srvLog := &syncBuf{}
@@ -324,6 +330,7 @@ func TestConfigValidate(t *testing.T) {
 		{URL: "http://x"},
 		{URL: "http://x", Token: "a", TokenFile: "/f"},
 		{URL: "http://x", Token: "a", Home: "rel", DataDir: "/d"},
+		{URL: "http://x", Token: "a", Home: "/h", DataDir: "/d", ChangeQuiet: -time.Second},
 	} {
 		if _, err := New(c); err == nil {
 			t.Errorf("New(%+v) accepted", c)

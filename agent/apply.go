@@ -20,12 +20,17 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 	a.log.Info("connected to the control plane")
 	a.setSession(s)
 	defer a.setSession(nil)
-	if err := a.apply(ctx, s); err != nil {
+	if err := a.apply(ctx, s, ssh); err != nil {
 		if r := s.Err(); errors.Is(r, conn.ErrReplaced) {
 			return r
 		}
 		return err
 	}
+
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); a.watchChanges(wctx, s, ssh) }()
+	defer func() { stopWatch(); <-watched }()
 
 	accepted := make(chan error, 1)
 	go func() {
@@ -35,16 +40,28 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 				accepted <- err
 				return
 			}
-			if kind != proto.StreamSSH {
+			switch kind {
+			case proto.StreamSSH:
+				go func() { _ = ssh.HandleConn(ctx, st) }()
+			case proto.StreamSecretsChanged:
+				go func() {
+					m, err := conn.ReadSecretsChanged(st)
+					if err != nil {
+						a.log.Warn("ignoring a malformed secrets-changed message", zap.Error(err))
+						return
+					}
+					a.changes.offer(m.Revision)
+				}()
+			default:
 				a.log.Warn("unknown stream kind from the control plane; closing it", zap.Uint8("kind", kind))
 				_ = st.Close()
-				continue
 			}
-			go func() { _ = ssh.HandleConn(ctx, st) }()
 		}
 	}()
 	select {
 	case <-ctx.Done():
+		stopWatch()
+		<-watched
 		a.shutdown(ssh)
 		_ = s.Close()
 		<-accepted
@@ -59,17 +76,19 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 }
 
 // apply fetches the manifest and secrets and applies them: files written,
-// env published for new processes. The spawner is held throughout, so no
-// script, app or session starts against a half-applied state.
-func (a *Agent) apply(ctx context.Context, s *conn.Session) error {
+// env published for new processes, the template's SSH policy set. The
+// spawner is held throughout, so no script, app or session starts against a
+// half-applied state.
+func (a *Agent) apply(ctx context.Context, s *conn.Session, ssh *sshd.Server) error {
 	m, err := s.Manifest(ctx)
 	if err != nil {
 		return fmt.Errorf("fetching the manifest: %w", err)
 	}
-	ps, err := s.Secrets(ctx)
+	resp, err := s.Secrets(ctx)
 	if err != nil {
 		return fmt.Errorf("fetching secrets: %w", err)
 	}
+	ps := resp.Secrets
 	secrets := make([]inject.Secret, len(ps))
 	for i, p := range ps {
 		// A malformed value encoding is the wire's fault, not one secret's:
@@ -88,11 +107,14 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session) error {
 	release := a.spawner.Hold()
 	rep := inject.Apply(ctx, plan, a.writer)
 	a.spawner.Update(m.Env, plan.Env)
+	ssh.SetPolicy(sshd.Policy{DisableForwarding: m.SSH.DisableForwarding, GatewayPorts: m.SSH.GatewayPorts})
 	release()
 
 	a.logReport(rep)
-	pr := rep.Proto(time.Now().UTC())
+	a.changes.didApply(resp.Revision, m.LiveFiles)
+	pr := wireReport(rep, time.Now().UTC())
 	pr.LeftBehind = a.trackFiles(rep)
+	pr.SecretsRevision, pr.LiveFiles = resp.Revision, a.cfg.LiveFiles || m.LiveFiles
 	ctxR, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := s.ReportApply(ctxR, pr); err != nil {

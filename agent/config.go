@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/afero"
 	"go.uber.org/zap"
 
@@ -60,14 +61,36 @@ type Config struct {
 	// KeepaliveInterval and WriteTimeout bound dead-connection detection
 	// (defaults 15s and 10s).
 	KeepaliveInterval, WriteTimeout time.Duration
+	// RequestTimeout bounds the websocket handshake and each protocol
+	// request to the control plane. Default 30s.
+	RequestTimeout time.Duration
 	// WaitingLogAfter is how long startup scripts wait for the first apply
 	// before the agent logs that it is waiting. Default 3s.
 	WaitingLogAfter time.Duration
 	// ShutdownTimeout bounds the final lifecycle reports. Default 5s.
 	ShutdownTimeout time.Duration
+	// SFTPCommand is the argv of the program that serves the sftp
+	// subsystem on its stdin and stdout (see sshd.ServeSFTP); courier-agent
+	// passes its own executable and "sftp-server". nil means no sftp.
+	SFTPCommand []string
+	// Metrics, when set, receives the agent's counters (SSH sessions and
+	// forwarded connections). nil means they are kept but not exported.
+	Metrics prometheus.Registerer
 	// Version is the agent's release, sent to the control plane on every
 	// connect and shown in the workspace's status. Default "dev".
 	Version string
+	// LiveFiles (COURIER_AGENT_LIVE_FILES, --live-files) re-applies as
+	// soon as the control plane says the owner's secrets changed: files
+	// rewritten, env published for processes started from then on (running
+	// ones keep theirs, R4), scripts not re-run. Default false: a change is
+	// logged and applied at the next start or reconnect (R3). The
+	// template's live_files setting turns it on too.
+	LiveFiles bool
+	// ChangeQuiet is how long the agent waits after a secrets-changed
+	// message for more before acting on them (a burst of changes becomes
+	// one apply); it acts at the latest 4×ChangeQuiet after the first.
+	// Default 250ms.
+	ChangeQuiet time.Duration
 }
 
 // DefaultConfig returns a Config with defaults for everything but URL and
@@ -86,7 +109,8 @@ func DefaultConfig() Config {
 		DataDir: filepath.Join(state, "courier-agent"), Home: home, Shell: shell,
 		Fs: afero.NewOsFs(), Logger: zap.NewNop(),
 		InitialBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, StableAfter: time.Minute,
-		WaitingLogAfter: 3 * time.Second, ShutdownTimeout: 5 * time.Second, Version: "dev",
+		WaitingLogAfter: 3 * time.Second, ShutdownTimeout: 5 * time.Second, RequestTimeout: 30 * time.Second,
+		Version: "dev", ChangeQuiet: 250 * time.Millisecond,
 	}
 }
 
@@ -120,6 +144,7 @@ func (c Config) withDefaults() Config {
 	}{
 		{&c.InitialBackoff, d.InitialBackoff}, {&c.MaxBackoff, d.MaxBackoff}, {&c.StableAfter, d.StableAfter},
 		{&c.WaitingLogAfter, d.WaitingLogAfter}, {&c.ShutdownTimeout, d.ShutdownTimeout},
+		{&c.RequestTimeout, d.RequestTimeout}, {&c.ChangeQuiet, d.ChangeQuiet},
 	} {
 		if *p.v == 0 {
 			*p.v = p.d
@@ -139,6 +164,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: give the token or the token file, not both", ErrConfig)
 	case !filepath.IsAbs(c.Home):
 		return fmt.Errorf("%w: home %q is not an absolute path", ErrConfig, c.Home)
+	case c.ChangeQuiet < 0:
+		return fmt.Errorf("%w: ChangeQuiet %s is negative", ErrConfig, c.ChangeQuiet)
 	case !filepath.IsAbs(c.DataDir):
 		return fmt.Errorf("%w: data directory %q is not an absolute path", ErrConfig, c.DataDir)
 	}

@@ -23,8 +23,9 @@ import (
 
 // devOptions are the flags of `courier dev`.
 type devOptions struct {
-	stateDir string
-	listen   string
+	stateDir  string
+	listen    string
+	liveFiles bool
 }
 
 func newDevCommand() *cobra.Command {
@@ -40,6 +41,7 @@ own home). A second run reuses the state. Ctrl-C stops everything.
 Logs go to files in the state directory: server.log and agent.log.`,
 		Example: `  courier dev
   courier dev --state-dir /tmp/courier-dev --listen 127.0.0.1:7081
+  courier dev --live-files # the agent re-applies as soon as a secret changes
   courier dev restart      # from another terminal: restart the agent`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -48,6 +50,7 @@ Logs go to files in the state directory: server.log and agent.log.`,
 	}
 	cmd.PersistentFlags().StringVar(&o.stateDir, "state-dir", ".courier-dev", "where the control plane, the agent and the sandbox home keep their state")
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:7080", "address of the control plane (127.0.0.1:0 picks a free port)")
+	cmd.Flags().BoolVar(&o.liveFiles, "live-files", false, "run the agent with live files: a changed secret is applied at once (files, env for new processes), not at the next restart")
 	cmd.AddCommand(&cobra.Command{
 		Use:     "restart",
 		Short:   "Restart the agent of a running `courier dev`, so it applies your secrets again",
@@ -109,7 +112,8 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	defer signal.Stop(hup)
 	for {
 		a, err := agent.New(agent.Config{URL: srv.URL(), Token: st.AgentToken, Home: home,
-			DataDir: filepath.Join(dir, "agent"), Logger: agentLog, MaxBackoff: 5 * time.Second, Version: version})
+			DataDir: filepath.Join(dir, "agent"), Logger: agentLog, MaxBackoff: 5 * time.Second, Version: version,
+			LiveFiles: o.liveFiles})
 		if err != nil {
 			return err
 		}

@@ -33,9 +33,9 @@ var (
 	devAgent = "agent started"
 )
 
-func startDev(t *testing.T, stateDir string) *devProcess {
+func startDev(t *testing.T, stateDir string, extra ...string) *devProcess {
 	t.Helper()
-	cmd := exec.Command(courierBin, "dev", "--state-dir", stateDir, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(courierBin, append([]string{"dev", "--state-dir", stateDir, "--listen", "127.0.0.1:0"}, extra...)...)
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout
@@ -164,4 +164,31 @@ func TestDevEndToEnd(t *testing.T) {
 		t.Fatalf("second run: secrets = %+v, %v", secrets, err)
 	}
 	d2.stop(t)
+}
+
+// TestDevLiveFiles: `courier dev --live-files` applies a new secret's file
+// without a restart, and never prints the value.
+func TestDevLiveFiles(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	d := startDev(t, state, "--live-files")
+	api, err := client.New(client.Config{URL: d.url, Token: d.token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	waitFor(t, "the agent to report ready", func() bool {
+		ws, err := api.Workspace(ctx, "dev")
+		return err == nil && ws.State == "ready"
+	})
+	const value = "dev-live-canary-9f8e"
+	if _, err := api.CreateSecret(ctx, "me", client.CreateSecretRequest{Name: "live", Value: value, FilePath: "~/live"}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(state, "home", "live")
+	waitFor(t, "the file without a restart", func() bool { b, _ := os.ReadFile(file); return string(b) == value })
+	d.stop(t)
+	b, _ := os.ReadFile(filepath.Join(state, "agent.log"))
+	if strings.Contains(d.output(), value) || strings.Contains(string(b), value) {
+		t.Error("courier dev or the agent log printed the value")
+	}
 }

@@ -28,7 +28,7 @@ func subcommands() []func() *cobra.Command {
 	return []func() *cobra.Command{
 		newLoginCommand, newLogoutCommand, newWhoamiCommand,
 		newSecretCommand, newUsersCommand, newWorkspacesCommand,
-		newSSHCommand, newConfigSSHCommand, newVersionCommand, newCompletionCommand,
+		newSSHCommand, newPortForwardCommand, newConfigSSHCommand, newVersionCommand, newCompletionCommand,
 		newServerCommand, newDevCommand,
 	}
 }

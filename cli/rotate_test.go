@@ -12,6 +12,8 @@ import (
 
 	"github.com/courierhq/courier/controlplane/seal"
 	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/controlplane/store/pgstore"
+	"github.com/courierhq/courier/controlplane/store/pgstore/pgtest"
 )
 
 const rotateCanary = "ROTATE-CLI-CANARY-5b1e"
@@ -114,5 +116,50 @@ func TestServerResealRefusesBadInput(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
 		t.Fatalf("a refused run created %d files in the data dir", len(entries))
+	}
+}
+
+// TestServerResealOnPostgres: reseal and unseal work on a PostgreSQL store
+// named by --postgres-url, and print no value.
+func TestServerResealOnPostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	ctx := context.Background()
+	st, err := pgstore.Open(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if err := st.CreateUser(ctx, store.User{ID: "u1", Username: "ada", Email: "ada@x", PasswordHash: []byte("h"), CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateSecrets(ctx, "u1", []store.Secret{
+		{ID: "a", Name: "plain", Value: []byte(rotateCanary + "-plain"), Format: store.FormatPlain, CreatedAt: now, UpdatedAt: now},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Close()
+
+	c := newCLI(t, "")
+	keys := rotateKeyFile(t, rotateKey(t))
+	r := c.ok(nil, "server", "reseal", "--postgres-url", url, "--encryption-key-file", keys)
+	if !strings.Contains(r.stdout, "resealed 1, already current 0") {
+		t.Fatalf("reseal said %q", r.stdout)
+	}
+	if st, err = pgstore.Open(ctx, url, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.GetSecret(ctx, "u1", "plain")
+	_ = st.Close()
+	if err != nil || got.Format != store.FormatSealed || strings.Contains(string(got.Value), rotateCanary) {
+		t.Fatalf("after reseal: %v, %v", got, err)
+	}
+	r2 := c.ok(nil, "server", "unseal", "--postgres-url", url, "--encryption-key-file", keys)
+	if !strings.Contains(r2.stdout, "unsealed 1") {
+		t.Fatalf("unseal said %q", r2.stdout)
+	}
+	for _, out := range []result{r, r2} {
+		if strings.Contains(out.all(), rotateCanary) || strings.Contains(out.all(), "courier:courier@") {
+			t.Fatal("a value or the URL's password appeared in the command's output")
+		}
 	}
 }

@@ -58,9 +58,12 @@ func documentEnv(fs *pflag.FlagSet, bindings []envBinding) {
 var serverEnv = []envBinding{
 	{"listen", "COURIER_LISTEN"},
 	{"data-dir", "COURIER_DATA_DIR"},
+	{"postgres-url", "COURIER_POSTGRES_URL"},
 	{"tls-cert", "COURIER_TLS_CERT"},
 	{"tls-key", "COURIER_TLS_KEY"},
 	{"encryption-key-file", "COURIER_ENCRYPTION_KEY_FILE"},
+	{"advertise-url", "COURIER_ADVERTISE_URL"},
+	{"replica-secret-file", "COURIER_REPLICA_SECRET_FILE"},
 	{"disable-secret-file-path", "COURIER_DISABLE_SECRET_FILE_PATH"},
 	{"trusted-proxies", "COURIER_TRUSTED_PROXIES"},
 	{"log-level", "COURIER_LOG_LEVEL"},
@@ -74,12 +77,19 @@ func newServerCommand() *cobra.Command {
 		Use:   "server",
 		Short: "Run the Courier control plane (REST API, agent endpoint, metrics)",
 		Example: `  courier server --listen :8080 --data-dir /var/lib/courier
+  COURIER_POSTGRES_URL=postgres://courier@db.internal/courier courier server
   COURIER_ENCRYPTION_KEY_FILE=/etc/courier/keys courier server --log-format console`,
 		Long: `Run the Courier control plane until SIGINT or SIGTERM.
 
 Every flag can also be set by the environment variable shown in brackets;
 a flag given on the command line wins. Without --encryption-key-file secret
-values are stored unencrypted and the server says so once at start-up.`,
+values are stored unencrypted and the server says so once at start-up.
+
+The store is SQLite in --data-dir unless --postgres-url names a PostgreSQL
+database, which several servers (replicas) may share behind a load balancer
+that passes websockets. Give each replica --advertise-url (its own address
+as the other replicas reach it) and the same --replica-secret-file, so an
+SSH session arriving at one replica is relayed to the one holding the agent.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd.Flags(), os.LookupEnv, serverEnv); err != nil {
@@ -96,9 +106,14 @@ values are stored unencrypted and the server says so once at start-up.`,
 	fs := cmd.Flags()
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to serve HTTP(S) on")
 	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory of the SQLite database")
+	fs.StringVar(&cfg.PostgresURL, "postgres-url", "", postgresURLUsage)
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file; with --tls-key serves HTTPS")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file")
 	fs.StringVar(&cfg.EncryptionKeyFile, "encryption-key-file", "", "key file that seals secret values at rest")
+	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "",
+		"this replica's base URL as the other replicas reach it (http://10.0.0.5:8080), for relaying SSH to agents it holds")
+	fs.StringVar(&cfg.ReplicaSecretFile, "replica-secret-file", "",
+		"file with the secret (32+ bytes) replicas share to authenticate relayed SSH; without it nothing is relayed")
 	fs.BoolVar(&cfg.DisableSecretFilePath, "disable-secret-file-path", false,
 		"refuse file targets and deliver secrets as env vars only")
 	fs.StringVar(&trustedProxies, "trusted-proxies", "",
@@ -109,6 +124,11 @@ values are stored unencrypted and the server says so once at start-up.`,
 	cmd.AddCommand(newRotateCommand(true), newRotateCommand(false))
 	return cmd
 }
+
+// postgresURLUsage is the usage of --postgres-url, shared by the commands
+// that open the store.
+const postgresURLUsage = "PostgreSQL database to use instead of SQLite in --data-dir " +
+	"(postgres://user@host/db; keep the password out of the command line: use the environment variable, PGPASSWORD or ~/.pgpass)"
 
 func defaultDataDir() string {
 	if d, err := os.UserConfigDir(); err == nil {

@@ -11,18 +11,18 @@ import (
 	"github.com/courierhq/courier/controlplane"
 	"github.com/courierhq/courier/controlplane/rotate"
 	"github.com/courierhq/courier/controlplane/seal"
-	"github.com/courierhq/courier/controlplane/store"
 )
 
 var rotateEnv = []envBinding{
 	{"data-dir", "COURIER_DATA_DIR"},
+	{"postgres-url", "COURIER_POSTGRES_URL"},
 	{"encryption-key-file", "COURIER_ENCRYPTION_KEY_FILE"},
 }
 
 // newRotateCommand builds `courier server reseal` (reseal true) or
 // `courier server unseal`.
 func newRotateCommand(reseal bool) *cobra.Command {
-	var dataDir, keyFile string
+	var dataDir, pgURL, keyFile string
 	batch := rotate.DefaultConfig().BatchSize
 	cmd := &cobra.Command{
 		Use:   "reseal",
@@ -56,17 +56,18 @@ secret's update time, converges when run again and prints no value.`
 		if err := applyEnv(cmd.Flags(), os.LookupEnv, rotateEnv); err != nil {
 			return err
 		}
-		return runRotate(cmd, reseal, dataDir, keyFile, batch)
+		return runRotate(cmd, reseal, controlplane.Config{DataDir: dataDir, PostgresURL: pgURL}, keyFile, batch)
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&dataDir, "data-dir", defaultDataDir(), "directory of the SQLite database")
+	fs.StringVar(&pgURL, "postgres-url", "", postgresURLUsage)
 	fs.StringVar(&keyFile, "encryption-key-file", "", "key file: the first key seals, every key opens (required)")
 	fs.IntVar(&batch, "batch-size", batch, "rows read and rewritten at a time")
 	documentEnv(fs, rotateEnv)
 	return cmd
 }
 
-func runRotate(cmd *cobra.Command, reseal bool, dataDir, keyFile string, batch int) (err error) {
+func runRotate(cmd *cobra.Command, reseal bool, where controlplane.Config, keyFile string, batch int) (err error) {
 	if keyFile == "" {
 		return errors.New("--encryption-key-file is required")
 	}
@@ -74,16 +75,18 @@ func runRotate(cmd *cobra.Command, reseal bool, dataDir, keyFile string, batch i
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dataDir, controlplane.DBFile)
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("no Courier database at %s (check --data-dir): %w", path, err)
+	if where.PostgresURL == "" {
+		path := filepath.Join(where.DataDir, controlplane.DBFile)
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("no Courier database at %s (check --data-dir or --postgres-url): %w", path, err)
+		}
 	}
 	logger, err := newServerLogger("info", controlplane.LogFormatConsole)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = logger.Sync() }()
-	st, err := store.OpenSQLite(cmd.Context(), path, logger.Named("store"))
+	st, err := controlplane.OpenStore(cmd.Context(), where, logger.Named("store"))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -59,5 +60,41 @@ func TestServerCommandFlags(t *testing.T) {
 		if !strings.Contains(f.Usage, "$"+b.Env) {
 			t.Errorf("--%s usage does not name $%s", b.Flag, b.Env)
 		}
+	}
+}
+
+// TestServerBadPostgresURL: a server given a PostgreSQL URL it cannot use
+// fails to start with an error that names the database but never the
+// password, from the flag or the environment.
+func TestServerBadPostgresURL(t *testing.T) {
+	const pw = "PGCANARY-3d9"
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  string
+		want string
+	}{
+		{"flag", []string{"--postgres-url", "postgres://courier:" + pw + "@127.0.0.1:1/courier?connect_timeout=2"}, "", "courier@127.0.0.1:1/courier"},
+		{"env", nil, "postgres://courier:" + pw + "@127.0.0.1:1/courier?connect_timeout=2", "courier@127.0.0.1:1/courier"},
+		{"unparsable", []string{"--postgres-url", "postgres://courier:" + pw + "@127.0.0.1:notaport/courier"}, "", "PostgreSQL URL is not valid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("COURIER_POSTGRES_URL", tc.env)
+			if tc.env == "" {
+				os.Unsetenv("COURIER_POSTGRES_URL")
+			}
+			cmd := newServerCommand()
+			var out strings.Builder
+			cmd.SetOut(&out)
+			cmd.SetErr(&out)
+			cmd.SetArgs(append([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-format", "console"}, tc.args...))
+			err := cmd.Execute()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one saying %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), pw) || strings.Contains(out.String(), pw) {
+				t.Fatalf("the password is shown: %v\n%s", err, out.String())
+			}
+		})
 	}
 }

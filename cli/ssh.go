@@ -110,18 +110,14 @@ func pipeStdio(ctx context.Context, conn net.Conn, in io.Reader, out io.Writer) 
 // terminal in raw mode when stdin is a terminal, and propagates the remote
 // exit status.
 func runSSH(cmd *cobra.Command, conn net.Conn, workspace string, command []string) error {
-	sshConn, chans, reqs, err := ssh.NewClientConn(conn, workspace, &ssh.ClientConfig{
-		User: sshUser,
-		// The connection is already authenticated end to end: TLS and the
-		// session token to the control plane, and the control plane's own
-		// authenticated link to this workspace's agent. The agent's host key
-		// is per-process, so there is nothing stable to pin.
-		HostKeyCallback: ssh.InsecureIgnoreHostKey(), //nolint:gosec // see above
-	})
+	// The connection is already authenticated end to end: TLS and the
+	// session token to the control plane, and the control plane's own
+	// authenticated link to this workspace's agent. The agent's host key is
+	// per-process, so there is nothing stable to pin (see sshClient).
+	sc, err := sshClient(conn, workspace)
 	if err != nil {
-		return fmt.Errorf("ssh handshake with workspace %q: %w", workspace, err)
+		return err
 	}
-	sc := ssh.NewClient(sshConn, chans, reqs)
 	defer sc.Close()
 	sess, err := sc.NewSession()
 	if err != nil {

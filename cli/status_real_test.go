@@ -146,6 +146,9 @@ func TestWorkspacesShowRealAgent(t *testing.T) {
 	})
 	r = keep(alice.ok(nil, "workspaces", "show", "dev"))
 	checkShowTable(t, r.stdout, home)
+	if strings.Contains(r.stdout, "changes pending") {
+		t.Errorf("changes pending right after an apply:\n%s", r.stdout)
+	}
 	t.Logf("courier workspaces show dev:\n%s", r.stdout)
 
 	// The control plane restarts on the same data and port: the status is
@@ -183,6 +186,12 @@ func TestWorkspacesShowRealAgent(t *testing.T) {
 	r = keep(alice.ok(nil, "secret", "update", "tok", "--enabled=false"))
 	if !strings.Contains(r.stdout, "paused") {
 		t.Errorf("update --enabled=false says %q", r.stdout)
+	}
+	// Those changes came after the agent's last apply: pending until it
+	// applies again (it is not in live mode).
+	r = keep(alice.ok(nil, "workspaces", "show", "dev"))
+	if !strings.Contains(r.stdout, "changes pending") || !alice.status("dev").ChangesPending {
+		t.Errorf("show after changes lacks changes pending:\n%s", r.stdout)
 	}
 
 	// A second agent with the same token: the table shows the replacement.

@@ -101,6 +101,14 @@ func printAgentStatus(w io.Writer, st client.AgentStatus, now time.Time) error {
 		return printList(w, "Warnings:", st.Warnings)
 	}
 	head.row("Last apply", when(now, &st.LastApply.At))
+	switch {
+	case st.ChangesPending && st.LastApply.LiveFiles:
+		head.row("Secrets", "changes pending: live files on, the agent is applying them")
+	case st.ChangesPending:
+		head.row("Secrets", "changes pending: changed after the last apply; applied at the agent's next start or reconnect")
+	case st.LastApply.LiveFiles:
+		head.row("Secrets", "up to date; live files on: changes are applied as soon as they are made")
+	}
 	if err := head.flush(); err != nil {
 		return err
 	}

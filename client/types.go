@@ -7,6 +7,11 @@ import (
 	"unicode/utf8"
 )
 
+// The response types in this file are the REST API's JSON, declared once:
+// the control plane aliases them (controlplane.SecretResponse is Secret, and
+// so on), so the server and this client cannot drift apart. Keep this
+// package free of server dependencies.
+
 // User is a Courier user as the API shows it.
 type User struct {
 	ID        string    `json:"id"`
@@ -67,6 +72,18 @@ type Template struct {
 	Env     map[string]string `json:"env" yaml:"env"`
 	Scripts []Script          `json:"scripts" yaml:"scripts"`
 	Apps    []App             `json:"apps" yaml:"apps"`
+	// LiveFiles: the agent re-applies as soon as secrets change.
+	LiveFiles bool        `json:"live_files,omitempty" yaml:"live_files"`
+	SSH       TemplateSSH `json:"ssh" yaml:"ssh"`
+}
+
+// TemplateSSH is what a workspace allows over SSH besides sessions and
+// sftp. The zero value allows forwarding, remote forwards on loopback.
+type TemplateSSH struct {
+	// DisableForwarding turns off port, Unix-socket and agent forwarding.
+	DisableForwarding bool `json:"disable_forwarding,omitempty" yaml:"disable_forwarding"`
+	// GatewayPorts lets ssh -R bind the address the client names.
+	GatewayPorts bool `json:"gateway_ports,omitempty" yaml:"gateway_ports"`
 }
 
 // CreateWorkspaceRequest creates a workspace for Owner (a username or ID).
@@ -185,6 +202,9 @@ type AgentStatus struct {
 	// token); the apply's warnings are in LastApply.
 	Warnings  []string `json:"warnings"`
 	LastApply *Apply   `json:"last_apply"`
+	// ChangesPending: the owner's secrets changed after the last apply.
+	ChangesPending  bool  `json:"changes_pending"`
+	SecretsRevision int64 `json:"secrets_revision"`
 }
 
 // Apply is one apply of an agent: an outcome per secret, warnings, and the
@@ -194,6 +214,10 @@ type Apply struct {
 	Outcomes   []Outcome `json:"outcomes"`
 	Warnings   []string  `json:"warnings"`
 	LeftBehind []string  `json:"left_behind"`
+	// SecretsRevision is the owner's secrets revision this apply used.
+	SecretsRevision int64 `json:"secrets_revision"`
+	// LiveFiles: the agent re-applies as soon as a secret changes.
+	LiveFiles bool `json:"live_files"`
 }
 
 // Outcome is what one apply did with one secret.

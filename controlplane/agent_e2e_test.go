@@ -26,9 +26,11 @@ type fakeAgent struct {
 	sess *yamux.Session
 	http *http.Client
 	done chan struct{}
+	// changed receives the raw message of every secrets-changed stream.
+	changed chan []byte
 }
 
-func dialAgent(t *testing.T, ts *testServer, token string) *fakeAgent {
+func dialAgent(t testing.TB, ts interface{ URL() string }, token string) *fakeAgent {
 	t.Helper()
 	ctx := t.Context()
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL(), "http")+proto.ConnectPath,
@@ -41,7 +43,7 @@ func dialAgent(t *testing.T, ts *testServer, token string) *fakeAgent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &fakeAgent{sess: sess, done: make(chan struct{})}
+	a := &fakeAgent{sess: sess, done: make(chan struct{}), changed: make(chan []byte, 64)}
 	a.http = &http.Client{Transport: &http.Transport{
 		DialContext: func(context.Context, string, string) (net.Conn, error) { return sess.Open() },
 	}}
@@ -55,10 +57,19 @@ func dialAgent(t *testing.T, ts *testServer, token string) *fakeAgent {
 			go func() {
 				defer st.Close()
 				kind := make([]byte, 1)
-				if _, err := io.ReadFull(st, kind); err != nil || kind[0] != proto.StreamSSH {
+				if _, err := io.ReadFull(st, kind); err != nil {
 					return
 				}
-				_, _ = io.Copy(st, st)
+				switch kind[0] {
+				case proto.StreamSSH:
+					_, _ = io.Copy(st, st)
+				case proto.StreamSecretsChanged:
+					msg, _ := io.ReadAll(io.LimitReader(st, proto.MaxSecretsChangedBytes+1))
+					select {
+					case a.changed <- msg:
+					default:
+					}
+				}
 			}()
 		}
 	}()
@@ -70,7 +81,7 @@ func dialAgent(t *testing.T, ts *testServer, token string) *fakeAgent {
 	return a
 }
 
-func (a *fakeAgent) call(t *testing.T, method, path string, body, out any) int {
+func (a *fakeAgent) call(t testing.TB, method, path string, body, out any) int {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {

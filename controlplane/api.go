@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
 )
@@ -28,6 +29,11 @@ type agentServer interface {
 	http.Handler
 	agentDialer
 	Connected() int
+	// RecordConnections records every agent it holds as connected again.
+	RecordConnections(ctx context.Context) error
+	// WatchSecrets tells connected agents of the changes sub delivers,
+	// until ctx ends.
+	WatchSecrets(ctx context.Context, sub notify.Subscription) error
 	Close() error
 }
 
@@ -48,6 +54,8 @@ type api struct {
 	// base is cancelled at shutdown; SSH proxies (hijacked, so not drained by
 	// http.Server.Shutdown) end when it is.
 	base context.Context
+	// metrics counts proxied SSH connections.
+	metrics *metrics
 
 	web *web.Renderer // the dashboard's templates
 

@@ -17,7 +17,8 @@ import (
 )
 
 // BenchmarkCreateList runs 100 concurrent clients, each its own user,
-// against a real server on SQLite. One op is a create, a list and a delete
+// against a real server on SQLite (on PostgreSQL with
+// COURIER_TEST_STORE=postgres). One op is a create, a list and a delete
 // of the created secret (three requests). It reports requests per second
 // and the p99 latency of a request.
 func BenchmarkCreateList(b *testing.B) {
@@ -26,6 +27,7 @@ func BenchmarkCreateList(b *testing.B) {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = b.TempDir()
 	cfg.BcryptCost = bcrypt.MinCost
+	useTestStore(b, &cfg)
 	srv, err := New(cfg, nil)
 	if err != nil {
 		b.Fatal(err)

@@ -27,9 +27,33 @@ type Config struct {
 	// Listen is the TCP address to serve on. Default ":8080". Use
 	// "127.0.0.1:0" in tests and read the bound address with Server.Addr.
 	Listen string
-	// DataDir holds the SQLite database (courier.db). Required; created
-	// with mode 0700 if missing. Default "" (must be set).
+	// DataDir holds the SQLite database (courier.db). Required unless
+	// PostgresURL is set; created with mode 0700 if missing. Default ""
+	// (must be set).
 	DataDir string
+	// PostgresURL, when set, stores everything in that PostgreSQL database
+	// instead of SQLite in DataDir (which is then not used): a postgres://
+	// URL or a key=value connection string; a search_path parameter picks
+	// the schema. Several servers may share one database. It may hold a
+	// password, so it is never logged. Default "" (SQLite).
+	PostgresURL string
+	// AdvertiseURL is this replica's base URL as the other replicas reach
+	// it (http://10.0.0.5:8080), registered in the database so that an SSH
+	// session arriving at another replica is relayed here when this one
+	// holds the agent. Default "": nothing is relayed to this replica.
+	AdvertiseURL string
+	// ReplicaSecretFile holds the secret replicas share to authenticate
+	// relayed SSH streams (HMAC-SHA256; at least 32 bytes, surrounding
+	// whitespace ignored). Default "": this replica neither relays nor
+	// accepts relayed streams.
+	ReplicaSecretFile string
+	// HeartbeatInterval is how often the replica refreshes its
+	// registration. Default 5s.
+	HeartbeatInterval time.Duration
+	// ReplicaTTL is how old a replica's heartbeat may be before the others
+	// treat it as gone (its agents marked disconnected, nothing relayed to
+	// it). Default 30s; more than HeartbeatInterval.
+	ReplicaTTL time.Duration
 	// TLSCert and TLSKey are PEM files; both set serves HTTPS, both empty
 	// serves plain HTTP (behind a TLS-terminating proxy). Default "".
 	TLSCert string
@@ -70,7 +94,7 @@ type Config struct {
 }
 
 // DefaultConfig returns a Config with every default filled in except
-// DataDir, which the caller must set.
+// DataDir (or PostgresURL), which the caller must set.
 func DefaultConfig() Config {
 	return Config{
 		Listen:            ":8080",
@@ -83,6 +107,8 @@ func DefaultConfig() Config {
 		MaxBodyBytes:      1 << 20,
 		BcryptCost:        10,
 		LoginThrottle:     DefaultLoginThrottle(),
+		HeartbeatInterval: 5 * time.Second,
+		ReplicaTTL:        30 * time.Second,
 	}
 }
 
@@ -94,8 +120,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Listen == "":
 		return bad("listen address is required")
-	case c.DataDir == "":
-		return bad("data dir is required")
+	case c.DataDir == "" && c.PostgresURL == "":
+		return bad("data dir is required (or a PostgreSQL URL)")
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return bad("TLS needs both a certificate and a key file (or neither)")
 	case c.LogFormat != LogFormatJSON && c.LogFormat != LogFormatConsole:
@@ -111,6 +137,11 @@ func (c Config) Validate() error {
 		return bad("max body bytes must be positive")
 	case c.BcryptCost < 4 || c.BcryptCost > 31:
 		return bad("bcrypt cost %d is outside 4..31", c.BcryptCost)
+	case c.HeartbeatInterval <= 0 || c.ReplicaTTL <= c.HeartbeatInterval:
+		return bad("the replica heartbeat interval must be positive and shorter than the replica TTL")
+	}
+	if err := validAdvertiseURL(c.AdvertiseURL); err != nil {
+		return bad("%s", err.Error())
 	}
 	if err := c.LoginThrottle.validate(); err != nil {
 		return bad("%s", err.Error())

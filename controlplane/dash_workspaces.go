@@ -52,7 +52,7 @@ func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := &web.Workspace{Name: ws.Name, Owner: st.OwnerName, State: st.State, Since: st.StateAt,
-		Connected: st.Connected, AgentVersion: st.AgentVersion, AgentWarnings: st.Warnings}
+		Connected: st.Connected, AgentVersion: st.AgentVersion, AgentWarnings: st.Warnings, ChangesPending: st.ChangesPending}
 	if st.ConnectedSince != nil {
 		body.ConnectedSince = *st.ConnectedSince
 	}
@@ -61,6 +61,7 @@ func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
 	}
 	if ap := st.LastApply; ap != nil {
 		body.Applied, body.AppliedAt, body.LeftFiles, body.Warnings = true, ap.At, ap.LeftBehind, ap.Warnings
+		body.LiveFiles = ap.LiveFiles
 		for _, o := range ap.Outcomes {
 			text, bad := outcomeText(o)
 			body.Outcomes = append(body.Outcomes, web.Outcome{Secret: o.Secret, Outcome: text,

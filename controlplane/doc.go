@@ -63,4 +63,11 @@
 //     replaces the one already open for that workspace, which is closed
 //     with websocket code 4001 (proto.CloseReplaced); the replacement is
 //     logged as a warning naming both peers and shown in the agent status.
+//   - Secret changes: every committed secret write (REST create, PATCH,
+//     DELETE, batch; the dashboard's forms) publishes the owner's ID on a
+//     notify.Notifier (publishingStore wraps the store, so no write path can
+//     forget it); the agent endpoint tells each connected agent of that
+//     owner the owner's secrets revision. The agent status adds
+//     changes_pending (the owner's revision is newer than the one the last
+//     apply used) and secrets_revision; a template may set live_files.
 package controlplane

@@ -84,6 +84,7 @@ func newTestServerDialer(t *testing.T, d agentDialer, mutate ...func(*Config)) *
 	for _, m := range mutate {
 		m(&cfg)
 	}
+	useTestStore(t, &cfg)
 	logs := &syncBuffer{}
 	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logs, zap.DebugLevel))
 	srv, err := New(cfg, logger)

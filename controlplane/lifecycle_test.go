@@ -18,6 +18,11 @@ func TestConfigValidate(t *testing.T) {
 	if err := valid.Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
+	onPostgres := valid
+	onPostgres.DataDir, onPostgres.PostgresURL = "", "postgres://courier@db/courier"
+	if err := onPostgres.Validate(); err != nil {
+		t.Fatalf("a PostgreSQL URL without a data dir: %v", err)
+	}
 	for _, c := range []struct {
 		name   string
 		mutate func(*Config)

@@ -25,6 +25,11 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	applied  *prometheus.CounterVec
+	// sshTotal and sshActive count the SSH connections proxied to agents
+	// (courier ssh, OpenSSH through --stdio, port-forward). What runs
+	// inside them (sessions, sftp, forwards) the agents count and log.
+	sshTotal  prometheus.Counter
+	sshActive prometheus.Gauge
 }
 
 func newMetrics(connected func() int) *metrics {
@@ -43,8 +48,16 @@ func newMetrics(connected func() int) *metrics {
 			Name: "courier_secrets_applied_total",
 			Help: "Secrets applied by agents, from their apply reports, by outcome.",
 		}, []string{"outcome"}),
+		sshTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "courier_ssh_connections_total",
+			Help: "SSH connections proxied to workspace agents.",
+		}),
+		sshActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "courier_ssh_connections_active",
+			Help: "SSH connections proxied to workspace agents now.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.applied,
+	m.reg.MustRegister(m.requests, m.latency, m.applied, m.sshTotal, m.sshActive,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "courier_agents_connected",
 			Help: "Agents connected to this control plane now.",
@@ -53,6 +66,13 @@ func newMetrics(connected func() int) *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// sshStarted counts a proxied SSH connection; call the result when it ends.
+func (m *metrics) sshStarted() (ended func()) {
+	m.sshTotal.Inc()
+	m.sshActive.Inc()
+	return m.sshActive.Dec
 }
 
 func (m *metrics) handler() http.Handler {

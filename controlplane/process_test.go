@@ -58,11 +58,20 @@ type proc struct {
 
 // startServer runs `courier server` on dataDir with a random port, the
 // listen address and log settings given by environment variables (the
-// rest by flags), and waits for its "listening" log line.
-func startServer(t *testing.T, dataDir string, logs *syncBuffer) *proc {
+// rest by flags, extra ones appended), and waits for its "listening" log
+// line.
+func startServer(t *testing.T, dataDir string, logs *syncBuffer, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(courierBinary(t), "server", "--data-dir", dataDir)
+	return startServerWith(t, logs, nil, append([]string{"--data-dir", dataDir}, extra...)...)
+}
+
+// startServerWith runs `courier server` with args and the environment
+// variables env added to startServer's, and waits for it to listen.
+func startServerWith(t *testing.T, logs *syncBuffer, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(courierBinary(t), append([]string{"server"}, args...)...)
 	cmd.Env = append(os.Environ(), "COURIER_LISTEN=127.0.0.1:0", "COURIER_LOG_LEVEL=debug", "COURIER_LOG_FORMAT=json")
+	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

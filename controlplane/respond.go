@@ -12,16 +12,15 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/courierhq/courier/client"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/inject"
 	"github.com/courierhq/courier/internal/strictjson"
 )
 
-// Validation is one field-level detail of an error response.
-type Validation struct {
-	Field  string `json:"field"`
-	Detail string `json:"detail"`
-}
+// Validation is one field-level detail of an error response (declared in
+// package client).
+type Validation = client.Validation
 
 // ErrorResponse is the body of every non-2xx answer of the REST API. It
 // never contains a secret value.

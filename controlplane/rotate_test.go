@@ -59,10 +59,7 @@ func agentValues(t *testing.T, ts *testServer, token string) map[string]string {
 
 func rotateStore(t *testing.T, dir, keyFile string, reseal bool) rotate.Report {
 	t.Helper()
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, DBFile), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openTestStore(t, dir)
 	defer st.Close()
 	kr, err := seal.LoadKeyFile(keyFile)
 	if err != nil {
@@ -238,10 +235,7 @@ func TestResealWhileServing(t *testing.T) {
 			}
 		}
 	}()
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, DBFile), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openTestStore(t, dir)
 	defer st.Close()
 	kr, err := seal.LoadKeyFile(both)
 	if err != nil {

@@ -10,23 +10,14 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/courierhq/courier/client"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/inject"
 )
 
 // SecretResponse is a secret as the API returns it: metadata only, never the
-// value (R2). Every field is always present, "" when empty.
-type SecretResponse struct {
-	CreatedAt   time.Time `json:"created_at"`
-	Description string    `json:"description"`
-	EnvName     string    `json:"env_name"`
-	FilePath    string    `json:"file_path"`
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	// Enabled is false for a paused secret, which agents do not apply.
-	Enabled bool `json:"enabled"`
-}
+// value (R2). Declared once, in package client, for server and CLI alike.
+type SecretResponse = client.Secret
 
 func secretResponse(s store.Secret) SecretResponse {
 	return SecretResponse{

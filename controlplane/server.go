@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
 )
@@ -34,6 +34,13 @@ type Server struct {
 	handler  http.Handler
 	api      *api
 	metrics  *metrics
+	// replicaID names this process among the replicas sharing the
+	// database (new at every start).
+	replicaID string
+	// notifier carries "user X's secrets changed" from the write paths to
+	// the agent endpoint (one process: notify.Local; on PostgreSQL across
+	// replicas: pgnotify).
+	notifier notifier
 
 	base       context.Context // cancelled at shutdown; see api.base
 	cancelBase context.CancelFunc
@@ -48,8 +55,8 @@ type Server struct {
 	done    chan struct{} // closed when Run returns; nil before Run
 }
 
-// New validates cfg, loads the encryption key (if any), opens the SQLite
-// store in cfg.DataDir, builds the agent endpoint and binds cfg.Listen. A nil
+// New validates cfg, loads the encryption key (if any), opens the store
+// (PostgreSQL at cfg.PostgresURL, else SQLite in cfg.DataDir), builds the agent endpoint and binds cfg.Listen. A nil
 // logger logs nothing.
 func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
@@ -64,12 +71,15 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 			return nil, fmt.Errorf("load encryption key: %w", err)
 		}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+	var replicaSecret []byte
+	if cfg.ReplicaSecretFile != "" {
+		if replicaSecret, err = loadReplicaSecret(cfg.ReplicaSecretFile, logger); err != nil {
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := openStore(ctx, filepath.Join(cfg.DataDir, DBFile), logger.Named("store"))
+	st, err := OpenStore(ctx, cfg, logger.Named("store"))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -78,14 +88,24 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 			_ = st.Close()
 		}
 	}()
-	s := &Server{cfg: cfg, log: logger, store: st, sealer: sealer, closing: make(chan struct{})}
+	nt, err := newNotifier(cfg, logger.Named("notify"))
+	if err != nil {
+		return nil, fmt.Errorf("change notifier: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = nt.Close()
+		}
+	}()
+	s := &Server{cfg: cfg, log: logger, store: st, sealer: sealer, closing: make(chan struct{}), notifier: nt}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	m := newMetrics(func() int { return s.agents.Connected() })
 	open := func(sec store.Secret) (string, error) {
 		b, err := openStored(sealer, sec)
 		return string(b), err
 	}
-	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, m.observeApply)
+	s.replicaID = uuid.NewString()
+	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, m.observeApply, s.replicaID)
 	if err != nil {
 		s.cancelBase()
 		return nil, fmt.Errorf("agent endpoint: %w", err)
@@ -96,10 +116,15 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		_ = s.agents.Close()
 		return nil, err
 	}
-	a := &api{cfg: cfg, log: logger, store: st, sealer: sealer, agents: s.agents, base: s.base, web: pages}
+	writes := publishingStore{Store: st, notifier: s.notifier, log: logger}
+	dialer := relayDialer{local: s.agents, store: st, self: s.replicaID, secret: replicaSecret,
+		ttl: cfg.ReplicaTTL, now: cfg.now, log: logger.Named("relay")}
+	a := &api{cfg: cfg, log: logger, store: writes, sealer: sealer, agents: dialer, base: s.base, web: pages, metrics: m}
 	s.api, s.metrics = a, m
 	mux := http.NewServeMux()
 	a.routes(mux)
+	mux.Handle("GET "+relayPath, relayHandler{local: s.agents, secret: replicaSecret, now: cfg.now,
+		base: s.base, log: logger.Named("relay")})
 	mux.Handle(proto.ConnectPath, s.agents)
 	mux.Handle("GET /metrics", m.handler())
 	s.handler = m.instrument(logger, mux)
@@ -144,13 +169,12 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	defer close(s.done)
 
-	// No agent is connected to a process that has just started; a status
-	// left "connected" by a killed predecessor would be a lie.
-	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
-	if err := s.store.DisconnectAllAgents(rctx, time.Now().UTC()); err != nil {
-		s.log.Error("could not reset the agents' connection status", zap.Error(err))
-	}
-	rcancel()
+	// Register this replica, and reset the agents no live replica holds:
+	// a status left "connected" by a killed predecessor would be a lie.
+	s.registerReplica(ctx)
+	hbDone := make(chan struct{})
+	go func() { defer close(hbDone); s.heartbeat(s.base) }()
+	defer func() { s.cancelBase(); <-hbDone; s.unregisterReplica() }()
 	if !s.sealer.Encrypted() {
 		s.log.Warn("no encryption key configured: secret values are stored unencrypted in the database; " +
 			"set --encryption-key-file to seal them at rest")
@@ -166,6 +190,28 @@ func (s *Server) Run(ctx context.Context) error {
 		s.cancelBase()
 		_ = s.agents.Close()
 	})
+	// Agents hear of secret changes while the server runs; the watch ends
+	// with the base context, at shutdown.
+	sub := s.notifier.Subscribe()
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		defer sub.Close()
+		if err := s.agents.WatchSecrets(s.base, sub); err != nil {
+			s.log.Warn("stopped telling agents of secret changes", zap.Error(err))
+		}
+	}()
+	defer func() { s.cancelBase(); sub.Close(); <-watchDone }()
+	if s.notifier.run != nil {
+		listenDone := make(chan struct{})
+		go func() {
+			defer close(listenDone)
+			if err := s.notifier.run(s.base); err != nil && !errors.Is(err, notify.ErrClosed) {
+				s.log.Error("change notifier stopped", zap.Error(err))
+			}
+		}()
+		defer func() { s.cancelBase(); <-listenDone }()
+	}
 	serveErr := make(chan error, 1)
 	go func() {
 		if s.cfg.TLSCert != "" {
@@ -223,7 +269,7 @@ func (s *Server) Close() error {
 			<-done
 		}
 		s.cancelBase()
-		errs := []error{s.agents.Close(), s.store.Close()}
+		errs := []error{s.notifier.Close(), s.agents.Close(), s.store.Close()}
 		if err := s.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}

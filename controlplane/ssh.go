@@ -20,7 +20,9 @@ const sshReadLimit = 1 << 20
 // websocket carrying raw SSH bytes to the workspace's agent. Only the owner
 // may connect: a shell reveals every secret of the workspace, so an admin
 // gets 403 on someone else's workspace. 404 for an unknown workspace, 503
-// when its agent is not connected.
+// when its agent is not connected (or is connected to another replica that
+// cannot be reached). When another replica holds the agent, the stream is
+// relayed there (see relay.go).
 func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
 	ws, err := a.resolveWorkspace(r)
 	if err != nil {
@@ -45,6 +47,12 @@ func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
 			"the agent of workspace %q is not connected; start the workspace and try again", ws.Name))
 		return
 	}
+	if errors.Is(err, errRelay) {
+		a.log.Warn("could not relay ssh to the replica holding the agent", zap.String("workspace_id", ws.ID), zap.Error(err))
+		a.writeError(w, r, errorf(http.StatusServiceUnavailable,
+			"the agent of workspace %q is connected to another control-plane replica that this one could not reach; try again", ws.Name))
+		return
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -60,6 +68,7 @@ func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(sshReadLimit)
 	defer clientConn.Close()
 	a.log.Info("ssh session started", zap.String("workspace_id", ws.ID))
+	defer a.metrics.sshStarted()()
 	pipe(ctx, clientConn, agentConn)
 	a.log.Info("ssh session ended", zap.String("workspace_id", ws.ID))
 }

@@ -8,12 +8,12 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/courierhq/courier/client"
 	"github.com/courierhq/courier/controlplane/store"
 )
 
@@ -24,14 +24,8 @@ const (
 	MaxPasswordBytes = 72
 )
 
-// UserResponse is a user as the API returns it.
-type UserResponse struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email"`
-	Admin     bool      `json:"admin"`
-	CreatedAt time.Time `json:"created_at"`
-}
+// UserResponse is a user as the API returns it (declared in package client).
+type UserResponse = client.User
 
 func userResponse(u store.User) UserResponse {
 	return UserResponse{ID: u.ID, Username: u.Username, Email: u.Email, Admin: u.Admin, CreatedAt: u.CreatedAt.UTC()}
@@ -50,10 +44,9 @@ type loginRequest struct {
 	Password string `json:"password"`
 }
 
-// LoginResponse is the body of a successful login.
-type LoginResponse struct {
-	SessionToken string `json:"session_token"`
-}
+// LoginResponse is the body of a successful login (declared in package
+// client).
+type LoginResponse = client.LoginResponse
 
 var usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -62,18 +55,18 @@ func (a *api) newUser(req createUserRequest) (store.User, error) {
 	var vs []Validation
 	switch {
 	case !usernameRE.MatchString(req.Username):
-		vs = append(vs, Validation{"username", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"})
+		vs = append(vs, Validation{Field: "username", Detail: "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"})
 	case strings.EqualFold(req.Username, "me") || looksLikeUUID(req.Username):
-		vs = append(vs, Validation{"username", "must not be \"me\" or look like a user ID"})
+		vs = append(vs, Validation{Field: "username", Detail: "must not be \"me\" or look like a user ID"})
 	}
 	if addr, err := mail.ParseAddress(req.Email); err != nil || addr.Address != req.Email || len(req.Email) > 254 {
-		vs = append(vs, Validation{"email", "must be a plain e-mail address such as ada@example.com"})
+		vs = append(vs, Validation{Field: "email", Detail: "must be a plain e-mail address such as ada@example.com"})
 	}
 	switch {
 	case len(req.Password) < MinPasswordBytes:
-		vs = append(vs, Validation{"password", fmt.Sprintf("must be at least %d bytes", MinPasswordBytes)})
+		vs = append(vs, Validation{Field: "password", Detail: fmt.Sprintf("must be at least %d bytes", MinPasswordBytes)})
 	case len(req.Password) > MaxPasswordBytes:
-		vs = append(vs, Validation{"password", fmt.Sprintf("must be at most %d bytes", MaxPasswordBytes)})
+		vs = append(vs, Validation{Field: "password", Detail: fmt.Sprintf("must be at most %d bytes", MaxPasswordBytes)})
 	}
 	if len(vs) > 0 {
 		return store.User{}, &apiError{status: http.StatusBadRequest,

@@ -5,32 +5,23 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/client"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/inject"
 )
 
-// WorkspaceResponse is a workspace as the API lists it.
-type WorkspaceResponse struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	OwnerID   string    `json:"owner_id"`
-	OwnerName string    `json:"owner_name"`
-	State     string    `json:"state"`
-	StateAt   time.Time `json:"state_at"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-// CreatedWorkspaceResponse is the answer to a create: the workspace plus its
-// agent token, which is shown this once and stored only as a hash.
-type CreatedWorkspaceResponse struct {
-	WorkspaceResponse
-	AgentToken string `json:"agent_token"`
-}
+// The workspace response types are declared once, in package client.
+type (
+	// WorkspaceResponse is a workspace as the API lists it.
+	WorkspaceResponse = client.Workspace
+	// CreatedWorkspaceResponse is the answer to a create: the workspace plus
+	// its agent token, which is shown this once and stored only as a hash.
+	CreatedWorkspaceResponse = client.CreatedWorkspace
+)
 
 type createWorkspaceRequest struct {
 	Name     string         `json:"name"`
@@ -60,31 +51,31 @@ func (a *api) workspaceResponse(r *http.Request, w store.Workspace, owner *store
 func validateWorkspace(req createWorkspaceRequest) error {
 	var vs []Validation
 	if err := inject.ValidateName(req.Name); err != nil {
-		vs = append(vs, Validation{"name", strings.TrimPrefix(err.Error(), "name: ")})
+		vs = append(vs, Validation{Field: "name", Detail: strings.TrimPrefix(err.Error(), "name: ")})
 	}
 	if req.Owner == "" {
-		vs = append(vs, Validation{"owner", "is required (a user ID or username)"})
+		vs = append(vs, Validation{Field: "owner", Detail: "is required (a user ID or username)"})
 	}
 	t := req.Template
 	if len(t.Env) > maxTemplateEnv {
-		vs = append(vs, Validation{"template.env", fmt.Sprintf("has more than %d entries", maxTemplateEnv)})
+		vs = append(vs, Validation{Field: "template.env", Detail: fmt.Sprintf("has more than %d entries", maxTemplateEnv)})
 	}
 	for k, v := range t.Env {
 		if !envKeyOK(k) || strings.IndexByte(v, 0) >= 0 {
-			vs = append(vs, Validation{"template.env", fmt.Sprintf("%q is not a valid environment variable", truncate(k, 64))})
+			vs = append(vs, Validation{Field: "template.env", Detail: fmt.Sprintf("%q is not a valid environment variable", truncate(k, 64))})
 		}
 	}
 	if len(t.Scripts) > maxTemplateScripts || len(t.Apps) > maxTemplateApps {
-		vs = append(vs, Validation{"template", fmt.Sprintf("at most %d scripts and %d apps", maxTemplateScripts, maxTemplateApps)})
+		vs = append(vs, Validation{Field: "template", Detail: fmt.Sprintf("at most %d scripts and %d apps", maxTemplateScripts, maxTemplateApps)})
 	}
 	for i, s := range t.Scripts {
 		if s.Name == "" || s.Script == "" || s.TimeoutSeconds < 0 {
-			vs = append(vs, Validation{fmt.Sprintf("template.scripts[%d]", i), "needs a name, a script and a timeout_seconds >= 0"})
+			vs = append(vs, Validation{Field: fmt.Sprintf("template.scripts[%d]", i), Detail: "needs a name, a script and a timeout_seconds >= 0"})
 		}
 	}
 	for i, ap := range t.Apps {
 		if ap.Slug == "" || ap.Command == "" {
-			vs = append(vs, Validation{fmt.Sprintf("template.apps[%d]", i), "needs a slug and a command"})
+			vs = append(vs, Validation{Field: fmt.Sprintf("template.apps[%d]", i), Detail: "needs a slug and a command"})
 		}
 	}
 	if len(vs) > 0 {
@@ -142,7 +133,7 @@ func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, _ := a.workspaceResponse(r, ws, &owner)
-	writeJSON(w, http.StatusCreated, CreatedWorkspaceResponse{WorkspaceResponse: resp, AgentToken: tok})
+	writeJSON(w, http.StatusCreated, CreatedWorkspaceResponse{Workspace: resp, AgentToken: tok})
 }
 
 // userByRef finds a user by ID or username for an admin request body.
@@ -158,7 +149,7 @@ func (a *api) userByRef(r *http.Request, ref string) (store.User, error) {
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return u, &apiError{status: http.StatusBadRequest, body: ErrorResponse{
-			Message: "owner not found", Validations: []Validation{{"owner", "no user has this ID or username"}}}}
+			Message: "owner not found", Validations: []Validation{{Field: "owner", Detail: "no user has this ID or username"}}}}
 	}
 	return u, err
 }

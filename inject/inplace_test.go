@@ -6,11 +6,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/spf13/afero"
 
-	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/filewriter"
 )
 
@@ -39,16 +37,16 @@ func TestInPlaceReachesTheReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := Apply(context.Background(), p, w)
-	wire := map[string]proto.Outcome{}
-	for _, o := range rep.Proto(time.Now()).Outcomes {
-		wire[o.Secret] = o
+	wire := map[string]SecretOutcome{}
+	for _, o := range rep.Outcomes {
+		wire[o.Name] = o
 	}
-	if o := wire["mounted"]; o.Outcome != proto.OutcomeWritten || !strings.Contains(o.InPlace, "mount point") {
+	if o := wire["mounted"]; o.Outcome != OutcomeWritten || !strings.Contains(o.InPlace, "mount point") {
 		t.Errorf("mounted: %+v", o)
 	}
 	// A new file cannot be written in place: with every rename refused, it
 	// fails, and has no in-place reason.
-	if o := wire["fresh"]; o.Outcome != proto.OutcomeFailed || o.InPlace != "" {
+	if o := wire["fresh"]; o.Outcome != OutcomeFailed || o.InPlace != "" {
 		t.Errorf("fresh: %+v", o)
 	}
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"time"
 
-	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/filewriter"
 )
 
@@ -47,12 +45,12 @@ type SecretOutcome struct {
 	Name    string
 	Path    string // resolved file path, when there is a file target
 	EnvName string // env target, when injected as env
-	// Outcome is one of the proto.Outcome* strings. For a secret with both
+	// Outcome is one of the Outcome* strings. For a secret with both
 	// targets it describes the file; EnvName says the env was set.
 	Outcome string
-	Err     error  // for proto.OutcomeFailed
-	Winner  string // for proto.OutcomeCollision
-	InPlace string // for proto.OutcomeWritten in place: why (filewriter.Result.InPlace)
+	Err     error  // for OutcomeFailed
+	Winner  string // for OutcomeCollision
+	InPlace string // for OutcomeWritten in place: why (filewriter.Result.InPlace)
 }
 
 // Report is the result of Apply: one outcome per secret, sorted by name.
@@ -100,11 +98,11 @@ func NewPlan(m Manifest, secrets []Secret) (*Plan, error) {
 		if s.Disabled {
 			// A paused secret takes no part in env or file collisions; its
 			// old file, if any, stays (R7). Apply resolves the path.
-			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, Path: s.FilePath, Outcome: proto.OutcomeDisabled}
+			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, Path: s.FilePath, Outcome: OutcomeDisabled}
 			continue
 		}
 		if err := s.Validate(); err != nil {
-			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, Outcome: proto.OutcomeFailed, Err: err}
+			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, Outcome: OutcomeFailed, Err: err}
 			p.Warnings = append(p.Warnings, fmt.Sprintf("secret %q is invalid and was not applied: %v", s.Name, err))
 			continue
 		}
@@ -118,25 +116,25 @@ func NewPlan(m Manifest, secrets []Secret) (*Plan, error) {
 					"secrets %q and %q both set env %s; %q is used", prev.Name, s.Name, s.EnvName, winner.Name))
 				envOwner[s.EnvName] = winner
 				p.outcomes[loser.Name] = SecretOutcome{Name: loser.Name, EnvName: s.EnvName,
-					Outcome: proto.OutcomeCollision, Winner: winner.Name}
+					Outcome: OutcomeCollision, Winner: winner.Name}
 			} else {
 				envOwner[s.EnvName] = s
 			}
 		}
 		switch {
 		case s.FilePath != "" && m.FileDeliveryDisabled:
-			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, EnvName: s.EnvName, Outcome: proto.OutcomeFileDisabled}
+			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, EnvName: s.EnvName, Outcome: OutcomeFileDisabled}
 		case s.FilePath != "":
 			p.Files = append(p.Files, filewriter.File{Secret: s.Name, Path: s.FilePath, Content: []byte(s.Value), UpdatedAt: s.UpdatedAt})
 		case s.EnvName == "":
-			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, Outcome: proto.OutcomeNotInjected}
+			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, Outcome: OutcomeNotInjected}
 		}
 	}
 	for name, s := range envOwner {
 		p.Env[name] = s.Value
 		p.envOf[s.Name] = name
 		if _, ok := p.outcomes[s.Name]; !ok && s.FilePath == "" {
-			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, Outcome: proto.OutcomeEnvOnly}
+			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, Outcome: OutcomeEnvOnly}
 		}
 	}
 	return p, nil
@@ -166,7 +164,7 @@ func Apply(ctx context.Context, p *Plan, w *filewriter.Writer) Report {
 	for _, n := range p.names {
 		o := byName[n]
 		o.Name = n
-		if o.Outcome == proto.OutcomeDisabled && o.Path != "" {
+		if o.Outcome == OutcomeDisabled && o.Path != "" {
 			// The path as the agent would write it, or none if invalid.
 			o.Path, _ = w.Resolve(o.Path)
 		}
@@ -176,19 +174,4 @@ func Apply(ctx context.Context, p *Plan, w *filewriter.Writer) Report {
 		rep.Outcomes = append(rep.Outcomes, o)
 	}
 	return rep
-}
-
-// Proto converts the report for the control plane. Errors become their
-// messages, which never hold values.
-func (r Report) Proto(at time.Time) proto.ApplyReport {
-	out := proto.ApplyReport{At: at, Warnings: r.Warnings}
-	for _, o := range r.Outcomes {
-		po := proto.Outcome{Secret: o.Name, Path: o.Path, EnvName: o.EnvName, Outcome: o.Outcome, Winner: o.Winner,
-			InPlace: o.InPlace}
-		if o.Err != nil {
-			po.Error = o.Err.Error()
-		}
-		out.Outcomes = append(out.Outcomes, po)
-	}
-	return out
 }

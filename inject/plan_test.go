@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/filewriter"
 	"github.com/spf13/afero"
 	"go.uber.org/goleak"
@@ -55,13 +54,13 @@ func TestPlanAndApply(t *testing.T) {
 		t.Errorf("env layer = %v", keys(p.Env))
 	}
 	want := map[string]struct{ outcome, env, path string }{
-		"both":        {proto.OutcomeWritten, "SERVICE_TOKEN", "/home/dev/.config/service/token"},
-		"collide-new": {proto.OutcomeWritten, "", "/home/dev/config"},
-		"collide-old": {proto.OutcomeCollision, "", "/home/dev/config"},
-		"env-only":    {proto.OutcomeEnvOnly, "API_KEY", ""},
-		"file-only":   {proto.OutcomeWritten, "", "/home/dev/.config/tool/config.json"},
-		"invalid":     {proto.OutcomeFailed, "", ""},
-		"stored-only": {proto.OutcomeNotInjected, "", ""},
+		"both":        {OutcomeWritten, "SERVICE_TOKEN", "/home/dev/.config/service/token"},
+		"collide-new": {OutcomeWritten, "", "/home/dev/config"},
+		"collide-old": {OutcomeCollision, "", "/home/dev/config"},
+		"env-only":    {OutcomeEnvOnly, "API_KEY", ""},
+		"file-only":   {OutcomeWritten, "", "/home/dev/.config/tool/config.json"},
+		"invalid":     {OutcomeFailed, "", ""},
+		"stored-only": {OutcomeNotInjected, "", ""},
 	}
 	if len(rep.Outcomes) != len(want) {
 		t.Fatalf("%d outcomes, want %d", len(rep.Outcomes), len(want))
@@ -78,8 +77,7 @@ func TestPlanAndApply(t *testing.T) {
 	if b, _ := afero.ReadFile(fs, "/home/dev/config"); string(b) != canary+"7" {
 		t.Errorf("collision kept the wrong value")
 	}
-	pr := rep.Proto(t0)
-	dump := fmt.Sprintf("%+v %v", pr, rep.Warnings)
+	dump := fmt.Sprintf("%+v %v", rep.Outcomes, rep.Warnings)
 	if strings.Contains(dump, canary) {
 		t.Errorf("report leaks a value: %s", dump)
 	}
@@ -100,10 +98,10 @@ func TestFileDeliveryDisabled(t *testing.T) {
 	if ok, _ := afero.Exists(fs, "/home/dev/t"); ok {
 		t.Error("file written")
 	}
-	if rep.Outcomes[0].Outcome != proto.OutcomeFileDisabled || rep.Outcomes[0].EnvName != "TOKEN" || p.Env["TOKEN"] != canary {
+	if rep.Outcomes[0].Outcome != OutcomeFileDisabled || rep.Outcomes[0].EnvName != "TOKEN" || p.Env["TOKEN"] != canary {
 		t.Errorf("both: %+v", rep.Outcomes[0])
 	}
-	if rep.Outcomes[1].Outcome != proto.OutcomeFileDisabled {
+	if rep.Outcomes[1].Outcome != OutcomeFileDisabled {
 		t.Errorf("file: %+v", rep.Outcomes[1])
 	}
 }
@@ -126,14 +124,14 @@ func TestDisabledSecret(t *testing.T) {
 	_ = afero.WriteFile(fs, "/home/dev/q", []byte("old value"), 0o600)
 	w, _ := filewriter.New(filewriter.Config{Fs: fs, Home: m.Home})
 	rep := Apply(context.Background(), p, w)
-	if o := rep.Outcomes[1]; o.Name != "paused" || o.Outcome != proto.OutcomeDisabled || o.Path != "/home/dev/p" || o.EnvName != "" {
+	if o := rep.Outcomes[1]; o.Name != "paused" || o.Outcome != OutcomeDisabled || o.Path != "/home/dev/p" || o.EnvName != "" {
 		t.Errorf("paused = %+v", o)
 	}
-	if o := rep.Outcomes[0]; o.Outcome != proto.OutcomeWritten {
+	if o := rep.Outcomes[0]; o.Outcome != OutcomeWritten {
 		t.Errorf("older = %+v; a paused secret must not take part in collisions", o)
 	}
 	p2, _ := NewPlan(m, []Secret{{Name: "q", FilePath: "~/q", Disabled: true}})
-	if rep := Apply(context.Background(), p2, w); rep.Outcomes[0].Outcome != proto.OutcomeDisabled {
+	if rep := Apply(context.Background(), p2, w); rep.Outcomes[0].Outcome != OutcomeDisabled {
 		t.Fatalf("q = %+v", rep.Outcomes[0])
 	}
 	if b, _ := afero.ReadFile(fs, "/home/dev/q"); string(b) != "old value" {

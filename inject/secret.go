@@ -61,7 +61,7 @@ type Secret struct {
 	// FilePath, when non-empty, writes Value to this path ("~/..." or "/...").
 	FilePath string
 	// Disabled marks a paused secret: it has no Value, and a plan sets no
-	// env and writes no file for it (proto.OutcomeDisabled).
+	// env and writes no file for it (OutcomeDisabled).
 	Disabled  bool
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -61,7 +61,8 @@ type Config struct {
 	// HTTPClient dials the websocket (TLS settings live here). Default
 	// http.DefaultClient.
 	HTTPClient *http.Client
-	// RequestTimeout bounds one protocol request. Default 30s.
+	// RequestTimeout bounds the websocket handshake and each protocol
+	// request. Default 30s.
 	RequestTimeout time.Duration
 	// AgentVersion is sent in proto.HeaderAgentVersion. Optional.
 	AgentVersion string
@@ -130,7 +131,16 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if cfg.AgentVersion != "" {
 		hdr.Set(proto.HeaderAgentVersion, cfg.AgentVersion)
 	}
-	c, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: cfg.HTTPClient, HTTPHeader: hdr})
+	timeout := cfg.RequestTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	// The handshake is bounded like any request: a control plane that
+	// accepts TCP and never answers (a blackholed path) must not hold the
+	// agent forever; the reconnect loop tries again.
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, resp, err := websocket.Dial(hctx, u.String(), &websocket.DialOptions{HTTPClient: cfg.HTTPClient, HTTPHeader: hdr})
 	if err != nil {
 		return nil, dialError(resp, err)
 	}
@@ -142,10 +152,6 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if err != nil {
 		_ = nc.Close()
 		return nil, err
-	}
-	timeout := cfg.RequestTimeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
 	}
 	s := &Session{mux: mux, conn: nc, timeout: timeout}
 	s.client = &http.Client{Transport: &http.Transport{
@@ -297,11 +303,27 @@ func (s *Session) Manifest(ctx context.Context) (proto.Manifest, error) {
 	return m, err
 }
 
-// Secrets fetches the owner's secrets, with values.
-func (s *Session) Secrets(ctx context.Context) ([]proto.Secret, error) {
+// Secrets fetches the owner's secrets, with values, and the secrets
+// revision they are at least as new as.
+func (s *Session) Secrets(ctx context.Context) (proto.SecretsResponse, error) {
 	var r proto.SecretsResponse
 	err := s.do(ctx, http.MethodGet, proto.PathSecrets, nil, &r)
-	return r.Secrets, err
+	return r, err
+}
+
+// ReadSecretsChanged reads the message of a proto.StreamSecretsChanged
+// stream (after its kind byte) and closes the stream. It decodes as strictly
+// as the protocol's answers (decodeAnswer), within
+// proto.MaxSecretsChangedBytes; errors wrap ErrBadAnswer.
+func ReadSecretsChanged(st net.Conn) (proto.SecretsChanged, error) {
+	defer st.Close()
+	_ = st.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var m proto.SecretsChanged
+	err := decodeAnswer(io.LimitReader(st, proto.MaxSecretsChangedBytes+1), &m)
+	if err == nil && m.Revision < 0 {
+		err = fmt.Errorf("%w: negative revision %d", ErrBadAnswer, m.Revision)
+	}
+	return m, err
 }
 
 // ReportLifecycle sends a lifecycle state.

@@ -10,8 +10,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,77 +17,18 @@ import (
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/agentapi"
 	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/internal/faultproxy"
 )
 
-// blackhole is a TCP proxy that can stop forwarding while keeping both
-// sockets open: the connection is dead but nothing says so.
-type blackhole struct {
-	ln     net.Listener
-	target string
-	frozen atomic.Bool
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newBlackhole(t *testing.T, target string) *blackhole {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// stalledProxy returns a fault proxy in front of target (host:port).
+func stalledProxy(t *testing.T, target string) *faultproxy.Proxy {
+	t.Helper()
+	p, err := faultproxy.Start(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &blackhole{ln: ln, target: target}
-	b.wg.Add(1)
-	go b.serve()
-	t.Cleanup(b.close)
-	return b
-}
-
-func (b *blackhole) serve() {
-	defer b.wg.Done()
-	for {
-		c, err := b.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", b.target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		b.mu.Lock()
-		b.conns = append(b.conns, c, up)
-		b.mu.Unlock()
-		b.wg.Add(2)
-		go b.pipe(c, up)
-		go b.pipe(up, c)
-	}
-}
-
-func (b *blackhole) pipe(dst, src net.Conn) {
-	defer b.wg.Done()
-	buf := make([]byte, 32*1024)
-	for {
-		n, err := src.Read(buf)
-		if err != nil {
-			return
-		}
-		if b.frozen.Load() {
-			continue // swallow: the peer never hears back
-		}
-		if _, err := dst.Write(buf[:n]); err != nil {
-			return
-		}
-	}
-}
-
-func (b *blackhole) close() {
-	_ = b.ln.Close()
-	b.mu.Lock()
-	for _, c := range b.conns {
-		_ = c.Close()
-	}
-	b.mu.Unlock()
-	b.wg.Wait()
+	t.Cleanup(func() { _ = p.Close() })
+	return p
 }
 
 func controlPlane(t *testing.T) (url, token string) {
@@ -115,8 +54,8 @@ func controlPlane(t *testing.T) (url, token string) {
 
 func TestKeepaliveDetectsDeadConnection(t *testing.T) {
 	url, token := controlPlane(t)
-	bh := newBlackhole(t, url[len("http://"):])
-	s, err := conn.Dial(context.Background(), conn.Config{URL: "http://" + bh.ln.Addr().String(), Token: token,
+	bh := stalledProxy(t, url[len("http://"):])
+	s, err := conn.Dial(context.Background(), conn.Config{URL: bh.URL(), Token: token,
 		KeepaliveInterval: 100 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, RequestTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +64,7 @@ func TestKeepaliveDetectsDeadConnection(t *testing.T) {
 	if _, err := s.Manifest(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	bh.frozen.Store(true)
+	bh.Stall() // the connection is dead but nothing says so
 	select {
 	case <-s.Done():
 	case <-time.After(30 * time.Second):
@@ -133,6 +72,18 @@ func TestKeepaliveDetectsDeadConnection(t *testing.T) {
 	}
 	if _, err := s.Manifest(context.Background()); err == nil {
 		t.Fatal("request on a dead session succeeded")
+	}
+}
+
+// TestDialHandshakeBounded: a control plane that accepts TCP and never
+// answers the upgrade does not hold Dial past RequestTimeout.
+func TestDialHandshakeBounded(t *testing.T) {
+	url, token := controlPlane(t)
+	bh := stalledProxy(t, url[len("http://"):])
+	bh.Stall()
+	_, err := conn.Dial(context.Background(), conn.Config{URL: bh.URL(), Token: token, RequestTimeout: 200 * time.Millisecond})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Dial through a stalled path: %v, want a deadline error", err)
 	}
 }
 

@@ -64,10 +64,32 @@ const (
 	PathApply     = "/v1/apply"     // POST ApplyReport → 204
 )
 
-// StreamSSH is the first byte of every stream the control plane opens to the
-// agent for an SSH connection; the SSH protocol follows it. Other values are
-// reserved for later stream kinds and make the agent close the stream.
-const StreamSSH byte = 0x01
+// Kinds of the streams the control plane opens to the agent: the first byte
+// of every such stream. Other values are reserved for later stream kinds
+// and make the agent close the stream (an agent older than a kind does the
+// same, so adding a kind needs no version change).
+const (
+	// StreamSSH: the SSH protocol follows.
+	StreamSSH byte = 0x01
+	// StreamSecretsChanged: one SecretsChanged message follows (JSON, at
+	// most MaxSecretsChangedBytes), then the control plane closes the
+	// stream. It tells the agent that its owner's secrets changed.
+	StreamSecretsChanged byte = 0x02
+)
+
+// MaxSecretsChangedBytes bounds the message of a StreamSecretsChanged
+// stream.
+const MaxSecretsChangedBytes = 1024
+
+// SecretsChanged tells the agent that its owner's secrets changed after
+// the last fetch. It carries no name, target or value: the agent fetches
+// PathSecrets when it applies.
+type SecretsChanged struct {
+	// Revision is the owner's secrets revision after the change: it only
+	// grows, and an agent whose last apply fetched this revision or a
+	// newer one (SecretsResponse.Revision) has nothing to do.
+	Revision int64 `json:"revision"`
+}
 
 // Manifest is what the agent needs to run its workspace.
 type Manifest struct {
@@ -85,6 +107,26 @@ type Manifest struct {
 	// FileDeliveryDisabled is true when the deployment turned file secrets
 	// off; the control plane then also sends no file targets.
 	FileDeliveryDisabled bool `json:"file_delivery_disabled,omitempty"`
+	// LiveFiles is the template's live_files setting: when the control
+	// plane says secrets changed, re-apply at once (files rewritten, env
+	// for new processes) instead of at the next connect. The agent's own
+	// --live-files turns it on too.
+	LiveFiles bool `json:"live_files,omitempty"`
+	// SSH is the template's SSH settings; absent means the defaults.
+	SSH SSHSettings `json:"ssh"`
+}
+
+// SSHSettings is what a template allows over SSH besides sessions and sftp.
+// The zero value allows forwarding, with remote forwards bound to loopback.
+type SSHSettings struct {
+	// DisableForwarding turns off local and remote port forwarding
+	// (ssh -L, ssh -R, courier port-forward), Unix-socket forwarding and
+	// agent forwarding (ssh -A), like OpenSSH's DisableForwarding.
+	DisableForwarding bool `json:"disable_forwarding,omitempty" yaml:"disable_forwarding"`
+	// GatewayPorts lets a remote forward bind the address the client names
+	// (for example 0.0.0.0); otherwise remote forwards bind 127.0.0.1,
+	// like OpenSSH's GatewayPorts.
+	GatewayPorts bool `json:"gateway_ports,omitempty" yaml:"gateway_ports"`
 }
 
 // Script is one startup script of the template.
@@ -164,6 +206,9 @@ func (s Secret) GoString() string { return s.String() }
 // SecretsResponse is the body of GET PathSecrets.
 type SecretsResponse struct {
 	Secrets []Secret `json:"secrets"`
+	// Revision is the owner's secrets revision these secrets are at least
+	// as new as (0 from a control plane that does not count revisions).
+	Revision int64 `json:"revision,omitempty"`
 }
 
 // Lifecycle states reported by the agent.
@@ -235,6 +280,15 @@ type ApplyReport struct {
 	// now (a path changed, a target cleared, a secret deleted). Courier
 	// never deletes them (R7); an operator may. Sorted.
 	LeftBehind []string `json:"left_behind,omitempty"`
+	// SecretsRevision is the revision of the secrets this apply used
+	// (SecretsResponse.Revision). The control plane records the revision
+	// it served on the same session instead, so an agent's value is only
+	// informative.
+	SecretsRevision int64 `json:"secrets_revision,omitempty"`
+	// LiveFiles says the agent re-applies as soon as it is told of a
+	// change (its --live-files or the template's live_files), so the status
+	// can say whether pending changes wait for a reconnect.
+	LiveFiles bool `json:"live_files,omitempty"`
 }
 
 // ErrorResponse is the body of every non-2xx answer on the agent routes and

@@ -48,6 +48,30 @@ type Config struct {
 	// OpenSSH's AcceptEnv; a trailing '*' matches a prefix. nil means
 	// DefaultAcceptEnv. Accepted variables never override a secret.
 	AcceptEnv []string
+	// SFTPCommand is the argv of a program that speaks SFTP on its stdin
+	// and stdout (see ServeSFTP); every "sftp" subsystem request runs it
+	// through the Spawner, so it gets a session's env and starts in the
+	// home directory. The agent passes its own executable. nil means no
+	// sftp subsystem.
+	SFTPCommand []string
+	// Policy is the forwarding policy until SetPolicy changes it. The zero
+	// value allows forwarding, with remote forwards bound to loopback.
+	Policy Policy
+	// Metrics counts sessions and forwarded connections. nil means
+	// counters registered nowhere.
+	Metrics *Metrics
+}
+
+// Policy is what a connection may do besides sessions.
+type Policy struct {
+	// DisableForwarding refuses local and remote port forwarding,
+	// Unix-socket forwarding and agent forwarding, like OpenSSH's
+	// DisableForwarding. Sessions and sftp are unaffected.
+	DisableForwarding bool
+	// GatewayPorts lets a remote forward (ssh -R) bind the address the
+	// client names, like OpenSSH's "GatewayPorts clientspecified"; false
+	// binds every remote forward to 127.0.0.1.
+	GatewayPorts bool
 }
 
 // DefaultAcceptEnv is the locale and terminal variables OpenSSH
@@ -67,6 +91,9 @@ func (c Config) withDefaults() Config {
 	if c.AcceptEnv == nil {
 		c.AcceptEnv = append([]string(nil), DefaultAcceptEnv...)
 	}
+	if c.Metrics == nil {
+		c.Metrics, _ = NewMetrics(nil) // cannot fail without a registerer
+	}
 	return c
 }
 
@@ -78,6 +105,9 @@ func (c Config) Validate() error {
 	if c.HostKey == nil {
 		return fmt.Errorf("%w: no host key", ErrInvalidConfig)
 	}
+	if c.SFTPCommand != nil && (len(c.SFTPCommand) == 0 || c.SFTPCommand[0] == "") {
+		return fmt.Errorf("%w: empty sftp command", ErrInvalidConfig)
+	}
 	return nil
 }
 
@@ -87,12 +117,16 @@ type Server struct {
 	log *zap.Logger
 	srv *gliderssh.Server
 
-	// sessions counts running session handlers; Close waits for them.
+	metrics *Metrics
+
+	// sessions counts running session handlers and forwarding goroutines;
+	// Close waits for them.
 	sessions sync.WaitGroup
 
-	// mu guards closed.
+	// mu guards the fields that follow.
 	mu     sync.Mutex
 	closed bool
+	policy Policy
 }
 
 // New returns a Server for cfg. It starts no goroutines.
@@ -101,19 +135,34 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, policy: cfg.Policy}
+	fwd := newRemoteForwards(s)
+	subsystems := map[string]gliderssh.SubsystemHandler{}
+	if cfg.SFTPCommand != nil {
+		subsystems["sftp"] = s.handleSFTP
+	}
 	s.srv = &gliderssh.Server{
 		HostSigners: []gliderssh.Signer{cfg.HostKey},
 		Handler:     s.handle,
 		Version:     "Courier",
 		// No PasswordHandler/PublicKeyHandler: every client is accepted
-		// (see the package doc). Only "session" channels; port forwarding
-		// stays denied (nil callbacks) and no subsystem (sftp) is offered.
+		// (see the package doc). Forwarding is ours (forward.go,
+		// remote.go), not the library's, for the policy, the loopback
+		// rewrite of remote forwards, half-close, logs and counters.
 		// The maps are set here because the library fills its defaults in
 		// Serve only, not in HandleConn.
-		ChannelHandlers:   map[string]gliderssh.ChannelHandler{"session": gliderssh.DefaultSessionHandler},
-		RequestHandlers:   map[string]gliderssh.RequestHandler{},
-		SubsystemHandlers: map[string]gliderssh.SubsystemHandler{},
+		ChannelHandlers: map[string]gliderssh.ChannelHandler{
+			"session":                        gliderssh.DefaultSessionHandler,
+			"direct-tcpip":                   s.handleDirectTCPIP,
+			"direct-streamlocal@openssh.com": s.handleDirectStreamlocal,
+		},
+		RequestHandlers: map[string]gliderssh.RequestHandler{
+			"tcpip-forward":                          fwd.handle,
+			"cancel-tcpip-forward":                   fwd.handle,
+			"streamlocal-forward@openssh.com":        fwd.handle,
+			"cancel-streamlocal-forward@openssh.com": fwd.handle,
+		},
+		SubsystemHandlers: subsystems,
 		ConnectionFailedCallback: func(c net.Conn, err error) {
 			s.log.Debug("ssh handshake failed", zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
 		},
@@ -166,6 +215,20 @@ func (s *Server) Close() error {
 	}
 	s.sessions.Wait()
 	return err
+}
+
+// SetPolicy sets the forwarding policy for requests from now on (the
+// agent calls it at every apply). Forwards already open stay open.
+func (s *Server) SetPolicy(p Policy) {
+	s.mu.Lock()
+	s.policy = p
+	s.mu.Unlock()
+}
+
+func (s *Server) currentPolicy() Policy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.policy
 }
 
 // enter counts a session handler, unless the server is closed.

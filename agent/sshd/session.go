@@ -62,6 +62,7 @@ func (s *Server) handle(sess gliderssh.Session) {
 	log := s.log.With(zap.String("kind", kind), zap.Bool("pty", isPty),
 		zap.String("remote", sess.RemoteAddr().String()))
 	log.Info("ssh session started")
+	s.metrics.inc(kindSession, resultOK)
 	code := s.run(sess, sigs, log)
 	log.Info("ssh session ended", zap.Int("exit_status", code))
 	_ = sess.Exit(code)
@@ -79,6 +80,19 @@ func (s *Server) run(sess gliderssh.Session, sigs <-chan gliderssh.Signal, log *
 	}
 	if spec.Command == "" {
 		spec.Login = true
+	}
+	if gliderssh.AgentRequested(sess) {
+		if s.currentPolicy().DisableForwarding {
+			s.metrics.inc(kindAgent, resultRefused)
+			log.Debug("ssh forwarding refused: turned off for this workspace", zap.String("kind", kindAgent))
+		} else if sock, stop, err := s.forwardAgent(sess, log); err != nil {
+			s.metrics.inc(kindAgent, resultFailed)
+			log.Warn("ssh agent forwarding could not start", zap.Error(err))
+		} else {
+			defer stop()
+			spec.Session["SSH_AUTH_SOCK"] = sock
+			log.Debug("ssh agent forwarding started", zap.String("kind", kindAgent))
+		}
 	}
 	if isPty {
 		if ptyReq.Term != "" {

@@ -23,7 +23,12 @@ import (
 	"github.com/courierhq/courier/agent/spawn"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == sftpTestArg {
+		os.Exit(sftpTestServer())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const (
 	canarySecret = "canary-ssh-secret-5d1e"
@@ -57,7 +62,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Spawner: sp, HostKey: key, Logger: zap.New(core)})
+	srv, err := New(Config{Spawner: sp, HostKey: key, Logger: zap.New(core), SFTPCommand: []string{os.Args[0], sftpTestArg}})
 	if err != nil {
 		t.Fatal(err)
 	}

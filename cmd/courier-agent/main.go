@@ -8,16 +8,22 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/courierhq/courier/agent"
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/agent/sshd"
 	"github.com/courierhq/courier/agent/tokenenv"
 )
 
@@ -39,6 +45,10 @@ func env(name, def string) string {
 }
 
 func run(args []string) error {
+	// The sftp server the SSH server starts holds no token: it only serves.
+	if len(args) > 0 && args[0] == sftpServerArg {
+		return serveSFTP()
+	}
 	// First of all: take the token given by environment out of it. On Unix
 	// this re-executes the agent once, in place, and only the new image
 	// gets past this line (see package tokenenv).
@@ -55,12 +65,18 @@ func run(args []string) error {
 	maxBackoff := fs.Duration("max-backoff", envDuration("COURIER_AGENT_MAX_BACKOFF", d.MaxBackoff), "longest wait between reconnects (COURIER_AGENT_MAX_BACKOFF)")
 	keepalive := fs.Duration("keepalive", envDuration("COURIER_AGENT_KEEPALIVE", proto.DefaultKeepaliveInterval), "keepalive interval; a dead connection is noticed within about twice this (COURIER_AGENT_KEEPALIVE)")
 	service := fs.Bool("service", false, "run under the Windows service manager; detected when it started the agent, but Wine needs it said")
+	liveDefault, liveErr := envBool("COURIER_AGENT_LIVE_FILES")
+	liveFiles := fs.Bool("live-files", liveDefault, "re-apply at once when the control plane says secrets changed: files rewritten, env for new processes only (COURIER_AGENT_LIVE_FILES)")
+	metricsListen := fs.String("metrics-listen", env("COURIER_AGENT_METRICS_LISTEN", ""), "serve Prometheus /metrics on this address, e.g. 127.0.0.1:2112; empty: off (COURIER_AGENT_METRICS_LISTEN)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if liveErr != nil && !flagSet(fs, "live-files") {
+		return liveErr
 	}
 	if *showVersion {
 		fmt.Printf("courier-agent %s (agent protocol %s)\n", version, proto.Version)
@@ -84,10 +100,25 @@ func run(args []string) error {
 	// child's env as well.
 	_ = os.Unsetenv("COURIER_AGENT_TOKEN_FILE")
 	cfg := agent.Config{URL: *url, Token: token, TokenFile: *tokenFile, DataDir: *dataDir, Home: *home,
-		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive, Version: version}
+		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive, Version: version, LiveFiles: *liveFiles}
+	if exe, err := os.Executable(); err == nil {
+		cfg.SFTPCommand = []string{exe, sftpServerArg}
+	} else {
+		log.Warn("sftp and scp are unavailable: cannot find this executable", zap.Error(err))
+	}
 	if token != "" && *tokenFile != "" {
 		cfg.TokenFile = "" // the explicit token wins; say so
 		log.Warn("both COURIER_AGENT_TOKEN and a token file are set; using COURIER_AGENT_TOKEN")
+	}
+	if *metricsListen != "" {
+		reg := prometheus.NewRegistry()
+		cfg.Metrics = reg
+		stopMetrics, err := serveMetrics(*metricsListen, reg)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		log.Info("serving metrics", zap.String("address", *metricsListen))
 	}
 	a, err := agent.New(cfg)
 	if err != nil {
@@ -101,6 +132,55 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return a.Run(ctx)
+}
+
+// envBool reads a boolean environment variable (strconv.ParseBool's
+// spellings); unset or empty is false.
+func envBool(name string) (bool, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q is not a boolean: use true or false", name, v)
+	}
+	return b, nil
+}
+
+// flagSet reports whether the command line set the named flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// sftpServerArg makes courier-agent an SFTP server on stdin and stdout. The
+// agent's SSH server runs its own executable this way for every sftp
+// subsystem request, through its spawner, so the SFTP server has a
+// session's env and runs as the workspace user.
+const sftpServerArg = "sftp-server"
+
+func serveSFTP() error {
+	dir, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	return sshd.ServeSFTP(os.Stdin, os.Stdout, dir)
+}
+
+// serveMetrics serves reg on addr at /metrics until stop is called.
+func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close(); <-done }, nil
 }
 
 func envDuration(name string, def time.Duration) time.Duration {

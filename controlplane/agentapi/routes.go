@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -24,13 +25,14 @@ type wsState struct {
 }
 
 // routes is the HTTP handler served on one agent's yamux session.
-func (s *Server) routes(workspaceID string) http.Handler {
+func (s *Server) routes(sess *session) http.Handler {
+	workspaceID := sess.ws.ID
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+proto.PathManifest, func(w http.ResponseWriter, r *http.Request) {
 		s.manifest(w, r, workspaceID)
 	})
 	mux.HandleFunc("GET "+proto.PathSecrets, func(w http.ResponseWriter, r *http.Request) {
-		s.secrets(w, r, workspaceID)
+		s.secrets(w, r, sess)
 	})
 	mux.HandleFunc("POST "+proto.PathLifecycle, func(w http.ResponseWriter, r *http.Request) {
 		s.lifecycle(w, r, workspaceID)
@@ -39,7 +41,7 @@ func (s *Server) routes(workspaceID string) http.Handler {
 		s.logs(w, r, workspaceID)
 	})
 	mux.HandleFunc("POST "+proto.PathApply, func(w http.ResponseWriter, r *http.Request) {
-		s.apply(w, r, workspaceID)
+		s.apply(w, r, sess)
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if v := r.Header.Get(proto.HeaderVersion); v != proto.Version {
@@ -100,17 +102,23 @@ func (s *Server) manifest(w http.ResponseWriter, r *http.Request, id string) {
 	writeJSON(w, proto.Manifest{
 		WorkspaceID: ws.ID, WorkspaceName: ws.Name, OwnerID: owner.ID, OwnerName: owner.Username,
 		Env: env, Scripts: ws.Template.Scripts, Apps: ws.Template.Apps,
-		FileDeliveryDisabled: s.cfg.FileDeliveryDisabled,
+		FileDeliveryDisabled: s.cfg.FileDeliveryDisabled, SSH: ws.Template.SSH, LiveFiles: ws.Template.LiveFiles,
 	})
 }
 
 // secrets sends the owner's secrets with their values. A value that cannot
 // be opened (a key removed from the keyring) is left out and logged by name;
 // the others are still delivered.
-func (s *Server) secrets(w http.ResponseWriter, r *http.Request, id string) {
-	ws, err := s.cfg.Store.WorkspaceByID(r.Context(), id)
+// The revision is read before the list, so the list is at least that new.
+func (s *Server) secrets(w http.ResponseWriter, r *http.Request, sess *session) {
+	ws, err := s.cfg.Store.WorkspaceByID(r.Context(), sess.ws.ID)
 	if err != nil {
 		s.internal(w, "loading workspace", err)
+		return
+	}
+	rev, err := s.cfg.Store.SecretsRevision(r.Context(), ws.OwnerID)
+	if err != nil {
+		s.internal(w, "reading the secrets revision", err)
 		return
 	}
 	stored, err := s.cfg.Store.ListSecrets(r.Context(), ws.OwnerID)
@@ -118,7 +126,7 @@ func (s *Server) secrets(w http.ResponseWriter, r *http.Request, id string) {
 		s.internal(w, "listing secrets", err)
 		return
 	}
-	out := proto.SecretsResponse{Secrets: make([]proto.Secret, 0, len(stored))}
+	out := proto.SecretsResponse{Secrets: make([]proto.Secret, 0, len(stored)), Revision: rev}
 	for _, sec := range stored {
 		if !sec.Enabled {
 			// Paused: the agent learns the secret exists (to report it and
@@ -145,7 +153,9 @@ func (s *Server) secrets(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		out.Secrets = append(out.Secrets, ps)
 	}
-	s.log.Debug("secrets sent to agent", zap.String("workspace", ws.Name), zap.Int("count", len(out.Secrets)))
+	sess.served.Store(rev)
+	s.log.Debug("secrets sent to agent", zap.String("workspace", ws.Name), zap.Int("count", len(out.Secrets)),
+		zap.Int64("revision", rev))
 	writeJSON(w, out)
 }
 
@@ -173,14 +183,41 @@ func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request, id string) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// Bounds on what a workspace's retained output may hold, so that an agent
+// (a compromised workspace holds its token) cannot make the control plane
+// keep LogLines lines of 4 MiB each. The agent splits lines at
+// scripts.MaxLineBytes (16 KiB), so an honest agent never hits them.
+const (
+	maxLogTextBytes   = 16 << 10
+	maxLogSourceBytes = 256
+	maxLogStreamBytes = 16
+)
+
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for i := 0; i < utf8.UTFMax && len(s) > 0; i++ {
+		if r, size := utf8.DecodeLastRuneInString(s); r != utf8.RuneError || size != 1 {
+			break
+		}
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
 func (s *Server) logs(w http.ResponseWriter, r *http.Request, id string) {
 	var rep proto.LogReport
 	if !decode(w, r, &rep) {
 		return
 	}
+	rep.Source = clip(rep.Source, maxLogSourceBytes)
 	s.mu.Lock()
 	st := s.stateLocked(id)
 	for _, l := range rep.Lines {
+		l.Text, l.Stream = clip(l.Text, maxLogTextBytes), clip(l.Stream, maxLogStreamBytes)
 		st.logs = append(st.logs, l)
 		st.sources = append(st.sources, rep.Source)
 	}
@@ -196,11 +233,15 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, id string) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) apply(w http.ResponseWriter, r *http.Request, id string) {
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, sess *session) {
+	id := sess.ws.ID
 	var rep proto.ApplyReport
 	if !decode(w, r, &rep) {
 		return
 	}
+	// The revision this session was served is what the apply used; the
+	// agent's own claim is not needed.
+	rep.SecretsRevision = sess.served.Load()
 	for _, o := range rep.Outcomes {
 		fields := []zap.Field{zap.String("workspace_id", id), zap.String("secret", o.Secret),
 			zap.String("outcome", o.Outcome)}

@@ -1,7 +1,8 @@
 // Package agentapi is the control plane's end of the agent protocol: it
 // authenticates agents on the websocket endpoint, runs the server side of a
 // yamux session over each connection, serves the protocol's HTTP routes on
-// that session, and opens SSH streams to connected agents.
+// that session, opens SSH streams to connected agents, and tells them when
+// their owner's secrets changed (changes.go).
 package agentapi
 
 import (
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -54,6 +56,10 @@ type Config struct {
 	// LogLines is how many script/app log lines are kept per workspace.
 	// Default 1000.
 	LogLines int
+	// ReplicaID names this control-plane replica in the agents'
+	// connection records, so other replicas can relay SSH to it. Default
+	// "".
+	ReplicaID string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -101,8 +107,15 @@ type session struct {
 	id     string // unique per connection, recorded in the store
 	ws     store.Workspace
 	remote string
-	conn   *websocket.Conn
-	mux    *yamux.Session
+	// version and at are the agent's release and the connection time, as
+	// recorded in the store.
+	version string
+	at      time.Time
+	conn    *websocket.Conn
+	mux     *yamux.Session
+	// served is the owner's secrets revision last sent on this session
+	// (GET secrets), recorded with the session's next apply report.
+	served atomic.Int64
 }
 
 // New validates cfg and returns a Server. It starts nothing.
@@ -190,14 +203,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 		return
 	}
-	sess := &session{id: uuid.NewString(), ws: ws, remote: r.RemoteAddr, conn: c, mux: mux}
-	version := agentVersion(r)
+	sess := &session{id: uuid.NewString(), ws: ws, remote: r.RemoteAddr, conn: c, mux: mux,
+		version: agentVersion(r), at: s.cfg.Now().UTC()}
 	s.log.Info("agent connected", zap.String("workspace", ws.Name), zap.String("workspace_id", ws.ID),
-		zap.String("remote", r.RemoteAddr), zap.String("agent_version", version))
-	s.recordConnected(sess, version)
+		zap.String("remote", r.RemoteAddr), zap.String("agent_version", sess.version))
+	s.recordConnected(sess)
 	s.register(sess)
 
-	srv := &http.Server{Handler: s.routes(ws.ID), ReadHeaderTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: s.routes(sess), ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog: zap.NewStdLog(s.log.Named("agent-http"))}
 	_ = srv.Serve(mux) // returns when the session ends
 	_ = srv.Close()

@@ -96,7 +96,11 @@ func TestConnectFetchAndReport(t *testing.T) {
 	if err != nil || m.WorkspaceID != "w1" || m.OwnerName != "dev" || m.Env["A"] != "1" || len(m.Scripts) != 1 {
 		t.Fatalf("manifest = %+v, %v", m, err)
 	}
-	secs, err := s.Secrets(ctx)
+	resp, err := s.Secrets(ctx)
+	secs := resp.Secrets
+	if resp.Revision != 1 {
+		t.Fatalf("revision %d, want 1 (one create of the fixture)", resp.Revision)
+	}
 	if err != nil || len(secs) != 2 || secs[0].Value != canary || secs[0].FilePath != "~/tok" || secs[0].Disabled {
 		t.Fatalf("secrets = %v, %v (the broken one must be left out, the others delivered)", secs, err)
 	}
@@ -153,7 +157,8 @@ func TestFileDeliveryDisabled(t *testing.T) {
 	}
 	defer s.Close()
 	m, _ := s.Manifest(context.Background())
-	secs, _ := s.Secrets(context.Background())
+	resp, _ := s.Secrets(context.Background())
+	secs := resp.Secrets
 	if !m.FileDeliveryDisabled || len(secs) != 2 || secs[0].FilePath != "" || secs[0].EnvName != "TOK" || secs[1].FilePath != "" {
 		t.Fatalf("file targets must be withheld: %+v %+v", m, secs)
 	}

@@ -2,6 +2,7 @@ package agentapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -34,14 +35,46 @@ func agentVersion(r *http.Request) string {
 	return v
 }
 
-func (s *Server) recordConnected(sess *session, version string) {
+func (s *Server) recordConnected(sess *session) {
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
-	err := s.cfg.Store.AgentConnected(ctx, sess.ws.ID, store.AgentConnection{ID: sess.id, RemoteAddr: sess.remote,
-		AgentVersion: version, At: s.cfg.Now().UTC()})
-	if err != nil {
+	if err := s.storeConnected(ctx, sess); err != nil {
 		s.log.Error("could not record the agent connection", zap.String("workspace_id", sess.ws.ID), zap.Error(err))
 	}
+}
+
+func (s *Server) storeConnected(ctx context.Context, sess *session) error {
+	return s.cfg.Store.AgentConnected(ctx, sess.ws.ID, store.AgentConnection{ID: sess.id, RemoteAddr: sess.remote,
+		AgentVersion: sess.version, At: sess.at, ReplicaID: s.cfg.ReplicaID})
+}
+
+// RecordConnections records every session of this server as connected
+// again, as it did at connect. A replica whose registration another
+// replica removed (its heartbeat was late, so its agents were marked
+// disconnected) calls it once it registered again. A session that ends
+// meanwhile is recorded disconnected afterwards, so none is left
+// "connected" by the race.
+func (s *Server) RecordConnections(ctx context.Context) error {
+	s.mu.Lock()
+	sessions := make([]*session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, sess := range sessions {
+		if err := s.storeConnected(ctx, sess); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.mu.Lock()
+		gone := s.sessions[sess.ws.ID] != sess
+		s.mu.Unlock()
+		if gone {
+			errs = append(errs, s.cfg.Store.AgentDisconnected(ctx, sess.ws.ID, sess.id, s.cfg.Now().UTC()))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Server) recordDisconnected(sess *session) {

@@ -11,7 +11,7 @@ import (
 	"github.com/courierhq/courier/agent/proto"
 )
 
-const agentStatusCols = `workspace_id, connected, conn_id, remote_addr, agent_version, connected_at,
+const agentStatusCols = `workspace_id, connected, conn_id, replica_id, remote_addr, agent_version, connected_at,
 	disconnected_at, replaced_at, replaced_note, last_apply`
 
 // ensureAgentStatus creates the workspace's status row if it is missing;
@@ -34,9 +34,9 @@ func (s *SQLite) AgentConnected(ctx context.Context, workspaceID string, c Agent
 		if err := ensureAgentStatus(ctx, tx, workspaceID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE agent_status SET connected = 1, conn_id = ?, remote_addr = ?,
+		_, err := tx.ExecContext(ctx, `UPDATE agent_status SET connected = 1, conn_id = ?, replica_id = ?, remote_addr = ?,
 			agent_version = ?, connected_at = ? WHERE workspace_id = ?`,
-			c.ID, c.RemoteAddr, c.AgentVersion, nanos(c.At), workspaceID)
+			c.ID, c.ReplicaID, c.RemoteAddr, c.AgentVersion, nanos(c.At), workspaceID)
 		return err
 	})
 }
@@ -44,7 +44,7 @@ func (s *SQLite) AgentConnected(ctx context.Context, workspaceID string, c Agent
 // AgentDisconnected implements Store.
 func (s *SQLite) AgentDisconnected(ctx context.Context, workspaceID, connID string, at time.Time) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE agent_status SET connected = 0, disconnected_at = ?
+		_, err := tx.ExecContext(ctx, `UPDATE agent_status SET connected = 0, replica_id = '', disconnected_at = ?
 			WHERE workspace_id = ? AND conn_id = ?`, nanos(at), workspaceID, connID)
 		return err
 	})
@@ -88,7 +88,7 @@ func (s *SQLite) AgentStatus(ctx context.Context, workspaceID string) (AgentStat
 		lastApply                      string
 	)
 	err := s.db.QueryRowContext(ctx, `SELECT `+agentStatusCols+` FROM agent_status WHERE workspace_id = ?`, workspaceID).
-		Scan(&st.WorkspaceID, &st.Connected, &st.ConnID, &st.RemoteAddr, &st.AgentVersion, &connectedAt,
+		Scan(&st.WorkspaceID, &st.Connected, &st.ConnID, &st.ReplicaID, &st.RemoteAddr, &st.AgentVersion, &connectedAt,
 			&disconnAt, &replAt, &st.ReplacedNote, &lastApply)
 	if errors.Is(err, sql.ErrNoRows) {
 		if _, err := s.WorkspaceByID(ctx, workspaceID); err != nil {
@@ -110,10 +110,64 @@ func (s *SQLite) AgentStatus(ctx context.Context, workspaceID string) (AgentStat
 	return st, nil
 }
 
-// DisconnectAllAgents implements Store.
-func (s *SQLite) DisconnectAllAgents(ctx context.Context, at time.Time) error {
+// DisconnectStaleAgents implements Store.
+func (s *SQLite) DisconnectStaleAgents(ctx context.Context, replicaID string, staleBefore, at time.Time) (int, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM replicas WHERE heartbeat_at < ? AND id <> ?`, nanos(staleBefore), replicaID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE agent_status SET connected = 0, replica_id = '', disconnected_at = ?
+			WHERE connected = 1 AND (replica_id = ? OR replica_id NOT IN (SELECT id FROM replicas))`, nanos(at), replicaID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// RegisterReplica implements Store.
+func (s *SQLite) RegisterReplica(ctx context.Context, r Replica) (bool, error) {
+	var existed bool
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE replicas SET relay_url = ?, heartbeat_at = ? WHERE id = ?`,
+			r.RelayURL, nanos(r.HeartbeatAt), r.ID)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n > 0 {
+			existed = n > 0
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO replicas(id, relay_url, heartbeat_at) VALUES (?, ?, ?)`,
+			r.ID, r.RelayURL, nanos(r.HeartbeatAt))
+		return err
+	})
+	return existed, err
+}
+
+// Replica implements Store.
+func (s *SQLite) Replica(ctx context.Context, id string) (Replica, error) {
+	if err := s.check(); err != nil {
+		return Replica{}, err
+	}
+	r := Replica{ID: id}
+	var hb int64
+	err := s.db.QueryRowContext(ctx, `SELECT relay_url, heartbeat_at FROM replicas WHERE id = ?`, id).Scan(&r.RelayURL, &hb)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Replica{}, ErrNotFound
+	}
+	r.HeartbeatAt = fromNanos(hb)
+	return r, err
+}
+
+// RemoveReplica implements Store.
+func (s *SQLite) RemoveReplica(ctx context.Context, id string) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE agent_status SET connected = 0, disconnected_at = ? WHERE connected = 1`, nanos(at))
+		_, err := tx.ExecContext(ctx, `DELETE FROM replicas WHERE id = ?`, id)
 		return err
 	})
 }

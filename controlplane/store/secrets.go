@@ -56,25 +56,6 @@ func (s *SQLite) GetSecret(ctx context.Context, userID, name string) (Secret, er
 	return scanSecret(s.db.QueryRowContext(ctx, `SELECT `+secretCols+` FROM secrets WHERE user_id = ? AND name = ?`, userID, name))
 }
 
-// conflict reports the first uniqueness rule that cand breaks against the
-// secrets in set, skipping the one with cand's ID.
-func conflict(set []Secret, cand Secret) error {
-	for _, o := range set {
-		if o.ID == cand.ID {
-			continue
-		}
-		switch {
-		case o.Name == cand.Name:
-			return &ConflictError{Field: "name", Message: fmt.Sprintf("a secret named %q already exists", cand.Name)}
-		case cand.EnvName != "" && o.EnvName == cand.EnvName:
-			return &ConflictError{Field: "env_name", Message: fmt.Sprintf("env name %s is already used by secret %q", cand.EnvName, o.Name)}
-		case cand.FilePath != "" && o.FilePath == cand.FilePath:
-			return &ConflictError{Field: "file_path", Message: fmt.Sprintf("file path %s is already used by secret %q", cand.FilePath, o.Name)}
-		}
-	}
-	return nil
-}
-
 // CreateSecrets implements Store.
 func (s *SQLite) CreateSecrets(ctx context.Context, userID string, secs []Secret, check CheckFunc) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
@@ -84,7 +65,7 @@ func (s *SQLite) CreateSecrets(ctx context.Context, userID string, secs []Secret
 		}
 		for _, sec := range secs {
 			sec.UserID = userID
-			if err := conflict(after, sec); err != nil {
+			if err := SecretConflict(after, sec); err != nil {
 				return err
 			}
 			after = append(after, sec)
@@ -101,7 +82,7 @@ func (s *SQLite) CreateSecrets(ctx context.Context, userID string, secs []Secret
 				return fmt.Errorf("store: insert secret: %w", err)
 			}
 		}
-		return nil
+		return bumpRevision(ctx, tx, userID)
 	})
 }
 
@@ -122,26 +103,8 @@ func (s *SQLite) UpdateSecret(ctx context.Context, userID, name string, u Secret
 		if idx < 0 {
 			return ErrNotFound
 		}
-		sec := after[idx]
-		if u.Description != nil {
-			sec.Description = *u.Description
-		}
-		if u.EnvName != nil {
-			sec.EnvName = *u.EnvName
-		}
-		if u.FilePath != nil {
-			sec.FilePath = *u.FilePath
-		}
-		if u.Enabled != nil {
-			sec.Enabled = *u.Enabled
-		}
-		if u.Value != nil {
-			sec.Value, sec.Format = u.Value, u.Format
-		}
-		if !u.UpdatedAt.IsZero() {
-			sec.UpdatedAt = u.UpdatedAt
-		}
-		if err := conflict(after, sec); err != nil {
+		sec := u.Apply(after[idx])
+		if err := SecretConflict(after, sec); err != nil {
 			return err
 		}
 		after[idx] = sec
@@ -155,7 +118,7 @@ func (s *SQLite) UpdateSecret(ctx context.Context, userID, name string, u Secret
 			return fmt.Errorf("store: update secret: %w", err)
 		}
 		updated = sec
-		return nil
+		return bumpRevision(ctx, tx, userID)
 	})
 	return updated, err
 }
@@ -170,8 +133,27 @@ func (s *SQLite) DeleteSecret(ctx context.Context, userID, name string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		return nil
+		return bumpRevision(ctx, tx, userID)
 	})
+}
+
+// bumpRevision raises userID's secrets revision inside a write of its
+// secrets.
+func bumpRevision(ctx context.Context, tx *sql.Tx, userID string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET secrets_revision = secrets_revision + 1 WHERE id = ?`, userID); err != nil {
+		return fmt.Errorf("store: raise secrets revision: %w", err)
+	}
+	return nil
+}
+
+// SecretsRevision implements Store.
+func (s *SQLite) SecretsRevision(ctx context.Context, userID string) (int64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	var rev int64
+	err := s.db.QueryRowContext(ctx, `SELECT secrets_revision FROM users WHERE id = ?`, userID).Scan(&rev)
+	return rev, notFound(err)
 }
 
 // ScanSecrets implements Store.

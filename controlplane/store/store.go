@@ -1,8 +1,8 @@
 // Package store defines the control plane's persistence contract (the Store
 // interface, its records and its errors) and holds the embedded SQLite
-// implementation. A PostgreSQL implementation for several replicas will
-// satisfy the same interface and pass the same conformance suite
-// (storetest.Run).
+// implementation. The PostgreSQL implementation for several replicas
+// (package pgstore) satisfies the same interface and passes the same
+// conformance suite (storetest.Run).
 package store
 
 import (
@@ -60,6 +60,13 @@ type Template struct {
 	Env     map[string]string `json:"env" yaml:"env"`
 	Scripts []proto.Script    `json:"scripts" yaml:"scripts"`
 	Apps    []proto.App       `json:"apps" yaml:"apps"`
+	// LiveFiles makes the workspace's agent re-apply as soon as the
+	// control plane says its owner's secrets changed (files rewritten, env
+	// for new processes), instead of at its next start or reconnect.
+	LiveFiles bool `json:"live_files,omitempty" yaml:"live_files"`
+	// SSH is what the workspace allows over SSH (forwarding); stored in the
+	// template's JSON, so older rows read as the defaults.
+	SSH proto.SSHSettings `json:"ssh" yaml:"ssh"`
 }
 
 // Workspace belongs to one user. Only the SHA-256 of its agent token is
@@ -203,6 +210,13 @@ type Store interface {
 	// UpdateSecret applies u to the named secret and returns it as stored.
 	UpdateSecret(ctx context.Context, userID, name string, u SecretUpdate, check CheckFunc) (Secret, error)
 	DeleteSecret(ctx context.Context, userID, name string) error
+	// SecretsRevision returns userID's secrets revision: a counter that
+	// CreateSecrets, UpdateSecret and DeleteSecret raise, in their own
+	// transaction, whenever they change the user's secrets (SwapSecretValue,
+	// which keeps the value, does not). It only grows. A revision read
+	// before ListSecrets is never newer than the list. ErrNotFound for an
+	// unknown user.
+	SecretsRevision(ctx context.Context, userID string) (int64, error)
 	// ScanSecrets returns at most limit secrets of every user with an ID
 	// greater than afterID, ordered by ID: a batch of a full scan that a
 	// concurrent change cannot make skip or repeat a row.
@@ -241,11 +255,26 @@ type Store interface {
 	// AgentStatus (with WorkspaceID set) when its agent never connected,
 	// ErrNotFound when the workspace does not exist.
 	AgentStatus(ctx context.Context, workspaceID string) (AgentStatus, error)
-	// DisconnectAllAgents marks every agent disconnected at at. A control
-	// plane calls it when it starts: connections do not outlive the
-	// process that served them. (Several replicas will need a per-replica
-	// record instead.)
-	DisconnectAllAgents(ctx context.Context, at time.Time) error
+	// DisconnectStaleAgents marks disconnected, at at, every connected
+	// agent held by replicaID, by no replica, by a replica that is not
+	// registered or by one whose heartbeat is before staleBefore, and
+	// unregisters those stale replicas. It returns how many agents it
+	// marked. A replica calls it when it starts (connections do not
+	// outlive the process that served them) and with each heartbeat (a
+	// killed replica's agents are not left "connected"). Agents of live
+	// replicas are untouched.
+	DisconnectStaleAgents(ctx context.Context, replicaID string, staleBefore, at time.Time) (int, error)
+
+	// RegisterReplica records r, or refreshes its relay URL and heartbeat,
+	// and reports whether r was registered already. false for a replica
+	// that registered before means another replica's DisconnectStaleAgents
+	// removed it (and marked its agents disconnected) meanwhile.
+	RegisterReplica(ctx context.Context, r Replica) (existed bool, err error)
+	// Replica returns the registered replica id; ErrNotFound if none.
+	Replica(ctx context.Context, id string) (Replica, error)
+	// RemoveReplica unregisters replica id (nothing if it is not
+	// registered).
+	RemoveReplica(ctx context.Context, id string) error
 
 	// Close releases the store; it is safe to call twice.
 	Close() error
@@ -261,6 +290,20 @@ type AgentConnection struct {
 	AgentVersion string
 	// At is when the connection was accepted.
 	At time.Time
+	// ReplicaID is the control-plane replica holding the connection.
+	ReplicaID string
+}
+
+// Replica is one control-plane process of a deployment sharing the
+// database.
+type Replica struct {
+	// ID is unique per process start.
+	ID string
+	// RelayURL is where the other replicas reach this one to relay SSH
+	// streams ("" when it accepts none).
+	RelayURL string
+	// HeartbeatAt is when it last said it was alive.
+	HeartbeatAt time.Time
 }
 
 // AgentStatus is what the control plane knows of a workspace's agent. The
@@ -268,8 +311,11 @@ type AgentConnection struct {
 type AgentStatus struct {
 	WorkspaceID string
 	// Connected is true while the connection ConnID is up.
-	Connected    bool
-	ConnID       string
+	Connected bool
+	ConnID    string
+	// ReplicaID is the replica holding the connection while Connected
+	// ("" otherwise).
+	ReplicaID    string
 	RemoteAddr   string
 	AgentVersion string
 	// ConnectedAt is when the last connection started, DisconnectedAt

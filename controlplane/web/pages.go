@@ -107,6 +107,12 @@ type Workspace struct {
 	AgentVersion   string
 	// AgentWarnings are about the connection (two agents with one token).
 	AgentWarnings []string
+	// ChangesPending: the owner's secrets changed after the last apply;
+	// the agent applies them at its next start or reconnect (at once with
+	// live files).
+	ChangesPending bool
+	// LiveFiles: the agent's last apply said it re-applies at once.
+	LiveFiles bool
 	// Applied is false when the agent has not reported an apply yet.
 	Applied   bool
 	AppliedAt time.Time

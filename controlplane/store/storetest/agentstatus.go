@@ -84,7 +84,8 @@ func testAgentStatus(t *testing.T, s store.Store) {
 			{Secret: "c", Outcome: proto.OutcomeFailed, Error: "permission denied"},
 			{Secret: "d", Path: "/home/coder/d", Outcome: proto.OutcomeDisabled},
 		},
-		Warnings: []string{"secrets \"a\" and \"b\" both write /home/coder/a"}, LeftBehind: []string{"/home/coder/old"}}
+		Warnings: []string{"secrets \"a\" and \"b\" both write /home/coder/a"}, LeftBehind: []string{"/home/coder/old"},
+		SecretsRevision: 1 << 40}
 	if err := s.SetAgentApply(ctx, w.ID, rep); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,8 @@ func testAgentStatus(t *testing.T, s store.Store) {
 }
 
 // testAgentConnections: a replaced connection's end leaves its successor
-// connected; DisconnectAllAgents ends every one.
+// connected; DisconnectStaleAgents ends those of this replica and of
+// dead ones, not a live replica's.
 func testAgentConnections(t *testing.T, s store.Store) {
 	u := mkUser(t, s, "ines")
 	w, w2 := mkWorkspace(t, s, u, "one"), mkWorkspace(t, s, u, "two")
@@ -151,17 +153,94 @@ func testAgentConnections(t *testing.T, s store.Store) {
 	if st.Connected || !st.DisconnectedAt.Equal(T0.Add(3*time.Second)) || !st.ConnectedAt.Equal(c2.At) || st.AgentVersion != "v1.1.0" {
 		t.Fatalf("after c2 ended: %+v", st)
 	}
-	for _, id := range []string{w.ID, w2.ID} {
-		if err := s.AgentConnected(ctx, id, store.AgentConnection{ID: "c3-" + id, At: T0.Add(4 * time.Second)}); err != nil {
+	// Replica r1 is alive, r2 stopped beating, r3 never registered; the
+	// replica "me" is starting and resets its own agents and those of
+	// the dead ones, never r1's.
+	for _, r := range []store.Replica{{ID: "r1", RelayURL: "http://10.0.0.1:8080", HeartbeatAt: T0.Add(10 * time.Second)},
+		{ID: "r2", HeartbeatAt: T0}, {ID: "me", HeartbeatAt: T0.Add(10 * time.Second)}} {
+		if _, err := s.RegisterReplica(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.DisconnectAllAgents(ctx, T0.Add(5*time.Second)); err != nil {
+	w3, w4, w5 := mkWorkspace(t, s, u, "three"), mkWorkspace(t, s, u, "four"), mkWorkspace(t, s, u, "five")
+	holders := map[string]string{w.ID: "me", w2.ID: "r1", w3.ID: "r2", w4.ID: "r3", w5.ID: ""}
+	for id, rep := range holders {
+		if err := s.AgentConnected(ctx, id, store.AgentConnection{ID: "c3-" + id, At: T0.Add(4 * time.Second), ReplicaID: rep}); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := s.AgentStatus(ctx, id); !st.Connected || st.ReplicaID != rep {
+			t.Fatalf("connected through %q: %+v", rep, st)
+		}
+	}
+	n, err := s.DisconnectStaleAgents(ctx, "me", T0.Add(5*time.Second), T0.Add(11*time.Second))
+	if err != nil || n != 4 {
+		t.Fatalf("DisconnectStaleAgents: %d, %v; want 4 (own, stale, unregistered, none)", n, err)
+	}
+	for id, rep := range holders {
+		st, _ := s.AgentStatus(ctx, id)
+		if rep == "r1" {
+			if !st.Connected || st.ReplicaID != "r1" {
+				t.Fatalf("a live replica's agent was reset: %+v", st)
+			}
+			continue
+		}
+		if st.Connected || st.ReplicaID != "" || !st.DisconnectedAt.Equal(T0.Add(11*time.Second)) {
+			t.Fatalf("agent held by %q after DisconnectStaleAgents: %+v", rep, st)
+		}
+	}
+	if _, err := s.Replica(ctx, "r2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the stale replica is still registered: %v", err)
+	}
+	// The live replica's agent disconnects: the holder is cleared.
+	if err := s.AgentDisconnected(ctx, w2.ID, "c3-"+w2.ID, T0.Add(12*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{w.ID, w2.ID} {
-		if st, _ := s.AgentStatus(ctx, id); st.Connected || !st.DisconnectedAt.Equal(T0.Add(5*time.Second)) {
-			t.Fatalf("after DisconnectAllAgents: %+v", st)
+	if st, _ := s.AgentStatus(ctx, w2.ID); st.Connected || st.ReplicaID != "" {
+		t.Fatalf("after its disconnect: %+v", st)
+	}
+}
+
+// testReplicas: registration, refresh, lookup and removal.
+func testReplicas(t *testing.T, s store.Store) {
+	if _, err := s.Replica(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Replica of an unknown id: %v, want ErrNotFound", err)
+	}
+	r := store.Replica{ID: "a", RelayURL: "http://10.0.0.1:8080", HeartbeatAt: T0}
+	if existed, err := s.RegisterReplica(ctx, r); err != nil || existed {
+		t.Fatalf("first registration: existed=%t, %v", existed, err)
+	}
+	r.RelayURL, r.HeartbeatAt = "https://10.0.0.2:8443", T0.Add(time.Minute)
+	if existed, err := s.RegisterReplica(ctx, r); err != nil || !existed {
+		t.Fatalf("heartbeat: existed=%t, %v; want true", existed, err)
+	}
+	got, err := s.Replica(ctx, "a")
+	if err != nil || got.RelayURL != r.RelayURL || !got.HeartbeatAt.Equal(r.HeartbeatAt) || got.ID != "a" {
+		t.Fatalf("Replica = %+v, %v; want %+v", got, err, r)
+	}
+	// A fresh heartbeat keeps a replica through a sweep by another.
+	if _, err := s.DisconnectStaleAgents(ctx, "b", T0.Add(30*time.Second), T0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Replica(ctx, "a"); err != nil {
+		t.Fatalf("a live replica was unregistered by another's sweep: %v", err)
+	}
+	for range 2 {
+		if err := s.RemoveReplica(ctx, "a"); err != nil {
+			t.Fatal(err)
 		}
+	}
+	if _, err := s.Replica(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after RemoveReplica: %v", err)
+	}
+	// A replica swept by another (late heartbeat) learns it at its next
+	// registration.
+	if _, err := s.RegisterReplica(ctx, store.Replica{ID: "late", HeartbeatAt: T0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DisconnectStaleAgents(ctx, "b", T0.Add(time.Second), T0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if existed, err := s.RegisterReplica(ctx, store.Replica{ID: "late", HeartbeatAt: T0.Add(time.Minute)}); err != nil || existed {
+		t.Fatalf("registration after a sweep: existed=%t, %v; want false", existed, err)
 	}
 }

@@ -1,6 +1,7 @@
 // Package storetest is the conformance suite every store.Store must pass:
-// the embedded SQLite store today, PostgreSQL later. Run it from the
-// implementation's tests with a function that opens a fresh, empty store.
+// the embedded SQLite store and the PostgreSQL store (pgstore). Run it
+// from the implementation's tests with a function that opens a fresh, empty
+// store.
 package storetest
 
 import (
@@ -42,8 +43,11 @@ func Run(t *testing.T, open Opener) {
 		{"ScanSecrets", testScanSecrets},
 		{"SwapSecretValue", testSwapSecretValue},
 		{"SecretEnabled", testSecretEnabled},
+		{"SecretsRevision", testSecretsRevision},
 		{"AgentStatus", testAgentStatus},
 		{"AgentStatusConnections", testAgentConnections},
+		{"Replicas", testReplicas},
+		{"HostileLookups", testHostileLookups},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {

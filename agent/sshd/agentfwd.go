@@ -1,0 +1,83 @@
+package sshd
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	gliderssh "github.com/gliderlabs/ssh"
+	"go.uber.org/zap"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// agentChannelType is the channel OpenSSH clients open to their agent for
+// ssh -A.
+const agentChannelType = "auth-agent@openssh.com"
+
+// forwardAgent serves ssh -A for one session: a Unix socket, alone in a new
+// directory of mode 0700 (so only the workspace user can reach it), whose
+// connections become channels to the client's agent. It returns the
+// socket's path, for SSH_AUTH_SOCK, and a stop function that closes the
+// socket and removes the directory; the caller calls it when the session
+// ends.
+func (s *Server) forwardAgent(sess gliderssh.Session, log *zap.Logger) (string, func(), error) {
+	conn, ok := sess.Context().Value(gliderssh.ContextKeyConn).(gossh.Conn)
+	if !ok {
+		return "", nil, fmt.Errorf("agent forwarding: no connection")
+	}
+	dir, err := os.MkdirTemp("", "courier-ssh-agent-")
+	if err != nil {
+		return "", nil, fmt.Errorf("agent forwarding: %w", err)
+	}
+	path := filepath.Join(dir, "agent.sock")
+	ln, err := net.Listen("unix", path)
+	if err == nil {
+		if err = os.Chmod(path, 0o600); err != nil {
+			_ = ln.Close()
+		}
+	}
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("agent forwarding: %w", err)
+	}
+	if !s.enter() {
+		_ = ln.Close()
+		_ = os.RemoveAll(dir)
+		return "", nil, ErrServerClosed
+	}
+	accepted := make(chan struct{})
+	go func() {
+		defer s.sessions.Done()
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !s.enter() {
+				_ = c.Close()
+				continue
+			}
+			go func() {
+				defer s.sessions.Done()
+				ch, reqs, err := conn.OpenChannel(agentChannelType, nil)
+				if err != nil {
+					s.metrics.inc(kindAgent, resultFailed)
+					log.Debug("ssh client refused an agent connection", zap.Error(err))
+					_ = c.Close()
+					return
+				}
+				s.metrics.inc(kindAgent, resultOK)
+				log.Debug("ssh forward opened", zap.String("kind", kindAgent))
+				s.bridge(sess.Context(), ch, reqs, c)
+			}()
+		}
+	}()
+	stop := func() {
+		_ = ln.Close()
+		<-accepted
+		_ = os.RemoveAll(dir)
+	}
+	return path, stop, nil
+}

@@ -1,0 +1,356 @@
+package controlplane
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/courierhq/courier/agent/proto"
+)
+
+// The authorization matrix: every route of the control plane, asked by
+// every kind of caller, in one table. The resources belong to alice (the
+// owner): her user, her secrets, her workspace. Invalid tokens are all
+// alice's, so a hole would hand out an owner's rights.
+
+// Principals, the columns of the matrix.
+const (
+	pOwner     = iota // alice, a fresh session
+	pOther            // bob, an ordinary user
+	pAdmin            // root, the first user
+	pNone             // no token at all
+	pGarbage          // a token nobody issued
+	pLoggedOut        // alice's token after logout
+	pExpired          // alice's token past SessionLifetime (via Config.Now)
+	pAgent            // another workspace's (bob's) agent token
+	nPrincipals
+)
+
+// seeLogin stands for a 303 redirect to the dashboard's login page: the
+// pages' answer where the API answers 401.
+const seeLogin = 1303
+
+var principalNames = [nPrincipals]string{"owner", "other user", "admin", "no token", "garbage token",
+	"logged-out token", "expired token", "agent token"}
+
+// authzRow is one route. path may hold {user} (alice's username), {ws}
+// (alice's workspace ID) and {secret} (a secret of alice's created for the
+// cell). For the agent endpoint the principal's token is sent as the
+// agent token: session tokens there must be refused, and an agent token
+// connects as its own workspace. Websocket routes answer 101 on success.
+// Redirects are not followed: a 303 is the answer.
+type authzRow struct {
+	route string // the pattern as registered
+	path  string
+	ws    bool // a websocket upgrade
+	// cookie, when set, carries the token in the cookie of that name
+	// instead of the Coder-Session-Token header (dashboard pages). A body
+	// of type url.Values is sent as a form, any other as JSON.
+	cookie string
+	body   func(cell string) any
+	want   [nPrincipals]int
+}
+
+// Shorthands for rows: the answer of the three valid callers, then the
+// five invalid credentials, which must all get 401 on an authenticated
+// route, or the same answer on a public one.
+func authed(owner, other, admin int) [nPrincipals]int {
+	return [nPrincipals]int{owner, other, admin, 401, 401, 401, 401, 401}
+}
+
+// page is authed for dashboard pages: invalid credentials are sent to the
+// login page.
+func page(owner, other, admin int) [nPrincipals]int {
+	return [nPrincipals]int{owner, other, admin, seeLogin, seeLogin, seeLogin, seeLogin, seeLogin}
+}
+
+func public(status int) [nPrincipals]int {
+	var w [nPrincipals]int
+	for i := range w {
+		w[i] = status
+	}
+	return w
+}
+
+var authzMatrix = []authzRow{
+	{route: "GET /healthz", path: "/healthz", want: public(200)},
+	{route: "GET /metrics", path: "/metrics", want: public(200)},
+	{route: "POST /api/v2/users/first", path: "/api/v2/users/first", want: public(409),
+		body: func(c string) any {
+			return map[string]string{"username": "first" + c, "email": "first" + c + "@example.com", "password": testPassword}
+		}},
+	{route: "POST /api/v2/users/login", path: "/api/v2/users/login", want: public(201),
+		body: func(string) any { return map[string]string{"username": "carol", "password": testPassword} }},
+	{route: "POST /api/v2/users/logout", path: "/api/v2/users/logout", want: authed(204, 204, 204)},
+	{route: "POST /api/v2/users", path: "/api/v2/users", want: authed(403, 403, 201),
+		body: func(c string) any {
+			return map[string]string{"username": "u" + c, "email": "u" + c + "@example.com", "password": testPassword}
+		}},
+	{route: "GET /api/v2/users", path: "/api/v2/users", want: authed(403, 403, 200)},
+	{route: "GET /api/v2/users/{user}", path: "/api/v2/users/{user}", want: authed(200, 404, 200)},
+	{route: "GET /api/v2/users/{user}", path: "/api/v2/users/me", want: authed(200, 200, 200)},
+
+	{route: "POST /api/v2/workspaces", path: "/api/v2/workspaces", want: authed(403, 403, 201),
+		body: func(c string) any { return map[string]string{"name": "w" + c, "owner": "alice"} }},
+	{route: "GET /api/v2/workspaces", path: "/api/v2/workspaces", want: authed(200, 200, 200)},
+	{route: "GET /api/v2/workspaces/{workspace}", path: "/api/v2/workspaces/{ws}", want: authed(200, 404, 200)},
+	{route: "GET /api/v2/workspaces/{workspace}/agent", path: "/api/v2/workspaces/{ws}/agent", want: authed(200, 404, 200)},
+	// Only the owner may open a shell: it reads every secret of the owner.
+	{route: "GET /api/v2/workspaces/{workspace}/ssh", path: "/api/v2/workspaces/{ws}/ssh", ws: true, want: authed(101, 404, 403)},
+
+	{route: "GET /api/v2/users/{user}/secrets", path: "/api/v2/users/{user}/secrets", want: authed(200, 404, 200)},
+	// Admins read metadata but never create, change or delete.
+	{route: "POST /api/v2/users/{user}/secrets", path: "/api/v2/users/{user}/secrets", want: authed(201, 404, 403),
+		body: func(c string) any { return map[string]string{"name": "new" + c, "value": canary} }},
+	{route: "POST /api/v2/users/{user}/secrets/batch", path: "/api/v2/users/{user}/secrets/batch", want: authed(201, 404, 403),
+		body: func(c string) any { return map[string]string{"format": "env", "content": "BATCH" + c + "=" + canary} }},
+	{route: "GET /api/v2/users/{user}/secrets/{name}", path: "/api/v2/users/{user}/secrets/{secret}", want: authed(200, 404, 200)},
+	{route: "PATCH /api/v2/users/{user}/secrets/{name}", path: "/api/v2/users/{user}/secrets/{secret}", want: authed(200, 404, 403),
+		body: func(string) any { return map[string]string{"value": canary + "-2"} }},
+	{route: "DELETE /api/v2/users/{user}/secrets/{name}", path: "/api/v2/users/{user}/secrets/{secret}", want: authed(204, 404, 403)},
+
+	// The agents' endpoint: the principal's token is sent as the agent
+	// token. Session tokens are refused; an agent token connects.
+	{route: proto.ConnectPath, path: proto.ConnectPath, ws: true,
+		want: [nPrincipals]int{401, 401, 401, 401, 401, 401, 401, 101}},
+
+	// Dashboard pages and form actions: the session token travels in the
+	// dashboard's cookie, forms as url.Values, and seeLogin (a 303 to
+	// /login) is the pages' 401.
+	{route: "GET /static/", path: "/static/dash.css", want: public(200)},
+	{route: "GET /{$}", path: "/", want: public(303)},
+	// A signed-in caller is sent on from the login page.
+	{route: "GET /login", path: "/login", cookie: dashCookie, want: [nPrincipals]int{303, 303, 303, 200, 200, 200, 200, 200}},
+	{route: "POST /login", path: "/login", cookie: dashCookie, want: public(303),
+		body: func(string) any { return url.Values{"login": {"carol"}, "password": {testPassword}} }},
+	{route: "POST /logout", path: "/logout", cookie: dashCookie, want: public(seeLogin)},
+	// Dashboard pages act on the caller's own account: another user and an
+	// admin see their own lists, and alice's secrets do not exist for them.
+	{route: "GET /account/secrets", path: "/account/secrets", cookie: dashCookie, want: page(200, 200, 200)},
+	{route: "GET /account/secrets/new", path: "/account/secrets/new", cookie: dashCookie, want: page(200, 200, 200)},
+	{route: "POST /account/secrets/new", path: "/account/secrets/new", cookie: dashCookie, want: page(303, 303, 303),
+		body: func(c string) any { return url.Values{"name": {"dash" + c}, "value": {canary}} }},
+	{route: "GET /account/secrets/{name}/edit", path: "/account/secrets/{secret}/edit", cookie: dashCookie, want: page(200, 404, 404)},
+	{route: "POST /account/secrets/{name}/edit", path: "/account/secrets/{secret}/edit", cookie: dashCookie, want: page(303, 404, 404),
+		body: func(string) any { return url.Values{"value": {canary + "-3"}} }},
+	{route: "POST /account/secrets/{name}/enabled", path: "/account/secrets/{secret}/enabled", cookie: dashCookie, want: page(303, 404, 404),
+		body: func(string) any { return url.Values{"enabled": {"false"}} }},
+	{route: "GET /account/secrets/{name}/delete", path: "/account/secrets/{secret}/delete", cookie: dashCookie, want: page(200, 404, 404)},
+	{route: "POST /account/secrets/{name}/delete", path: "/account/secrets/{secret}/delete", cookie: dashCookie, want: page(303, 404, 404)},
+	{route: "GET /workspaces", path: "/workspaces", cookie: dashCookie, want: page(200, 200, 200)},
+	{route: "GET /workspaces/{workspace}", path: "/workspaces/{ws}", cookie: dashCookie, want: page(200, 404, 200)},
+}
+
+// registeredRoutes reads the route patterns in the package's sources: every
+// string literal of the form "METHOD /path" (mux.HandleFunc, mux.Handle and
+// helpers that wrap them), so a route added without a matrix row fails
+// TestAuthorizationMatrixCoversEveryRoute.
+func registeredRoutes(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`"((?:GET|HEAD|POST|PUT|PATCH|DELETE) /[^"]*)"`)
+	var routes []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			routes = append(routes, m[1])
+		}
+	}
+	return append(routes, proto.ConnectPath) // registered by constant
+}
+
+func TestAuthorizationMatrixCoversEveryRoute(t *testing.T) {
+	rows := map[string]bool{}
+	for _, r := range authzMatrix {
+		rows[r.route] = true
+	}
+	routes := registeredRoutes(t)
+	if len(routes) < 15 {
+		t.Fatalf("found only %d routes in the sources; the scan is broken", len(routes))
+	}
+	for _, r := range routes {
+		if !rows[r] {
+			t.Errorf("route %q has no row in authzMatrix", r)
+		}
+	}
+}
+
+func TestAuthorizationMatrix(t *testing.T) {
+	var offset atomic.Int64 // added to the clock, to issue an already expired session
+	agents := &echoAgents{connected: map[string]bool{}}
+	ts := newTestServerDialer(t, agents, func(c *Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		c.Limits.MaxSecrets = 1000 // each cell on a {secret} route gets its own secret
+	})
+	t.Cleanup(agents.wg.Wait)
+	p := ts.setup()
+	ts.want(ts.do("POST", "/api/v2/users", p.admin, map[string]any{
+		"username": "carol", "email": "carol@example.com", "password": testPassword}), 201)
+	var aliceWS, bobWS CreatedWorkspaceResponse
+	ts.want(ts.do("POST", "/api/v2/workspaces", p.admin, map[string]any{"name": "dev", "owner": "alice"}), 201).json(t, &aliceWS)
+	ts.want(ts.do("POST", "/api/v2/workspaces", p.admin, map[string]any{"name": "dev", "owner": "bob"}), 201).json(t, &bobWS)
+	agents.connect(aliceWS.ID)
+
+	// token issues a fresh credential of kind p for one cell.
+	lifetime := DefaultConfig().SessionLifetime
+	token := func(principal int) string {
+		switch principal {
+		case pOwner:
+			return ts.login("alice", testPassword)
+		case pOther:
+			return ts.login("bob", testPassword)
+		case pAdmin:
+			return ts.login("root", testPassword)
+		case pGarbage:
+			return "garbage-0123456789abcdefghijklmnopqrstuvwxyzABC"
+		case pLoggedOut:
+			tok := ts.login("alice", testPassword)
+			ts.want(ts.do("POST", "/api/v2/users/logout", tok, nil), 204)
+			return tok
+		case pExpired:
+			offset.Store(int64(-lifetime - time.Minute))
+			tok := ts.login("alice", testPassword)
+			offset.Store(0)
+			return tok
+		case pAgent:
+			return bobWS.AgentToken
+		}
+		return ""
+	}
+	// A logged-in alice checks the expired token really was valid once:
+	// within its lifetime it works.
+	offset.Store(int64(-lifetime - time.Minute))
+	early := ts.login("alice", testPassword)
+	ts.want(ts.do("GET", "/api/v2/users/me", early, nil), 200)
+	offset.Store(0)
+	ts.want(ts.do("GET", "/api/v2/users/me", early, nil), 401)
+
+	got := make([][nPrincipals]int, len(authzMatrix))
+	for i, row := range authzMatrix {
+		for pr := range nPrincipals {
+			cell := fmt.Sprintf("%d-%d", i, pr)
+			path := strings.NewReplacer("{user}", "alice", "{ws}", aliceWS.ID, "{secret}", "cell"+cell).Replace(row.path)
+			if strings.Contains(row.path, "{secret}") {
+				ts.want(ts.do("POST", "/api/v2/users/me/secrets", p.alice, map[string]string{"name": "cell" + cell, "value": canary}), 201)
+			}
+			var body any
+			if row.body != nil {
+				body = row.body(strings.ReplaceAll(cell, "-", "x"))
+			}
+			tok := token(pr)
+			if row.ws {
+				got[i][pr] = ts.wsStatus(path, tok)
+			} else {
+				got[i][pr] = ts.authzStatus(strings.Fields(row.route)[0], path, tok, row.cookie, body)
+			}
+		}
+	}
+	var report strings.Builder
+	for i, row := range authzMatrix {
+		for pr := range nPrincipals {
+			if got[i][pr] != row.want[pr] {
+				fmt.Fprintf(&report, "\n  %-45s %-17s got %d, want %d", row.path, principalNames[pr], got[i][pr], row.want[pr])
+			}
+		}
+	}
+	if report.Len() > 0 {
+		t.Fatalf("authorization matrix mismatches:%s", report.String())
+	}
+}
+
+// authzStatus sends one matrix request without following redirects and
+// returns its status; the body joins those scanned for canaries.
+func (ts *testServer) authzStatus(method, path, tok, cookie string, body any) int {
+	ts.t.Helper()
+	var (
+		rd io.Reader
+		ct string
+	)
+	switch b := body.(type) {
+	case nil:
+	case url.Values: // a dashboard form
+		rd, ct = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			ts.t.Fatal(err)
+		}
+		rd, ct = bytes.NewReader(j), "application/json"
+	}
+	req, err := http.NewRequest(method, ts.URL()+path, rd)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	switch {
+	case tok == "":
+	case cookie != "":
+		req.AddCookie(&http.Cookie{Name: cookie, Value: tok})
+	default:
+		req.Header.Set(HeaderSessionToken, tok)
+	}
+	noRedirect := &http.Client{Transport: ts.client.Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noRedirect.Do(req)
+	if err != nil {
+		ts.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	ts.bodiesMu.Lock()
+	ts.bodies.Write(b)
+	ts.bodiesMu.Unlock()
+	if loc, err := res.Location(); err == nil && res.StatusCode == http.StatusSeeOther && loc.Path == "/login" {
+		return seeLogin
+	}
+	return res.StatusCode
+}
+
+// wsStatus opens a websocket on path with tok (as the session token, or
+// as the agent token on the agents' endpoint) and returns the status of
+// the answer: 101 when the upgrade succeeded.
+func (ts *testServer) wsStatus(path, tok string) int {
+	ts.t.Helper()
+	hdr := http.Header{}
+	if path == proto.ConnectPath {
+		hdr.Set(proto.HeaderVersion, proto.Version)
+		if tok != "" {
+			hdr.Set(proto.HeaderToken, tok)
+		}
+	} else if tok != "" {
+		hdr.Set(HeaderSessionToken, tok)
+	}
+	c, res, err := websocket.Dial(ts.t.Context(), "ws"+strings.TrimPrefix(ts.URL(), "http")+path,
+		&websocket.DialOptions{HTTPHeader: hdr, HTTPClient: ts.client})
+	if err == nil {
+		_ = c.CloseNow()
+		return http.StatusSwitchingProtocols
+	}
+	if res == nil {
+		ts.t.Fatalf("websocket %s: %v", path, err)
+	}
+	return res.StatusCode
+}

@@ -1,0 +1,62 @@
+package controlplane
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/courierhq/courier/controlplane/notify"
+	"github.com/courierhq/courier/controlplane/store"
+)
+
+// publishTimeout bounds one Publish after a committed write.
+const publishTimeout = 5 * time.Second
+
+// publishingStore is the store the REST API and the dashboard write
+// secrets through: after each committed create, update or delete it
+// publishes the owner's ID, so the agents of that owner are told (R3's
+// "changes pending", or a live re-apply). Wrapping the store, rather than
+// each handler, keeps every write path — single, batch, dashboard — from
+// forgetting it.
+type publishingStore struct {
+	store.Store
+	notifier notify.Notifier
+	log      *zap.Logger
+}
+
+func (p publishingStore) publish(ctx context.Context, userID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	if err := p.notifier.Publish(ctx, userID); err != nil {
+		p.log.Warn("could not announce a secrets change; the owner's agents apply it at their next connect",
+			zap.String("user_id", userID), zap.Error(err))
+	}
+}
+
+// CreateSecrets stores secs, then publishes.
+func (p publishingStore) CreateSecrets(ctx context.Context, userID string, secs []store.Secret, check store.CheckFunc) error {
+	err := p.Store.CreateSecrets(ctx, userID, secs, check)
+	if err == nil {
+		p.publish(ctx, userID)
+	}
+	return err
+}
+
+// UpdateSecret updates the secret, then publishes.
+func (p publishingStore) UpdateSecret(ctx context.Context, userID, name string, u store.SecretUpdate, check store.CheckFunc) (store.Secret, error) {
+	s, err := p.Store.UpdateSecret(ctx, userID, name, u, check)
+	if err == nil {
+		p.publish(ctx, userID)
+	}
+	return s, err
+}
+
+// DeleteSecret deletes the secret, then publishes.
+func (p publishingStore) DeleteSecret(ctx context.Context, userID, name string) error {
+	err := p.Store.DeleteSecret(ctx, userID, name)
+	if err == nil {
+		p.publish(ctx, userID)
+	}
+	return err
+}

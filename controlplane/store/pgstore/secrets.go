@@ -1,0 +1,310 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/courierhq/courier/controlplane/store"
+)
+
+const secretCols = `id, user_id, name, description, env_name, file_path, value, value_format, enabled, created_at, updated_at`
+
+func scanSecret(row rowScanner) (store.Secret, error) {
+	var sec store.Secret
+	var format int16
+	var created, updated int64
+	if err := row.Scan(&sec.ID, &sec.UserID, &sec.Name, &sec.Description, &sec.EnvName, &sec.FilePath,
+		&sec.Value, &format, &sec.Enabled, &created, &updated); err != nil {
+		return store.Secret{}, notFound(err)
+	}
+	sec.Format = store.ValueFormat(format)
+	sec.CreatedAt, sec.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return sec, nil
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func listSecrets(ctx context.Context, q querier, userID string) ([]store.Secret, error) {
+	rows, err := q.Query(ctx, `SELECT `+secretCols+` FROM secrets WHERE user_id = $1 ORDER BY name`, userID)
+	return collect(rows, err, scanSecret)
+}
+
+// writeErr turns a unique-index violation on secrets into the
+// *store.ConflictError the index stands for, and wraps any other error with
+// what was being done. The conflict check under the user's lock finds
+// clashes first; the indexes are the last word.
+func writeErr(doing string, err error, sec store.Secret) error {
+	code, constraint := sqlState(err)
+	if code != codeUnique {
+		return fmt.Errorf("pgstore: %s: %w", doing, err)
+	}
+	switch constraint {
+	case "secrets_name":
+		return &store.ConflictError{Field: "name", Message: fmt.Sprintf("a secret named %q already exists", sec.Name)}
+	case "secrets_env":
+		return &store.ConflictError{Field: "env_name", Message: fmt.Sprintf("env name %s is already used by another secret", sec.EnvName)}
+	case "secrets_file":
+		return &store.ConflictError{Field: "file_path", Message: fmt.Sprintf("file path %s is already used by another secret", sec.FilePath)}
+	}
+	return fmt.Errorf("pgstore: %s: %w", doing, err)
+}
+
+// ListSecrets implements store.Store.
+func (s *Store) ListSecrets(ctx context.Context, userID string) ([]store.Secret, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if !storable(userID) {
+		return nil, nil
+	}
+	return listSecrets(ctx, s.pool, userID)
+}
+
+// GetSecret implements store.Store.
+func (s *Store) GetSecret(ctx context.Context, userID, name string) (store.Secret, error) {
+	if err := s.check(); err != nil {
+		return store.Secret{}, err
+	}
+	if !storable(userID, name) {
+		return store.Secret{}, store.ErrNotFound
+	}
+	return scanSecret(s.pool.QueryRow(ctx, `SELECT `+secretCols+` FROM secrets WHERE user_id = $1 AND name = $2`, userID, name))
+}
+
+// CreateSecrets implements store.Store. The user's row lock is held from
+// before the set is read until the commit, so check sees every secret
+// committed by any replica and no other writer of this user commits in
+// between.
+func (s *Store) CreateSecrets(ctx context.Context, userID string, secs []store.Secret, check store.CheckFunc) error {
+	if !storable(userID) {
+		return fmt.Errorf("pgstore: user %q: %w", userID, store.ErrNotFound)
+	}
+	for _, sec := range secs {
+		if !storable(sec.ID, sec.Name, sec.Description, sec.EnvName, sec.FilePath) {
+			return ErrText
+		}
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
+		after, err := listSecrets(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		for _, sec := range secs {
+			sec.UserID = userID
+			if err := store.SecretConflict(after, sec); err != nil {
+				return err
+			}
+			after = append(after, sec)
+		}
+		if check != nil {
+			if err := check(after); err != nil {
+				return err
+			}
+		}
+		for _, sec := range secs {
+			value := sec.Value
+			if value == nil {
+				value = []byte{}
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO secrets(`+secretCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+				sec.ID, userID, sec.Name, sec.Description, sec.EnvName, sec.FilePath, value, int16(sec.Format), sec.Enabled,
+				nanos(sec.CreatedAt), nanos(sec.UpdatedAt)); err != nil {
+				return writeErr("insert secret", err, sec)
+			}
+		}
+		return bumpRevision(ctx, tx, userID)
+	})
+}
+
+// UpdateSecret implements store.Store, under the user's row lock like
+// CreateSecrets.
+func (s *Store) UpdateSecret(ctx context.Context, userID, name string, u store.SecretUpdate, check store.CheckFunc) (store.Secret, error) {
+	if !storable(userID, name) {
+		return store.Secret{}, store.ErrNotFound
+	}
+	for _, p := range []*string{u.Description, u.EnvName, u.FilePath} {
+		if p != nil && !storable(*p) {
+			return store.Secret{}, ErrText
+		}
+	}
+	var updated store.Secret
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if err := lockUser(ctx, tx, userID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return store.ErrNotFound
+			}
+			return err
+		}
+		after, err := listSecrets(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		idx := -1
+		for i, sec := range after {
+			if sec.Name == name {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			return store.ErrNotFound
+		}
+		sec := u.Apply(after[idx])
+		if err := store.SecretConflict(after, sec); err != nil {
+			return err
+		}
+		after[idx] = sec
+		if check != nil {
+			if err := check(after); err != nil {
+				return err
+			}
+		}
+		value := sec.Value
+		if value == nil {
+			value = []byte{}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE secrets SET description = $1, env_name = $2, file_path = $3, value = $4,
+			value_format = $5, enabled = $6, updated_at = $7 WHERE id = $8`,
+			sec.Description, sec.EnvName, sec.FilePath, value, int16(sec.Format), sec.Enabled, nanos(sec.UpdatedAt), sec.ID); err != nil {
+			return writeErr("update secret", err, sec)
+		}
+		updated = sec
+		return bumpRevision(ctx, tx, userID)
+	})
+	return updated, err
+}
+
+// DeleteSecret implements store.Store.
+func (s *Store) DeleteSecret(ctx context.Context, userID, name string) error {
+	if !storable(userID, name) {
+		return store.ErrNotFound
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if err := lockUser(ctx, tx, userID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return store.ErrNotFound
+			}
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM secrets WHERE user_id = $1 AND name = $2`, userID, name)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrNotFound
+		}
+		return bumpRevision(ctx, tx, userID)
+	})
+}
+
+// bumpRevision raises userID's secrets revision inside a write of its
+// secrets (the user's row is already locked).
+func bumpRevision(ctx context.Context, tx pgx.Tx, userID string) error {
+	if _, err := tx.Exec(ctx, `UPDATE users SET secrets_revision = secrets_revision + 1 WHERE id = $1`, userID); err != nil {
+		return fmt.Errorf("pgstore: raise secrets revision: %w", err)
+	}
+	return nil
+}
+
+// SecretsRevision implements store.Store.
+func (s *Store) SecretsRevision(ctx context.Context, userID string) (int64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	if !storable(userID) {
+		return 0, store.ErrNotFound
+	}
+	var rev int64
+	err := s.pool.QueryRow(ctx, `SELECT secrets_revision FROM users WHERE id = $1`, userID).Scan(&rev)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, store.ErrNotFound
+	}
+	return rev, err
+}
+
+// ScanSecrets implements store.Store. IDs compare bytewise (COLLATE "C").
+func (s *Store) ScanSecrets(ctx context.Context, afterID string, limit int) ([]store.Secret, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if !storable(afterID) {
+		return nil, fmt.Errorf("pgstore: scan secrets: %w", ErrText)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+secretCols+` FROM secrets WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
+	out, err := collect(rows, err, scanSecret)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: scan secrets: %w", err)
+	}
+	return out, nil
+}
+
+// SwapSecretValue implements store.Store. It takes the owner's row lock, so
+// it cannot interleave with an UpdateSecret that read the value before the
+// swap and would write it back after.
+func (s *Store) SwapSecretValue(ctx context.Context, id string, old, value []byte, format store.ValueFormat) (bool, error) {
+	if old == nil {
+		old = []byte{}
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	if !storable(id) {
+		return false, nil
+	}
+	var swapped bool
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		swapped = false
+		var userID string
+		err := tx.QueryRow(ctx, `SELECT user_id FROM secrets WHERE id = $1`, id).Scan(&userID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := lockUser(ctx, tx, userID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE secrets SET value = $1, value_format = $2 WHERE id = $3 AND value = $4`,
+			value, int16(format), id, old)
+		if err != nil {
+			return fmt.Errorf("pgstore: swap secret value: %w", err)
+		}
+		swapped = tag.RowsAffected() == 1
+		return nil
+	})
+	return swapped, err
+}
+
+// CountSecretsByFormat implements store.Store.
+func (s *Store) CountSecretsByFormat(ctx context.Context) (map[store.ValueFormat]int, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT value_format, count(*) FROM secrets GROUP BY value_format`)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: count secrets by format: %w", err)
+	}
+	defer rows.Close()
+	out := map[store.ValueFormat]int{}
+	for rows.Next() {
+		var f int16
+		var n int64
+		if err := rows.Scan(&f, &n); err != nil {
+			return nil, err
+		}
+		out[store.ValueFormat(f)] = int(n)
+	}
+	return out, rows.Err()
+}
