@@ -12,12 +12,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/afero"
 	"go.uber.org/zap"
+
+	"github.com/courierhq/courier/agent/spawn"
 )
 
 var (
@@ -35,12 +38,14 @@ type Config struct {
 	Token, TokenFile string
 	// DataDir holds the agent's state file and SSH host key
 	// (COURIER_AGENT_DATA_DIR). Default $XDG_STATE_HOME/courier-agent, else
-	// ~/.local/state/courier-agent.
+	// ~/.local/state/courier-agent; on Windows
+	// %LOCALAPPDATA%\courier-agent.
 	DataDir string
 	// Home is the workspace user's home, what "~/" expands to in file
 	// secrets and where processes start. Default $HOME.
 	Home string
-	// Shell runs scripts, apps and sessions. Default $SHELL, else /bin/sh.
+	// Shell runs scripts, apps and sessions. Default $SHELL, else /bin/sh;
+	// on Windows %COMSPEC% (see spawn.DefaultShell).
 	Shell string
 	// Fs is where file secrets are written. Default the OS filesystem.
 	Fs afero.Fs
@@ -93,13 +98,13 @@ type Config struct {
 func DefaultConfig() Config {
 	home, _ := os.UserHomeDir()
 	state := os.Getenv("XDG_STATE_HOME")
-	if state == "" {
+	switch {
+	case state == "" && runtime.GOOS == "windows" && os.Getenv("LOCALAPPDATA") != "":
+		state = os.Getenv("LOCALAPPDATA")
+	case state == "":
 		state = filepath.Join(home, ".local", "state")
 	}
-	shell := os.Getenv("SHELL")
-	if shell == "" {
-		shell = "/bin/sh"
-	}
+	shell := spawn.DefaultShell(runtime.GOOS, os.Environ())
 	return Config{
 		DataDir: filepath.Join(state, "courier-agent"), Home: home, Shell: shell,
 		Fs: afero.NewOsFs(), Logger: zap.NewNop(),

@@ -39,6 +39,10 @@ var (
 	ErrInvalid = errors.New("invalid environment variable")
 	// ErrOptions is wrapped by Options.Validate failures.
 	ErrOptions = errors.New("invalid envmerge options")
+	// ErrBlockTooLarge is wrapped when the environment exceeds
+	// Options.BlockLimit. The error names the secret variables that did not
+	// fit and their sizes, never a value.
+	ErrBlockTooLarge = errors.New("environment block too large")
 )
 
 // Layer names, as Result.Effective reports them and errors name them.
@@ -52,6 +56,11 @@ const (
 // DefaultBudgetBytes is Windows' environment block limit (32,767 UTF-16
 // characters), the smallest of the platforms the agent runs on.
 const DefaultBudgetBytes = 32 * 1024
+
+// WindowsBlockLimit is the size of a Windows environment block the agent
+// holds to, in UTF-16 code units: 32,767, the limit Windows documents for
+// one variable and the user guide's "~32 KiB" for the whole block.
+const WindowsBlockLimit = 32767
 
 // Options controls a merge. The zero value is usable: case-sensitive names,
 // no private variables, the default budget.
@@ -68,21 +77,38 @@ type Options struct {
 	// BudgetBytes is the size above which Result.OverBudget is set and a
 	// warning issued. 0 means DefaultBudgetBytes.
 	BudgetBytes int
+	// BlockLimit is a hard cap on the environment block in UTF-16 code
+	// units, counted as Windows does: each "NAME=value" plus its NUL, plus
+	// the final NUL. Over it, With refuses with ErrBlockTooLarge naming the
+	// secret variables that did not fit, rather than let CreateProcess or
+	// the program fail obscurely. 0 means no cap. DefaultOptions sets
+	// WindowsBlockLimit on Windows.
+	BlockLimit int
 }
 
 // DefaultOptions returns the options the agent uses on this OS.
-func DefaultOptions() Options {
-	return Options{
-		FoldCase:    runtime.GOOS == "windows",
+func DefaultOptions() Options { return OptionsFor(runtime.GOOS) }
+
+// OptionsFor returns the options the agent uses on goos ("windows",
+// "linux", "darwin", ...): Windows folds case and caps the block.
+func OptionsFor(goos string) Options {
+	o := Options{
 		Private:     []string{"COURIER_AGENT_TOKEN", "COURIER_AGENT_TOKEN_FILE", "COURIER_AGENT_*"},
 		BudgetBytes: DefaultBudgetBytes,
 	}
+	if goos == "windows" {
+		o.FoldCase, o.BlockLimit = true, WindowsBlockLimit
+	}
+	return o
 }
 
 // Validate reports whether o is usable.
 func (o Options) Validate() error {
 	if o.BudgetBytes < 0 {
 		return fmt.Errorf("%w: BudgetBytes is negative", ErrOptions)
+	}
+	if o.BlockLimit < 0 {
+		return fmt.Errorf("%w: BlockLimit is negative", ErrOptions)
 	}
 	for _, p := range o.Private {
 		if p == "" || p == "*" {
@@ -301,6 +327,11 @@ func (p *Prepared) With(session map[string]string) (Result, error) {
 			msg += fmt.Sprintf("; env secrets (%d bytes) pushed it over", secretBytes)
 		}
 		res.Warnings = append(res.Warnings, msg)
+	}
+	if p.o.BlockLimit > 0 {
+		if err := checkBlock(res, p.o.BlockLimit); err != nil {
+			return Result{}, err
+		}
 	}
 	return res, nil
 }

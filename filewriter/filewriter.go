@@ -1,8 +1,8 @@
 // Package filewriter writes file secrets onto an afero.Fs: it expands "~/",
 // settles collisions between secrets that resolve to the same file, creates
 // missing parents, and replaces file contents atomically while keeping the
-// existing file's mode, owner, group, POSIX ACL and extended attributes (R6).
-// It never deletes a file (R7).
+// existing file's mode, owner, group, POSIX ACL and extended attributes (R6)
+// — or on Windows its DACL. It never deletes a file (R7).
 package filewriter
 
 import (
@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -62,6 +63,13 @@ type Config struct {
 	// UID and GID own new files and directories when >= 0 and the process
 	// may chown. Default -1, -1: new files belong to the process.
 	UID, GID int
+	// OS selects the path rules: "windows" or any other GOOS (POSIX).
+	// Default runtime.GOOS. It is a field so the Windows rules are
+	// testable on Linux (see Resolve).
+	OS string
+	// Drive is, on Windows, the volume "/x/y" paths resolve onto ("C:").
+	// Default the volume of the agent's working directory, else Home's.
+	Drive string
 }
 
 // DefaultConfig returns a Config with every default filled but Home.
@@ -77,6 +85,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Home must be an absolute path, got %q", ErrConfig, c.Home)
 	case c.Parallelism < 0:
 		return fmt.Errorf("%w: Parallelism is negative", ErrConfig)
+	case c.OS == "windows" && !isWindowsAbs(c.Home):
+		return fmt.Errorf("%w: Home must be a Windows path such as C:\\Users\\me, got %q", ErrConfig, c.Home)
+	case c.OS == "windows" && c.Drive != "" && !isDrive(c.Drive):
+		return fmt.Errorf("%w: Drive must be a volume such as \"C:\", got %q", ErrConfig, c.Drive)
 	}
 	return nil
 }
@@ -148,15 +160,39 @@ type Result struct {
 // Backends: extended attributes are copied only with afero.OsFs on Linux
 // (afero has no xattr API); elsewhere mode is kept, and owner and group
 // where the backend's FileInfo carries a syscall.Stat_t. On afero.MemMapFs
-// there are no symlinks and fsync is a no-op; the logic is the same. Windows
-// renames over an existing file with MoveFileEx, which is atomic on NTFS for
-// most cases and keeps no ACL of the old file.
+// there are no symlinks and fsync is a no-op; the logic is the same.
+//
+// On Windows (afero.OsFs, Config.OS "windows"), what holds instead:
+//   - "~/" is the user profile (Home, %USERPROFILE% by default) and "/x/y"
+//     is "x/y" on Config.Drive, the drive of the agent's working directory;
+//     names differing only by case are one file, so they collide (R8);
+//   - the replacement is renamed over the target by os.Rename, which is
+//     MoveFileEx with MOVEFILE_REPLACE_EXISTING: on NTFS a reader opening
+//     the file sees the old content or the new. A reader that holds the
+//     old file open without FILE_SHARE_DELETE makes the rename fail; the
+//     file is then left as it was and the failure reported, not retried;
+//   - an existing file's DACL, and whether it is protected from
+//     inheritance, is copied onto the replacement before the rename; its
+//     owner is not (the agent's user creates the replacement), nor its
+//     SACL (auditing; reading it needs a privilege the agent lacks),
+//     alternate data streams or attributes such as hidden or read-only
+//     (a read-only target fails the rename, and is reported);
+//   - a new file gets an explicit, protected DACL with one entry, full
+//     control for the agent's user: no other user, group or administrator
+//     entry, nothing inherited from the directory. Administrators can
+//     still take ownership, as everywhere on Windows;
+//   - new parent directories inherit their parent's ACL (the user profile
+//     is the user's own); mode bits other than read-only mean nothing;
+//   - fsync is FlushFileBuffers; directories are not synced (Windows
+//     cannot open them for it), so a rename's durability across a power
+//     loss rests on NTFS's journal.
 //
 // A Writer is safe for concurrent use; concurrent writes to the same path
 // from different Writers or processes are not coordinated.
 type Writer struct {
-	cfg Config
-	log *zap.Logger
+	cfg   Config
+	log   *zap.Logger
+	paths pathRules
 }
 
 // New validates cfg, fills its defaults and returns a Writer. It starts
@@ -172,10 +208,16 @@ func New(cfg Config) (*Writer, error) {
 	if cfg.Parallelism == 0 {
 		cfg.Parallelism = d.Parallelism
 	}
+	if cfg.OS == "" {
+		cfg.OS = runtime.GOOS
+	}
+	if cfg.OS == "windows" && cfg.Drive == "" {
+		cfg.Drive = defaultDrive(cfg.Home)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Writer{cfg: cfg, log: cfg.Logger}, nil
+	return &Writer{cfg: cfg, log: cfg.Logger, paths: newPathRules(cfg)}, nil
 }
 
 // WriteAll resolves every file, settles collisions, writes the survivors
@@ -199,10 +241,12 @@ func (w *Writer) WriteAll(ctx context.Context, files []File) []Result {
 			continue
 		}
 		results[i].Path = p
-		if _, ok := groups[p]; !ok {
-			order = append(order, p)
+		// On Windows, names differing only by case are one file.
+		k := w.paths.key(p)
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
 		}
-		groups[p] = append(groups[p], i)
+		groups[k] = append(groups[k], i)
 	}
 
 	var winners []int
@@ -227,7 +271,7 @@ func (w *Writer) WriteAll(ctx context.Context, files []File) []Result {
 		}
 		slices.Sort(names)
 		w.log.Warn("file secrets collide: they resolve to the same path; one file is kept",
-			zap.String("path", p), zap.Strings("secrets", names), zap.String("kept", files[win].Secret),
+			zap.String("path", results[win].Path), zap.Strings("secrets", names), zap.String("kept", files[win].Secret),
 			zap.String("rule", "most recently updated wins, ties by name"))
 	}
 
@@ -297,22 +341,18 @@ func Wins(aUpdated time.Time, aName string, bUpdated time.Time, bName string) bo
 // existing components — parents and the file itself — are followed, so two
 // spellings of one file resolve to the same string. Relative, "~user/",
 // empty and NUL-holding paths are refused with ErrPath.
+//
+// On Windows (Config.OS) "~/" expands to Home (the user profile, as
+// %USERPROFILE% names it) and "/x/y" to Config.Drive's root ("C:/x/y");
+// the result uses forward slashes, which Windows accepts; a backslash in the
+// target separates components too. Targets that Windows would read as
+// something else are refused: a ':' (a drive or an alternate data stream),
+// a component ending in '.' or ' ' (Windows strips them), and device names
+// (CON, NUL, COM1, ...).
 func (w *Writer) Resolve(p string) (string, error) {
-	switch {
-	case p == "":
-		return "", fmt.Errorf("%w: empty", ErrPath)
-	case strings.IndexByte(p, 0) >= 0:
-		return "", fmt.Errorf("%w: contains a NUL byte", ErrPath)
-	case strings.HasPrefix(p, "~/"):
-		p = w.cfg.Home + "/" + p[2:]
-	case strings.HasPrefix(p, "~"):
-		return "", fmt.Errorf("%w: only \"~/\" is expanded, not \"~user/\"", ErrPath)
-	case !strings.HasPrefix(p, "/"):
-		return "", fmt.Errorf("%w: must start with \"~/\" or \"/\"", ErrPath)
-	}
-	p = path.Clean(p)
-	if p == "/" || p == path.Clean(w.cfg.Home) {
-		return "", fmt.Errorf("%w: names a directory", ErrPath)
+	p, err := w.paths.expand(p)
+	if err != nil {
+		return "", err
 	}
 	return w.followLinks(p)
 }

@@ -23,8 +23,8 @@ func (w *Writer) followLinks(p string) (string, error) {
 	if !ok1 || !ok2 {
 		return p, nil
 	}
-	rest := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	resolved := "/"
+	root, rest := w.paths.split(p)
+	resolved := root
 	for hops := 0; len(rest) > 0; {
 		next := path.Join(resolved, rest[0])
 		rest = rest[1:]
@@ -51,12 +51,18 @@ func (w *Writer) followLinks(p string) (string, error) {
 			return "", fmt.Errorf("reading symlink %s: %w", next, err)
 		}
 		target = toSlash(target)
-		if !strings.HasPrefix(target, "/") {
+		switch {
+		case w.paths.windows && isWindowsAbs(target):
+		case w.paths.windows && strings.HasPrefix(target, "/"):
+			target = root + target[1:] // a rooted link stays on its volume
+		case !strings.HasPrefix(target, "/"):
 			target = path.Join(resolved, target)
 		}
 		// Restart from the root with the link's target spliced in.
-		rest = append(strings.Split(strings.TrimPrefix(path.Clean(target), "/"), "/"), rest...)
-		resolved = "/"
+		var parts []string
+		root, parts = w.paths.split(path.Clean(target))
+		rest = append(parts, rest...)
+		resolved = root
 	}
 	return resolved, nil
 }

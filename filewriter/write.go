@@ -36,10 +36,11 @@ const tempPrefix = ".courier-tmp-"
 //     are remembered.
 //  3. Create a temporary file in the target's directory (O_EXCL, 0600).
 //  4. Write the content and fsync it.
-//  5. Chmod it to the kept mode (or 0600: explicit, because of umask). For
+//  5. Chmod it to the kept mode (or 0600: explicit, because of umask; on
+//     Windows, with afero.OsFs, a new file gets an owner-only DACL). For
 //     an existing target, chown it to the target's owner and group, then
 //     give it the target's extended attributes (POSIX ACL, SELinux label,
-//     user.*; on afero.OsFs, Linux). If the process may not do either (an
+//     user.*; on afero.OsFs, Linux) or, on Windows, its DACL. If the process may not do either (an
 //     unprivileged agent and a file of another group), the temporary file
 //     is removed and the target is written in place (8) instead: its
 //     owner, group and attributes are never changed silently. A new file is
@@ -109,6 +110,13 @@ func (w *Writer) write(ctx context.Context, p string, content []byte) (out Outco
 	if err := fsys.Chmod(tmp, mode); err != nil {
 		_ = fsys.Remove(tmp)
 		return Failed, "", classify(err)
+	}
+	if _, osFs := fsys.(*afero.OsFs); osFs && !exists {
+		// Windows: an owner-only ACL, as mode bits mean little there.
+		if err := restrictNew(tmp); err != nil {
+			_ = fsys.Remove(tmp)
+			return Failed, "", err
+		}
 	}
 	switch {
 	case exists:

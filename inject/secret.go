@@ -227,6 +227,19 @@ var reservedEnv = map[string]string{
 	"XDG_STATE_HOME": "an XDG base directory", "XDG_CACHE_HOME": "an XDG base directory",
 	"XDG_RUNTIME_DIR": "an XDG base directory", "XDG_DATA_DIRS": "an XDG base directory",
 	"XDG_CONFIG_DIRS": "an XDG base directory",
+	// Windows' own: a secret applies to every workspace of its owner, and
+	// the server cannot know which of them run Windows, so these are
+	// reserved on every agent (and PATH above is Path there).
+	"USERPROFILE": "the Windows user profile", "APPDATA": "a Windows profile directory",
+	"LOCALAPPDATA": "a Windows profile directory", "PROGRAMDATA": "a Windows system directory",
+	"ALLUSERSPROFILE": "a Windows system directory", "PUBLIC": "a Windows system directory",
+	"SYSTEMROOT": "the Windows directory", "WINDIR": "the Windows directory",
+	"SYSTEMDRIVE": "the Windows system drive", "HOMEDRIVE": "the Windows home drive",
+	"HOMEPATH": "the Windows home path", "COMSPEC": "the Windows command interpreter",
+	"PATHEXT": "the Windows executable extensions", "PROGRAMFILES": "a Windows system directory",
+	"COMMONPROGRAMFILES": "a Windows system directory", "USERNAME": "the session user",
+	"USERDOMAIN": "the session user's domain", "COMPUTERNAME": "the host name",
+	"PSMODULEPATH": "PowerShell's module search path",
 }
 
 // reservedPrefixes are prefixes owned by Courier, git and the loader/locale.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -50,9 +51,9 @@ type Config struct {
 	// Logger receives merge warnings (names only, never values). nil means
 	// a no-op logger.
 	Logger *zap.Logger
-	// Shell runs Spec.Command as `Shell -c COMMAND` and is the interactive
-	// shell of SSH sessions. "" means $SHELL from Base, else /bin/sh. It
-	// must be an absolute path.
+	// Shell runs Spec.Command as `Shell -c COMMAND` (cmd.exe and PowerShell
+	// get their own flags, see ShellArgs) and is the interactive shell of
+	// SSH sessions. "" means DefaultShell. It must be an absolute path.
 	Shell string
 	// Home is the default working directory of children and the HOME the
 	// SSH server reports. "" means $HOME from Base, else os.UserHomeDir,
@@ -83,10 +84,7 @@ func (c Config) withDefaults() Config {
 		c.Logger = zap.NewNop()
 	}
 	if c.Shell == "" {
-		c.Shell = lookup(c.Base, "SHELL")
-		if !filepath.IsAbs(c.Shell) {
-			c.Shell = "/bin/sh"
-		}
+		c.Shell = DefaultShell(runtime.GOOS, c.Base)
 	}
 	if c.Home == "" {
 		c.Home = lookup(c.Base, "HOME")

@@ -22,3 +22,6 @@ func terminate(cmd *exec.Cmd) error {
 	}
 	return cmd.Process.Signal(syscall.SIGTERM)
 }
+
+// setCmdLine: Unix passes argv as is; ShellArgs gives no command line here.
+func setCmdLine(*exec.Cmd, string) {}

@@ -20,3 +20,10 @@ func terminate(cmd *exec.Cmd) error {
 	}
 	return cmd.Process.Kill()
 }
+
+// setCmdLine gives the child a verbatim command line (see ShellArgs).
+func setCmdLine(cmd *exec.Cmd, line string) {
+	if line != "" {
+		cmd.SysProcAttr.CmdLine = line
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -118,9 +119,14 @@ func (s *Spawner) Update(templateEnv, secretEnv map[string]string) {
 		s.log.Warn("env for new processes cannot be built", zap.Error(err))
 		return
 	}
-	if res, err := prepared.With(nil); err == nil {
-		s.logResult(res, zap.WarnLevel)
+	res, err := prepared.With(nil)
+	if err != nil {
+		// Over the Windows block limit: every spawn will fail with this
+		// error; say so once per apply. It names variables, not values.
+		s.log.Error("env for new processes does not fit; processes will not start", zap.Error(err))
+		return
 	}
+	s.logResult(res, zap.WarnLevel)
 }
 
 // Hold blocks new spawns until release is called, and returns once every
@@ -233,13 +239,17 @@ func (s *Spawner) broadcastLocked() {
 // build makes the exec.Cmd for spec with the given layers.
 func (s *Spawner) build(ctx context.Context, spec Spec, snap snapshot) (*exec.Cmd, error) {
 	l := snap.layers
-	var name string
+	var name, cmdLine string
 	var args []string
 	switch {
 	case spec.Command != "" && spec.Path != "":
 		return nil, fmt.Errorf("%w: both a shell command and a path", ErrInvalidSpec)
 	case spec.Command != "":
-		name, args = s.cfg.Shell, []string{"-c", spec.Command}
+		name = s.cfg.Shell
+		var err error
+		if args, cmdLine, err = ShellArgs(runtime.GOOS, name, spec.Command); err != nil {
+			return nil, err
+		}
 	case spec.Path != "":
 		name, args = spec.Path, spec.Args
 	case spec.Login:
@@ -261,7 +271,7 @@ func (s *Spawner) build(ctx context.Context, spec Spec, snap snapshot) (*exec.Cm
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
-	if spec.Login {
+	if spec.Login && runtime.GOOS != "windows" {
 		cmd.Args[0] = "-" + filepath.Base(name)
 	}
 	cmd.Env = env
@@ -270,6 +280,7 @@ func (s *Spawner) build(ctx context.Context, spec Spec, snap snapshot) (*exec.Cm
 		cmd.Dir = s.cfg.Home
 	}
 	cmd.SysProcAttr = groupSysProcAttr()
+	setCmdLine(cmd, cmdLine)
 	cmd.WaitDelay = s.cfg.WaitDelay
 	cmd.Cancel = func() error { return terminate(cmd) }
 	return cmd, nil

@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/afero"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/courierhq/courier/internal/ownerfile"
 )
 
 // LoadOrCreateHostKey returns the host key stored at path on fsys, creating
@@ -56,6 +58,9 @@ func LoadOrCreateHostKey(fsys afero.Fs, path string) (gossh.Signer, error) {
 	}
 	if werr == nil {
 		werr = fsys.Chmod(path, 0o600) // umask may have narrowed or widened it
+	}
+	if _, osFs := fsys.(*afero.OsFs); osFs && werr == nil {
+		werr = ownerfile.Restrict(path) // Windows: an owner-only DACL
 	}
 	if werr != nil {
 		_ = fsys.Remove(path) // we created it just now

@@ -98,6 +98,9 @@ func (s *Server) run(sess gliderssh.Session, sigs <-chan gliderssh.Signal, log *
 		if ptyReq.Term != "" {
 			spec.Session["TERM"] = ptyReq.Term
 		}
+		if conPTY { // Windows: a pseudo-console, not a pty (conpty_windows.go)
+			return s.runConPTY(ctx, sess, spec, ptyReq.Window, winCh, sigs, log)
+		}
 		return s.runPty(ctx, sess, spec, ptyReq.Window, winCh, sigs, log)
 	}
 	return s.runPlain(ctx, sess, spec, sigs, log)

@@ -43,6 +43,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	skipUnlessUnixShell(t)
 	home := t.TempDir()
 	core, logs := observer.New(zap.DebugLevel)
 	sp, err := spawn.New(spawn.Config{

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,21 +147,27 @@ func TestCloudInitSnippet(t *testing.T) {
 // by every local user through systemctl show; a container's env by docker
 // inspect).
 func TestBootRecipesUseTheTokenFile(t *testing.T) {
-	entries, err := os.ReadDir("boot")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join("boot", e.Name()))
+	n := 0
+	err := filepath.WalkDir("boot", func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		n++
+		b, err := os.ReadFile(p)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		text := string(b)
-		if !strings.Contains(text, "COURIER_AGENT_TOKEN_FILE") {
-			t.Errorf("%s does not use COURIER_AGENT_TOKEN_FILE", e.Name())
+		// The variable, or (Windows' scheduled task) the flag.
+		if !strings.Contains(text, "COURIER_AGENT_TOKEN_FILE") && !strings.Contains(text, "--token-file") {
+			t.Errorf("%s does not use a token file", p)
 		}
 		if strings.Contains(text, "COURIER_AGENT_TOKEN=") {
-			t.Errorf("%s sets COURIER_AGENT_TOKEN", e.Name())
+			t.Errorf("%s sets COURIER_AGENT_TOKEN", p)
 		}
+		return nil
+	})
+	if err != nil || n < 6 {
+		t.Fatalf("walked %d recipes: %v", n, err)
 	}
 }

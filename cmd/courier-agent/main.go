@@ -61,8 +61,10 @@ func run(args []string) error {
 	home := fs.String("home", env("COURIER_AGENT_HOME", d.Home), "the workspace user's home: where ~/ file secrets go (COURIER_AGENT_HOME)")
 	logLevel := fs.String("log-level", env("COURIER_AGENT_LOG_LEVEL", "info"), "debug, info, warn or error (COURIER_AGENT_LOG_LEVEL)")
 	logFormat := fs.String("log-format", env("COURIER_AGENT_LOG_FORMAT", "json"), "json or console (COURIER_AGENT_LOG_FORMAT)")
+	logFile := fs.String("log-file", env("COURIER_AGENT_LOG_FILE", ""), "append logs to this file instead of stderr, e.g. for a Windows service (COURIER_AGENT_LOG_FILE)")
 	maxBackoff := fs.Duration("max-backoff", envDuration("COURIER_AGENT_MAX_BACKOFF", d.MaxBackoff), "longest wait between reconnects (COURIER_AGENT_MAX_BACKOFF)")
 	keepalive := fs.Duration("keepalive", envDuration("COURIER_AGENT_KEEPALIVE", proto.DefaultKeepaliveInterval), "keepalive interval; a dead connection is noticed within about twice this (COURIER_AGENT_KEEPALIVE)")
+	service := fs.Bool("service", false, "run under the Windows service manager; detected when it started the agent, but Wine needs it said")
 	liveDefault, liveErr := envBool("COURIER_AGENT_LIVE_FILES")
 	liveFiles := fs.Bool("live-files", liveDefault, "re-apply at once when the control plane says secrets changed: files rewritten, env for new processes only (COURIER_AGENT_LIVE_FILES)")
 	metricsListen := fs.String("metrics-listen", env("COURIER_AGENT_METRICS_LISTEN", ""), "serve Prometheus /metrics on this address, e.g. 127.0.0.1:2112; empty: off (COURIER_AGENT_METRICS_LISTEN)")
@@ -80,7 +82,7 @@ func run(args []string) error {
 		fmt.Printf("courier-agent %s (agent protocol %s)\n", version, proto.Version)
 		return nil
 	}
-	log, err := newLogger(*logLevel, *logFormat)
+	log, err := newLogger(*logLevel, *logFormat, *logFile)
 	if err != nil {
 		return err
 	}
@@ -120,6 +122,11 @@ func run(args []string) error {
 	}
 	a, err := agent.New(cfg)
 	if err != nil {
+		return err
+	}
+	// As a Windows service, the service manager's stop cancels instead
+	// (service_windows.go).
+	if ok, err := runAsService(a.Run, *service); ok {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -185,7 +192,7 @@ func envDuration(name string, def time.Duration) time.Duration {
 	return def
 }
 
-func newLogger(level, format string) (*zap.Logger, error) {
+func newLogger(level, format, file string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
 		return nil, fmt.Errorf("log level: %w", err)
@@ -203,5 +210,17 @@ func newLogger(level, format string) (*zap.Logger, error) {
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
 	cfg.OutputPaths, cfg.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
 	cfg.Sampling = nil
-	return cfg.Build()
+	if file == "" {
+		return cfg.Build()
+	}
+	// Opened here, not as a zap output path: zap reads "C:\..." as a URL.
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("log file: %w", err)
+	}
+	var enc zapcore.Encoder = zapcore.NewJSONEncoder(cfg.EncoderConfig)
+	if format == "console" {
+		enc = zapcore.NewConsoleEncoder(cfg.EncoderConfig)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(f), cfg.Level), zap.ErrorOutput(zapcore.Lock(f))), nil
 }
