@@ -42,15 +42,7 @@ func startChangesEnv(t *testing.T, courier, agentBin, sshBin string, agentEnv ..
 	ctx := context.Background()
 	addr, serverLog := startServer(t, courier)
 	e := &changesEnv{t: t, url: "http://" + addr, courier: courier, ssh: sshBin, serverLog: serverLog, home: t.TempDir()}
-	anon, _ := client.New(client.Config{URL: e.url})
-	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "dev", Email: "dev@e2e.test", Password: "correct-horse"}); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := anon.Login(ctx, client.LoginRequest{Username: "dev", Password: "correct-horse"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.session, e.api = tok, anon.WithToken(tok)
+	e.api, e.session = firstUser(t, e.url, "dev", "dev@e2e.test", "correct-horse")
 	ws, err := e.api.CreateWorkspace(ctx, client.CreateWorkspaceRequest{Name: "dev", Owner: "dev", Template: client.Template{
 		Apps: []client.App{{Slug: "recorder", Command: `echo "$LIVE_VAL" > ~/app-env.tmp && mv ~/app-env.tmp ~/app-env; while true; do sleep 1; done`}},
 	}})

@@ -175,15 +175,7 @@ func dashboardFlow(t *testing.T, chromium, courier, agentBin string, width, heig
 	addr, serverLog := startServer(t, courier)
 	rec, proxy := newRecorder(t, "http://"+addr)
 
-	anon, _ := client.New(client.Config{URL: "http://" + addr})
-	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "dev", Email: "dev@dash.test", Password: dashPassword}); err != nil {
-		t.Fatal(err)
-	}
-	token, err := anon.Login(ctx, client.LoginRequest{Username: "dev", Password: dashPassword})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := anon.WithToken(token)
+	api, _ := firstUser(t, "http://"+addr, "dev", "dev@dash.test", dashPassword)
 	ws, err := api.CreateWorkspace(ctx, client.CreateWorkspaceRequest{Name: "dev", Owner: "dev"})
 	if err != nil {
 		t.Fatal(err)

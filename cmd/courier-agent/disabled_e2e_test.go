@@ -30,15 +30,7 @@ func TestDisabledSecretEndToEnd(t *testing.T) {
 	addr, serverLog := startServer(t, courier)
 	url := "http://" + addr
 
-	anon, _ := client.New(client.Config{URL: url})
-	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "dev", Email: "dev@e2e.test", Password: "correct-horse"}); err != nil {
-		t.Fatal(err)
-	}
-	token, err := anon.Login(ctx, client.LoginRequest{Username: "dev", Password: "correct-horse"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := anon.WithToken(token)
+	api, token := firstUser(t, url, "dev", "dev@e2e.test", "correct-horse")
 	home := t.TempDir()
 	ws, err := api.CreateWorkspace(ctx, client.CreateWorkspaceRequest{Name: "dev", Owner: "dev"})
 	if err != nil {

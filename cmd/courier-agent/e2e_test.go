@@ -153,6 +153,25 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// firstUser creates the server's first user (an admin), logs in, and returns
+// a client carrying that session and the session token.
+func firstUser(t *testing.T, url, username, email, password string) (*client.Client, string) {
+	t.Helper()
+	ctx := context.Background()
+	anon, err := client.New(client.Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: username, Email: email, Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	token, err := anon.Login(ctx, client.LoginRequest{Username: username, Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return anon.WithToken(token), token
+}
+
 func read(p string) string { b, _ := os.ReadFile(p); return string(b) }
 
 func TestEndToEnd(t *testing.T) {
@@ -166,15 +185,7 @@ func TestEndToEnd(t *testing.T) {
 	addr, serverLog := startServer(t, courier)
 	url := "http://" + addr
 
-	anon, _ := client.New(client.Config{URL: url})
-	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "dev", Email: "dev@e2e.test", Password: "correct-horse"}); err != nil {
-		t.Fatal(err)
-	}
-	token, err := anon.Login(ctx, client.LoginRequest{Username: "dev", Password: "correct-horse"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := anon.WithToken(token)
+	api, token := firstUser(t, url, "dev", "dev@e2e.test", "correct-horse")
 	home := t.TempDir()
 	ws, err := api.CreateWorkspace(ctx, client.CreateWorkspaceRequest{Name: "dev", Owner: "dev", Template: client.Template{
 		Env: map[string]string{"API_KEY": "from-template", "TEMPLATE_ONLY": "t"},

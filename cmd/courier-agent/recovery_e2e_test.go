@@ -87,15 +87,7 @@ func TestAgentRecoversFromControlPlaneKill(t *testing.T) {
 	ctx := context.Background()
 	srv := newServerProc(t, courier)
 
-	anon, _ := client.New(client.Config{URL: srv.url()})
-	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "dev", Email: "dev@kill.test", Password: "correct-horse"}); err != nil {
-		t.Fatal(err)
-	}
-	token, err := anon.Login(ctx, client.LoginRequest{Username: "dev", Password: "correct-horse"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := anon.WithToken(token)
+	api, _ := firstUser(t, srv.url(), "dev", "dev@kill.test", "correct-horse")
 	ws, err := api.CreateWorkspace(ctx, client.CreateWorkspaceRequest{Name: "dev", Owner: "dev", Template: client.Template{
 		Scripts: []client.Script{{Name: "count", Script: "echo run >> ~/runs"}}}})
 	if err != nil {
@@ -205,15 +197,7 @@ func TestAgentKilledMidApply(t *testing.T) {
 	agentBin := build(t, bin, "github.com/courierhq/courier/cmd/courier-agent")
 	ctx := context.Background()
 	srv := newServerProc(t, courier)
-	anon, _ := client.New(client.Config{URL: srv.url()})
-	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "dev", Email: "dev@kill.test", Password: "correct-horse"}); err != nil {
-		t.Fatal(err)
-	}
-	token, err := anon.Login(ctx, client.LoginRequest{Username: "dev", Password: "correct-horse"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := anon.WithToken(token)
+	api, _ := firstUser(t, srv.url(), "dev", "dev@kill.test", "correct-horse")
 	ws, err := api.CreateWorkspace(ctx, client.CreateWorkspaceRequest{Name: "dev", Owner: "dev"})
 	if err != nil {
 		t.Fatal(err)

@@ -54,19 +54,11 @@ func newSSHWorld(t *testing.T) *sshWorld {
 	addr, serverLog := startServer(t, w.courier)
 	w.url, w.serverLog = "http://"+addr, serverLog
 	ctx := context.Background()
-	anon, _ := client.New(client.Config{URL: w.url})
-	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "dev", Email: "dev@e2e.test", Password: "correct-horse"}); err != nil {
-		t.Fatal(err)
-	}
-	token, err := anon.Login(ctx, client.LoginRequest{Username: "dev", Password: "correct-horse"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.token, w.api = token, anon.WithToken(token)
+	w.api, w.token = firstUser(t, w.url, "dev", "dev@e2e.test", "correct-horse")
 	if _, err := w.api.CreateSecret(ctx, "me", client.CreateSecretRequest{Name: "api-key", Value: valueSSHKey, EnvName: "API_KEY"}); err != nil {
 		t.Fatal(err)
 	}
-	w.courierEnv = append(os.Environ(), "COURIER_URL="+w.url, "COURIER_SESSION_TOKEN="+token, "COURIER_CONFIG_DIR="+t.TempDir())
+	w.courierEnv = append(os.Environ(), "COURIER_URL="+w.url, "COURIER_SESSION_TOKEN="+w.token, "COURIER_CONFIG_DIR="+t.TempDir())
 	w.sshOpts = []string{"-F", "/dev/null", "-o", "ProxyCommand=" + w.courier + " ssh --stdio %h",
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"}
 	return w

@@ -29,15 +29,7 @@ func TestTokenFromEnvironmentLeavesProcEnviron(t *testing.T) {
 	ctx := context.Background()
 	addr, serverLog := startServer(t, courier)
 	url := "http://" + addr
-	anon, _ := client.New(client.Config{URL: url})
-	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "ops", Email: "ops@x.test", Password: "password-1"}); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := anon.Login(ctx, client.LoginRequest{Username: "ops", Password: "password-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := anon.WithToken(tok)
+	api, _ := firstUser(t, url, "ops", "ops@x.test", "password-1")
 	ws, err := api.CreateWorkspace(ctx, client.CreateWorkspaceRequest{Name: "envtok", Owner: "ops",
 		Template: client.Template{Scripts: []client.Script{{Name: "env", TimeoutSeconds: 10,
 			Script: `env > ~/script-env`}}}})

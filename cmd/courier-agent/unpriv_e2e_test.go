@@ -71,15 +71,7 @@ func TestEndToEndAsWorkspaceUser(t *testing.T) {
 
 	addr, serverLog := startServer(t, courier)
 	url := "http://" + addr
-	anon, _ := client.New(client.Config{URL: url})
-	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "dev", Email: "dev@e2e.test", Password: "correct-horse"}); err != nil {
-		t.Fatal(err)
-	}
-	token, err := anon.Login(ctx, client.LoginRequest{Username: "dev", Password: "correct-horse"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := anon.WithToken(token)
+	api, token := firstUser(t, url, "dev", "dev@e2e.test", "correct-horse")
 	ws, err := api.CreateWorkspace(ctx, client.CreateWorkspaceRequest{Name: "dev", Owner: "dev", Template: client.Template{
 		Scripts: []client.Script{{Name: "proof", TimeoutSeconds: 30, Script: `set -e
 echo "$(id -un) $(stat -c '%a %U' ~/.config/svc/token) $(cat ~/.config/svc/token) API_KEY=$API_KEY" > ~/proof`}},

@@ -77,15 +77,7 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 
 	addr, serverLog := startServer(t, courier)
 	url := "http://" + addr
-	anon, _ := client.New(client.Config{URL: url})
-	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "win", Email: "win@e2e.test", Password: "correct-horse"}); err != nil {
-		t.Fatal(err)
-	}
-	token, err := anon.Login(ctx, client.LoginRequest{Username: "win", Password: "correct-horse"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := anon.WithToken(token)
+	api, token := firstUser(t, url, "win", "win@e2e.test", "correct-horse")
 	// cmd.exe runs one line per /c: the script chains with &.
 	ws, err := api.CreateWorkspace(ctx, client.CreateWorkspaceRequest{Name: "win", Owner: "win", Template: client.Template{
 		Env: map[string]string{"WIN_KEY": "from-template", "TEMPLATE_ONLY": "t"},
