@@ -5,7 +5,8 @@
 #   AGENTS=2000 scripts/bench.sh    # a smaller fleet
 #
 # Loopback only. Every run starts its own control plane in a temporary
-# directory and removes it. Needs Go and python3 (to read the JSON).
+# directory and removes it. Needs Go and python3 (to read the JSON); the SSH
+# figure also needs OpenSSH's sshd and root, and is marked skipped without.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AGENTS=${AGENTS:-15000}
@@ -14,17 +15,19 @@ trap 'rm -rf "$out"' EXIT
 go build -o "$out/courier-load" ./cmd/courier-load
 load() { "$out/courier-load" "$@" 2>"$out/progress.log" >/dev/null || { tail -20 "$out/progress.log"; exit 1; }; }
 
-echo "1/5 one agent, control plane down 10 s, three times" >&2
+echo "1/6 one agent, control plane down 10 s, three times" >&2
 load -agents 1 -scenarios restart,restart,restart -down 10s -o "$out/outage.json"
-echo "2/5 $AGENTS agents: steady (20 s idle) and one restart" >&2
+echo "2/6 $AGENTS agents: steady (20 s idle) and one restart" >&2
 load -agents "$AGENTS" -dialers 200 -scenarios steady,restart -idle 20s -timeout 3m -o "$out/fleet.json"
-echo "3/5 2,000 agents: churn (10 s) and SSH fan-out (500 sessions, 50 at once)" >&2
+echo "3/6 2,000 agents: churn (10 s) and SSH fan-out (500 sessions, 50 at once)" >&2
 load -agents 2000 -scenarios churn,ssh -churn 10s -ssh-sessions 500 -ssh-concurrency 50 -o "$out/churn.json"
-echo "4/5 API create+list+delete, 100 clients" >&2
+echo "4/6 API create+list+delete, 100 clients" >&2
 go test -run '^$' -bench 'CreateList$' -benchtime 3000x ./controlplane/ >"$out/api.txt"
 go test -run '^$' -bench 'CreateListAt3000$' -benchtime 3000x ./controlplane/ >"$out/api3000.txt"
-echo "5/5 apply of 50 files vs serial baseline" >&2
+echo "5/6 apply of 50 files vs serial baseline" >&2
 go test -run '^$' -bench ApplyRatio -benchtime 40x ./inject/ >"$out/apply.txt"
+echo "6/6 ssh ws true through Courier vs OpenSSH sshd (skipped without sshd or root)" >&2
+go test -run '^$' -bench BenchmarkSSHTrueVsOpenSSH -benchtime 20x ./cmd/courier-agent/ >"$out/sshtrue.txt"
 
 python3 - "$out" "$AGENTS" <<'PY'
 import json, re, sys
@@ -35,6 +38,7 @@ c = json.load(open(f"{out}/churn.json"))
 api = open(f"{out}/api.txt").read()
 api3 = open(f"{out}/api3000.txt").read()
 app = open(f"{out}/apply.txt").read()
+sst = open(f"{out}/sshtrue.txt").read()
 def metric(text, unit):
     m = re.search(r"([\d.]+) " + re.escape(unit), text)
     return m.group(1) if m else "?"
@@ -54,6 +58,7 @@ rows = [
     ("API create+list+delete, 100 clients, closed loop", f'{metric(api, "req/s")} req/s, p99 {metric(api, "p99-ms")} ms', ">= 3,000 req/s"),
     ("API create+list+delete, 100 clients, 3,000 req/s offered", f'{metric(api3, "req/s")} req/s, p99 {metric(api3, "p99-ms")} ms', "p99 < 20 ms"),
     ("apply 50 files / 200 KiB vs serial baseline", metric(app, "ratio"), "<= 0.5"),
+    ("ssh ws true: Courier vs OpenSSH sshd on loopback", f'{metric(sst, "ratio")} ({metric(sst, "courier-ms/op")} / {metric(sst, "sshd-ms/op")} ms)' if "ratio" in sst else "skipped (no sshd or not root)", "<= 0.2"),
 ]
 w = max(len(a) for a, _, _ in rows)
 v = max(len(b) for _, b, _ in rows)

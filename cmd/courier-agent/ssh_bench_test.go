@@ -28,40 +28,7 @@ func BenchmarkSSHLocalForward(b *testing.B) {
 		b.Skip("ssh not installed")
 	}
 	dir := b.TempDir()
-	courier, agentBin := filepath.Join(dir, "courier"), filepath.Join(dir, "courier-agent")
-	for out, pkg := range map[string]string{courier: "./cmd/courier", agentBin: "./cmd/courier-agent"} {
-		cmd := exec.Command("go", "build", "-o", out, "github.com/courierhq/courier/"+strings.TrimPrefix(pkg, "./"))
-		if o, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("go build: %v\n%s", err, o)
-		}
-	}
-	addr := "127.0.0.1:" + benchPort(b)
-	server := exec.Command(courier, "server", "--listen", addr, "--data-dir", filepath.Join(dir, "data"))
-	if err := server.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
-	url := "http://" + addr
-	benchWait(b, func() bool { r, err := http.Get(url + "/healthz"); return err == nil && r.Body.Close() == nil })
-	ctx := context.Background()
-	anon, _ := client.New(client.Config{URL: url})
-	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "dev", Email: "dev@bench.test", Password: "correct-horse"}); err != nil {
-		b.Fatal(err)
-	}
-	token, err := anon.Login(ctx, client.LoginRequest{Username: "dev", Password: "correct-horse"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ws, err := anon.WithToken(token).CreateWorkspace(ctx, client.CreateWorkspaceRequest{Name: "dev", Owner: "dev"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	agent := exec.Command(agentBin, "--url", url, "--data-dir", filepath.Join(dir, "agent"))
-	agent.Env = append(os.Environ(), "HOME="+b.TempDir(), "COURIER_AGENT_TOKEN="+ws.AgentToken)
-	if err := agent.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = agent.Process.Kill(); _ = agent.Wait() })
+	courier, url, token := benchCourier(b, dir)
 
 	sink, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -98,6 +65,51 @@ func BenchmarkSSHLocalForward(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchCourier builds courier and courier-agent into dir, starts a control
+// plane and one agent for workspace "dev" on loopback, and returns the
+// courier binary, the server URL and the owner's session token once the
+// agent is connected (an ssh started before would fail).
+func benchCourier(b *testing.B, dir string) (courier, url, token string) {
+	b.Helper()
+	courier, agentBin := filepath.Join(dir, "courier"), filepath.Join(dir, "courier-agent")
+	for out, pkg := range map[string]string{courier: "./cmd/courier", agentBin: "./cmd/courier-agent"} {
+		cmd := exec.Command("go", "build", "-o", out, "github.com/courierhq/courier/"+strings.TrimPrefix(pkg, "./"))
+		if o, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("go build: %v\n%s", err, o)
+		}
+	}
+	addr := "127.0.0.1:" + benchPort(b)
+	server := exec.Command(courier, "server", "--listen", addr, "--data-dir", filepath.Join(dir, "data"))
+	if err := server.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
+	url = "http://" + addr
+	benchWait(b, func() bool { r, err := http.Get(url + "/healthz"); return err == nil && r.Body.Close() == nil })
+	ctx := context.Background()
+	anon, _ := client.New(client.Config{URL: url})
+	if _, err := anon.CreateFirstUser(ctx, client.CreateUserRequest{Username: "dev", Email: "dev@bench.test", Password: "correct-horse"}); err != nil {
+		b.Fatal(err)
+	}
+	token, err := anon.Login(ctx, client.LoginRequest{Username: "dev", Password: "correct-horse"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ws, err := anon.WithToken(token).CreateWorkspace(ctx, client.CreateWorkspaceRequest{Name: "dev", Owner: "dev"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	agent := exec.Command(agentBin, "--url", url, "--data-dir", filepath.Join(dir, "agent"))
+	agent.Env = append(os.Environ(), "HOME="+b.TempDir(), "COURIER_AGENT_TOKEN="+ws.AgentToken)
+	if err := agent.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = agent.Process.Kill(); _ = agent.Wait() })
+	api := anon.WithToken(token)
+	benchWait(b, func() bool { st, err := api.AgentStatus(ctx, "dev"); return err == nil && st.Connected })
+	return courier, url, token
 }
 
 var chunk = make([]byte, 256<<10)
