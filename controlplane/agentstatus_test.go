@@ -100,6 +100,10 @@ func TestAgentStatusEndpoint(t *testing.T) {
 	// Move a file target: the next apply reports the old file as left behind.
 	ts.want(ts.do("PATCH", base+"/tok", p.alice, map[string]string{"file_path": "~/.tok2"}), 200)
 	stop()
+	// Wait until the server has seen the first connection end: a second
+	// agent connecting before that would (rightly) count as a replacement,
+	// which this test asserts did not happen.
+	waitFor(t, "the first connection to end", func() bool { return !ts.agentStatusOf(p.alice, "dev").Connected })
 	stop = runAgent(t, ts.URL(), created.AgentToken, home)
 	waitFor(t, "the second apply", func() bool {
 		st = ts.agentStatusOf(p.alice, "dev")
