@@ -20,9 +20,17 @@ import (
 // an ed25519 key there (mode 0600, parent directories 0700) when there is
 // none, so clients see the same host key across agent restarts. A file that
 // exists but does not hold a private key is an error wrapping ErrHostKey; it
-// is never overwritten.
+// is never overwritten — except an empty one, which an older agent killed
+// between creating and writing it left, and which holds nothing to lose.
+//
+// The new key is written to a temporary file beside path, synced, and
+// renamed into place, so an agent killed at any moment leaves either no key
+// or a whole one: never a file that would stop every later start.
 func LoadOrCreateHostKey(fsys afero.Fs, path string) (gossh.Signer, error) {
 	data, err := afero.ReadFile(fsys, path)
+	if err == nil && len(data) == 0 {
+		err = fs.ErrNotExist // a file created but never written: make one
+	}
 	if err == nil {
 		signer, perr := gossh.ParsePrivateKey(data)
 		if perr != nil {
@@ -45,9 +53,10 @@ func LoadOrCreateHostKey(fsys afero.Fs, path string) (gossh.Signer, error) {
 	if err := fsys.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("%w: create directory for %s: %w", ErrHostKey, path, err)
 	}
-	f, err := fsys.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp := path + ".courier-tmp"
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("%w: create %s: %w", ErrHostKey, path, err)
+		return nil, fmt.Errorf("%w: create %s: %w", ErrHostKey, tmp, err)
 	}
 	_, werr := f.Write(pem.EncodeToMemory(block))
 	if werr == nil {
@@ -57,14 +66,23 @@ func LoadOrCreateHostKey(fsys afero.Fs, path string) (gossh.Signer, error) {
 		werr = cerr
 	}
 	if werr == nil {
-		werr = fsys.Chmod(path, 0o600) // umask may have narrowed or widened it
+		werr = fsys.Chmod(tmp, 0o600) // umask may have narrowed or widened it
 	}
 	if _, osFs := fsys.(*afero.OsFs); osFs && werr == nil {
-		werr = ownerfile.Restrict(path) // Windows: an owner-only DACL
+		werr = ownerfile.Restrict(tmp) // Windows: an owner-only DACL
+	}
+	if werr == nil {
+		werr = fsys.Rename(tmp, path)
 	}
 	if werr != nil {
-		_ = fsys.Remove(path) // we created it just now
+		_ = fsys.Remove(tmp) // ours, and never renamed
 		return nil, fmt.Errorf("%w: write %s: %w", ErrHostKey, path, werr)
+	}
+	if _, osFs := fsys.(*afero.OsFs); osFs { // make the rename durable
+		if d, err := os.Open(filepath.Dir(path)); err == nil {
+			_ = d.Sync()
+			_ = d.Close()
+		}
 	}
 	return gossh.NewSignerFromKey(priv)
 }

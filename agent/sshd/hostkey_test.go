@@ -80,3 +80,34 @@ func TestLoadOrCreateHostKeyBadFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadOrCreateHostKeyAfterKill: an agent killed while creating its key
+// must not stop the next start. An empty key file (what an older agent left
+// when killed between create and write) and a stale temporary file are both
+// replaced by a whole key, which then persists.
+func TestLoadOrCreateHostKeyAfterKill(t *testing.T) {
+	fsys := afero.NewBasePathFs(afero.NewOsFs(), t.TempDir())
+	if err := afero.WriteFile(fsys, "/k", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := afero.WriteFile(fsys, "/k.courier-tmp", []byte("half a ke"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s1, err := LoadOrCreateHostKey(fsys, "/k")
+	if err != nil {
+		t.Fatalf("empty key file: %v", err)
+	}
+	s2, err := LoadOrCreateHostKey(fsys, "/k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(s1.PublicKey().Marshal(), s2.PublicKey().Marshal()) {
+		t.Fatal("the key written after an empty file did not persist")
+	}
+	if ok, _ := afero.Exists(fsys, "/k.courier-tmp"); ok {
+		t.Error("the temporary file is still there")
+	}
+	if st, err := fsys.Stat("/k"); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode = %v, %v", st.Mode().Perm(), err)
+	}
+}

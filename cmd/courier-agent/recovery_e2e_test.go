@@ -273,6 +273,11 @@ func TestAgentKilledMidApply(t *testing.T) {
 		}
 	}
 	a, log, done := runAgent()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the last agent's log:\n%s", log.String())
+		}
+	})
 	waitUntil(t, "the final apply", func() bool { return read(file) == value(rounds) })
 	_ = a.Process.Kill()
 	<-done
