@@ -161,19 +161,26 @@ func (s *SQLite) check() error {
 }
 
 // write runs fn in a serialized transaction, committing when it returns nil.
-func nanos(t time.Time) int64 {
+// Nanos is how both stores keep a time: Unix nanoseconds, 0 for the zero
+// time. One encoding, so both return exactly the time they were given.
+func Nanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
 	return t.UnixNano()
 }
 
-func fromNanos(n int64) time.Time {
+// FromNanos reverses Nanos, in UTC.
+func FromNanos(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
 }
+
+func nanos(t time.Time) int64 { return Nanos(t) }
+
+func fromNanos(n int64) time.Time { return FromNanos(n) }
 
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {

@@ -209,19 +209,10 @@ func lockUser(ctx context.Context, tx pgx.Tx, userID string) error {
 	return err
 }
 
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
+// nanos and fromNanos are the stores' one time encoding (store.Nanos).
+func nanos(t time.Time) int64 { return store.Nanos(t) }
 
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+func fromNanos(n int64) time.Time { return store.FromNanos(n) }
 
 func notFound(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
