@@ -9,11 +9,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/afero"
@@ -193,6 +195,13 @@ type Writer struct {
 	cfg   Config
 	log   *zap.Logger
 	paths pathRules
+	// noTmpfile is set once an O_TMPFILE file could not be linked: every
+	// later write uses a named temporary file from the start.
+	noTmpfile atomic.Bool
+	// euid and egid are the process's, which own the files it creates.
+	euid, egid int
+	// swept holds the directories sweepOnce has cleaned (by paths.key).
+	swept sync.Map
 }
 
 // New validates cfg, fills its defaults and returns a Writer. It starts
@@ -217,7 +226,7 @@ func New(cfg Config) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Writer{cfg: cfg, log: cfg.Logger, paths: newPathRules(cfg)}, nil
+	return &Writer{cfg: cfg, log: cfg.Logger, paths: newPathRules(cfg), euid: os.Geteuid(), egid: os.Getegid()}, nil
 }
 
 // WriteAll resolves every file, settles collisions, writes the survivors
@@ -231,11 +240,12 @@ func New(cfg Config) (*Writer, error) {
 // every secret in it, never a value.
 func (w *Writer) WriteAll(ctx context.Context, files []File) []Result {
 	results := make([]Result, len(files))
+	b := newBatch(w)
 	groups := map[string][]int{}
 	var order []string
 	for i, f := range files {
 		results[i] = Result{Secret: f.Secret}
-		p, err := w.Resolve(f.Path)
+		p, err := b.resolve(f.Path)
 		if err != nil {
 			results[i].Outcome, results[i].Err = Failed, fmt.Errorf("secret %q: file %q: %w", f.Secret, f.Path, err)
 			continue
@@ -275,52 +285,63 @@ func (w *Writer) WriteAll(ctx context.Context, files []File) []Result {
 			zap.String("rule", "most recently updated wins, ties by name"))
 	}
 
+	// Each directory is fsynced once, by whichever write into it ends
+	// last, so its fsync overlaps the writes still running elsewhere.
+	left := map[string]*dirWrites{}
+	for _, i := range winners {
+		d := path.Dir(results[i].Path)
+		if left[d] == nil {
+			left[d] = &dirWrites{}
+		}
+		left[d].n.Add(1)
+	}
+	// A write's goroutine starts only once it has a slot: fifty goroutines
+	// queued on a semaphore cost measurably more than sixteen running.
 	sem := make(chan struct{}, w.cfg.Parallelism)
 	var wg sync.WaitGroup
 	for _, i := range winners {
+		dir := path.Dir(results[i].Path)
+		dw := left[dir]
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			results[i].Outcome, results[i].Err = Failed, fmt.Errorf("secret %q: file %q: %w", files[i].Secret, results[i].Path, ctx.Err())
+			w.lastSyncsDir(dw, dir)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-				results[i].Outcome, results[i].Err = Failed, fmt.Errorf("secret %q: file %q: %w", files[i].Secret, results[i].Path, ctx.Err())
-				return
-			}
-			out, inPlace, err := w.write(ctx, results[i].Path, files[i].Content)
+			defer w.lastSyncsDir(dw, dir)
+			defer func() { <-sem }()
+			out, inPlace, err := w.write(ctx, b, results[i].Path, files[i].Content)
 			results[i].Outcome, results[i].InPlace = out, inPlace
+			if out == Written {
+				dw.written.Store(true)
+			}
 			if err != nil {
 				results[i].Err = fmt.Errorf("secret %q: file %q: %w", files[i].Secret, results[i].Path, err)
 			}
 		}()
 	}
 	wg.Wait()
-	w.syncDirs(results)
 	return results
 }
 
-// syncDirs fsyncs, once each and concurrently, the directories that received
-// a rename: step (7) of write.
-func (w *Writer) syncDirs(results []Result) {
-	seen := map[string]bool{}
-	sem := make(chan struct{}, w.cfg.Parallelism)
-	var wg sync.WaitGroup
-	for _, r := range results {
-		dir := path.Dir(r.Path)
-		if r.Outcome != Written || seen[dir] {
-			continue
-		}
-		seen[dir] = true
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			w.syncDir(dir)
-		}()
+// dirWrites counts the writes into one directory still running, and
+// whether any of them renamed a file into it.
+type dirWrites struct {
+	n       atomic.Int32
+	written atomic.Bool
+}
+
+// lastSyncsDir ends one write into dir: the last one to end fsyncs dir if
+// any wrote there — step (8) of write. It runs outside the write's slot of
+// Config.Parallelism, so a directory's fsync never holds up a file's.
+func (w *Writer) lastSyncsDir(dw *dirWrites, dir string) {
+	if dw.n.Add(-1) == 0 && dw.written.Load() {
+		w.syncDir(dir)
 	}
-	wg.Wait()
 }
 
 // beats reports whether a wins a collision against b (see Wins).

@@ -31,42 +31,51 @@ const tempPrefix = ".courier-tmp-"
 // file written in place rather than replaced, why (see Result.InPlace).
 //
 //  1. Create missing parents with mode 0700; a parent that is a file fails.
+//     (Once per directory per WriteAll: see batch.)
 //  2. Look at the target: a directory fails; a regular file with the same
 //     content is left alone (Unchanged); otherwise its mode, owner and group
 //     are remembered.
-//  3. Create a temporary file in the target's directory (O_EXCL, 0600).
-//  4. Write the content and fsync it.
-//  5. Chmod it to the kept mode (or 0600: explicit, because of umask; on
-//     Windows, with afero.OsFs, a new file gets an owner-only DACL). For
-//     an existing target, chown it to the target's owner and group, then
-//     give it the target's extended attributes (POSIX ACL, SELinux label,
-//     user.*; on afero.OsFs, Linux) or, on Windows, its DACL. If the process may not do either (an
-//     unprivileged agent and a file of another group), the temporary file
-//     is removed and the target is written in place (8) instead: its
-//     owner, group and attributes are never changed silently. A new file is
-//     chowned to Config.UID/GID where the process may.
-//  6. Rename it over the target. If the target is a mount point (EBUSY,
-//     EXDEV), write the target in place (8) instead.
-//  7. Fsync the directory so the rename survives a crash. WriteAll does
-//     this once per directory after all renames into it (syncDirs), which
-//     keeps the guarantee — every rename is durable before WriteAll
-//     returns — at a fraction of the fsyncs.
-//  8. In place: truncate and write the existing file and fsync it, which
+//  3. Create a temporary file in the target's directory, 0600: on Linux
+//     (afero.OsFs) an unnamed one (O_TMPFILE), so a process killed while
+//     writing leaves nothing behind; else, or where the filesystem cannot,
+//     a hidden named one (O_EXCL).
+//  4. Write the content.
+//  5. Through the open file: chmod it to the kept mode (or 0600: explicit,
+//     because of umask). For an existing target, chown it to the target's
+//     owner and group, then give it the target's extended attributes
+//     (POSIX ACL, SELinux label, user.*; on afero.OsFs, Linux). If the
+//     process may not do either (an unprivileged agent and a file of
+//     another group), the temporary file is removed and the target is
+//     written in place (9) instead: its owner, group and attributes are
+//     never changed silently. A new file is chowned to Config.UID/GID
+//     where the process may.
+//  6. Name an unnamed file (linkat), then fsync it: content, attributes
+//     and link count reach the disk together, before the rename can
+//     expose them. On Windows (afero.OsFs) the DACL is then set
+//     by path: the target's kept, or owner-only for a new file.
+//  7. Rename it over the target. If the target is a mount point (EBUSY,
+//     EXDEV), write the target in place (9) instead.
+//  8. Fsync the directory so the rename survives a crash. WriteAll does
+//     this once per directory, when the last write into it has ended
+//     (lastSyncsDir), which keeps the guarantee — every rename is durable
+//     before WriteAll returns — at a fraction of the fsyncs.
+//  9. In place: truncate and write the existing file and fsync it, which
 //     keeps every attribute it has but lets a reader see a partial file
 //     meanwhile; log one warning naming the path and why.
 //
 // Every failure after (3) removes the temporary file; the target is only
-// ever touched by the rename in (6) or the in-place write in (8).
-func (w *Writer) write(ctx context.Context, p string, content []byte) (out Outcome, inPlace string, err error) {
+// ever touched by the rename in (7) or the in-place write in (9).
+func (w *Writer) write(ctx context.Context, b *batch, p string, content []byte) (out Outcome, inPlace string, err error) {
 	fsys := w.cfg.Fs
 	dir := path.Dir(p)
 	// (1)
-	if err := w.mkdirAll(dir); err != nil {
+	dirInfo, err := b.mkdirAll(dir)
+	if err != nil {
 		return Failed, "", err
 	}
 	// (2)
 	mode, uid, gid, haveOwner := os.FileMode(newFileMode), w.cfg.UID, w.cfg.GID, w.cfg.UID >= 0
-	fi, err := fsys.Stat(p)
+	fi, err := b.stat(p)
 	exists := err == nil
 	switch {
 	case exists && fi.IsDir():
@@ -74,7 +83,8 @@ func (w *Writer) write(ctx context.Context, p string, content []byte) (out Outco
 	case exists:
 		mode, haveOwner = fi.Mode().Perm(), false
 		if u, g, ok := owner(fi); ok {
-			uid, gid, haveOwner = u, g, true
+			// No chown where the new file gets that owner anyway.
+			uid, gid, haveOwner = u, g, !w.ownsNew(dirInfo, u, g)
 		}
 		if same, err := w.sameContent(p, fi.Size(), content); err == nil && same {
 			return Unchanged, "", nil
@@ -86,18 +96,51 @@ func (w *Writer) write(ctx context.Context, p string, content []byte) (out Outco
 		return Failed, "", err
 	}
 	// (3)
-	tmp, f, err := w.createTemp(dir)
-	if err != nil {
-		return Failed, "", dirError(dir, err)
+	tmp, f, unnamed := "", file(nil), false
+	if f, unnamed = w.openUnnamed(dir); !unnamed {
+		if tmp, f, err = w.createTemp(dir); err != nil {
+			return Failed, "", dirError(dir, err)
+		}
+	}
+	discard := func() {
+		_ = f.Close()
+		if tmp != "" {
+			_ = fsys.Remove(tmp)
+		}
 	}
 	cleanup := func(cause error) (Outcome, string, error) {
-		_ = f.Close()
-		_ = fsys.Remove(tmp)
+		discard()
 		return Failed, "", classify(cause)
 	}
 	// (4)
 	if _, err := f.Write(content); err != nil {
 		return cleanup(err)
+	}
+	// (5)
+	if err := w.chmod(f, tmp, mode); err != nil {
+		return cleanup(err)
+	}
+	switch {
+	case exists:
+		if why := w.keepAttrs(f, tmp, p, haveOwner, uid, gid); why != "" {
+			discard()
+			return w.inPlace(p, content, why)
+		}
+	case haveOwner:
+		// A new file: EPERM is expected when not root, and the file then
+		// belongs to the process, which is what a new file should.
+		_ = w.chown(f, tmp, uid, gid)
+	}
+	// (6) An unnamed file is named before the fsync, so that the fsync
+	// also makes its link count durable.
+	if unnamed {
+		if tmp, err = w.linkUnnamed(f, dir); err != nil {
+			discard()
+			if errors.Is(err, errNoLink) {
+				return w.write(ctx, b, p, content) // named from the start now
+			}
+			return Failed, "", classify(err)
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return cleanup(err)
@@ -106,53 +149,55 @@ func (w *Writer) write(ctx context.Context, p string, content []byte) (out Outco
 		_ = fsys.Remove(tmp)
 		return Failed, "", classify(err)
 	}
-	// (5)
-	if err := fsys.Chmod(tmp, mode); err != nil {
-		_ = fsys.Remove(tmp)
-		return Failed, "", classify(err)
-	}
-	if _, osFs := fsys.(*afero.OsFs); osFs && !exists {
-		// Windows: an owner-only ACL, as mode bits mean little there.
-		if err := restrictNew(tmp); err != nil {
+	if _, osFs := fsys.(*afero.OsFs); osFs {
+		if why, err := windowsACL(tmp, p, exists); err != nil || why != "" {
 			_ = fsys.Remove(tmp)
-			return Failed, "", err
-		}
-	}
-	switch {
-	case exists:
-		if why := w.keepAttrs(tmp, p, haveOwner, uid, gid); why != "" {
-			_ = fsys.Remove(tmp)
+			if err != nil {
+				return Failed, "", err
+			}
 			return w.inPlace(p, content, why)
 		}
-	case haveOwner:
-		// A new file: EPERM is expected when not root, and the file then
-		// belongs to the process, which is what a new file should.
-		_ = fsys.Chown(tmp, uid, gid)
 	}
-	// (6)
-	if err := fsys.Rename(tmp, p); err != nil {
+	// (7)
+	if err := w.rename(tmp, p); err != nil {
 		_ = fsys.Remove(tmp)
 		if !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.EXDEV) {
 			return Failed, "", classify(err)
 		}
 		return w.inPlace(p, content, fmt.Sprintf("the target is a mount point and cannot be replaced by rename (%v)", errno(err)))
 	}
-	// (7) in syncDirs
+	// (8) in WriteAll (lastSyncsDir)
 	return Written, "", nil
 }
 
-// keepAttrs gives the temporary file tmp the owner, group and extended
-// attributes of the target p: step (5). It returns "" on success, else why
-// the replacement would not keep them.
-func (w *Writer) keepAttrs(tmp, p string, haveOwner bool, uid, gid int) string {
+// chmod sets the mode of the open temporary file f (at tmp).
+func (w *Writer) chmod(f file, tmp string, mode fs.FileMode) error {
+	if h, ok := f.(handleAttrs); ok {
+		return h.Chmod(mode)
+	}
+	return w.cfg.Fs.Chmod(tmp, mode)
+}
+
+// chown sets the owner of the open temporary file f (at tmp).
+func (w *Writer) chown(f file, tmp string, uid, gid int) error {
+	if h, ok := f.(handleAttrs); ok {
+		return h.Chown(uid, gid)
+	}
+	return w.cfg.Fs.Chown(tmp, uid, gid)
+}
+
+// keepAttrs gives the open temporary file f (at tmp) the owner, group and
+// extended attributes of the target p: step (5). It returns "" on success,
+// else why the replacement would not keep them.
+func (w *Writer) keepAttrs(f file, tmp, p string, haveOwner bool, uid, gid int) string {
 	if haveOwner {
-		if err := w.cfg.Fs.Chown(tmp, uid, gid); err != nil {
+		if err := w.chown(f, tmp, uid, gid); err != nil {
 			return fmt.Sprintf("uid %d may not chown a replacement to the existing file's owner %d and group %d (%v)",
 				os.Geteuid(), uid, gid, errno(err))
 		}
 	}
 	if _, ok := w.cfg.Fs.(*afero.OsFs); ok {
-		if err := copyXattrs(p, tmp); err != nil {
+		if err := copyXattrs(p, f); err != nil {
 			return fmt.Sprintf("uid %d may not give a replacement the existing file's extended attributes (%v)", os.Geteuid(), err)
 		}
 	}
@@ -170,24 +215,26 @@ func (w *Writer) inPlace(p string, content []byte, why string) (Outcome, string,
 	return Written, why, nil
 }
 
-func (w *Writer) mkdirAll(dir string) error {
+// mkdirAll creates dir and its missing parents. It returns the info of
+// dir if it already existed, else nil.
+func (w *Writer) mkdirAll(dir string) (fs.FileInfo, error) {
 	fi, err := w.cfg.Fs.Stat(dir)
 	if err == nil {
 		if !fi.IsDir() {
-			return ErrNotDir
+			return nil, ErrNotDir
 		}
-		return nil
+		return fi, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return classify(err)
+		return nil, classify(err)
 	}
 	if parent := path.Dir(dir); parent != dir {
-		if err := w.mkdirAll(parent); err != nil {
-			return err
+		if _, err := w.mkdirAll(parent); err != nil {
+			return nil, err
 		}
 	}
 	if err := w.cfg.Fs.Mkdir(dir, newDirMode); err != nil && !errors.Is(err, fs.ErrExist) {
-		return classify(err)
+		return nil, classify(err)
 	}
 	// Explicit, because umask may have narrowed (or a parent's default ACL
 	// widened) the mode.
@@ -195,31 +242,41 @@ func (w *Writer) mkdirAll(dir string) error {
 	if w.cfg.UID >= 0 {
 		_ = w.cfg.Fs.Chown(dir, w.cfg.UID, w.cfg.GID)
 	}
-	return nil
+	return nil, nil
 }
 
+// sameContent reports whether the file p, of the given size, holds content.
 func (w *Writer) sameContent(p string, size int64, content []byte) (bool, error) {
 	if size != int64(len(content)) {
 		return false, nil
 	}
-	f, err := w.cfg.Fs.Open(p)
+	f, err := w.openFile(p, os.O_RDONLY, 0)
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
-	got, err := io.ReadAll(io.LimitReader(f, size+1))
-	if err != nil {
+	// One byte more than expected tells a file that grew since its stat.
+	// A local file's read returns all it has, so one read usually settles
+	// it; only a short one needs more.
+	got := make([]byte, size+1)
+	n, err := f.Read(got)
+	if err != nil && err != io.EOF {
 		return false, err
 	}
-	return bytes.Equal(got, content), nil
+	if n < len(content) {
+		m, err := io.ReadFull(f, got[n:])
+		if err != io.ErrUnexpectedEOF && err != io.EOF {
+			return false, err // nil here means the file is longer
+		}
+		n += m
+	}
+	return n == len(content) && bytes.Equal(got[:n], content), nil
 }
 
-func (w *Writer) createTemp(dir string) (string, afero.File, error) {
-	var b [8]byte
+func (w *Writer) createTemp(dir string) (string, file, error) {
 	for range 5 {
-		_, _ = rand.Read(b[:])
-		name := path.Join(dir, tempPrefix+hex.EncodeToString(b[:]))
-		f, err := w.cfg.Fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, newFileMode)
+		name := tempName(dir)
+		f, err := w.openFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, newFileMode)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
@@ -229,6 +286,13 @@ func (w *Writer) createTemp(dir string) (string, afero.File, error) {
 		return name, f, nil
 	}
 	return "", nil, fmt.Errorf("could not create a temporary file in %s", dir)
+}
+
+// tempName returns a fresh random temporary file name in dir.
+func tempName(dir string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return path.Join(dir, tempPrefix+hex.EncodeToString(b[:]))
 }
 
 func (w *Writer) writeInPlace(p string, content []byte) error {

@@ -11,25 +11,43 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// copyXattrs gives the file dst exactly the extended attributes of src: the
-// POSIX ACL (system.posix_acl_access), the SELinux label (security.selinux)
-// and any user.* or other attribute the process can read. An attribute dst
-// already holds with the same value is left alone (so a label the policy
-// already gave it needs no relabel permission); one dst holds that src does
-// not (an ACL inherited from the directory's default ACL) is removed.
+// copyXattrs gives the open file dst exactly the extended attributes of
+// the file at src: the POSIX ACL (system.posix_acl_access), the SELinux
+// label (security.selinux) and any user.* or other attribute the process
+// can read. An attribute dst already holds with the same value is left
+// alone (so a label the policy already gave it needs no relabel
+// permission); one dst holds that src does not (an ACL inherited from the
+// directory's default ACL) is removed. dst is changed through its handle
+// (an *os.File), so its path is not walked again.
 //
 // A filesystem without xattr support (ENOTSUP) has nothing to copy: nil. Any
 // other failure is returned, naming the attribute: the caller then does not
 // use dst, so no attribute is dropped silently.
-func copyXattrs(src, dst string) error {
-	want, err := readXattrs(src)
+func copyXattrs(src string, dst file) error {
+	var cerr error
+	ok, err := withDescriptor(dst, func(h uintptr) { cerr = copyXattrsTo(src, int(h)) })
+	switch {
+	case !ok:
+		return fmt.Errorf("the new file has no handle to set extended attributes through")
+	case err != nil:
+		return err
+	}
+	return cerr
+}
+
+func copyXattrsTo(src string, fd int) error {
+	want, err := readXattrs(
+		func(b []byte) (int, error) { return unix.Listxattr(src, b) },
+		func(name string, b []byte) (int, error) { return unix.Getxattr(src, name, b) })
 	if errors.Is(err, unix.ENOTSUP) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("reading extended attributes: %w", err)
 	}
-	have, err := readXattrs(dst)
+	have, err := readXattrs(
+		func(b []byte) (int, error) { return unix.Flistxattr(fd, b) },
+		func(name string, b []byte) (int, error) { return unix.Fgetxattr(fd, name, b) })
 	if err != nil && !errors.Is(err, unix.ENOTSUP) {
 		return fmt.Errorf("reading extended attributes of the new file: %w", err)
 	}
@@ -37,7 +55,7 @@ func copyXattrs(src, dst string) error {
 		if cur, ok := have[name]; ok && bytes.Equal(cur, v) {
 			continue
 		}
-		if err := unix.Setxattr(dst, name, v, 0); err != nil {
+		if err := unix.Fsetxattr(fd, name, v, 0); err != nil {
 			return fmt.Errorf("setting extended attribute %s: %w", name, err)
 		}
 	}
@@ -45,17 +63,18 @@ func copyXattrs(src, dst string) error {
 		if _, ok := want[name]; ok {
 			continue
 		}
-		if err := unix.Removexattr(dst, name); err != nil && !errors.Is(err, unix.ENODATA) {
+		if err := unix.Fremovexattr(fd, name); err != nil && !errors.Is(err, unix.ENODATA) {
 			return fmt.Errorf("removing extended attribute %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-// readXattrs returns every extended attribute of p the process may list,
-// with its value. An attribute removed between list and get is skipped.
-func readXattrs(p string) (map[string][]byte, error) {
-	names, err := xattrCall(func(b []byte) (int, error) { return unix.Listxattr(p, b) })
+// readXattrs returns every extended attribute the process may list with
+// list, each with its value from get. An attribute removed between list and
+// get is skipped.
+func readXattrs(list func([]byte) (int, error), get func(string, []byte) (int, error)) (map[string][]byte, error) {
+	names, err := xattrCall(list)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +83,7 @@ func readXattrs(p string) (map[string][]byte, error) {
 		if name == "" {
 			continue
 		}
-		v, err := xattrCall(func(b []byte) (int, error) { return unix.Getxattr(p, name, b) })
+		v, err := xattrCall(func(b []byte) (int, error) { return get(name, b) })
 		if errors.Is(err, unix.ENODATA) {
 			continue
 		}

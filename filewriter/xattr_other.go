@@ -1,7 +1,7 @@
-//go:build !linux && !windows
+//go:build !linux
 
 package filewriter
 
 // copyXattrs copies nothing outside Linux: there the Writer keeps mode and
-// owner only (see Writer).
-func copyXattrs(src, dst string) error { return nil }
+// owner only, and on Windows the DACL (see windowsACL).
+func copyXattrs(string, file) error { return nil }

@@ -1,0 +1,253 @@
+//go:build linux
+
+package filewriter
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+)
+
+// An unnamed temporary file is invisible until it is linked: a write
+// killed before that leaves nothing in the directory.
+func TestUnnamedTempHasNoNameUntilLinked(t *testing.T) {
+	w, home, _ := newOs(t, nil)
+	f, ok := w.openUnnamed(home)
+	if !ok {
+		t.Fatal("O_TMPFILE refused on the test filesystem (ext4 and tmpfs support it)")
+	}
+	if _, err := f.Write([]byte("canary-unnamed")); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(home); len(ents) != 0 {
+		t.Fatalf("the directory shows %v before the link", ents)
+	}
+	name, err := w.linkUnnamed(f, home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !isTempName(filepath.Base(name)) {
+		t.Errorf("linked as %q", name)
+	}
+	if b, _ := os.ReadFile(name); string(b) != "canary-unnamed" {
+		t.Errorf("linked file holds %q", b)
+	}
+	st, _ := os.Stat(name)
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", st.Mode().Perm())
+	}
+	// Dropped unlinked, it is gone with its descriptor.
+	g, _ := w.openUnnamed(home)
+	_, _ = g.Write([]byte("x"))
+	_ = g.Close()
+	if ents, _ := os.ReadDir(home); len(ents) != 1 {
+		t.Errorf("after an unlinked file was closed: %v", ents)
+	}
+}
+
+// Where unnamed files cannot be linked, the writer uses named temporary
+// files from then on, and writes still work.
+func TestNamedTempFallback(t *testing.T) {
+	w, home, _ := newOs(t, nil)
+	w.noTmpfile.Store(true)
+	if _, ok := w.openUnnamed(home); ok {
+		t.Fatal("openUnnamed ignored noTmpfile")
+	}
+	for _, v := range []string{"one", "two"} {
+		if r := write1(t, w, "~/d/f", v); r.Outcome != Written {
+			t.Fatalf("%+v", r)
+		}
+		if b, _ := os.ReadFile(filepath.Join(home, "d/f")); string(b) != v {
+			t.Fatalf("holds %q, want %q", b, v)
+		}
+	}
+	noTemps(t, filepath.Join(home, "d"))
+}
+
+func TestSweepRemovesStaleTempsOnly(t *testing.T) {
+	w, home, logs := newOs(t, nil)
+	old := time.Now().Add(-staleTemp - time.Minute)
+	mk := func(name string, age time.Time) string {
+		p := filepath.Join(home, name)
+		if err := os.WriteFile(p, []byte("left"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, age, age); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	stale := mk(tempPrefix+"0123456789abcdef", old)
+	fresh := mk(tempPrefix+"fedcba9876543210", time.Now())
+	notOurs := mk(tempPrefix+"notours", old)
+	userFile := mk("courier-tmp-0123456789abcdef", old)
+	dirTemp := filepath.Join(home, tempPrefix+"aaaaaaaaaaaaaaaa")
+	if err := os.Mkdir(dirTemp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chtimes(dirTemp, old, old)
+
+	if r := write1(t, w, "~/f", "v"); r.Outcome != Written {
+		t.Fatalf("%+v", r)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary file kept: %v", err)
+	}
+	for _, p := range []string{fresh, notOurs, userFile, dirTemp} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed: %v", filepath.Base(p), err)
+		}
+	}
+	if n := logs.FilterMessage("removed a temporary file left by an interrupted write").Len(); n != 1 {
+		t.Errorf("%d removal lines", n)
+	}
+	// Once per directory per Writer: a later write does not list it again.
+	again := mk(tempPrefix+"1111111111111111", old)
+	if r := write1(t, w, "~/f", "w"); r.Outcome != Written {
+		t.Fatalf("%+v", r)
+	}
+	if _, err := os.Stat(again); err != nil {
+		t.Errorf("swept twice: %v", err)
+	}
+}
+
+// batch.resolve shares a directory's resolution between its files; it
+// must resolve every path exactly as Resolve does.
+func TestBatchResolveMatchesResolve(t *testing.T) {
+	w, home, _ := newOs(t, nil)
+	other := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(home, "real/sub"), 0o700))
+	must(os.WriteFile(filepath.Join(home, "real/file"), nil, 0o600))
+	must(os.Symlink(filepath.Join(home, "real"), filepath.Join(home, "linkdir")))
+	must(os.Symlink("file", filepath.Join(home, "real/rel")))
+	must(os.Symlink(filepath.Join(other, "target"), filepath.Join(home, "real/abs")))
+	must(os.Symlink("nowhere/x", filepath.Join(home, "real/dangling")))
+	must(os.Symlink("loop2", filepath.Join(home, "loop1")))
+	must(os.Symlink("loop1", filepath.Join(home, "loop2")))
+	must(os.Symlink(other, filepath.Join(home, "real/sub/up")))
+	paths := []string{
+		"~/real/file", "~/real/new", "~/linkdir/file", "~/linkdir/rel", "~/real/rel",
+		"~/linkdir/abs", "~/real/dangling", "~/missing/a/b", "~/linkdir/sub/up/x",
+		"~/loop1/x", "~/loop1", "~/f", "/etc/courier-none", "~/real/../linkdir/rel", "relative", "",
+	}
+	b := newBatch(w)
+	for range 2 { // the second pass runs on the filled cache
+		for _, p := range paths {
+			want, werr := w.Resolve(p)
+			got, gerr := b.resolve(p)
+			if got != want || (werr == nil) != (gerr == nil) {
+				t.Errorf("%q: batch %q, %v; Resolve %q, %v", p, got, gerr, want, werr)
+			}
+		}
+	}
+}
+
+func TestSameContentReadsExactly(t *testing.T) {
+	w, home, _ := newOs(t, nil)
+	p := filepath.Join(home, "f")
+	big := strings.Repeat("z", 1<<20)
+	for _, c := range []struct {
+		disk, content string
+		size          int64
+		want          bool
+	}{
+		{"abc", "abc", 3, true},
+		{"abd", "abc", 3, false},
+		{"abcd", "abc", 3, false}, // grew since its stat
+		{"ab", "abc", 3, false},   // shrank since its stat
+		{"", "", 0, true},
+		{big, big, int64(len(big)), true},
+		{big + "!", big, int64(len(big)), false},
+	} {
+		if err := os.WriteFile(p, []byte(c.disk), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := w.sameContent(p, c.size, []byte(c.content))
+		if err != nil || got != c.want {
+			t.Errorf("disk %d bytes, content %d: %v, %v", len(c.disk), len(c.content), got, err)
+		}
+	}
+}
+
+func TestFdFile(t *testing.T) {
+	w, home, _ := newOs(t, nil)
+	p := filepath.Join(home, "f")
+	_ = os.WriteFile(p, []byte("hello"), 0o600)
+	f, err := w.openFile(p, os.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil || string(b) != "hello" {
+		t.Errorf("read %q, %v", b, err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("second close: %v", err)
+	}
+	if _, err := w.openFile(filepath.Join(home, "none"), os.O_RDONLY, 0); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+	if _, err := w.openFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("O_EXCL on an existing file: %v", err)
+	}
+	var pe *fs.PathError
+	if _, err := w.openFile(filepath.Join(home, "none"), os.O_RDONLY, 0); !errors.As(err, &pe) || pe.Path == "" {
+		t.Errorf("error is not a PathError naming the file: %v", err)
+	}
+	// A MemMapFs keeps its own files.
+	wm, _ := New(Config{Fs: afero.NewMemMapFs(), Home: "/h"})
+	if _, err := wm.openFile("/h/x", os.O_RDONLY, 0); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("MemMapFs: %v", err)
+	}
+}
+
+// ownsNew decides when a replacement needs no chown: owned by the process,
+// and of its group, or the directory's group under set-group-ID.
+func TestOwnsNew(t *testing.T) {
+	w, home, _ := newOs(t, nil)
+	plain, _ := os.Stat(home)
+	sg := filepath.Join(home, "sg")
+	_ = os.Mkdir(sg, 0o700)
+	if err := os.Chown(sg, -1, 4242); err != nil && os.Geteuid() == 0 {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(sg, 0o700|os.ModeSetgid)
+	sgi, _ := os.Stat(sg)
+	sgGid := int(sgi.Sys().(*syscall.Stat_t).Gid)
+	for _, c := range []struct {
+		dir      fs.FileInfo
+		uid, gid int
+		want     bool
+	}{
+		{plain, w.euid, w.egid, true},
+		{plain, w.euid, w.egid + 1, false},
+		{plain, w.euid + 1, w.egid, false},
+		{nil, w.euid, w.egid, false}, // a directory just created: not known
+		{sgi, w.euid, sgGid, true},
+		{sgi, w.euid, sgGid + 1, false},
+	} {
+		if got := w.ownsNew(c.dir, c.uid, c.gid); got != c.want {
+			t.Errorf("dir %v, %d:%d: %v", c.dir != nil, c.uid, c.gid, got)
+		}
+	}
+}
