@@ -261,7 +261,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 
-	c, err := websocket.Accept(w, r, nil)
+	c, err := websocket.Accept(smallBuffers{ResponseWriter: w, read: wsReadBuffer, write: wsWriteBuffer}, r, nil)
 	if err != nil {
 		s.wg.Done()
 		s.log.Warn("agent websocket upgrade failed", zap.String("workspace", ws.Name), zap.Error(err))

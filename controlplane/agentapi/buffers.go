@@ -1,0 +1,59 @@
+package agentapi
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+)
+
+// Buffer sizes an agent's websocket keeps for its connection's life.
+// net/http hands a hijacked connection a 4 KiB reader and a 4 KiB writer,
+// and the websocket keeps both: 8 KiB of a connected agent's ~50 KiB on the
+// control plane, for a link that is idle nearly always. Reads bigger than
+// the buffer go straight into the caller's slice and writes bigger than it
+// straight to the socket, so small buffers cost a system call only on a
+// frame that spans one, never a copy.
+const (
+	wsReadBuffer  = 512
+	wsWriteBuffer = 1024
+)
+
+// smallBuffers wraps an upgrade's ResponseWriter so that the websocket
+// library, which hijacks through it, gets buffers of the given sizes in
+// place of net/http's.
+type smallBuffers struct {
+	http.ResponseWriter
+	read, write int
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (s smallBuffers) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Hijack takes the connection over from net/http, keeping any bytes the
+// client sent after its request (already read into net/http's buffer) at
+// the head of the new reader.
+func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(s.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	r := bufio.NewReaderSize(c, s.read)
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ := brw.Reader.Peek(n)
+		r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), c), max(s.read, n))
+		// Pull them into r's buffer, where a caller that asks what is
+		// buffered (the websocket library does) finds them.
+		if _, err := r.Peek(n); err != nil {
+			_ = c.Close()
+			return nil, nil, errors.Join(errors.New("reading bytes buffered before the upgrade"), err)
+		}
+	}
+	return c, bufio.NewReadWriter(r, bufio.NewWriterSize(c, s.write)), nil
+}
