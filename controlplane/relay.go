@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -26,9 +28,13 @@ import (
 // (agent_status.replica_id), at the URL it registered, over the internal
 // endpoint relayPath. The front replica has already authenticated the user
 // and checked ownership; the relay request is authenticated by an
-// HMAC-SHA256, under the shared replica secret, of the workspace ID and a
-// timestamp, compared in constant time and valid for relayMaxSkew. Without
-// a secret a replica neither relays nor accepts relays.
+// HMAC-SHA256, under the shared replica secret, of the workspace ID, the
+// ID of the replica it is meant for, a timestamp and a random nonce,
+// compared in constant time and valid for relayMaxSkew. The receiving
+// replica accepts each nonce once (relayNonces), so a request captured on
+// the network between replicas opens no second session, here or on any
+// other replica. Without a secret a replica neither relays nor accepts
+// relays.
 
 // relayPath is the internal endpoint; {workspace} is the workspace ID.
 const relayPath = "/internal/v1/relay/ssh/{workspace}"
@@ -36,6 +42,7 @@ const relayPath = "/internal/v1/relay/ssh/{workspace}"
 // Relay request headers.
 const (
 	headerRelayTime      = "X-Courier-Relay-Time"
+	headerRelayNonce     = "X-Courier-Relay-Nonce"
 	headerRelaySignature = "X-Courier-Relay-Signature"
 )
 
@@ -83,11 +90,57 @@ func validAdvertiseURL(raw string) error {
 	return nil
 }
 
-// relaySignature is the hex HMAC-SHA256 of a relay request.
-func relaySignature(secret []byte, workspaceID string, unix int64) string {
+// relaySignature is the hex HMAC-SHA256 of a relay request for the
+// workspace, meant for the replica target, made at unix with nonce.
+func relaySignature(secret []byte, workspaceID, target string, unix int64, nonce string) string {
 	m := hmac.New(sha256.New, secret)
-	fmt.Fprintf(m, "courier-ssh-relay\x00%s\x00%d", workspaceID, unix)
+	fmt.Fprintf(m, "courier-ssh-relay/2\x00%s\x00%s\x00%d\x00%s", workspaceID, target, unix, nonce)
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// newRelayNonce returns 16 random bytes in hex.
+func newRelayNonce() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// relayNonces remembers the nonces of the relay requests a replica has
+// accepted for as long as their timestamps would still be accepted, so
+// each signed request is used once.
+type relayNonces struct {
+	mu        sync.Mutex
+	seen      map[string]time.Time // nonce -> when it stops mattering
+	lastSweep time.Time
+}
+
+// maxRelayNonces bounds the remembered nonces: beyond it, relays are
+// refused until old ones expire (a signed request costs the secret, so
+// this many in two minutes means something is wrong).
+const maxRelayNonces = 1 << 16
+
+// use records nonce, seen at now, and reports whether it is new. A
+// request's timestamp is within relayMaxSkew of now, so after
+// 2×relayMaxSkew its signature is refused anyway and the nonce is dropped.
+func (n *relayNonces) use(nonce string, now time.Time) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.seen == nil {
+		n.seen = map[string]time.Time{}
+	}
+	if now.Sub(n.lastSweep) > time.Second {
+		for k, until := range n.seen {
+			if now.After(until) {
+				delete(n.seen, k)
+			}
+		}
+		n.lastSweep = now
+	}
+	if _, dup := n.seen[nonce]; dup || len(n.seen) >= maxRelayNonces {
+		return false
+	}
+	n.seen[nonce] = now.Add(2 * relayMaxSkew)
+	return true
 }
 
 // relayDialer is the SSH dialer of the REST API: the local agent endpoint
@@ -125,10 +178,11 @@ func (d relayDialer) Dial(ctx context.Context, workspaceID string) (net.Conn, er
 	}
 	target := strings.TrimSuffix(peer.RelayURL, "/") + strings.Replace(relayPath, "{workspace}", url.PathEscape(workspaceID), 1)
 	target = "ws" + strings.TrimPrefix(target, "http")
-	now := d.now().Unix()
+	now, nonce := d.now().Unix(), newRelayNonce()
 	h := http.Header{}
 	h.Set(headerRelayTime, strconv.FormatInt(now, 10))
-	h.Set(headerRelaySignature, relaySignature(d.secret, workspaceID, now))
+	h.Set(headerRelayNonce, nonce)
+	h.Set(headerRelaySignature, relaySignature(d.secret, workspaceID, st.ReplicaID, now, nonce))
 	c, res, derr := websocket.Dial(ctx, target, &websocket.DialOptions{HTTPHeader: h})
 	if derr != nil {
 		if res != nil && res.StatusCode == http.StatusServiceUnavailable {
@@ -147,7 +201,9 @@ func (d relayDialer) Dial(ctx context.Context, workspaceID string) (net.Conn, er
 // an agent this replica holds.
 type relayHandler struct {
 	local  agentDialer
+	self   string // this replica's ID, which a request must be signed for
 	secret []byte
+	nonces *relayNonces
 	now    func() time.Time
 	base   context.Context // cancelled at shutdown
 	log    *zap.Logger
@@ -160,12 +216,20 @@ func (h relayHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	unix, err := strconv.ParseInt(r.Header.Get(headerRelayTime), 10, 64)
+	nonce := r.Header.Get(headerRelayNonce)
 	got := []byte(r.Header.Get(headerRelaySignature))
-	want := []byte(relaySignature(h.secret, wsID, unix))
-	skew := h.now().Sub(time.Unix(unix, 0))
-	if !hmac.Equal(got, want) || err != nil || skew > relayMaxSkew || skew < -relayMaxSkew {
+	want := []byte(relaySignature(h.secret, wsID, h.self, unix, nonce))
+	now := h.now()
+	skew := now.Sub(time.Unix(unix, 0))
+	if !hmac.Equal(got, want) || err != nil || len(nonce) != 32 || skew > relayMaxSkew || skew < -relayMaxSkew {
 		h.log.Warn("refused a relayed SSH request: bad or stale replica signature", zap.String("remote", r.RemoteAddr))
 		writeJSON(w, http.StatusUnauthorized, ErrorResponse{Message: "bad or stale replica signature"})
+		return
+	}
+	// After the signature: only a replica's own requests reach the store.
+	if !h.nonces.use(nonce, now) {
+		h.log.Warn("refused a relayed SSH request: its nonce was used before (a replay)", zap.String("remote", r.RemoteAddr))
+		writeJSON(w, http.StatusUnauthorized, ErrorResponse{Message: "relay request already used"})
 		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())

@@ -118,11 +118,13 @@ func TestSSHRelayedToTheAgentsReplica(t *testing.T) {
 		t.Fatalf("503 without a secret: %q", e.Message)
 	}
 
-	// The internal endpoint: no, bad or stale signatures are refused; a
+	// The internal endpoint: no, bad or stale signatures are refused, as
+	// are a request signed for another replica and one used before; a
 	// replica without a secret refuses everything.
-	relay := func(ts *testServer, sig string, at time.Time) int {
+	relay := func(ts *testServer, sig string, at time.Time, nonce string) int {
 		req, _ := http.NewRequestWithContext(t.Context(), "GET", ts.URL()+"/internal/v1/relay/ssh/"+created.ID, nil)
 		req.Header.Set(headerRelayTime, strconv.FormatInt(at.Unix(), 10))
+		req.Header.Set(headerRelayNonce, nonce)
 		if sig != "" {
 			req.Header.Set(headerRelaySignature, sig)
 		}
@@ -138,28 +140,48 @@ func TestSSHRelayedToTheAgentsReplica(t *testing.T) {
 		return res.StatusCode
 	}
 	now := time.Now()
-	good := func(at time.Time) string { return relaySignature([]byte(replicaSecretCanary), created.ID, at.Unix()) }
+	key := []byte(replicaSecretCanary)
+	good := func(ts *testServer, at time.Time, nonce string) string {
+		return relaySignature(key, created.ID, ts.replicaID, at.Unix(), nonce)
+	}
+	var ns [8]string
+	for i := range ns {
+		ns[i] = newRelayNonce()
+	}
 	for name, tc := range map[string]struct {
-		sig  string
-		at   time.Time
-		want int
+		sig   string
+		at    time.Time
+		nonce string
+		want  int
 	}{
-		"no signature":    {"", now, 401},
-		"wrong secret":    {relaySignature([]byte(strings.Repeat("x", 40)), created.ID, now.Unix()), now, 401},
-		"other workspace": {relaySignature([]byte(replicaSecretCanary), "other", now.Unix()), now, 401},
-		"stale":           {good(now.Add(-5 * time.Minute)), now.Add(-5 * time.Minute), 401},
-		"from the future": {good(now.Add(5 * time.Minute)), now.Add(5 * time.Minute), 401},
-		"not an upgrade":  {good(now), now, 426},
+		"no signature":          {"", now, ns[0], 401},
+		"wrong secret":          {relaySignature([]byte(strings.Repeat("x", 40)), created.ID, a.replicaID, now.Unix(), ns[1]), now, ns[1], 401},
+		"other workspace":       {relaySignature(key, "other", a.replicaID, now.Unix(), ns[2]), now, ns[2], 401},
+		"signed for replica B":  {good(b, now, ns[3]), now, ns[3], 401},
+		"other nonce":           {good(a, now, ns[4]), now, ns[5], 401},
+		"no nonce":              {good(a, now, ""), now, "", 401},
+		"stale":                 {good(a, now.Add(-5*time.Minute), ns[6]), now.Add(-5 * time.Minute), ns[6], 401},
+		"from the future":       {good(a, now.Add(5*time.Minute), ns[7]), now.Add(5 * time.Minute), ns[7], 401},
+		"valid, not an upgrade": {good(a, now, "0123456789abcdef0123456789abcdef"), now, "0123456789abcdef0123456789abcdef", 426},
 	} {
-		if got := relay(a, tc.sig, tc.at); got != tc.want {
+		if got := relay(a, tc.sig, tc.at, tc.nonce); got != tc.want {
 			t.Errorf("%s: %d, want %d", name, got, tc.want)
 		}
 	}
-	if got := relay(c, good(now), now); got != 403 {
+	// The same signed request again: a replay.
+	used := "0123456789abcdef0123456789abcdef"
+	if got := relay(a, good(a, now, used), now, used); got != 401 {
+		t.Errorf("a replayed relay request: %d, want 401", got)
+	}
+	if !strings.Contains(a.logs.String(), "its nonce was used before") {
+		t.Error("the replay was not logged")
+	}
+	if got := relay(c, good(c, now, newRelayNonce()), now, newRelayNonce()); got != 403 {
 		t.Errorf("a replica without a secret answered %d to a relay, want 403", got)
 	}
 	// B does not hold the agent: a valid relay to it finds none.
-	if got := relay(b, good(now), now); got != 503 {
+	n := newRelayNonce()
+	if got := relay(b, good(b, now, n), now, n); got != 503 {
 		t.Errorf("relay to a replica without the agent: %d, want 503", got)
 	}
 	for name, ts := range map[string]*testServer{"A": a, "B": b, "C": c} {
@@ -242,4 +264,31 @@ func TestReplicaRecordsAgentsAgainAfterExpiry(t *testing.T) {
 		t.Fatal("replica A did not say its registration had expired")
 	}
 	sshEcho(t, b, p.alice)
+}
+
+// relayNonces: each nonce once while it matters, forgotten after, and a
+// bound on how many are held.
+func TestRelayNonces(t *testing.T) {
+	var n relayNonces
+	t0 := time.Unix(1_700_000_000, 0)
+	if !n.use("a", t0) || n.use("a", t0.Add(time.Second)) || n.use("a", t0.Add(2*relayMaxSkew)) {
+		t.Fatal("a nonce was accepted twice within its window")
+	}
+	if !n.use("a", t0.Add(2*relayMaxSkew+2*time.Second)) {
+		t.Fatal("an expired nonce was not forgotten")
+	}
+	if len(n.seen) != 1 {
+		t.Fatalf("%d nonces held after the sweep, want 1", len(n.seen))
+	}
+	for i := range maxRelayNonces - 1 {
+		if !n.use(strconv.Itoa(i), t0.Add(3*relayMaxSkew)) {
+			t.Fatalf("nonce %d refused below the bound", i)
+		}
+	}
+	if n.use("one more", t0.Add(3*relayMaxSkew)) {
+		t.Fatal("a nonce past the bound was accepted")
+	}
+	if !n.use("later", t0.Add(6*relayMaxSkew)) {
+		t.Fatal("nonces were not forgotten once expired")
+	}
 }

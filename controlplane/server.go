@@ -123,8 +123,8 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	s.api, s.metrics = a, m
 	mux := http.NewServeMux()
 	a.routes(mux)
-	mux.Handle("GET "+relayPath, relayHandler{local: s.agents, secret: replicaSecret, now: cfg.now,
-		base: s.base, log: logger.Named("relay")})
+	mux.Handle("GET "+relayPath, relayHandler{local: s.agents, self: s.replicaID, secret: replicaSecret,
+		nonces: &relayNonces{}, now: cfg.now, base: s.base, log: logger.Named("relay")})
 	mux.Handle(proto.ConnectPath, s.agents)
 	mux.Handle("GET /metrics", m.handler())
 	s.handler = m.instrument(logger, mux)
