@@ -167,41 +167,55 @@ func TestRemoteForwardTCPBindsLoopback(t *testing.T) {
 			}
 			echoServer(t, rl)
 			port := rl.Addr().(*net.TCPAddr).Port
-			var bound string
+			var bound []string
 			for _, e := range h.logs.FilterMessage("ssh remote forward listening").All() {
-				bound, _ = e.ContextMap()["address"].(string)
+				a, _ := e.ContextMap()["address"].(string)
+				bound = append(bound, a)
 			}
-			want := fmt.Sprintf("127.0.0.1:%d", port)
+			// Without GatewayPorts: loopback, both families where the
+			// workspace has IPv6, as sshd does ("localhost" may be ::1).
+			want := []string{fmt.Sprintf("127.0.0.1:%d", port)}
+			if hasIPv6Loopback() {
+				want = append(want, fmt.Sprintf("[::1]:%d", port))
+			}
 			if gateway {
-				want = fmt.Sprintf("0.0.0.0:%d", port)
-				if bound == fmt.Sprintf("[::]:%d", port) {
+				want = []string{fmt.Sprintf("0.0.0.0:%d", port)}
+				if len(bound) == 1 && bound[0] == fmt.Sprintf("[::]:%d", port) {
 					want = bound
 				}
 			}
-			if bound != want {
+			if fmt.Sprint(bound) != fmt.Sprint(want) {
 				t.Fatalf("remote forward bound %q, want %q", bound, want)
 			}
-			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-			if err != nil {
-				t.Fatal(err)
+			addrs := []string{fmt.Sprintf("127.0.0.1:%d", port)}
+			if hasIPv6Loopback() {
+				addrs = append(addrs, fmt.Sprintf("[::1]:%d", port))
 			}
-			defer c.Close()
-			if got := roundTrip(t, c, "through -R"); got != "THROUGH -R" {
-				t.Fatalf("echo = %q", got)
-			}
-			if h.count(kindTCPIPForward, resultOK) != 1 || h.count(kindForwardedTCPIP, resultOK) != 1 {
-				t.Errorf("counters: tcpip-forward %v, forwarded-tcpip %v, want 1 and 1",
-					h.count(kindTCPIPForward, resultOK), h.count(kindForwardedTCPIP, resultOK))
-			}
-			// Cancelling closes the workspace's listener.
-			rl.Close()
-			waitFor(t, "the listener to close", func() bool {
-				c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-				if err == nil {
-					c.Close()
+			for _, a := range addrs {
+				c, err := net.Dial("tcp", a)
+				if err != nil {
+					t.Fatalf("%s: %v", a, err)
 				}
-				return err != nil
-			})
+				if got := roundTrip(t, c, "through -R"); got != "THROUGH -R" {
+					t.Fatalf("echo through %s = %q", a, got)
+				}
+				c.Close()
+			}
+			if h.count(kindTCPIPForward, resultOK) != 1 || h.count(kindForwardedTCPIP, resultOK) != float64(len(addrs)) {
+				t.Errorf("counters: tcpip-forward %v, forwarded-tcpip %v, want 1 and %d",
+					h.count(kindTCPIPForward, resultOK), h.count(kindForwardedTCPIP, resultOK), len(addrs))
+			}
+			// Cancelling closes the workspace's listeners.
+			rl.Close()
+			for _, a := range addrs {
+				waitFor(t, "the listener on "+a+" to close", func() bool {
+					c, err := net.Dial("tcp", a)
+					if err == nil {
+						c.Close()
+					}
+					return err != nil
+				})
+			}
 		})
 	}
 }
@@ -381,4 +395,14 @@ func TestMalformedForwardRequests(t *testing.T) {
 	if out, err := sess.Output("echo alive"); err != nil || string(out) != "alive\n" {
 		t.Fatalf("after malformed requests: %q, %v", out, err)
 	}
+}
+
+// hasIPv6Loopback reports whether this host can listen on ::1.
+func hasIPv6Loopback() bool {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	_ = ln.Close()
+	return true
 }

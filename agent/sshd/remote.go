@@ -2,6 +2,8 @@ package sshd
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -45,13 +47,44 @@ type remoteForwards struct {
 	s *Server
 
 	// mu guards byConn: per connection, its listeners keyed by what the
-	// client will name in a cancel request.
+	// client will name in a cancel request (one forward may hold two: see
+	// listenLoopback).
 	mu     sync.Mutex
-	byConn map[*gossh.ServerConn]map[string]net.Listener
+	byConn map[*gossh.ServerConn]map[string]io.Closer
 }
 
 func newRemoteForwards(s *Server) *remoteForwards {
-	return &remoteForwards{s: s, byConn: map[*gossh.ServerConn]map[string]net.Listener{}}
+	return &remoteForwards{s: s, byConn: map[*gossh.ServerConn]map[string]io.Closer{}}
+}
+
+// listeners closes several listeners as one.
+type listeners []net.Listener
+
+// Close closes them all.
+func (ls listeners) Close() error {
+	var errs []error
+	for _, l := range ls {
+		errs = append(errs, l.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// listenLoopback listens on port (0: any free one) on 127.0.0.1 and, where
+// the workspace has IPv6, on ::1 at the same port, as OpenSSH's sshd binds
+// a remote forward without GatewayPorts: programs that connect to
+// "localhost" may try ::1 first. No IPv6, or ::1's port taken by something
+// else, leaves the IPv4 listener alone, as sshd does.
+func listenLoopback(port uint32) (listeners, error) {
+	v4, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.FormatUint(uint64(port), 10)))
+	if err != nil {
+		return nil, err
+	}
+	p := v4.Addr().(*net.TCPAddr).Port
+	v6, err := net.Listen("tcp", net.JoinHostPort("::1", strconv.Itoa(p)))
+	if err != nil {
+		return listeners{v4}, nil
+	}
+	return listeners{v4, v6}, nil
 }
 
 // handle is the gliderlabs request handler for the four remote forwarding
@@ -94,9 +127,10 @@ func tcpKey(addr string, port uint32) string {
 	return "tcp " + net.JoinHostPort(addr, strconv.FormatUint(uint64(port), 10))
 }
 
-// listenTCP binds a remote forward: on 127.0.0.1 unless the policy allows
-// the client's address (GatewayPorts). The forwarded channels name the
-// address the client asked for, which is how OpenSSH matches them.
+// listenTCP binds a remote forward: on loopback (127.0.0.1 and ::1) unless
+// the policy allows the client's address (GatewayPorts). The forwarded
+// channels name the address the client asked for, which is how OpenSSH
+// matches them.
 func (f *remoteForwards) listenTCP(ctx gliderssh.Context, conn *gossh.ServerConn, r tcpipForwardRequest) (bool, []byte) {
 	p := f.s.currentPolicy()
 	host := "127.0.0.1"
@@ -117,23 +151,34 @@ func (f *remoteForwards) listenTCP(ctx gliderssh.Context, conn *gossh.ServerConn
 		log.Debug("ssh forwarding refused: turned off for this workspace")
 		return false, nil
 	}
-	ln, err := net.Listen("tcp", bind)
+	var lns listeners
+	var err error
+	if host == "127.0.0.1" {
+		lns, err = listenLoopback(r.BindPort)
+	} else {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", bind); err == nil {
+			lns = listeners{ln}
+		}
+	}
 	if err != nil {
 		f.s.metrics.inc(kindTCPIPForward, resultFailed)
 		log.Debug("ssh remote forward could not listen", zap.Error(err))
 		return false, nil
 	}
-	port := uint32(ln.Addr().(*net.TCPAddr).Port)
-	if !f.add(ctx, conn, tcpKey(r.BindAddr, port), ln) {
+	port := uint32(lns[0].Addr().(*net.TCPAddr).Port)
+	if !f.add(ctx, conn, tcpKey(r.BindAddr, port), lns) {
 		return false, nil
 	}
 	f.s.metrics.inc(kindTCPIPForward, resultOK)
-	log.Debug("ssh remote forward listening", zap.Stringer("address", ln.Addr()))
-	f.serve(ctx, conn, ln, kindForwardedTCPIP, func(c net.Conn) []byte {
-		oh, op := hostPort(c.RemoteAddr())
-		opn, _ := strconv.ParseUint(op, 10, 16)
-		return gossh.Marshal(&forwardedTCPIPData{DestAddr: r.BindAddr, DestPort: port, OriginAddr: oh, OriginPort: uint32(opn)})
-	})
+	for _, ln := range lns {
+		log.Debug("ssh remote forward listening", zap.Stringer("address", ln.Addr()))
+		f.serve(ctx, conn, ln, kindForwardedTCPIP, func(c net.Conn) []byte {
+			oh, op := hostPort(c.RemoteAddr())
+			opn, _ := strconv.ParseUint(op, 10, 16)
+			return gossh.Marshal(&forwardedTCPIPData{DestAddr: r.BindAddr, DestPort: port, OriginAddr: oh, OriginPort: uint32(opn)})
+		})
+	}
 	return true, gossh.Marshal(&tcpipForwardReply{BindPort: port})
 }
 
@@ -174,12 +219,12 @@ func (f *remoteForwards) listenUnix(ctx gliderssh.Context, conn *gossh.ServerCon
 // add records ln for conn under key; the first listener of a connection
 // arranges for all of them to close when it ends. It closes ln and reports
 // false when the key is taken or the server is closing.
-func (f *remoteForwards) add(ctx context.Context, conn *gossh.ServerConn, key string, ln net.Listener) bool {
+func (f *remoteForwards) add(ctx context.Context, conn *gossh.ServerConn, key string, ln io.Closer) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	m, ok := f.byConn[conn]
 	if !ok {
-		m = map[string]net.Listener{}
+		m = map[string]io.Closer{}
 		f.byConn[conn] = m
 		context.AfterFunc(ctx, func() {
 			f.mu.Lock()
