@@ -37,13 +37,16 @@ func (w *Writer) openUnnamed(dir string) (f file, ok bool) {
 }
 
 // errNoLink means an unnamed file could not be given a name by this
-// process at all (no /proc and no CAP_DAC_READ_SEARCH).
+// process at all: no /proc and no CAP_DAC_READ_SEARCH, or a filesystem or
+// security module that refuses the link.
 var errNoLink = errors.New("cannot link an O_TMPFILE file")
 
 // linkUnnamed gives the unnamed file f in dir a temporary name and returns
 // it. Through /proc/self/fd it needs no privilege; without /proc, linkat's
-// AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH. Failing both, it remembers that
-// linking is impossible and returns errNoLink.
+// AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH. When linking is refused as such
+// (linkRefused), it remembers that and returns errNoLink: the caller then
+// writes through a named temporary file, now and from then on. Other
+// failures (no space, the directory removed meanwhile) fail this write.
 func (w *Writer) linkUnnamed(f file, dir string) (string, error) {
 	for range 5 {
 		name := tempName(dir)
@@ -53,7 +56,7 @@ func (w *Writer) linkUnnamed(f file, dir string) (string, error) {
 			if errors.Is(lerr, unix.ENOENT) {
 				if _, serr := os.Stat("/proc/self/fd"); serr != nil {
 					lerr = unix.Linkat(int(fd), "", unix.AT_FDCWD, name, unix.AT_EMPTY_PATH)
-					if errors.Is(lerr, unix.EPERM) || errors.Is(lerr, unix.EACCES) || errors.Is(lerr, unix.ENOENT) {
+					if errors.Is(lerr, unix.ENOENT) {
 						lerr = errNoLink
 					}
 				}
@@ -66,7 +69,7 @@ func (w *Writer) linkUnnamed(f file, dir string) (string, error) {
 			return "", cerr
 		case errors.Is(lerr, unix.EEXIST):
 			continue
-		case errors.Is(lerr, errNoLink):
+		case errors.Is(lerr, errNoLink) || linkRefused(lerr):
 			w.noTmpfile.Store(true)
 			return "", errNoLink
 		case lerr != nil:
@@ -75,4 +78,15 @@ func (w *Writer) linkUnnamed(f file, dir string) (string, error) {
 		return name, nil
 	}
 	return "", fmt.Errorf("could not name a temporary file in %s", dir)
+}
+
+// linkRefused reports whether a linkat error says this process may never
+// name an unnamed file here, as opposed to a failure of this one write.
+func linkRefused(err error) bool {
+	for _, e := range []error{unix.EPERM, unix.EACCES, unix.EOPNOTSUPP, unix.EXDEV, unix.EINVAL} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

@@ -251,3 +251,19 @@ func TestOwnsNew(t *testing.T) {
 		}
 	}
 }
+
+func TestLinkRefused(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{syscall.EPERM, true}, {syscall.EACCES, true}, {syscall.EOPNOTSUPP, true}, {syscall.EXDEV, true},
+		{syscall.EINVAL, true}, {&os.LinkError{Op: "link", Err: syscall.EPERM}, true},
+		{syscall.ENOSPC, false}, {syscall.EDQUOT, false}, {syscall.EIO, false}, {syscall.ENOENT, false},
+		{syscall.EEXIST, false}, {nil, false},
+	} {
+		if got := linkRefused(c.err); got != c.want {
+			t.Errorf("%v: %v, want %v", c.err, got, c.want)
+		}
+	}
+}
