@@ -31,8 +31,13 @@ type batch struct {
 
 type dirOnce struct {
 	once sync.Once
-	fi   fs.FileInfo // of a directory that existed; nil if created
 	err  error
+
+	// newOwner is the owner and group a file this process creates in the
+	// directory gets by itself, once a write has looked (see ownsNew).
+	mu             sync.Mutex
+	known          bool
+	newUID, newGID int
 }
 
 // lookup is one stat of a file: its info, or why there is none.
@@ -96,7 +101,7 @@ func (b *batch) resolve(p string) (string, error) {
 
 // mkdirAll is Writer.mkdirAll run once per directory per batch; the files
 // of a directory share its result.
-func (b *batch) mkdirAll(dir string) (fs.FileInfo, error) {
+func (b *batch) mkdirAll(dir string) error {
 	b.mu.Lock()
 	d, ok := b.mkdir[dir]
 	if !ok {
@@ -105,9 +110,42 @@ func (b *batch) mkdirAll(dir string) (fs.FileInfo, error) {
 	}
 	b.mu.Unlock()
 	d.once.Do(func() {
-		if d.fi, d.err = b.w.mkdirAll(dir); d.fi != nil {
+		var existed fs.FileInfo
+		if existed, d.err = b.w.mkdirAll(dir); existed != nil {
 			b.w.sweepOnce(dir)
 		}
 	})
-	return d.fi, d.err
+	return d.err
+}
+
+// dir returns dir's entry (mkdirAll made it).
+func (b *batch) dir(dir string) *dirOnce {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.mkdir[dir]
+}
+
+// ownsNew reports whether the new file f in dir already has owner uid and
+// group gid, so no chown is needed to keep them. What a new file gets (the
+// process's user, and its group or the directory's, by set-group-ID, a
+// grpid mount or an NFS mapping) is learnt from the first new file of the
+// directory in this batch and trusted for the others.
+func (b *batch) ownsNew(dir string, f file, uid, gid int) bool {
+	d := b.dir(dir)
+	if d == nil {
+		return false
+	}
+	d.mu.Lock()
+	known, nu, ng := d.known, d.newUID, d.newGID
+	d.mu.Unlock()
+	if !known {
+		var ok bool
+		if nu, ng, ok = openOwner(f); !ok {
+			return false
+		}
+		d.mu.Lock()
+		d.known, d.newUID, d.newGID = true, nu, ng
+		d.mu.Unlock()
+	}
+	return uid == nu && gid == ng
 }

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"runtime"
 	"slices"
@@ -212,8 +211,6 @@ type Writer struct {
 	// noTmpfile is set once an O_TMPFILE file could not be linked: every
 	// later write uses a named temporary file from the start.
 	noTmpfile atomic.Bool
-	// euid and egid are the process's, which own the files it creates.
-	euid, egid int
 	// swept holds the directories sweepOnce has cleaned (by paths.key).
 	swept sync.Map
 }
@@ -240,7 +237,7 @@ func New(cfg Config) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Writer{cfg: cfg, log: cfg.Logger, paths: newPathRules(cfg), euid: os.Geteuid(), egid: os.Getegid()}, nil
+	return &Writer{cfg: cfg, log: cfg.Logger, paths: newPathRules(cfg)}, nil
 }
 
 // WriteAll resolves every file, settles collisions, writes the survivors

@@ -16,17 +16,19 @@ func owner(fi fs.FileInfo) (uid, gid int, ok bool) {
 	return int(st.Uid), int(st.Gid), true
 }
 
-// ownsNew reports whether a file the process creates in the directory
-// described by dir (nil: not known) gets owner uid and group gid by
-// itself: the process's user, and its group or, in a set-group-ID
-// directory, the directory's. Then no chown is needed.
-func (w *Writer) ownsNew(dir fs.FileInfo, uid, gid int) bool {
-	if dir == nil || uid != w.euid {
-		return false
+// openOwner returns the owner and group of the open file f.
+func openOwner(f file) (uid, gid int, ok bool) {
+	if d, isFd := f.(interface{ descriptor() uintptr }); isFd {
+		var st syscall.Stat_t
+		if err := syscall.Fstat(int(d.descriptor()), &st); err != nil {
+			return 0, 0, false
+		}
+		return int(st.Uid), int(st.Gid), true
 	}
-	if dir.Mode()&fs.ModeSetgid != 0 {
-		_, dg, ok := owner(dir)
-		return ok && gid == dg
+	if sf, canStat := f.(interface{ Stat() (fs.FileInfo, error) }); canStat {
+		if fi, err := sf.Stat(); err == nil {
+			return owner(fi)
+		}
 	}
-	return gid == w.egid
+	return 0, 0, false
 }

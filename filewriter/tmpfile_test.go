@@ -221,34 +221,50 @@ func TestFdFile(t *testing.T) {
 	}
 }
 
-// ownsNew decides when a replacement needs no chown: owned by the process,
-// and of its group, or the directory's group under set-group-ID.
+// ownsNew decides when a replacement needs no chown: when the new file
+// already has the owner and group to keep, as learnt from the first new
+// file of its directory (the directory's group under set-group-ID).
 func TestOwnsNew(t *testing.T) {
 	w, home, _ := newOs(t, nil)
-	plain, _ := os.Stat(home)
 	sg := filepath.Join(home, "sg")
 	_ = os.Mkdir(sg, 0o700)
-	if err := os.Chown(sg, -1, 4242); err != nil && os.Geteuid() == 0 {
+	sgGid := os.Getegid()
+	if os.Geteuid() == 0 {
+		sgGid = 4242
+		if err := os.Chown(sg, -1, sgGid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(sg, 0o700|os.ModeSetgid); err != nil {
 		t.Fatal(err)
 	}
-	_ = os.Chmod(sg, 0o700|os.ModeSetgid)
-	sgi, _ := os.Stat(sg)
-	sgGid := int(sgi.Sys().(*syscall.Stat_t).Gid)
+	euid, egid := os.Geteuid(), os.Getegid()
+	b := newBatch(w)
 	for _, c := range []struct {
-		dir      fs.FileInfo
+		dir      string
 		uid, gid int
 		want     bool
 	}{
-		{plain, w.euid, w.egid, true},
-		{plain, w.euid, w.egid + 1, false},
-		{plain, w.euid + 1, w.egid, false},
-		{nil, w.euid, w.egid, false}, // a directory just created: not known
-		{sgi, w.euid, sgGid, true},
-		{sgi, w.euid, sgGid + 1, false},
+		{home, euid, egid, true},
+		{home, euid, egid + 1, false},
+		{home, euid + 1, egid, false},
+		{sg, euid, sgGid, true},
+		{sg, euid, sgGid + 1, false},
 	} {
-		if got := w.ownsNew(c.dir, c.uid, c.gid); got != c.want {
-			t.Errorf("dir %v, %d:%d: %v", c.dir != nil, c.uid, c.gid, got)
+		if err := b.mkdirAll(c.dir); err != nil {
+			t.Fatal(err)
 		}
+		f, ok := w.openUnnamed(c.dir)
+		if !ok {
+			t.Fatal("no O_TMPFILE")
+		}
+		if got := b.ownsNew(c.dir, f, c.uid, c.gid); got != c.want {
+			t.Errorf("%s, %d:%d: %v", filepath.Base(c.dir), c.uid, c.gid, got)
+		}
+		_ = f.Close()
+	}
+	if b.ownsNew(filepath.Join(home, "never-made"), nil, euid, egid) {
+		t.Error("a directory the batch never made is trusted")
 	}
 }
 

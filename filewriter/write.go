@@ -69,8 +69,7 @@ func (w *Writer) write(ctx context.Context, b *batch, p string, content []byte) 
 	fsys := w.cfg.Fs
 	dir := path.Dir(p)
 	// (1)
-	dirInfo, err := b.mkdirAll(dir)
-	if err != nil {
+	if err := b.mkdirAll(dir); err != nil {
 		return Failed, "", err
 	}
 	// (2)
@@ -83,8 +82,7 @@ func (w *Writer) write(ctx context.Context, b *batch, p string, content []byte) 
 	case exists:
 		mode, haveOwner = fi.Mode().Perm(), false
 		if u, g, ok := owner(fi); ok {
-			// No chown where the new file gets that owner anyway.
-			uid, gid, haveOwner = u, g, !w.ownsNew(dirInfo, u, g)
+			uid, gid, haveOwner = u, g, true
 		}
 		if same, err := w.sameContent(p, fi.Size(), content); err == nil && same {
 			return Unchanged, "", nil
@@ -122,6 +120,10 @@ func (w *Writer) write(ctx context.Context, b *batch, p string, content []byte) 
 	}
 	switch {
 	case exists:
+		// No chown where the new file has that owner already.
+		if haveOwner && b.ownsNew(dir, f, uid, gid) {
+			haveOwner = false
+		}
 		if why := w.keepAttrs(f, tmp, p, haveOwner, uid, gid); why != "" {
 			discard()
 			return w.inPlace(p, content, why)
