@@ -33,11 +33,22 @@ type dirOnce struct {
 	once sync.Once
 	err  error
 
-	// newOwner is the owner and group a file this process creates in the
-	// directory gets by itself, once a write has looked (see ownsNew).
-	mu             sync.Mutex
-	known          bool
-	newUID, newGID int
+	// fresh is what a file this process creates in the directory gets by
+	// itself, once a write has looked (see newFile).
+	mu    sync.Mutex
+	known bool
+	fresh newFile
+}
+
+// newFile is what a file the process creates in a directory gets without
+// being asked: its owner and group (the process's user; its group or the
+// directory's, by set-group-ID, a grpid mount or an NFS mapping), its
+// permission bits (0600 through the umask or a default ACL) and whether it
+// has extended attributes (an inherited ACL, a security label).
+type newFile struct {
+	uid, gid int
+	mode     fs.FileMode
+	xattrs   bool
 }
 
 // lookup is one stat of a file: its info, or why there is none.
@@ -125,27 +136,25 @@ func (b *batch) dir(dir string) *dirOnce {
 	return b.mkdir[dir]
 }
 
-// ownsNew reports whether the new file f in dir already has owner uid and
-// group gid, so no chown is needed to keep them. What a new file gets (the
-// process's user, and its group or the directory's, by set-group-ID, a
-// grpid mount or an NFS mapping) is learnt from the first new file of the
-// directory in this batch and trusted for the others.
-func (b *batch) ownsNew(dir string, f file, uid, gid int) bool {
+// newFile returns what a new file in dir gets (see newFile), learnt from
+// the new file f when no write of this batch has looked yet, and trusted
+// for the directory's other files: a chmod, chown or xattr listing it shows
+// to be a no-op is then skipped. ok is false where it cannot be known.
+func (b *batch) newFile(dir string, f file) (nf newFile, ok bool) {
 	d := b.dir(dir)
 	if d == nil {
-		return false
+		return newFile{}, false
 	}
 	d.mu.Lock()
-	known, nu, ng := d.known, d.newUID, d.newGID
+	nf, ok = d.fresh, d.known
 	d.mu.Unlock()
-	if !known {
-		var ok bool
-		if nu, ng, ok = openOwner(f); !ok {
-			return false
-		}
+	if ok {
+		return nf, true
+	}
+	if nf, ok = probeNew(f); ok {
 		d.mu.Lock()
-		d.known, d.newUID, d.newGID = true, nu, ng
+		d.fresh, d.known = nf, true
 		d.mu.Unlock()
 	}
-	return uid == nu && gid == ng
+	return nf, ok
 }

@@ -16,19 +16,26 @@ func owner(fi fs.FileInfo) (uid, gid int, ok bool) {
 	return int(st.Uid), int(st.Gid), true
 }
 
-// openOwner returns the owner and group of the open file f.
-func openOwner(f file) (uid, gid int, ok bool) {
+// probeNew describes the new, still untouched file f (see newFile).
+func probeNew(f file) (newFile, bool) {
 	if d, isFd := f.(interface{ descriptor() uintptr }); isFd {
 		var st syscall.Stat_t
 		if err := syscall.Fstat(int(d.descriptor()), &st); err != nil {
-			return 0, 0, false
+			return newFile{}, false
 		}
-		return int(st.Uid), int(st.Gid), true
+		has, err := hasXattrs(int(d.descriptor()))
+		if err != nil {
+			return newFile{}, false
+		}
+		return newFile{uid: int(st.Uid), gid: int(st.Gid), mode: fs.FileMode(st.Mode).Perm(), xattrs: has}, true
 	}
+	// An afero file: Stat, with no extended attributes to know of.
 	if sf, canStat := f.(interface{ Stat() (fs.FileInfo, error) }); canStat {
 		if fi, err := sf.Stat(); err == nil {
-			return owner(fi)
+			if uid, gid, ok := owner(fi); ok {
+				return newFile{uid: uid, gid: gid, mode: fi.Mode().Perm()}, true
+			}
 		}
 	}
-	return 0, 0, false
+	return newFile{}, false
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -221,10 +222,10 @@ func TestFdFile(t *testing.T) {
 	}
 }
 
-// ownsNew decides when a replacement needs no chown: when the new file
-// already has the owner and group to keep, as learnt from the first new
-// file of its directory (the directory's group under set-group-ID).
-func TestOwnsNew(t *testing.T) {
+// newFile learns, from the first new file of a directory, what new files
+// there get by themselves: the owner, the group (the directory's under
+// set-group-ID), the mode after the umask, and whether they have xattrs.
+func TestNewFileProfile(t *testing.T) {
 	w, home, _ := newOs(t, nil)
 	sg := filepath.Join(home, "sg")
 	_ = os.Mkdir(sg, 0o700)
@@ -238,18 +239,16 @@ func TestOwnsNew(t *testing.T) {
 	if err := os.Chmod(sg, 0o700|os.ModeSetgid); err != nil {
 		t.Fatal(err)
 	}
+	old := syscall.Umask(0o277) // new files come out 0400
+	defer syscall.Umask(old)
 	euid, egid := os.Geteuid(), os.Getegid()
 	b := newBatch(w)
 	for _, c := range []struct {
-		dir      string
-		uid, gid int
-		want     bool
+		dir  string
+		want newFile
 	}{
-		{home, euid, egid, true},
-		{home, euid, egid + 1, false},
-		{home, euid + 1, egid, false},
-		{sg, euid, sgGid, true},
-		{sg, euid, sgGid + 1, false},
+		{home, newFile{uid: euid, gid: egid, mode: 0o400}},
+		{sg, newFile{uid: euid, gid: sgGid, mode: 0o400}},
 	} {
 		if err := b.mkdirAll(c.dir); err != nil {
 			t.Fatal(err)
@@ -258,13 +257,64 @@ func TestOwnsNew(t *testing.T) {
 		if !ok {
 			t.Fatal("no O_TMPFILE")
 		}
-		if got := b.ownsNew(c.dir, f, c.uid, c.gid); got != c.want {
-			t.Errorf("%s, %d:%d: %v", filepath.Base(c.dir), c.uid, c.gid, got)
+		got, ok := b.newFile(c.dir, f)
+		if !ok || got != c.want {
+			t.Errorf("%s: %+v, %v; want %+v", filepath.Base(c.dir), got, ok, c.want)
 		}
 		_ = f.Close()
+		// Learnt once: a second file is not looked at.
+		if again, ok := b.newFile(c.dir, nil); !ok || again != got {
+			t.Errorf("%s: second look %+v, %v", filepath.Base(c.dir), again, ok)
+		}
 	}
-	if b.ownsNew(filepath.Join(home, "never-made"), nil, euid, egid) {
-		t.Error("a directory the batch never made is trusted")
+	if _, ok := b.newFile(filepath.Join(home, "never-made"), nil); ok {
+		t.Error("a directory the batch never made is known")
+	}
+	// With a umask that narrows 0600, a new file is still 0600 and a
+	// replaced one keeps its mode: the chmod is not skipped.
+	if r := write1(t, w, "~/n/new", "v"); r.Outcome != Written {
+		t.Fatalf("%+v", r)
+	}
+	_ = os.WriteFile(filepath.Join(home, "n/kept"), []byte("old"), 0o640)
+	_ = os.Chmod(filepath.Join(home, "n/kept"), 0o640)
+	if r := write1(t, w, "~/n/kept", "v"); r.Outcome != Written {
+		t.Fatalf("%+v", r)
+	}
+	for name, want := range map[string]os.FileMode{"new": 0o600, "kept": 0o640} {
+		if st, _ := os.Stat(filepath.Join(home, "n", name)); st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", name, st.Mode().Perm(), want)
+		}
+	}
+}
+
+// In a directory whose new files inherit an ACL, a replacement of a file
+// without one must not keep the inherited ACL: the new file's xattrs are
+// listed, not assumed away.
+func TestNewFileInheritedACLRemoved(t *testing.T) {
+	setfacl, getfacl := lookPath(t, "setfacl", "acl"), lookPath(t, "getfacl", "acl")
+	w, home, _ := newOs(t, nil)
+	dir := filepath.Join(home, "acl")
+	_ = os.Mkdir(dir, 0o700)
+	target := filepath.Join(dir, "f")
+	_ = os.WriteFile(target, []byte("old"), 0o600)
+	if out, err := exec.Command(setfacl, "-d", "-m", "u:nobody:r", dir).CombinedOutput(); err != nil {
+		t.Fatalf("setfacl: %v %s", err, out)
+	}
+	for _, v := range []string{"one", "two"} { // the second write uses what the first learnt
+		if r := write1(t, w, "~/acl/f", v); r.Outcome != Written || r.InPlace != "" {
+			t.Fatalf("%+v", r)
+		}
+		out, _ := exec.Command(getfacl, "-p", target).CombinedOutput()
+		if strings.Contains(string(out), "nobody") {
+			t.Fatalf("the replacement kept the inherited ACL:\n%s", out)
+		}
+	}
+	b := newBatch(w)
+	_ = b.mkdirAll(dir)
+	f, _ := w.openUnnamed(dir)
+	defer f.Close()
+	if nf, ok := b.newFile(dir, f); !ok || !nf.xattrs {
+		t.Errorf("a new file under a default ACL: %+v, %v", nf, ok)
 	}
 }
 

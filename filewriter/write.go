@@ -114,21 +114,21 @@ func (w *Writer) write(ctx context.Context, b *batch, p string, content []byte) 
 	if _, err := f.Write(content); err != nil {
 		return cleanup(err)
 	}
-	// (5)
-	if err := w.chmod(f, tmp, mode); err != nil {
-		return cleanup(err)
+	// (5) What a new file here gets by itself needs no call to set.
+	nf, known := b.newFile(dir, f)
+	if !known || nf.mode != mode {
+		if err := w.chmod(f, tmp, mode); err != nil {
+			return cleanup(err)
+		}
 	}
+	owned := known && nf.uid == uid && nf.gid == gid
 	switch {
 	case exists:
-		// No chown where the new file has that owner already.
-		if haveOwner && b.ownsNew(dir, f, uid, gid) {
-			haveOwner = false
-		}
-		if why := w.keepAttrs(f, tmp, p, haveOwner, uid, gid); why != "" {
+		if why := w.keepAttrs(f, tmp, p, haveOwner && !owned, uid, gid, known && !nf.xattrs); why != "" {
 			discard()
 			return w.inPlace(p, content, why)
 		}
-	case haveOwner:
+	case haveOwner && !owned:
 		// A new file: EPERM is expected when not root, and the file then
 		// belongs to the process, which is what a new file should.
 		_ = w.chown(f, tmp, uid, gid)
@@ -191,7 +191,9 @@ func (w *Writer) chown(f file, tmp string, uid, gid int) error {
 // keepAttrs gives the open temporary file f (at tmp) the owner, group and
 // extended attributes of the target p: step (5). It returns "" on success,
 // else why the replacement would not keep them.
-func (w *Writer) keepAttrs(f file, tmp, p string, haveOwner bool, uid, gid int) string {
+//
+// bare says the temporary file is known to have no extended attributes.
+func (w *Writer) keepAttrs(f file, tmp, p string, haveOwner bool, uid, gid int, bare bool) string {
 	if haveOwner {
 		if err := w.chown(f, tmp, uid, gid); err != nil {
 			return fmt.Sprintf("uid %d may not chown a replacement to the existing file's owner %d and group %d (%v)",
@@ -199,7 +201,7 @@ func (w *Writer) keepAttrs(f file, tmp, p string, haveOwner bool, uid, gid int) 
 		}
 	}
 	if _, ok := w.cfg.Fs.(*afero.OsFs); ok {
-		if err := copyXattrs(p, f); err != nil {
+		if err := copyXattrs(p, f, bare); err != nil {
 			return fmt.Sprintf("uid %d may not give a replacement the existing file's extended attributes (%v)", os.Geteuid(), err)
 		}
 	}

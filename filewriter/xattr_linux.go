@@ -23,9 +23,12 @@ import (
 // A filesystem without xattr support (ENOTSUP) has nothing to copy: nil. Any
 // other failure is returned, naming the attribute: the caller then does not
 // use dst, so no attribute is dropped silently.
-func copyXattrs(src string, dst file) error {
+//
+// bare says dst is known to have no attributes (see newFile), so it is not
+// listed.
+func copyXattrs(src string, dst file, bare bool) error {
 	var cerr error
-	ok, err := withDescriptor(dst, func(h uintptr) { cerr = copyXattrsTo(src, int(h)) })
+	ok, err := withDescriptor(dst, func(h uintptr) { cerr = copyXattrsTo(src, int(h), bare) })
 	switch {
 	case !ok:
 		return fmt.Errorf("the new file has no handle to set extended attributes through")
@@ -35,7 +38,7 @@ func copyXattrs(src string, dst file) error {
 	return cerr
 }
 
-func copyXattrsTo(src string, fd int) error {
+func copyXattrsTo(src string, fd int, bare bool) error {
 	want, err := readXattrs(
 		func(b []byte) (int, error) { return unix.Listxattr(src, b) },
 		func(name string, b []byte) (int, error) { return unix.Getxattr(src, name, b) })
@@ -45,11 +48,14 @@ func copyXattrsTo(src string, fd int) error {
 	if err != nil {
 		return fmt.Errorf("reading extended attributes: %w", err)
 	}
-	have, err := readXattrs(
-		func(b []byte) (int, error) { return unix.Flistxattr(fd, b) },
-		func(name string, b []byte) (int, error) { return unix.Fgetxattr(fd, name, b) })
-	if err != nil && !errors.Is(err, unix.ENOTSUP) {
-		return fmt.Errorf("reading extended attributes of the new file: %w", err)
+	have := map[string][]byte{}
+	if !bare {
+		have, err = readXattrs(
+			func(b []byte) (int, error) { return unix.Flistxattr(fd, b) },
+			func(name string, b []byte) (int, error) { return unix.Fgetxattr(fd, name, b) })
+		if err != nil && !errors.Is(err, unix.ENOTSUP) {
+			return fmt.Errorf("reading extended attributes of the new file: %w", err)
+		}
 	}
 	for name, v := range want {
 		if cur, ok := have[name]; ok && bytes.Equal(cur, v) {
@@ -117,4 +123,14 @@ func xattrCall(call func([]byte) (int, error)) ([]byte, error) {
 		return b[:n], nil
 	}
 	return nil, unix.ERANGE
+}
+
+// hasXattrs reports whether the open file fd has any extended attribute
+// the process can list. A filesystem without them has none.
+func hasXattrs(fd int) (bool, error) {
+	n, err := unix.Flistxattr(fd, nil)
+	if errors.Is(err, unix.ENOTSUP) {
+		return false, nil
+	}
+	return n > 0, err
 }
