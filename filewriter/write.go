@@ -43,7 +43,9 @@ const tempPrefix = ".courier-tmp-"
 //  5. Through the open file: chmod it to the kept mode (or 0600: explicit,
 //     because of umask). For an existing target, chown it to the target's
 //     owner and group, then give it the target's extended attributes
-//     (POSIX ACL, SELinux label, user.*; on afero.OsFs, Linux). If the
+//     (POSIX ACL, SELinux label, user.*; on afero.OsFs, Linux). A call
+//     that would change nothing (what a new file in this directory gets by
+//     itself, learnt once per WriteAll: see batch.newFile) is skipped. If the
 //     process may not do either (an unprivileged agent and a file of
 //     another group), the temporary file is removed and the target is
 //     written in place (9) instead: its owner, group and attributes are
