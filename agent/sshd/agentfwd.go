@@ -81,3 +81,50 @@ func (s *Server) forwardAgent(sess gliderssh.Session, log *zap.Logger) (string, 
 	}
 	return path, stop, nil
 }
+
+// agentRequestType is the session request of ssh -A.
+const agentRequestType = "auth-agent-req@openssh.com"
+
+// sessionHandler is gliderlabs' session handler with ssh -A's request
+// answered here first. gliderlabs answers yes to every such request; with
+// forwarding turned off for the workspace, the client is told no, so it
+// knows (OpenSSH then says "agent forwarding request failed" rather than
+// leaving the user with an SSH_AUTH_SOCK that never comes).
+func (s *Server) sessionHandler(srv *gliderssh.Server, conn *gossh.ServerConn, newChan gossh.NewChannel, ctx gliderssh.Context) {
+	gliderssh.DefaultSessionHandler(srv, conn, agentGate{NewChannel: newChan, s: s, done: ctx.Done()}, ctx)
+}
+
+// agentGate is a session channel whose requests pass through a filter that
+// refuses agent forwarding when the policy turns forwarding off.
+type agentGate struct {
+	gossh.NewChannel
+	s    *Server
+	done <-chan struct{} // the connection's end
+}
+
+// Accept accepts the channel and filters its requests until they end.
+func (g agentGate) Accept() (gossh.Channel, <-chan *gossh.Request, error) {
+	ch, reqs, err := g.NewChannel.Accept()
+	if err != nil || !g.s.enter() {
+		return ch, reqs, err
+	}
+	out := make(chan *gossh.Request)
+	go func() {
+		defer g.s.sessions.Done()
+		defer close(out)
+		for r := range reqs {
+			if r.Type == agentRequestType && g.s.currentPolicy().DisableForwarding {
+				g.s.metrics.inc(kindAgent, resultRefused)
+				g.s.log.Debug("ssh forwarding refused: turned off for this workspace", zap.String("kind", kindAgent))
+				_ = r.Reply(false, nil)
+				continue
+			}
+			select {
+			case out <- r:
+			case <-g.done:
+				_ = r.Reply(false, nil)
+			}
+		}
+	}()
+	return ch, out, nil
+}

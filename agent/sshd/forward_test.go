@@ -313,14 +313,15 @@ func TestForwardingDisabled(t *testing.T) {
 	if _, err := client.ListenUnix(filepath.Join(h.home, "x.sock")); err == nil {
 		t.Error("remote socket forward allowed with forwarding off")
 	}
-	// Agent forwarding: no socket in the session.
+	// Agent forwarding: the request is refused, and the session has no
+	// socket.
 	sess, err := client.NewSession()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sess.Close()
-	if err := agent.RequestAgentForwarding(sess); err != nil {
-		t.Fatal(err)
+	if err := agent.RequestAgentForwarding(sess); err == nil {
+		t.Error("agent forwarding request accepted with forwarding off")
 	}
 	out, err := sess.Output(`echo "sock=${SSH_AUTH_SOCK:-none}"`)
 	if err != nil || strings.TrimSpace(string(out)) != "sock=none" {

@@ -152,7 +152,7 @@ func New(cfg Config) (*Server, error) {
 		// The maps are set here because the library fills its defaults in
 		// Serve only, not in HandleConn.
 		ChannelHandlers: map[string]gliderssh.ChannelHandler{
-			"session":                        gliderssh.DefaultSessionHandler,
+			"session":                        s.sessionHandler,
 			"direct-tcpip":                   s.handleDirectTCPIP,
 			"direct-streamlocal@openssh.com": s.handleDirectStreamlocal,
 		},
