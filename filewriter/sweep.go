@@ -2,10 +2,12 @@ package filewriter
 
 import (
 	"encoding/hex"
+	"io/fs"
 	"path"
 	"strings"
 	"time"
 
+	"github.com/spf13/afero"
 	"go.uber.org/zap"
 )
 
@@ -28,22 +30,37 @@ func (w *Writer) sweepOnce(dir string) {
 	if err != nil {
 		return
 	}
-	ents, err := f.Readdir(-1)
+	// Names only: a home may hold many files, and only the writer's own
+	// are looked at further.
+	names, err := f.Readdirnames(-1)
 	_ = f.Close()
 	if err != nil {
 		return
 	}
-	for _, e := range ents {
-		if !isTempName(e.Name()) || !e.Mode().IsRegular() || time.Since(e.ModTime()) < staleTemp {
+	for _, name := range names {
+		if !isTempName(name) {
 			continue
 		}
-		p := path.Join(dir, e.Name())
+		p := path.Join(dir, name)
+		fi, err := lstat(w.cfg.Fs, p)
+		if err != nil || !fi.Mode().IsRegular() || time.Since(fi.ModTime()) < staleTemp {
+			continue
+		}
 		if err := w.cfg.Fs.Remove(p); err != nil {
 			w.log.Debug("could not remove a temporary file left by an interrupted write", zap.String("path", p), zap.Error(err))
 			continue
 		}
 		w.log.Info("removed a temporary file left by an interrupted write", zap.String("path", p))
 	}
+}
+
+// lstat is fsys's Lstat where it has one, else its Stat.
+func lstat(fsys afero.Fs, p string) (fs.FileInfo, error) {
+	if l, ok := fsys.(afero.Lstater); ok {
+		fi, _, err := l.LstatIfPossible(p)
+		return fi, err
+	}
+	return fsys.Stat(p)
 }
 
 // isTempName reports whether name is one tempName makes.

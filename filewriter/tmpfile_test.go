@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/afero"
+	"golang.org/x/sys/unix"
 )
 
 // An unnamed temporary file is invisible until it is linked: a write
@@ -93,6 +94,15 @@ func TestSweepRemovesStaleTempsOnly(t *testing.T) {
 	fresh := mk(tempPrefix+"fedcba9876543210", time.Now())
 	notOurs := mk(tempPrefix+"notours", old)
 	userFile := mk("courier-tmp-0123456789abcdef", old)
+	// A link with our naming, to a file of the user's: neither is touched.
+	linkTemp := filepath.Join(home, tempPrefix+"bbbbbbbbbbbbbbbb")
+	if err := os.Symlink(userFile, linkTemp); err != nil {
+		t.Fatal(err)
+	}
+	tv := []unix.Timeval{unix.NsecToTimeval(old.UnixNano()), unix.NsecToTimeval(old.UnixNano())}
+	if err := unix.Lutimes(linkTemp, tv); err != nil {
+		t.Fatal(err)
+	}
 	dirTemp := filepath.Join(home, tempPrefix+"aaaaaaaaaaaaaaaa")
 	if err := os.Mkdir(dirTemp, 0o700); err != nil {
 		t.Fatal(err)
@@ -105,8 +115,8 @@ func TestSweepRemovesStaleTempsOnly(t *testing.T) {
 	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("stale temporary file kept: %v", err)
 	}
-	for _, p := range []string{fresh, notOurs, userFile, dirTemp} {
-		if _, err := os.Stat(p); err != nil {
+	for _, p := range []string{fresh, notOurs, userFile, dirTemp, linkTemp} {
+		if _, err := os.Lstat(p); err != nil {
 			t.Errorf("%s removed: %v", filepath.Base(p), err)
 		}
 	}
