@@ -204,3 +204,41 @@ func TestOnSQLite(t *testing.T) {
 		t.Errorf("after a failure: %v", err)
 	}
 }
+
+// BenchmarkPointQuery: one indexed SELECT through database/sql on SQLite,
+// with each connection's statements cached and without (the driver then
+// parses and plans the text on every call).
+func BenchmarkPointQuery(b *testing.B) {
+	for _, cached := range []bool{false, true} {
+		b.Run(fmt.Sprintf("cached=%v", cached), func(b *testing.B) {
+			dsn := "file:" + filepath.Join(b.TempDir(), "b.db") + "?_pragma=journal_mode(WAL)"
+			var db *sql.DB
+			if cached {
+				db = sql.OpenDB(Connector(&sqlite.Driver{}, dsn, 16))
+			} else {
+				var err error
+				if db, err = sql.Open("sqlite", dsn); err != nil {
+					b.Fatal(err)
+				}
+			}
+			defer db.Close()
+			ctx := context.Background()
+			if _, err := db.ExecContext(ctx, `CREATE TABLE secrets (user_id TEXT, name TEXT, value BLOB, PRIMARY KEY (user_id, name))`); err != nil {
+				b.Fatal(err)
+			}
+			for i := range 50 {
+				if _, err := db.ExecContext(ctx, `INSERT INTO secrets VALUES (?, ?, ?)`, "u", fmt.Sprint("s", i), []byte("v")); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var v []byte
+			i := 0
+			for b.Loop() {
+				i++
+				if err := db.QueryRowContext(ctx, `SELECT value FROM secrets WHERE user_id = ? AND name = ?`, "u", fmt.Sprint("s", i%50)).Scan(&v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
