@@ -60,7 +60,16 @@ type ctxKey int
 const (
 	ctxUser ctxKey = iota
 	ctxTokenHash
+	ctxCred
 )
+
+// credential says how a request authenticated: with a login session or a
+// personal API token.
+type credential struct {
+	// APIToken is set when the request presented a personal API token
+	// rather than a login session.
+	APIToken *store.APIToken
+}
 
 // caller is the authenticated user of a request.
 func caller(r *http.Request) store.User {
@@ -68,48 +77,94 @@ func caller(r *http.Request) store.User {
 	return u
 }
 
-var errUnauthenticated = errorf(http.StatusUnauthorized,
-	"authentication required: send a valid session token in the Coder-Session-Token header")
+// credentialOf returns how r authenticated (the zero credential for a
+// session or an unauthenticated request).
+func credentialOf(r *http.Request) credential {
+	c, _ := r.Context().Value(ctxCred).(credential)
+	return c
+}
+
+var (
+	errUnauthenticated = errorf(http.StatusUnauthorized,
+		"authentication required: send a valid session token in the Coder-Session-Token header")
+	errReadOnlyToken = errorf(http.StatusForbidden,
+		"this API token has the read scope: it cannot create, change or delete anything")
+)
 
 // authed wraps h so it runs only for a request with a valid, unexpired,
-// unrevoked session token in a header (never a cookie: the cookie is the
-// dashboard's, and the REST API stays free of cross-site request forgery by
-// not reading it); 401 otherwise, saying no more.
+// unrevoked session token or personal API token of an active user in a
+// header (never a cookie: the cookie is the dashboard's, and the REST API
+// stays free of cross-site request forgery by not reading it); 401
+// otherwise, saying no more. A read-scoped API token may only GET or HEAD.
 func (a *api) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, err := a.withSession(r.Context(), presentedToken(r))
+		ctx, err := a.withCredential(r.Context(), presentedToken(r), true)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
-		h(w, r.WithContext(ctx))
+		r = r.WithContext(ctx)
+		if t := credentialOf(r).APIToken; t != nil {
+			if t.Scope != store.ScopeWrite && r.Method != http.MethodGet && r.Method != http.MethodHead {
+				a.writeError(w, r, errReadOnlyToken)
+				return
+			}
+			a.noteTokenUse(r, *t)
+		}
+		h(w, r)
 	}
 }
 
-// withSession returns ctx carrying the user of session token tok and the
-// token's hash, or errUnauthenticated. The token is looked up by its
-// SHA-256 and the stored hash compared in constant time.
+// withSession returns ctx carrying the user of login session token tok and
+// the token's hash, or errUnauthenticated. The dashboard uses it: API
+// tokens do not open the dashboard.
 func (a *api) withSession(ctx context.Context, tok string) (context.Context, error) {
+	return a.withCredential(ctx, tok, false)
+}
+
+// withCredential returns ctx carrying the user of tok — a login session,
+// or a personal API token when apiTokens — and the token's hash, or
+// errUnauthenticated. The token is looked up by its SHA-256 and the stored
+// hash compared in constant time. A suspended user is refused here, on
+// every request, so a suspension takes effect at once on every replica.
+func (a *api) withCredential(ctx context.Context, tok string, apiTokens bool) (context.Context, error) {
 	if tok == "" || len(tok) > 256 {
 		return nil, errUnauthenticated
 	}
 	hash := hashToken(tok)
+	var (
+		userID string
+		cred   credential
+	)
 	sess, err := a.store.SessionByHash(ctx, hash, a.cfg.now())
-	if errors.Is(err, store.ErrNotFound) ||
-		(err == nil && subtle.ConstantTimeCompare(sess.TokenHash, hash) != 1) {
-		return nil, errUnauthenticated
-	}
-	if err != nil {
+	switch {
+	case err == nil && subtle.ConstantTimeCompare(sess.TokenHash, hash) == 1:
+		userID = sess.UserID
+	case err == nil || errors.Is(err, store.ErrNotFound):
+		if !apiTokens {
+			return nil, errUnauthenticated
+		}
+		t, err := a.store.APITokenByHash(ctx, hash, a.cfg.now())
+		if errors.Is(err, store.ErrNotFound) ||
+			(err == nil && subtle.ConstantTimeCompare(t.TokenHash, hash) != 1) {
+			return nil, errUnauthenticated
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up API token: %w", err)
+		}
+		userID, cred.APIToken = t.UserID, &t
+	default:
 		return nil, fmt.Errorf("look up session: %w", err)
 	}
-	u, err := a.store.UserByID(ctx, sess.UserID)
-	if errors.Is(err, store.ErrNotFound) {
+	u, err := a.store.UserByID(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Suspended()) {
 		return nil, errUnauthenticated
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up session user: %w", err)
 	}
 	ctx = context.WithValue(ctx, ctxUser, u)
+	ctx = context.WithValue(ctx, ctxCred, cred)
 	return context.WithValue(ctx, ctxTokenHash, hash), nil
 }
 
@@ -139,7 +194,7 @@ func (a *api) resolveUser(r *http.Request) (store.User, error) {
 	if err != nil {
 		return store.User{}, fmt.Errorf("look up user: %w", err)
 	}
-	if !me.Admin {
+	if !me.IsAdmin() {
 		return store.User{}, errNoUser
 	}
 	return u, nil

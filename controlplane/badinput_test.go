@@ -18,7 +18,7 @@ func (ts *testServer) serverState(p people) string {
 		ts.t.Fatal(err)
 	}
 	for _, u := range us {
-		fmt.Fprintf(&b, "user %s %s %s %t\n", u.ID, u.Username, u.Email, u.Admin)
+		fmt.Fprintf(&b, "user %s %s %s %s\n", u.ID, u.Username, u.Email, u.Role)
 	}
 	ws, err := ts.store.ListWorkspaces(ctx, "")
 	if err != nil {

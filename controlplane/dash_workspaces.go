@@ -13,7 +13,7 @@ import (
 func (a *api) dashWorkspaces(w http.ResponseWriter, r *http.Request) {
 	me := caller(r)
 	owner := me.ID
-	if me.Admin {
+	if me.IsAdmin() {
 		owner = ""
 	}
 	wss, err := a.store.ListWorkspaces(r.Context(), owner)
@@ -21,7 +21,7 @@ func (a *api) dashWorkspaces(w http.ResponseWriter, r *http.Request) {
 		a.dashError(w, r, fmt.Errorf("list workspaces: %w", err))
 		return
 	}
-	body := &web.Workspaces{ShowOwner: me.Admin}
+	body := &web.Workspaces{ShowOwner: me.IsAdmin()}
 	names := map[string]string{me.ID: me.Username}
 	for _, ws := range wss {
 		name, ok := names[ws.OwnerID]

@@ -28,7 +28,7 @@ const (
 type UserResponse = client.User
 
 func userResponse(u store.User) UserResponse {
-	return UserResponse{ID: u.ID, Username: u.Username, Email: u.Email, Admin: u.Admin, CreatedAt: u.CreatedAt.UTC()}
+	return UserResponse{ID: u.ID, Username: u.Username, Email: u.Email, Admin: u.IsAdmin(), CreatedAt: u.CreatedAt.UTC()}
 }
 
 type createUserRequest struct {
@@ -78,7 +78,7 @@ func (a *api) newUser(req createUserRequest) (store.User, error) {
 	}
 	return store.User{
 		ID: uuid.NewString(), Username: req.Username, Email: req.Email,
-		PasswordHash: hash, Admin: req.Admin, CreatedAt: a.cfg.stamp(),
+		PasswordHash: hash, Role: roleFor(req.Admin), CreatedAt: a.cfg.stamp(),
 	}, nil
 }
 
@@ -269,7 +269,7 @@ var errAdminOnly = errorf(http.StatusForbidden, "only an admin may do this")
 
 // createUser: POST /api/v2/users (admin).
 func (a *api) createUser(w http.ResponseWriter, r *http.Request) {
-	if !caller(r).Admin {
+	if !caller(r).IsAdmin() {
 		a.writeError(w, r, errAdminOnly)
 		return
 	}
@@ -291,7 +291,7 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request) {
 
 // listUsers: GET /api/v2/users (admin).
 func (a *api) listUsers(w http.ResponseWriter, r *http.Request) {
-	if !caller(r).Admin {
+	if !caller(r).IsAdmin() {
 		a.writeError(w, r, errAdminOnly)
 		return
 	}
@@ -305,4 +305,12 @@ func (a *api) listUsers(w http.ResponseWriter, r *http.Request) {
 		out = append(out, userResponse(u))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// roleFor maps the REST API's admin flag to a role.
+func roleFor(admin bool) store.Role {
+	if admin {
+		return store.RoleAdmin
+	}
+	return store.RoleMember
 }

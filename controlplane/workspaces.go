@@ -94,7 +94,7 @@ func envKeyOK(k string) bool {
 // createWorkspace: POST /api/v2/workspaces (admin) → 201 workspace +
 // agent_token.
 func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request) {
-	if !caller(r).Admin {
+	if !caller(r).IsAdmin() {
 		a.writeError(w, r, errAdminOnly)
 		return
 	}
@@ -158,7 +158,7 @@ func (a *api) userByRef(r *http.Request, ref string) (store.User, error) {
 func (a *api) listWorkspaces(w http.ResponseWriter, r *http.Request) {
 	me := caller(r)
 	owner := me.ID
-	if me.Admin {
+	if me.IsAdmin() {
 		owner = ""
 	}
 	wss, err := a.store.ListWorkspaces(r.Context(), owner)
@@ -215,7 +215,7 @@ func (a *api) resolveWorkspace(r *http.Request) (store.Workspace, error) {
 	if err != nil {
 		return ws, fmt.Errorf("look up workspace: %w", err)
 	}
-	if ws.OwnerID != me.ID && !me.Admin {
+	if ws.OwnerID != me.ID && !me.IsAdmin() {
 		return store.Workspace{}, errNoWorkspace
 	}
 	return ws, nil

@@ -21,6 +21,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrClosed is returned by every method after Close.
 	ErrClosed = errors.New("store closed")
+	// ErrLastAdmin is returned by UpdateUser and DeleteUser when the change
+	// would leave no active admin while there was one before.
+	ErrLastAdmin = errors.New("the last active admin cannot be suspended, deleted or demoted")
 )
 
 // ConflictError says which unique field clashed (for a secret: "name",
@@ -39,13 +42,29 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 
 // User is a person who owns secrets and workspaces.
 type User struct {
-	ID           string
-	Username     string
-	Email        string
-	PasswordHash []byte // bcrypt
-	Admin        bool
-	CreatedAt    time.Time
+	ID       string
+	Username string
+	Email    string
+	// PasswordHash is bcrypt; empty for a user who signs in only with
+	// single sign-on (no password matches it).
+	PasswordHash []byte
+	// Role is RoleAdmin, RoleMember or RoleAuditor. The zero value ""
+	// reads as RoleMember.
+	Role Role
+	// SuspendedAt is when the user was suspended; zero while active.
+	SuspendedAt time.Time
+	// OIDCIssuer and OIDCSubject link the user to an OpenID Connect
+	// identity ("" when none). The pair is unique.
+	OIDCIssuer  string
+	OIDCSubject string
+	CreatedAt   time.Time
 }
+
+// IsAdmin reports whether u has the admin role (suspended or not).
+func (u User) IsAdmin() bool { return u.Role == RoleAdmin }
+
+// Suspended reports whether u is suspended.
+func (u User) Suspended() bool { return !u.SuspendedAt.IsZero() }
 
 // Session is a login. Only the SHA-256 of its token is stored.
 type Session struct {
@@ -77,7 +96,10 @@ type Workspace struct {
 	OwnerID        string
 	Template       Template
 	AgentTokenHash []byte
-	CreatedAt      time.Time
+	// AgentTokenExpiresAt is when the agent token stops being accepted;
+	// zero: never.
+	AgentTokenExpiresAt time.Time
+	CreatedAt           time.Time
 	// State is the last lifecycle state the agent reported ("" if none).
 	State   string
 	StateAt time.Time
@@ -275,6 +297,51 @@ type Store interface {
 	// RemoveReplica unregisters replica id (nothing if it is not
 	// registered).
 	RemoveReplica(ctx context.Context, id string) error
+
+	// UpdateUser reads user id inside a write transaction, calls fn with it
+	// and stores what fn left in Role, SuspendedAt, PasswordHash, Email,
+	// OIDCIssuer and OIDCSubject (ID, Username and CreatedAt are kept). It
+	// returns the user as stored. An error from fn is returned as is and
+	// stores nothing; ErrNotFound for an unknown user; ErrLastAdmin when
+	// the change would leave no active (unsuspended) admin while there was
+	// one before; a taken email or OIDC identity is a *ConflictError.
+	UpdateUser(ctx context.Context, id string, fn func(*User) error) (User, error)
+	// DeleteUser deletes the user and everything of theirs: secrets,
+	// workspaces (with their agent status), sessions and API tokens, in one
+	// transaction. ErrNotFound for an unknown user, ErrLastAdmin when the
+	// user is the last active admin.
+	DeleteUser(ctx context.Context, id string) error
+	// UserByOIDC returns the user linked to the OpenID Connect identity
+	// (issuer, subject); ErrNotFound when none is.
+	UserByOIDC(ctx context.Context, issuer, subject string) (User, error)
+	// DeleteUserSessions deletes every session of userID except the one
+	// whose hash is keep (nil: none kept) and returns how many it deleted.
+	DeleteUserSessions(ctx context.Context, userID string, keep []byte) (int, error)
+
+	// CreateAPIToken stores t; a name the user already has is a
+	// *ConflictError with Field "name".
+	CreateAPIToken(ctx context.Context, t APIToken) error
+	// APITokenByHash returns the token whose SHA-256 is tokenHash;
+	// ErrNotFound for an unknown or expired (ExpiresAt not after now) one.
+	APITokenByHash(ctx context.Context, tokenHash []byte, now time.Time) (APIToken, error)
+	// ListAPITokens lists userID's tokens (every user's when userID is ""),
+	// expired ones included, ordered by user ID then name.
+	ListAPITokens(ctx context.Context, userID string) ([]APIToken, error)
+	// DeleteAPIToken deletes userID's token called name; ErrNotFound if
+	// there is none.
+	DeleteAPIToken(ctx context.Context, userID, name string) error
+	// TouchAPITokens records the last use of each token in uses, in one
+	// transaction; a use older than the one recorded is ignored, and an
+	// unknown token ID is skipped.
+	TouchAPITokens(ctx context.Context, uses []APITokenUse) error
+
+	// DeleteWorkspace deletes the workspace and its agent status;
+	// ErrNotFound if it does not exist.
+	DeleteWorkspace(ctx context.Context, id string) error
+	// RotateAgentToken replaces the workspace's agent token hash and
+	// expiry (zero: never) and returns the workspace as stored; the old
+	// token stops matching at once. ErrNotFound if it does not exist.
+	RotateAgentToken(ctx context.Context, id string, tokenHash []byte, expiresAt time.Time) (Workspace, error)
 
 	// Close releases the store; it is safe to call twice.
 	Close() error

@@ -7,15 +7,19 @@ import (
 	"time"
 )
 
-const userCols = `id, username, email, password_hash, admin, created_at`
+const userCols = `id, username, email, password_hash, admin, created_at, role, suspended_at, oidc_issuer, oidc_subject`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var created int64
-	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.Admin, &created); err != nil {
+	var admin bool
+	var role string
+	var suspended int64
+	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &admin, &created, &role, &suspended, &u.OIDCIssuer, &u.OIDCSubject); err != nil {
 		return User{}, notFound(err)
 	}
-	u.CreatedAt = fromNanos(created)
+	u.CreatedAt, u.Role = fromNanos(created), Role(role)
+	u.SuspendedAt = fromNanos(suspended)
 	return u, nil
 }
 
@@ -52,8 +56,8 @@ func insertUser(ctx context.Context, tx *sql.Tx, u User) error {
 	if n > 0 {
 		return &ConflictError{Field: "email", Message: fmt.Sprintf("email %q is taken", u.Email)}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO users(`+userCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Username, u.Email, append([]byte{}, u.PasswordHash...), u.Admin, nanos(u.CreatedAt))
+	_, err := tx.ExecContext(ctx, `INSERT INTO users(`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, u.Email, append([]byte{}, u.PasswordHash...), u.IsAdmin(), nanos(u.CreatedAt), string(RoleOf(u)), nanos(u.SuspendedAt), u.OIDCIssuer, u.OIDCSubject)
 	return err
 }
 

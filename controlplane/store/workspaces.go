@@ -8,19 +8,19 @@ import (
 	"time"
 )
 
-const workspaceCols = `id, name, owner_id, template, agent_token_hash, created_at, state, state_at`
+const workspaceCols = `id, name, owner_id, template, agent_token_hash, created_at, state, state_at, agent_token_expires_at`
 
 func scanWorkspace(row interface{ Scan(...any) error }) (Workspace, error) {
 	var w Workspace
 	var tmpl string
-	var created, stateAt int64
-	if err := row.Scan(&w.ID, &w.Name, &w.OwnerID, &tmpl, &w.AgentTokenHash, &created, &w.State, &stateAt); err != nil {
+	var created, stateAt, expires int64
+	if err := row.Scan(&w.ID, &w.Name, &w.OwnerID, &tmpl, &w.AgentTokenHash, &created, &w.State, &stateAt, &expires); err != nil {
 		return Workspace{}, notFound(err)
 	}
 	if err := json.Unmarshal([]byte(tmpl), &w.Template); err != nil {
 		return Workspace{}, fmt.Errorf("store: workspace %s: template: %w", w.ID, err)
 	}
-	w.CreatedAt, w.StateAt = fromNanos(created), fromNanos(stateAt)
+	w.CreatedAt, w.StateAt, w.AgentTokenExpiresAt = fromNanos(created), fromNanos(stateAt), fromNanos(expires)
 	return w, nil
 }
 
@@ -38,8 +38,8 @@ func (s *SQLite) CreateWorkspace(ctx context.Context, w Workspace) error {
 		if n > 0 {
 			return &ConflictError{Field: "name", Message: fmt.Sprintf("the owner already has a workspace named %q", w.Name)}
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO workspaces(`+workspaceCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			w.ID, w.Name, w.OwnerID, string(tmpl), w.AgentTokenHash, nanos(w.CreatedAt), w.State, nanos(w.StateAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO workspaces(`+workspaceCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			w.ID, w.Name, w.OwnerID, string(tmpl), w.AgentTokenHash, nanos(w.CreatedAt), w.State, nanos(w.StateAt), nanos(w.AgentTokenExpiresAt))
 		return err
 	})
 }

@@ -10,15 +10,19 @@ import (
 	"github.com/courierhq/courier/controlplane/store"
 )
 
-const userCols = `id, username, email, password_hash, admin, created_at`
+const userCols = `id, username, email, password_hash, admin, created_at, role, suspended_at, oidc_issuer, oidc_subject`
 
 func scanUser(row rowScanner) (store.User, error) {
 	var u store.User
 	var created int64
-	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.Admin, &created); err != nil {
+	var admin bool
+	var role string
+	var suspended int64
+	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &admin, &created, &role, &suspended, &u.OIDCIssuer, &u.OIDCSubject); err != nil {
 		return store.User{}, notFound(err)
 	}
-	u.CreatedAt = fromNanos(created)
+	u.CreatedAt, u.Role = fromNanos(created), store.Role(role)
+	u.SuspendedAt = fromNanos(suspended)
 	return u, nil
 }
 
@@ -64,8 +68,8 @@ func insertUser(ctx context.Context, tx pgx.Tx, u store.User) error {
 	if hash == nil {
 		hash = []byte{}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO users(`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		u.ID, u.Username, u.Email, hash, u.Admin, nanos(u.CreatedAt))
+	_, err := tx.Exec(ctx, `INSERT INTO users(`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		u.ID, u.Username, u.Email, hash, u.IsAdmin(), nanos(u.CreatedAt), string(store.RoleOf(u)), nanos(u.SuspendedAt), u.OIDCIssuer, u.OIDCSubject)
 	switch code, constraint := sqlState(err); {
 	case code == codeUnique && constraint == "users_username":
 		return &store.ConflictError{Field: "username", Message: fmt.Sprintf("username %q is taken", u.Username)}

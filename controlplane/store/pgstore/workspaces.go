@@ -9,19 +9,19 @@ import (
 	"github.com/courierhq/courier/controlplane/store"
 )
 
-const workspaceCols = `id, name, owner_id, template, agent_token_hash, created_at, state, state_at`
+const workspaceCols = `id, name, owner_id, template, agent_token_hash, created_at, state, state_at, agent_token_expires_at`
 
 func scanWorkspace(row rowScanner) (store.Workspace, error) {
 	var w store.Workspace
 	var tmpl []byte
-	var created, stateAt int64
-	if err := row.Scan(&w.ID, &w.Name, &w.OwnerID, &tmpl, &w.AgentTokenHash, &created, &w.State, &stateAt); err != nil {
+	var created, stateAt, expires int64
+	if err := row.Scan(&w.ID, &w.Name, &w.OwnerID, &tmpl, &w.AgentTokenHash, &created, &w.State, &stateAt, &expires); err != nil {
 		return store.Workspace{}, notFound(err)
 	}
 	if err := json.Unmarshal(tmpl, &w.Template); err != nil {
 		return store.Workspace{}, fmt.Errorf("pgstore: workspace %s: template: %w", w.ID, err)
 	}
-	w.CreatedAt, w.StateAt = fromNanos(created), fromNanos(stateAt)
+	w.CreatedAt, w.StateAt, w.AgentTokenExpiresAt = fromNanos(created), fromNanos(stateAt), fromNanos(expires)
 	return w, nil
 }
 
@@ -37,8 +37,8 @@ func (s *Store) CreateWorkspace(ctx context.Context, w store.Workspace) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO workspaces(`+workspaceCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		w.ID, w.Name, w.OwnerID, json.RawMessage(tmpl), w.AgentTokenHash, nanos(w.CreatedAt), shown(w.State), nanos(w.StateAt))
+	_, err = s.pool.Exec(ctx, `INSERT INTO workspaces(`+workspaceCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		w.ID, w.Name, w.OwnerID, json.RawMessage(tmpl), w.AgentTokenHash, nanos(w.CreatedAt), shown(w.State), nanos(w.StateAt), nanos(w.AgentTokenExpiresAt))
 	switch code, constraint := sqlState(err); {
 	case code == codeUnique && constraint == "workspaces_owner_name":
 		return &store.ConflictError{Field: "name", Message: fmt.Sprintf("the owner already has a workspace named %q", w.Name)}

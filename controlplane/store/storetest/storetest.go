@@ -121,7 +121,7 @@ func testFirstUser(t *testing.T, s store.Store) {
 		go func() {
 			defer wg.Done()
 			err := s.CreateFirstUser(ctx, store.User{ID: uuid.NewString(), Username: fmt.Sprint("u", i),
-				Email: fmt.Sprint("u", i, "@x"), Admin: true, CreatedAt: T0})
+				Email: fmt.Sprint("u", i, "@x"), Role: store.RoleAdmin, CreatedAt: T0})
 			if err == nil {
 				wins.Add(1)
 			} else if !errors.Is(err, store.ErrConflict) {
