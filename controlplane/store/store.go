@@ -343,6 +343,8 @@ type Store interface {
 	// token stops matching at once. ErrNotFound if it does not exist.
 	RotateAgentToken(ctx context.Context, id string, tokenHash []byte, expiresAt time.Time) (Workspace, error)
 
+	// OIDC sign-in flows (single-use state across replicas) go here.
+
 	// Close releases the store; it is safe to call twice.
 	Close() error
 }
