@@ -292,4 +292,3 @@ func (s *Store) RotateAgentToken(ctx context.Context, id string, tokenHash []byt
 	}
 	return w, nil
 }
-
