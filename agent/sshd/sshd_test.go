@@ -47,7 +47,7 @@ func newHarness(t *testing.T) *harness {
 	home := t.TempDir()
 	core, logs := observer.New(zap.DebugLevel)
 	sp, err := spawn.New(spawn.Config{
-		Base:      []string{"PATH=" + os.Getenv("PATH"), "COURIER_AGENT_TOKEN=" + canaryToken},
+		Base:      []string{"PATH=" + os.Getenv("PATH"), "COURIER_AGENT_TOKEN=" + canaryToken, "TERM=" + agentTERM},
 		Shell:     "/bin/sh",
 		Home:      home,
 		WaitDelay: time.Second,
@@ -231,15 +231,24 @@ func TestExecEnv(t *testing.T) {
 	}
 }
 
+// agentTERM is the harness agent's own TERM, which a session without a
+// terminal must not inherit.
+const agentTERM = "xterm-of-the-agent"
+
 func TestExitStatus(t *testing.T) {
 	cases := []struct {
-		cmd  string
-		want int
+		cmd        string
+		want       int
+		wantSignal string // exit-signal's name; "" for exit-status
 	}{
-		{"true", 0},
-		{"exit 42", 42},
-		{"/no/such/program", 127},
-		{"kill -KILL $$", 128 + 9},
+		{"true", 0, ""},
+		{"exit 42", 42, ""},
+		{"exit 143", 143, ""}, // a status that looks like TERM is still a status
+		{"/no/such/program", 127, ""},
+		{"kill -KILL $$", 128 + 9, "KILL"},
+		{"kill -TERM $$", 128 + 15, "TERM"},
+		// x/crypto's client knows no number for USR2 and reports 128.
+		{"kill -USR2 $$", 128, "USR2"},
 	}
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
@@ -251,15 +260,15 @@ func TestExitStatus(t *testing.T) {
 					t.Fatal(err)
 				}
 				err = sess.Run(c.cmd)
-				got := 0
+				got, gotSig := 0, ""
 				var ee *gossh.ExitError
 				if errors.As(err, &ee) {
-					got = ee.ExitStatus()
+					got, gotSig = ee.ExitStatus(), ee.Signal()
 				} else if err != nil {
 					t.Fatalf("%q: %v", c.cmd, err)
 				}
-				if got != c.want {
-					t.Errorf("%q: exit status %d, want %d", c.cmd, got, c.want)
+				if got != c.want || gotSig != c.wantSignal {
+					t.Errorf("%q: exit status %d signal %q, want %d %q", c.cmd, got, gotSig, c.want, c.wantSignal)
 				}
 				sess.Close()
 			}
