@@ -533,3 +533,39 @@ func TestPtyClientDisconnectEndsShell(t *testing.T) {
 	}
 	<-out.done
 }
+
+// TestUnknownSubsystemRefusedAndLogged: a subsystem the agent does not
+// serve is refused, as sshd refuses it, and operators see why at the
+// default level (warn), not only at debug.
+func TestUnknownSubsystemRefusedAndLogged(t *testing.T) {
+	h := newHarness(t)
+	client := h.pipeClient(t)
+	for _, name := range []string{"netconf", "sftp-nope"} {
+		sess, err := client.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.RequestSubsystem(name); err == nil {
+			t.Errorf("subsystem %q accepted", name)
+		}
+		sess.Close()
+	}
+	warned := 0
+	for _, e := range h.logs.All() {
+		if e.Message == "ssh subsystem refused: this agent does not serve it" && e.Level == zap.WarnLevel {
+			warned++
+		}
+	}
+	if warned != 2 {
+		t.Fatalf("%d warnings for 2 refused subsystems", warned)
+	}
+	// sftp itself is served.
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if err := sess.RequestSubsystem("sftp"); err != nil {
+		t.Fatalf("sftp refused: %v", err)
+	}
+}
