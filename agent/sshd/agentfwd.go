@@ -94,6 +94,16 @@ func (s *Server) sessionHandler(srv *gliderssh.Server, conn *gossh.ServerConn, n
 	gliderssh.DefaultSessionHandler(srv, conn, agentGate{NewChannel: newChan, s: s, done: ctx.Done()}, ctx)
 }
 
+// servesSubsystem reports whether a "subsystem" request's payload names a
+// subsystem this server has.
+func (s *Server) servesSubsystem(payload []byte) bool {
+	var p struct{ Name string }
+	if gossh.Unmarshal(payload, &p) != nil {
+		return false
+	}
+	return p.Name == "sftp" && s.cfg.SFTPCommand != nil
+}
+
 // agentGate is a session channel whose requests pass through a filter that
 // refuses agent forwarding when the policy turns forwarding off.
 type agentGate struct {
@@ -113,6 +123,17 @@ func (g agentGate) Accept() (gossh.Channel, <-chan *gossh.Request, error) {
 		defer g.s.sessions.Done()
 		defer close(out)
 		for r := range reqs {
+			if r.Type == "subsystem" && !g.s.servesSubsystem(r.Payload) {
+				// The library would refuse it silently; operators need to
+				// know why scp or sftp failed.
+				var p struct{ Name string }
+				_ = gossh.Unmarshal(r.Payload, &p)
+				g.s.log.Warn("ssh subsystem refused: this agent does not serve it",
+					zap.String("subsystem", sanitizeName(p.Name)),
+					zap.String("hint", "sftp and scp need the agent's SFTP server (courier-agent finds its own executable; see its log at start)"))
+				_ = r.Reply(false, nil)
+				continue
+			}
 			if r.Type == agentRequestType && g.s.currentPolicy().DisableForwarding {
 				g.s.metrics.inc(kindAgent, resultRefused)
 				g.s.log.Debug("ssh forwarding refused: turned off for this workspace", zap.String("kind", kindAgent))

@@ -47,7 +47,7 @@ func newHarness(t *testing.T) *harness {
 	home := t.TempDir()
 	core, logs := observer.New(zap.DebugLevel)
 	sp, err := spawn.New(spawn.Config{
-		Base:      []string{"PATH=" + os.Getenv("PATH"), "COURIER_AGENT_TOKEN=" + canaryToken},
+		Base:      []string{"PATH=" + os.Getenv("PATH"), "COURIER_AGENT_TOKEN=" + canaryToken, "TERM=" + agentTERM},
 		Shell:     "/bin/sh",
 		Home:      home,
 		WaitDelay: time.Second,
@@ -231,15 +231,24 @@ func TestExecEnv(t *testing.T) {
 	}
 }
 
+// agentTERM is the harness agent's own TERM, which a session without a
+// terminal must not inherit.
+const agentTERM = "xterm-of-the-agent"
+
 func TestExitStatus(t *testing.T) {
 	cases := []struct {
-		cmd  string
-		want int
+		cmd        string
+		want       int
+		wantSignal string // exit-signal's name; "" for exit-status
 	}{
-		{"true", 0},
-		{"exit 42", 42},
-		{"/no/such/program", 127},
-		{"kill -KILL $$", 128 + 9},
+		{"true", 0, ""},
+		{"exit 42", 42, ""},
+		{"exit 143", 143, ""}, // a status that looks like TERM is still a status
+		{"/no/such/program", 127, ""},
+		{"kill -KILL $$", 128 + 9, "KILL"},
+		{"kill -TERM $$", 128 + 15, "TERM"},
+		// x/crypto's client knows no number for USR2 and reports 128.
+		{"kill -USR2 $$", 128, "USR2"},
 	}
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
@@ -251,15 +260,15 @@ func TestExitStatus(t *testing.T) {
 					t.Fatal(err)
 				}
 				err = sess.Run(c.cmd)
-				got := 0
+				got, gotSig := 0, ""
 				var ee *gossh.ExitError
 				if errors.As(err, &ee) {
-					got = ee.ExitStatus()
+					got, gotSig = ee.ExitStatus(), ee.Signal()
 				} else if err != nil {
 					t.Fatalf("%q: %v", c.cmd, err)
 				}
-				if got != c.want {
-					t.Errorf("%q: exit status %d, want %d", c.cmd, got, c.want)
+				if got != c.want || gotSig != c.wantSignal {
+					t.Errorf("%q: exit status %d signal %q, want %d %q", c.cmd, got, gotSig, c.want, c.wantSignal)
 				}
 				sess.Close()
 			}
@@ -523,4 +532,40 @@ func TestPtyClientDisconnectEndsShell(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-out.done
+}
+
+// TestUnknownSubsystemRefusedAndLogged: a subsystem the agent does not
+// serve is refused, as sshd refuses it, and operators see why at the
+// default level (warn), not only at debug.
+func TestUnknownSubsystemRefusedAndLogged(t *testing.T) {
+	h := newHarness(t)
+	client := h.pipeClient(t)
+	for _, name := range []string{"netconf", "sftp-nope"} {
+		sess, err := client.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.RequestSubsystem(name); err == nil {
+			t.Errorf("subsystem %q accepted", name)
+		}
+		sess.Close()
+	}
+	warned := 0
+	for _, e := range h.logs.All() {
+		if e.Message == "ssh subsystem refused: this agent does not serve it" && e.Level == zap.WarnLevel {
+			warned++
+		}
+	}
+	if warned != 2 {
+		t.Fatalf("%d warnings for 2 refused subsystems", warned)
+	}
+	// sftp itself is served.
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if err := sess.RequestSubsystem("sftp"); err != nil {
+		t.Fatalf("sftp refused: %v", err)
+	}
 }
