@@ -42,6 +42,10 @@ func TestRenderEveryPage(t *testing.T) {
 		"workspaces":    &Workspaces{Rows: []WorkspaceRow{{ID: "i", Name: evil}}},
 		"workspace":     &Workspace{Name: evil, Applied: true, Outcomes: []Outcome{{Secret: evil, Outcome: "written"}}},
 		"problem":       &Problem{Status: 404, Message: evil},
+		// Issue 19 part 2: API tokens.
+		"tokens":        &Tokens{Rows: []TokenRow{{Name: evil, Scope: "read"}}, Form: TokenForm{Name: evil, Lifetime: evil, Errors: map[string]string{"name": evil}, Message: "m"}},
+		"token_created": &TokenCreated{Name: evil, Token: evil},
+		"token_revoke":  &RevokeToken{Name: evil},
 	}
 	if len(bodies) != len(r.pages) {
 		t.Fatalf("%d pages parsed, %d tested", len(r.pages), len(bodies))
