@@ -149,6 +149,21 @@ var authzMatrix = []authzRow{
 		body: func(string) any { return url.Values{"enabled": {"false"}} }},
 	{route: "GET /account/secrets/{name}/delete", path: "/account/secrets/{secret}/delete", cookie: dashCookie, want: page(200, 404, 404)},
 	{route: "POST /account/secrets/{name}/delete", path: "/account/secrets/{secret}/delete", cookie: dashCookie, want: page(303, 404, 404)},
+	// --- issue 19 part 2: personal API tokens. {apitoken} is a token of
+	// alice's created for the cell. Only its owner creates a token (admins
+	// list and revoke anyone's); the dashboard acts on the caller's own.
+	{route: "POST /api/v2/users/{user}/tokens", path: "/api/v2/users/{user}/tokens", want: authed(201, 404, 403),
+		body: func(c string) any { return map[string]string{"name": "t" + c, "lifetime": "1d"} }},
+	{route: "GET /api/v2/users/{user}/tokens", path: "/api/v2/users/{user}/tokens", want: authed(200, 404, 200)},
+	{route: "DELETE /api/v2/users/{user}/tokens/{name}", path: "/api/v2/users/{user}/tokens/{apitoken}", want: authed(204, 404, 204)},
+	{route: "GET /api/v2/tokens", path: "/api/v2/tokens", want: authed(403, 403, 200)},
+	{route: "GET /account/tokens", path: "/account/tokens", cookie: dashCookie, want: page(200, 200, 200)},
+	{route: "POST /account/tokens/new", path: "/account/tokens/new", cookie: dashCookie, want: page(200, 200, 200),
+		body: func(c string) any { return url.Values{"name": {"dash" + c}, "lifetime": {"1d"}} }},
+	{route: "GET /account/tokens/{name}/revoke", path: "/account/tokens/{apitoken}/revoke", cookie: dashCookie, want: page(200, 404, 404)},
+	{route: "POST /account/tokens/{name}/revoke", path: "/account/tokens/{apitoken}/revoke", cookie: dashCookie, want: page(303, 404, 404)},
+	// --- end of issue 19 part 2.
+
 	{route: "GET /workspaces", path: "/workspaces", cookie: dashCookie, want: page(200, 200, 200)},
 	{route: "GET /workspaces/{workspace}", path: "/workspaces/{ws}", cookie: dashCookie, want: page(200, 404, 200)},
 }
@@ -250,9 +265,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 	for i, row := range authzMatrix {
 		for pr := range nPrincipals {
 			cell := fmt.Sprintf("%d-%d", i, pr)
-			path := strings.NewReplacer("{user}", "alice", "{ws}", aliceWS.ID, "{secret}", "cell"+cell).Replace(row.path)
+			path := strings.NewReplacer("{user}", "alice", "{ws}", aliceWS.ID, "{secret}", "cell"+cell,
+				"{apitoken}", "cell"+cell).Replace(row.path)
 			if strings.Contains(row.path, "{secret}") {
 				ts.want(ts.do("POST", "/api/v2/users/me/secrets", p.alice, map[string]string{"name": "cell" + cell, "value": canary}), 201)
+			}
+			if strings.Contains(row.path, "{apitoken}") { // issue 19 part 2
+				ts.want(ts.do("POST", "/api/v2/users/me/tokens", p.alice, map[string]string{"name": "cell" + cell}), 201)
 			}
 			var body any
 			if row.body != nil {
