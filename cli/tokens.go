@@ -18,12 +18,12 @@ func newTokensCommand() *cobra.Command {
 		Use:     "tokens",
 		Aliases: []string{"token"},
 		Short:   "Manage personal API tokens for scripts and CI",
-		Long: `Manage personal API tokens: long-lived credentials for automation that
-act as you, sent like a session token (the Coder-Session-Token header, or
-COURIER_SESSION_TOKEN for this CLI). A token is shown once, when it is created; the
-server keeps only its hash. A read-scoped token can only read. Revoking a
-token ends it at once. Tokens start with "courier_pat_", so a leaked one is
-easy to search for.`,
+		Long: `Manage personal API tokens: credentials for scripts and CI that act as
+you, sent like a session token (the Coder-Session-Token header, or
+COURIER_SESSION_TOKEN for this CLI). A token is shown once, when it is
+created; the server keeps only its hash. A read-scoped token can only read.
+Revoking a token ends it at once. Tokens start with "courier_pat_", so a
+leaked one is easy to search for.`,
 		Example: `  courier tokens create ci --lifetime 30d --scope read
   courier tokens list
   courier tokens revoke ci`,
