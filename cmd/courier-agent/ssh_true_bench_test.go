@@ -3,6 +3,7 @@
 package main_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/courierhq/courier/client"
 )
 
 // BenchmarkSSHTrueVsOpenSSH runs `ssh <host> true` with the OpenSSH client
@@ -218,4 +223,73 @@ func (u benchUser) runAgent(agent *exec.Cmd, dataDir string) {
 	agent.Dir = benchUserHome
 	agent.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + benchUserHome, "USER=" + benchUserName,
 		"LOGNAME=" + benchUserName, "SHELL=/bin/bash"}
+}
+
+// BenchmarkSSHTrueStages splits one `ssh dev true` through Courier into
+// its stages, each timed on its own in the same run, as the same user as
+// BenchmarkSSHTrueVsOpenSSH: starting the `courier` process (`courier
+// version`, the floor of `courier ssh --stdio`), the websocket to the
+// control plane with its authentication and the stream to the agent
+// (client.DialSSH), the SSH handshake (x/crypto's client, the same kex and
+// cipher), and the session: open, spawn `bash -c true`, exit status.
+//
+//	go test -run '^$' -bench BenchmarkSSHTrueStages -benchtime 20x ./cmd/courier-agent/
+func BenchmarkSSHTrueStages(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to run the agent as the benchmark user")
+	}
+	bu := ensureBenchUser(b)
+	dir, err := os.MkdirTemp("", "courier-sshbench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	courier, url, token := benchCourier(b, dir, bu.runAgent)
+	api, err := client.New(client.Config{URL: url, Token: token})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := &gossh.ClientConfig{User: benchUserName, HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+		Config:            gossh.Config{KeyExchanges: []string{"curve25519-sha256"}, Ciphers: []string{"chacha20-poly1305@openssh.com"}},
+		HostKeyAlgorithms: []string{gossh.KeyAlgoED25519}, Timeout: 10 * time.Second}
+	ctx := context.Background()
+	var spent [4]time.Duration // process, dial, handshake, session
+	n := 0
+	for b.Loop() {
+		t0 := time.Now()
+		if err := runQuiet(exec.Command(courier, "version")); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		nc, err := api.DialSSH(ctx, "dev")
+		if err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		cc, chans, reqs, err := gossh.NewClientConn(nc, "dev", cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := gossh.NewClient(cc, chans, reqs)
+		t3 := time.Now()
+		sess, err := c.NewSession()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := sess.Run("true"); err != nil {
+			b.Fatal(err)
+		}
+		t4 := time.Now()
+		_ = c.Close()
+		for i, d := range []time.Duration{t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t4.Sub(t3)} {
+			spent[i] += d
+		}
+		n++
+	}
+	for i, name := range []string{"process-ms/op", "dial-ms/op", "handshake-ms/op", "session-ms/op"} {
+		b.ReportMetric(float64(spent[i].Microseconds())/1000/float64(n), name)
+	}
 }
