@@ -90,4 +90,31 @@ func TestOpenSSHClient(t *testing.T) {
 	if _, code := run("exit 143"); code != 143 {
 		t.Errorf("exit 143 gave %d: a status must stay a status", code)
 	}
+
+	// The rest of what sshd's session.c does, driven by the real client.
+	client := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c := exec.CommandContext(ctx, sshBin, append([]string{"-F", "/dev/null", "-p", port,
+			"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"}, args...)...)
+		c.Env = []string{"PATH=/usr/bin:/bin", "TERM=vt220", "DISPLAY=:0", "XAUTHORITY=/dev/null", "NOT_ACCEPTED=x", "LC_PAPER=C"}
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	// A pty: TERM is the client's, SSH_TTY names the terminal.
+	out, err = client("-tt", "coder@127.0.0.1", `echo "tty=$SSH_TTY term=$TERM"`)
+	if err != nil || !strings.Contains(out, "tty=/dev/pts/") || !strings.Contains(out, "term=vt220") {
+		t.Errorf("ssh -tt: %v %q", err, out)
+	}
+	// X11 forwarding is refused as by sshd with X11Forwarding no; the
+	// command still runs, without DISPLAY.
+	out, err = client("-X", "coder@127.0.0.1", `echo "display=${DISPLAY-unset}"`)
+	if err != nil || !strings.Contains(out, "X11 forwarding request failed") || !strings.Contains(out, "display=unset") {
+		t.Errorf("ssh -X: %v %q", err, out)
+	}
+	// SendEnv: AcceptEnv's LC_* passes, another name does not.
+	out, err = client("-o", "SendEnv=NOT_ACCEPTED LC_PAPER", "coder@127.0.0.1", `echo "na=${NOT_ACCEPTED-unset} lc=$LC_PAPER mail=$MAIL"`)
+	if err != nil || !strings.Contains(out, "na=unset lc=C mail=/var/mail/") {
+		t.Errorf("SendEnv: %v %q", err, out)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -189,6 +190,27 @@ func (s *Server) runPty(ctx context.Context, sess gliderssh.Session, spec spawn.
 		mu.Unlock()
 	})
 	defer stopHangup()
+	// "break" (ssh's ~B) is a BREAK on the terminal, as sshd sends it
+	// (tcsendbreak): with BRKINT the line discipline interrupts the
+	// foreground job. The library answers "break" requests with no unless
+	// a channel is set.
+	breaks, stopBreaks := make(chan bool, 1), make(chan struct{})
+	sess.Break(breaks)
+	go func() {
+		for {
+			select {
+			case <-breaks:
+				mu.Lock()
+				if !closed {
+					_ = sendBreak(ptmx)
+				}
+				mu.Unlock()
+			case <-stopBreaks:
+				return
+			}
+		}
+	}()
+	defer func() { sess.Break(nil); close(stopBreaks) }()
 	go func() { _, _ = io.Copy(ptmx, sess) }()
 	outDone := make(chan struct{})
 	go func() {
@@ -339,6 +361,9 @@ func (s *Server) sessionVars(sess gliderssh.Session) map[string]string {
 		"SHELL":   s.cfg.Spawner.Shell(),
 		"USER":    name,
 		"LOGNAME": name,
+	}
+	if runtime.GOOS != "windows" {
+		vars["MAIL"] = "/var/mail/" + name // sshd's _PATH_MAILDIR
 	}
 	rh, rp := hostPort(sess.RemoteAddr())
 	lh, lp := hostPort(sess.LocalAddr())

@@ -569,3 +569,101 @@ func TestUnknownSubsystemRefusedAndLogged(t *testing.T) {
 		t.Fatalf("sftp refused: %v", err)
 	}
 }
+
+// TestSessionRequestsAsSSHD: the session and global requests sshd answers
+// in its own way (session.c, serverloop.c), answered the same here.
+func TestSessionRequestsAsSSHD(t *testing.T) {
+	h := newHarness(t)
+	client := h.pipeClient(t)
+
+	t.Run("env", func(t *testing.T) {
+		sess, err := client.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		// Setenv asks for a reply: yes for AcceptEnv's names, no for others.
+		if err := sess.Setenv("LANG", "C.UTF-8"); err != nil {
+			t.Errorf("LANG refused: %v", err)
+		}
+		if err := sess.Setenv("LD_PRELOAD", "/tmp/x.so"); err == nil {
+			t.Error("LD_PRELOAD accepted")
+		}
+		out, err := sess.Output("echo \"$LANG|${LD_PRELOAD-unset}|$MAIL|$LOGNAME\"")
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := currentUser()
+		if got, want := strings.TrimSpace(string(out)), "C.UTF-8|unset|/var/mail/"+name+"|"+name; got != want {
+			t.Errorf("env = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("break", func(t *testing.T) {
+		// With a pty, "break" is a BREAK on the terminal (sshd's
+		// tcsendbreak): answered yes. Without one: no.
+		sess, stdin, r := ptySession(t, client, 24, 80)
+		defer sess.Close()
+		_, _ = stdin.Write([]byte("echo ready\n"))
+		r.waitFor(t, 0, "ready")
+		ok, err := sess.SendRequest("break", true, gossh.Marshal(struct{ Ms uint32 }{500}))
+		if err != nil || !ok {
+			t.Errorf("break on a pty: %v, %v; want yes", ok, err)
+		}
+		plain, err := client.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plain.Close()
+		if err := plain.Start("sleep 5"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := plain.SendRequest("break", true, gossh.Marshal(struct{ Ms uint32 }{500})); err != nil || ok {
+			t.Errorf("break without a pty: %v, %v; want no", ok, err)
+		}
+	})
+
+	t.Run("x11 and unknown requests", func(t *testing.T) {
+		sess, err := client.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		x11 := gossh.Marshal(struct {
+			Single        bool
+			Proto, Cookie string
+			Screen        uint32
+		}{false, "MIT-MAGIC-COOKIE-1", "00", 0})
+		for _, req := range []struct {
+			name    string
+			payload []byte
+		}{{"x11-req", x11}, {"keepalive@openssh.com", nil}, {"no-such-request", nil}} {
+			if ok, err := sess.SendRequest(req.name, true, req.payload); err != nil || ok {
+				t.Errorf("%s: %v, %v; want no, as sshd without X11 forwarding", req.name, ok, err)
+			}
+		}
+		// A keepalive as a global request is answered too (no), so the
+		// client's ServerAliveInterval sees the server alive.
+		if ok, _, err := client.SendRequest("keepalive@openssh.com", true, nil); err != nil || ok {
+			t.Errorf("global keepalive: %v, %v", ok, err)
+		}
+	})
+
+	t.Run("no-more-sessions", func(t *testing.T) {
+		c := h.pipeClient(t)
+		sess, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		if _, _, err := c.SendRequest("no-more-sessions@openssh.com", false, nil); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := sess.Output("echo still-works"); err != nil || string(out) != "still-works\n" {
+			t.Fatalf("the open session: %q, %v", out, err)
+		}
+		if _, err := c.NewSession(); err == nil {
+			t.Fatal("a session opened after no-more-sessions@openssh.com")
+		}
+	})
+}
