@@ -1,6 +1,9 @@
 package web
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
 // Page bodies of Account → API tokens (issue 19, part 2). Only
 // TokenCreated ever holds a token, on the one page that shows it.
@@ -46,4 +49,31 @@ type TokenCreated struct {
 type RevokeToken struct {
 	Name       string
 	LastUsedAt time.Time
+}
+
+// Summary lists f's errors in the order of the form's fields, each under
+// its label (an unknown field last, under its name), for the summary
+// above the form. The scope's link goes to its first radio button.
+func (f *TokenForm) Summary() []FieldError {
+	var out []FieldError
+	seen := map[string]bool{}
+	for _, fld := range []struct{ key, id, label string }{
+		{"name", "name", "Name"}, {"lifetime", "lifetime", "Lifetime"}, {"scope", "scope-write", "Scope"},
+	} {
+		if m, ok := f.Errors[fld.key]; ok {
+			out = append(out, FieldError{ID: fld.id, Label: fld.label, Message: m})
+			seen[fld.key] = true
+		}
+	}
+	var rest []string
+	for k := range f.Errors {
+		if !seen[k] {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	for _, k := range rest {
+		out = append(out, FieldError{ID: k, Label: k, Message: f.Errors[k]})
+	}
+	return out
 }

@@ -106,3 +106,16 @@ func TestSecretFormSummaryInFormOrder(t *testing.T) {
 		t.Fatalf("summary %v, want %v", got, want)
 	}
 }
+
+// Issue 19 part 2: the token form's summary follows the form's order.
+func TestTokenFormSummaryInFormOrder(t *testing.T) {
+	f := &TokenForm{Errors: map[string]string{"scope": "s", "zzz": "z", "lifetime": "l", "name": "n"}}
+	var got []string
+	for _, e := range f.Summary() {
+		got = append(got, e.ID+"="+e.Label)
+	}
+	want := []string{"name=Name", "lifetime=Lifetime", "scope-write=Scope", "zzz=zzz"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("summary %v, want %v", got, want)
+	}
+}
