@@ -65,12 +65,18 @@ type api struct {
 	dummy     []byte // see dummyHash
 
 	failedLogins atomic.Uint64 // see pruneLoginCounters
+
+	// dbDown is the kind of database episode under way (dbUp, dbUnreachable
+	// or dbFull; see unavailable), so an outage is logged once, not once
+	// per request.
+	dbDown atomic.Int32
 }
 
 // routes registers every REST route on mux. Patterns use Go's ServeMux
 // syntax; the pattern, not the raw path, labels metrics and log lines.
 func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
 
 	mux.HandleFunc("POST /api/v2/users/first", a.createFirstUser)
 	mux.HandleFunc("POST /api/v2/users/login", a.login)
@@ -93,10 +99,6 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v2/users/{user}/secrets/{name}", a.authed(a.deleteSecret))
 
 	a.dashRoutes(mux)
-}
-
-func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func routeField(r *http.Request) zap.Field {

@@ -111,7 +111,9 @@ func (a *api) authed(h http.HandlerFunc) http.HandlerFunc {
 			}
 			a.noteTokenUse(r, *t)
 		}
+		w, wrote := a.watchWrite(w, r)
 		h(w, r)
+		wrote()
 	}
 }
 
@@ -163,6 +165,7 @@ func (a *api) withCredential(ctx context.Context, tok string, apiTokens bool) (c
 	if err != nil {
 		return nil, fmt.Errorf("look up session user: %w", err)
 	}
+	a.backAvailable(dbUnreachable)
 	ctx = context.WithValue(ctx, ctxUser, u)
 	ctx = context.WithValue(ctx, ctxCred, cred)
 	return context.WithValue(ctx, ctxTokenHash, hash), nil
