@@ -56,6 +56,14 @@ func canSeeEveryone(u store.User) bool {
 	return r == store.RoleAdmin || r == store.RoleAuditor
 }
 
+// readOnlyToken reports whether r came with a read-scoped API token. authed
+// lets such a token GET anything its user may read; a GET that acts (the
+// SSH upgrade) asks this too.
+func readOnlyToken(r *http.Request) bool {
+	t := credentialOf(r).APIToken
+	return t != nil && t.Scope != store.ScopeWrite
+}
+
 // lifecycleError turns the store's refusals into answers: the last admin
 // is a 409 naming them, a user deleted meanwhile a 404.
 func lifecycleError(err error, u store.User) error {
