@@ -14,10 +14,10 @@ import (
 
 // User is a Courier user as the API shows it.
 type User struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email"`
-	Admin     bool      `json:"admin"`
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	Email    string `json:"email"`
+	Admin    bool   `json:"admin"`
 	// Role is RoleAdmin, RoleMember or RoleAuditor; Admin is true exactly
 	// when it is RoleAdmin.
 	Role string `json:"role"`

@@ -31,20 +31,20 @@ import (
 
 // Principals, the columns of the matrix.
 const (
-	pOwner     = iota // alice, a fresh session
-	pOther            // bob, an ordinary user (a member)
-	pAdmin            // root, the first user
-	pNone             // no token at all
-	pGarbage          // a token nobody issued
-	pLoggedOut        // alice's token after logout
-	pExpired          // alice's token past SessionLifetime (via Config.Now)
-	pAgent            // another workspace's (bob's) agent token
-	pAuditor          // dave, an auditor
-	pSuspended        // a session of sam, made after an admin suspended sam
-	pDeleted          // dan's session token, after an admin deleted dan
-	pExpiredAPI       // alice's write-scoped API token past its expiry
-	pReadToken        // alice's read-scoped API token
-	pRotatedAgent     // alice's workspace's agent token after RotateAgentToken
+	pOwner        = iota // alice, a fresh session
+	pOther               // bob, an ordinary user (a member)
+	pAdmin               // root, the first user
+	pNone                // no token at all
+	pGarbage             // a token nobody issued
+	pLoggedOut           // alice's token after logout
+	pExpired             // alice's token past SessionLifetime (via Config.Now)
+	pAgent               // another workspace's (bob's) agent token
+	pAuditor             // dave, an auditor
+	pSuspended           // a session of sam, made after an admin suspended sam
+	pDeleted             // dan's session token, after an admin deleted dan
+	pExpiredAPI          // alice's write-scoped API token past its expiry
+	pReadToken           // alice's read-scoped API token
+	pRotatedAgent        // alice's workspace's agent token after RotateAgentToken
 	nPrincipals
 )
 
