@@ -174,7 +174,11 @@ func (a *api) changePassword(r *http.Request, u store.User, old, password string
 	me := caller(r)
 	own := u.ID == me.ID
 	var vs []Validation
-	if own && old == "" {
+	switch {
+	case own && len(u.PasswordHash) == 0:
+		vs = append(vs, Validation{Field: "old_password",
+			Detail: "your account has no password (it signs in with single sign-on); an admin can set one"})
+	case own && old == "":
 		vs = append(vs, Validation{Field: "old_password", Detail: "is required to change your own password"})
 	}
 	if err := identity.CheckPassword(password, u.Username, u.Email); err != nil {

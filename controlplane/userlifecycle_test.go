@@ -410,6 +410,20 @@ func TestUpdatePassword(t *testing.T) {
 	read := ts.storeAPIToken(p.bobID, "ro", store.ScopeRead, time.Now().Add(time.Hour))
 	ts.want(ts.do("PUT", path, read, map[string]string{"old_password": newPassword, "password": testPassword}), 403)
 	ts.login("bob", newPassword)
+	// A single sign-on account without a password cannot prove the old
+	// one; an admin sets one.
+	if _, err := ts.store.UpdateUser(context.Background(), p.bobID, func(su *store.User) error {
+		su.PasswordHash, su.OIDCIssuer, su.OIDCSubject = nil, "https://idp.example.com", "bob"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e := ts.want(ts.do("PUT", path, tok, map[string]string{"old_password": newPassword, "password": testPassword}), 400).errResp(t)
+	if len(e.Validations) != 1 || !strings.Contains(e.Validations[0].Detail, "no password") {
+		t.Fatalf("no-password account: %+v", e)
+	}
+	ts.want(ts.do("PUT", "/api/v2/users/bob/password", p.admin, map[string]string{"password": testPassword}), 204)
+	ts.login("bob", testPassword)
 	if strings.Contains(ts.logs.String(), newPassword) {
 		t.Fatal("a password reached the log")
 	}
