@@ -482,3 +482,48 @@ func TestAuditorReadsEveryone(t *testing.T) {
 	ts.want(ts.do("GET", "/api/v2/users/alice", p.bob, nil), 404)
 	ts.want(ts.do("GET", "/api/v2/users", p.bob, nil), 403)
 }
+
+// Two replicas on one PostgreSQL database: a suspension made through
+// replica A refuses alice's session and API token on replica B at the
+// very next request, and B's change notifier names her within a second
+// (from which B disconnects her agents), as does her deletion.
+func TestSuspendAcrossReplicas(t *testing.T) {
+	a, b, _ := twoReplicas(t)
+	p := a.setup()
+	onB := b.login("alice", testPassword)
+	tok := a.storeAPIToken(p.aliceID, "ci", store.ScopeWrite, time.Now().Add(time.Hour))
+	b.want(b.do("GET", "/api/v2/users/me", tok, nil), 200)
+	sub := b.notifier.Subscribe()
+	defer sub.Close()
+	// heard waits up to a second for B to be told of userID.
+	heard := func(userID string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		for {
+			batch, err := sub.Next(ctx)
+			if err != nil {
+				t.Fatalf("replica B was not told of %s within a second: %v", userID, err)
+			}
+			if slices.Contains(batch.Users, userID) {
+				return
+			}
+		}
+	}
+
+	a.want(a.do("PUT", "/api/v2/users/alice/status/suspend", p.admin, nil), 200)
+	heard(p.aliceID)
+	b.want(b.do("GET", "/api/v2/users/me", onB, nil), 401)
+	b.want(b.do("GET", "/api/v2/users/me", tok, nil), 401)
+	b.want(b.do("POST", "/api/v2/users/login", "", map[string]string{"username": "alice", "password": testPassword}), 401)
+
+	a.want(a.do("PUT", "/api/v2/users/alice/status/activate", p.admin, nil), 200)
+	heard(p.aliceID)
+	again := b.login("alice", testPassword)
+	b.want(b.do("GET", "/api/v2/users/me", again, nil), 200)
+
+	a.want(a.do("DELETE", "/api/v2/users/alice", p.admin, nil), 204)
+	heard(p.aliceID)
+	b.want(b.do("GET", "/api/v2/users/me", again, nil), 401)
+	b.want(b.do("GET", "/api/v2/users/alice", p.admin, nil), 404)
+}
