@@ -9,6 +9,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/courierhq/courier/agent/proto"
+
 	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
@@ -40,7 +42,7 @@ type agentServer interface {
 // agentDialer opens an SSH stream to a workspace's connected agent
 // (agentapi.Server implements it).
 type agentDialer interface {
-	Dial(ctx context.Context, workspaceID string) (net.Conn, error)
+	Dial(ctx context.Context, workspaceID string, peer proto.SSHPeer) (net.Conn, error)
 }
 
 // api is the REST API: every route but the agents' websocket endpoint. It
