@@ -48,6 +48,7 @@ func newUsersCreateCommand() *cobra.Command {
 	var (
 		email         string
 		admin         bool
+		role          string
 		passwordStdin bool
 		output        *string
 	)
@@ -57,7 +58,8 @@ func newUsersCreateCommand() *cobra.Command {
 		Long: `Create a user. The password is asked twice on a terminal, without echo, or
 read from stdin (one line) with --password-stdin.`,
 		Example: `  courier users create alice --email alice@example.com
-  printf '%s\n' "$PW" | courier users create bob --email bob@example.com --password-stdin --admin`,
+  printf '%s\n' "$PW" | courier users create bob --email bob@example.com --password-stdin --admin
+  courier users create carol --email carol@example.com --role auditor`,
 		Args: exactArgs(1, "the USERNAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(*output); err != nil {
@@ -80,7 +82,7 @@ read from stdin (one line) with --password-stdin.`,
 				return err
 			}
 			u, err := c.CreateUser(cmd.Context(), client.CreateUserRequest{
-				Username: args[0], Email: email, Password: password, Admin: admin,
+				Username: args[0], Email: email, Password: password, Admin: admin, Role: role,
 			})
 			if err != nil {
 				return fmt.Errorf("create user %q: %w", args[0], err)
@@ -88,13 +90,16 @@ read from stdin (one line) with --password-stdin.`,
 			if *output == outputJSON {
 				return writeJSON(cmd.OutOrStdout(), u)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Created user %s <%s>%s.\n", cell(u.Username), cell(u.Email),
-				map[bool]string{true: " (admin)", false: ""}[u.Admin])
+			if u.Role == "" { // an older server
+				u.Role = map[bool]string{true: client.RoleAdmin, false: client.RoleMember}[u.Admin]
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Created user %s <%s> (%s).\n", cell(u.Username), cell(u.Email), cell(u.Role))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&email, "email", "", "the user's email (required)")
-	cmd.Flags().BoolVar(&admin, "admin", false, "make the user an administrator")
+	cmd.Flags().BoolVar(&admin, "admin", false, "make the user an administrator (as --role admin)")
+	cmd.Flags().StringVar(&role, "role", "", "the user's role: admin, member (the default) or auditor")
 	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin (one line)")
 	_ = cmd.MarkFlagRequired("email")
 	output = addOutputFlag(cmd)

@@ -17,6 +17,18 @@ func TestUsersLifecycle(t *testing.T) {
 	admin.ok(str(bobPW+"\n"), "users", "create", "bob", "--email", "bob@example.com", "--password-stdin")
 	var outputs []string
 	keep := func(r result) result { outputs = append(outputs, r.all()); return r }
+	if r := keep(admin.ok(str("carol-password-3\n"), "users", "create", "carol", "--email", "carol@example.com",
+		"--password-stdin", "--role", "auditor")); !strings.Contains(r.stdout, "Created user carol <carol@example.com> (auditor).") {
+		t.Errorf("create --role: %q", r.stdout)
+	}
+	if r := keep(admin.run(str("dan-password-4\n"), "users", "create", "dan", "--email", "dan@example.com",
+		"--password-stdin", "--role", "owner")); r.code == 0 || !strings.Contains(r.stderr, "role: must be admin, member or auditor") {
+		t.Errorf("create --role owner: exit %d %q", r.code, r.stderr)
+	}
+	if r := keep(admin.run(str("12345678\n"), "users", "create", "dan", "--email", "dan@example.com", "--password-stdin")); r.code == 0 ||
+		!strings.Contains(r.stderr, "password: is on the list of the most often used ones") {
+		t.Errorf("create with a common password: exit %d %q", r.code, r.stderr)
+	}
 
 	r := keep(admin.ok(nil, "users", "list"))
 	for _, want := range []string{"ROLE", "STATUS", "LOGIN", "member", "active", "password"} {
@@ -24,7 +36,7 @@ func TestUsersLifecycle(t *testing.T) {
 			t.Errorf("users list lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	if strings.Contains(r.stdout, "ADMIN ") {
+	if !strings.Contains(r.stdout, "auditor") || strings.Contains(r.stdout, "ADMIN ") {
 		t.Errorf("users list still has the ADMIN column:\n%s", r.stdout)
 	}
 
