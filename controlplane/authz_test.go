@@ -26,8 +26,12 @@ import (
 
 // The authorization matrix: every route of the control plane, asked by
 // every kind of caller, in one table. The resources belong to alice (the
-// owner): her user, her secrets, her workspace. Invalid tokens are all
-// alice's, so a hole would hand out an owner's rights.
+// owner): her user, her secrets, her workspace. Invalid tokens are
+// alice's where they can be (logged out, expired, expired API token,
+// rotated agent token), so a hole would hand out an owner's rights; the
+// suspended and the deleted user are others (sam, dan), since suspending
+// or deleting alice would end every other column. Each credential is
+// checked to have worked before it was made invalid.
 
 // Principals, the columns of the matrix.
 const (
