@@ -30,8 +30,9 @@ import (
 // alice's where they can be (logged out, expired, expired API token,
 // rotated agent token), so a hole would hand out an owner's rights; the
 // suspended and the deleted user are others (sam, dan), since suspending
-// or deleting alice would end every other column. Each credential is
-// checked to have worked before it was made invalid.
+// or deleting alice would end every other column. The suspended, deleted,
+// expired and rotated credentials are checked to work before they are made
+// invalid (the expired API token through a twin with a later expiry).
 
 // Principals, the columns of the matrix.
 const (
