@@ -235,10 +235,13 @@ type Outcome struct {
 	Secret  string `json:"secret"`
 	Outcome string `json:"outcome"`
 	Path    string `json:"path"`
-	EnvName string `json:"env_name"`
-	Error   string `json:"error"`
-	Winner  string `json:"winner"`
-	InPlace string `json:"in_place"` // for written: why not replaced atomically
+	// FilePath is the file target as the owner wrote it ("~/.npmrc");
+	// Path is what the agent resolved it to.
+	FilePath string `json:"file_path"`
+	EnvName  string `json:"env_name"`
+	Error    string `json:"error"`
+	Winner   string `json:"winner"`
+	InPlace  string `json:"in_place"` // for written: why not replaced atomically
 }
 
 // Batch formats accepted by the batch endpoint.

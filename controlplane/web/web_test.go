@@ -68,3 +68,42 @@ func TestRenderEveryPage(t *testing.T) {
 		t.Fatalf("unknown page: %v", err)
 	}
 }
+
+func TestDOMID(t *testing.T) {
+	cases := map[string]string{
+		"k":          "toggle-k",
+		"bad name!":  "toggle-bad_20name_21",
+		"paused-one": "toggle-paused-one",
+		"a_b":        "toggle-a_5fb",
+		"ünï":        "toggle-_c3_bcn_c3_af",
+		`"><script>`: "toggle-_22_3e_3cscript_3e",
+		"":           "toggle-",
+	}
+	seen := map[string]string{}
+	for in, want := range cases {
+		got := DOMID("toggle-", in)
+		if got != want {
+			t.Errorf("DOMID(%q) = %q, want %q", in, got, want)
+		}
+		if prev, ok := seen[got]; ok {
+			t.Errorf("%q and %q share id %q", in, prev, got)
+		}
+		seen[got] = in
+	}
+	// "_" is always an escape: these two must differ.
+	if DOMID("", "a_20") == DOMID("", "a ") {
+		t.Error("an escaped and a literal name share an id")
+	}
+}
+
+func TestSecretFormSummaryInFormOrder(t *testing.T) {
+	f := &SecretForm{Errors: map[string]string{"value": "v", "env_name": "e", "name": "n", "zzz": "z", "file_path": "f"}}
+	var got []string
+	for _, e := range f.Summary() {
+		got = append(got, e.ID+"="+e.Label)
+	}
+	want := []string{"name=Name", "env_name=Environment variable", "file_path=File path", "value=Value", "zzz=zzz"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("summary %v, want %v", got, want)
+	}
+}
