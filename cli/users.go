@@ -31,13 +31,6 @@ suspended, deleted or demoted.`,
   courier users set-role alice auditor
   courier users suspend alice
   courier users passwd`,
-		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return fmt.Errorf("unknown command %q for %q; see '%s --help'", args[0], cmd.CommandPath(), cmd.CommandPath())
-			}
-			return cmd.Help()
-		},
 	}
 	cmd.AddCommand(newUsersCreateCommand(), newUsersListCommand(), newUsersSetRoleCommand(),
 		newUsersStatusCommand(true), newUsersStatusCommand(false), newUsersDeleteCommand(), newUsersPasswdCommand())
