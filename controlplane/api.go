@@ -84,6 +84,12 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v2/users", a.authed(a.createUser))
 	mux.HandleFunc("GET /api/v2/users", a.authed(a.listUsers))
 	mux.HandleFunc("GET /api/v2/users/{user}", a.authed(a.getUser))
+	// Users' lifecycle (userlifecycle.go).
+	mux.HandleFunc("PUT /api/v2/users/{user}/role", a.authed(a.setUserRole))
+	mux.HandleFunc("PUT /api/v2/users/{user}/status/suspend", a.authed(a.suspendUser))
+	mux.HandleFunc("PUT /api/v2/users/{user}/status/activate", a.authed(a.activateUser))
+	mux.HandleFunc("PUT /api/v2/users/{user}/password", a.authed(a.updatePassword))
+	mux.HandleFunc("DELETE /api/v2/users/{user}", a.authed(a.deleteUser))
 
 	mux.HandleFunc("POST /api/v2/workspaces", a.authed(a.createWorkspace))
 	mux.HandleFunc("GET /api/v2/workspaces", a.authed(a.listWorkspaces))
