@@ -21,9 +21,9 @@ import (
 // dashboard's token page goes through mintAPIToken too.
 //
 //	POST   /api/v2/users/{user}/tokens         create (yourself only) → 201, the token shown once
-//	GET    /api/v2/users/{user}/tokens         list (yourself, or anyone for an admin)
+//	GET    /api/v2/users/{user}/tokens         list (yourself, or anyone for an admin or auditor)
 //	DELETE /api/v2/users/{user}/tokens/{name}  revoke (yourself, or anyone for an admin) → 204
-//	GET    /api/v2/tokens                      every user's tokens (admin)
+//	GET    /api/v2/tokens                      every user's tokens (admins and auditors)
 
 // APITokenResponse is a token as the API lists it, never the token itself
 // (declared in package client).
@@ -143,9 +143,10 @@ func (a *api) listAPITokens(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// listAllAPITokens: GET /api/v2/tokens (admin), by username then name.
+// listAllAPITokens: GET /api/v2/tokens (admins and auditors, who may list
+// anyone's), by username then name.
 func (a *api) listAllAPITokens(w http.ResponseWriter, r *http.Request) {
-	if !caller(r).IsAdmin() {
+	if !canSeeEveryone(caller(r)) {
 		a.writeError(w, r, errAdminOnly)
 		return
 	}

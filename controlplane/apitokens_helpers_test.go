@@ -63,7 +63,6 @@ func newTokenTestServer(t *testing.T, mutate ...func(*Config)) (*testServer, *to
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	wrapTokenStore(srv)
 	counter := &touchCounter{Store: srv.api.store}
 	srv.api.uses = identity.NewUseRecorder(identity.UseRecorderConfig{Store: counter, Clock: neverTicks{}})
 	ctx, cancel := context.WithCancel(context.Background())

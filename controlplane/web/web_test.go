@@ -46,6 +46,11 @@ func TestRenderEveryPage(t *testing.T) {
 		"tokens":        &Tokens{Rows: []TokenRow{{Name: evil, Scope: "read"}}, Form: TokenForm{Name: evil, Lifetime: evil, Errors: map[string]string{"name": evil}, Message: "m"}},
 		"token_created": &TokenCreated{Name: evil, Token: evil},
 		"token_revoke":  &RevokeToken{Name: evil},
+		"users": &Users{Manage: true, Roles: []string{"admin", "member"},
+			Rows: []UserRow{{Username: evil, Role: "member", Status: "active"}, {Username: "x", Status: "suspended", Self: true}}},
+		"user_delete":  &DeleteUser{Username: evil},
+		"user_secrets": &UserSecrets{Username: evil, Rows: []SecretRow{{Name: evil}}},
+		"password":     &PasswordForm{Message: evil, Errors: map[string]string{"password": evil}},
 	}
 	if len(bodies) != len(r.pages) {
 		t.Fatalf("%d pages parsed, %d tested", len(r.pages), len(bodies))
