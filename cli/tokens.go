@@ -105,7 +105,7 @@ func newTokensListCommand() *cobra.Command {
 		Short:   "List personal API tokens (never the tokens themselves)",
 		Long: `List your personal API tokens: name, scope, expiry and last use (time and
 client address, recorded within about ten seconds). --user NAME lists
-another user's and --all everyone's (admins only).`,
+another user's and --all everyone's (admins and auditors).`,
 		Example: `  courier tokens list
   courier tokens list --user alice
   courier tokens list --all -o json`,
@@ -165,8 +165,8 @@ another user's and --all everyone's (admins only).`,
 			})
 		},
 	}
-	cmd.Flags().StringVar(&user, "user", "", "list this user's tokens (admin, or yourself)")
-	cmd.Flags().BoolVar(&all, "all", false, "list every user's tokens (admin)")
+	cmd.Flags().StringVar(&user, "user", "", "list this user's tokens (yourself; anyone for admins and auditors)")
+	cmd.Flags().BoolVar(&all, "all", false, "list every user's tokens (admins and auditors)")
 	output = addOutputFlag(cmd)
 	return cmd
 }
