@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -335,4 +336,21 @@ func TestAPITokenLastUseIsCoalesced(t *testing.T) {
 	if calls, _ := counter.counts(); calls != 2 {
 		t.Fatalf("%d writes after shutdown, want 2", calls)
 	}
+}
+
+// A user holds at most identity.MaxTokensPerUser tokens: the next create
+// is a 400 saying what to do, and a revoke makes room.
+func TestAPITokensPerUserCap(t *testing.T) {
+	ts, _ := newTokenTestServer(t)
+	p := ts.setup()
+	for i := range identity.MaxTokensPerUser {
+		ts.want(ts.do("POST", "/api/v2/users/me/tokens", p.alice, map[string]any{"name": "t" + strconv.Itoa(i), "lifetime": "1h"}), 201)
+	}
+	r := ts.want(ts.do("POST", "/api/v2/users/me/tokens", p.alice, map[string]any{"name": "one-more"}), 400)
+	if !strings.Contains(r.errResp(t).Message, "revoke one") {
+		t.Fatalf("over the cap: %s", r.body)
+	}
+	ts.createToken(p.bob, map[string]any{"name": "bob-is-not-capped-by-alice"})
+	ts.want(ts.do("DELETE", "/api/v2/users/me/tokens/t0", p.alice, nil), 204)
+	ts.createToken(p.alice, map[string]any{"name": "one-more"})
 }
