@@ -120,6 +120,7 @@ func (u *UseRecorder) Run(ctx context.Context) error {
 	u.done = make(chan struct{})
 	u.mu.Unlock()
 	defer close(u.done)
+	failing := false // a write failed: warn once per episode, not every interval
 	for {
 		select {
 		case <-ctx.Done():
@@ -129,8 +130,18 @@ func (u *UseRecorder) Run(ctx context.Context) error {
 			u.finalFlush()
 			return nil
 		case <-u.cfg.Clock.After(u.cfg.Interval):
-			if err := u.Flush(ctx); err != nil && ctx.Err() == nil {
-				u.cfg.Log.Warn("record the last use of API tokens (kept for the next try)", zap.Error(err))
+			err := u.Flush(ctx)
+			switch {
+			case err != nil && ctx.Err() != nil: // stopping: finalFlush tries again
+			case err != nil && !failing:
+				failing = true
+				u.cfg.Log.Warn("cannot record the last use of API tokens; kept in memory and retried every interval",
+					zap.Duration("interval", u.cfg.Interval), zap.Error(err))
+			case err != nil:
+				u.cfg.Log.Debug("still cannot record the last use of API tokens", zap.Error(err))
+			case failing:
+				failing = false
+				u.cfg.Log.Info("recording the last use of API tokens again")
 			}
 		}
 	}

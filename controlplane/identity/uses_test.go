@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/courierhq/courier/controlplane/store"
 )
 
@@ -207,5 +210,37 @@ func TestUseRecorderConcurrent(t *testing.T) {
 		if !at.Equal(t0.Add(199)) {
 			t.Errorf("token %s last written at %v, want its last use", id, at)
 		}
+	}
+}
+
+// A store that stays down is warned about once, not at every interval,
+// and its recovery is said once.
+func TestUseRecorderWarnsOncePerOutage(t *testing.T) {
+	st, clk := &countingStore{fail: true}, newFakeClock()
+	core, logs := observer.New(zap.DebugLevel)
+	u := NewUseRecorder(UseRecorderConfig{Store: st, Clock: clk, Log: zap.New(core)})
+	done := make(chan error, 1)
+	go func() { done <- u.Run(context.Background()) }()
+	<-clk.asked
+	for range 5 {
+		u.Record("a", t0, "x")
+		clk.tick <- t0
+		<-clk.asked
+	}
+	st.setFail(false)
+	clk.tick <- t0
+	<-clk.asked
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if n := logs.FilterLevelExact(zap.WarnLevel).Len(); n != 1 {
+		t.Errorf("%d warnings for one outage, want 1", n)
+	}
+	if n := logs.FilterMessage("recording the last use of API tokens again").Len(); n != 1 {
+		t.Errorf("recovery logged %d times, want 1", n)
+	}
+	if calls := st.snapshot(); len(calls) != 1 || calls[0][0].ID != "a" {
+		t.Fatalf("after recovery: %+v", calls)
 	}
 }
