@@ -62,8 +62,10 @@ the other fields of the token).`,
 			if _, err := identity.ParseScope(scope); err != nil {
 				return fmt.Errorf("--scope: %w", err)
 			}
-			if _, err := identity.ParseLifetime(lifetime, 0); err != nil {
-				return fmt.Errorf("--lifetime: %w", err)
+			if lifetime != "" {
+				if _, err := identity.ParseLifetime(lifetime, 0); err != nil {
+					return fmt.Errorf("--lifetime: %w", err)
+				}
 			}
 			c, err := newClient(true)
 			if err != nil {
@@ -85,7 +87,8 @@ the other fields of the token).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&lifetime, "lifetime", "30d", "how long the token lives: days (30d) or a duration (12h)")
+	cmd.Flags().StringVar(&lifetime, "lifetime", "",
+		"how long the token lives: days (30d) or a duration (12h); default 30d, or the server's maximum if that is shorter")
 	cmd.Flags().StringVar(&scope, "scope", client.TokenScopeWrite, "read (can only read) or write")
 	_ = cmd.RegisterFlagCompletionFunc("scope", cobra.FixedCompletions(
 		[]string{client.TokenScopeRead, client.TokenScopeWrite}, cobra.ShellCompDirectiveNoFileComp))
