@@ -56,6 +56,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 	mux.HandleFunc("DELETE /api/v2/users/{user}/secrets/{name}", f.auth(f.del))
 	f.serveFakeSSH(mux)
 	f.serveFakeAdmin(mux)
+	f.serveFakeTokens(mux) // issue 19 part 2
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.requests = append(f.requests, r.Method+" "+r.URL.EscapedPath()+"?"+r.URL.RawQuery)

@@ -60,7 +60,7 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 func subcommands() []func() *cobra.Command {
 	return []func() *cobra.Command{
 		newLoginCommand, newLogoutCommand, newWhoamiCommand,
-		newSecretCommand, newUsersCommand, newWorkspacesCommand,
+		newSecretCommand, newUsersCommand, newWorkspacesCommand, newTokensCommand,
 		newSSHCommand, newPortForwardCommand, newConfigSSHCommand, newVersionCommand, newCompletionCommand,
 		newServerCommand, newDevCommand,
 	}

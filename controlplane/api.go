@@ -10,7 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/agent/proto"
-
+	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
@@ -61,6 +61,10 @@ type api struct {
 
 	web *web.Renderer // the dashboard's templates
 
+	// uses coalesces the last use of API tokens (see noteTokenUse); the
+	// Server runs and closes it.
+	uses *identity.UseRecorder
+
 	dummyOnce sync.Once
 	dummy     []byte // see dummyHash
 
@@ -103,6 +107,12 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v2/users/{user}/secrets/{name}", a.authed(a.getSecret))
 	mux.HandleFunc("PATCH /api/v2/users/{user}/secrets/{name}", a.authed(a.updateSecret))
 	mux.HandleFunc("DELETE /api/v2/users/{user}/secrets/{name}", a.authed(a.deleteSecret))
+
+	// Personal API tokens (issue 19 part 2; controlplane/apitokens.go).
+	mux.HandleFunc("POST /api/v2/users/{user}/tokens", a.authed(a.createAPIToken))
+	mux.HandleFunc("GET /api/v2/users/{user}/tokens", a.authed(a.listAPITokens))
+	mux.HandleFunc("DELETE /api/v2/users/{user}/tokens/{name}", a.authed(a.deleteAPIToken))
+	mux.HandleFunc("GET /api/v2/tokens", a.authed(a.listAllAPITokens))
 
 	a.dashRoutes(mux)
 }

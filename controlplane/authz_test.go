@@ -219,6 +219,22 @@ var authzMatrix = []authzRow{
 		body: func(string) any {
 			return url.Values{"old_password": {testPassword}, "password": {testPassword}, "confirm": {testPassword}}
 		}},
+
+	// --- issue 19 part 2: personal API tokens. {apitoken} is a token of
+	// alice's created for the cell. Only its owner creates a token; admins
+	// list and revoke anyone's, auditors list anyone's; the dashboard acts
+	// on the caller's own.
+	{route: "POST /api/v2/users/{user}/tokens", path: "/api/v2/users/{user}/tokens", want: authed(201, 404, 403, 403),
+		body: func(c string) any { return map[string]string{"name": "t" + c, "lifetime": "1d"} }},
+	{route: "GET /api/v2/users/{user}/tokens", path: "/api/v2/users/{user}/tokens", want: authed(200, 404, 200, 200)},
+	{route: "DELETE /api/v2/users/{user}/tokens/{name}", path: "/api/v2/users/{user}/tokens/{apitoken}", want: authed(204, 404, 204, 403)},
+	{route: "GET /api/v2/tokens", path: "/api/v2/tokens", want: authed(403, 403, 200, 200)},
+	{route: "GET /account/tokens", path: "/account/tokens", cookie: dashCookie, want: page(200, 200, 200, 200)},
+	{route: "POST /account/tokens/new", path: "/account/tokens/new", cookie: dashCookie, want: page(200, 200, 200, 200),
+		body: func(c string) any { return url.Values{"name": {"dash" + c}, "lifetime": {"1d"}} }},
+	{route: "GET /account/tokens/{name}/revoke", path: "/account/tokens/{apitoken}/revoke", cookie: dashCookie, want: page(200, 404, 404, 404)},
+	{route: "POST /account/tokens/{name}/revoke", path: "/account/tokens/{apitoken}/revoke", cookie: dashCookie, want: page(303, 404, 404, 404)},
+	// --- end of issue 19 part 2.
 }
 
 // readToken replaces the read-scoped token's answer in want.
@@ -370,7 +386,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		for pr := range nPrincipals {
 			cell := fmt.Sprintf("%d-%d", i, pr)
 			victim := "v" + strings.ReplaceAll(cell, "-", "x")
-			path := strings.NewReplacer("{user}", "alice", "{ws}", aliceWS.ID, "{secret}", "cell"+cell, "{victim}", victim).Replace(row.path)
+			path := strings.NewReplacer("{user}", "alice", "{ws}", aliceWS.ID, "{secret}", "cell"+cell, "{victim}", victim,
+				"{apitoken}", "cell"+cell).Replace(row.path)
 			if strings.Contains(row.path, "{secret}") {
 				// A fresh session: rows that change alice's password end
 				// her other sessions.
@@ -381,6 +398,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 					PasswordHash: victimHash, Role: store.RoleMember, CreatedAt: time.Now()}); err != nil {
 					t.Fatal(err)
 				}
+			}
+			if strings.Contains(row.path, "{apitoken}") { // issue 19 part 2
+				ts.want(ts.do("POST", "/api/v2/users/me/tokens", ts.login("alice", testPassword), map[string]string{"name": "cell" + cell}), 201)
 			}
 			var body any
 			if row.body != nil {

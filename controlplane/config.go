@@ -75,6 +75,9 @@ type Config struct {
 	// SessionLifetime is how long a login session stays valid. Default 7
 	// days.
 	SessionLifetime time.Duration
+	// MaxTokenLifetime is the longest lifetime a personal API token may be
+	// created with. Default 90 days.
+	MaxTokenLifetime time.Duration
 	// ShutdownTimeout bounds the drain of in-flight requests when Run's
 	// context ends. Default 10s.
 	ShutdownTimeout time.Duration
@@ -102,6 +105,7 @@ func DefaultConfig() Config {
 		LogFormat:         LogFormatJSON,
 		Limits:            inject.DefaultLimits(),
 		SessionLifetime:   7 * 24 * time.Hour,
+		MaxTokenLifetime:  90 * 24 * time.Hour,
 		ShutdownTimeout:   10 * time.Second,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxBodyBytes:      1 << 20,
@@ -131,6 +135,8 @@ func (c Config) Validate() error {
 		return bad("every limit must be positive")
 	case c.SessionLifetime <= 0:
 		return bad("session lifetime must be positive")
+	case c.MaxTokenLifetime <= 0:
+		return bad("the maximum API token lifetime must be positive")
 	case c.ShutdownTimeout <= 0 || c.ReadHeaderTimeout <= 0:
 		return bad("timeouts must be positive")
 	case c.MaxBodyBytes <= 0:

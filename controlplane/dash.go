@@ -55,6 +55,12 @@ func (a *api) dashRoutes(mux *http.ServeMux) {
 	page("GET /account/secrets/{name}/delete", a.dashPage(a.dashConfirmDelete))
 	page("POST /account/secrets/{name}/delete", a.dashPage(a.dashDeleteSecret))
 
+	// Personal API tokens (issue 19 part 2; dash_tokens.go).
+	page("GET /account/tokens", a.dashPage(a.dashTokens))
+	page("POST /account/tokens/new", a.dashPage(a.dashCreateToken))
+	page("GET /account/tokens/{name}/revoke", a.dashPage(a.dashConfirmRevoke))
+	page("POST /account/tokens/{name}/revoke", a.dashPage(a.dashRevokeToken))
+
 	page("GET /workspaces", a.dashPage(a.dashWorkspaces))
 	page("GET /workspaces/{workspace}", a.dashPage(a.dashWorkspace))
 

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
@@ -120,6 +121,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	dialer := relayDialer{local: s.agents, store: st, self: s.replicaID, secret: replicaSecret,
 		ttl: cfg.ReplicaTTL, now: cfg.now, log: logger.Named("relay")}
 	a := &api{cfg: cfg, log: logger, store: writes, sealer: sealer, agents: dialer, base: s.base, web: pages, metrics: m}
+	a.uses = identity.NewUseRecorder(identity.UseRecorderConfig{Store: st, Log: logger.Named("tokens")})
 	s.api, s.metrics = a, m
 	mux := http.NewServeMux()
 	a.routes(mux)
@@ -212,6 +214,14 @@ func (s *Server) Run(ctx context.Context) error {
 		}()
 		defer func() { s.cancelBase(); <-listenDone }()
 	}
+	// API tokens' last uses are written in batches while the server runs,
+	// and once more after the last request has drained.
+	usesDone := make(chan struct{})
+	go func() {
+		defer close(usesDone)
+		_ = s.api.uses.Run(s.base)
+	}()
+	defer func() { _ = s.api.uses.Close(); <-usesDone }()
 	serveErr := make(chan error, 1)
 	go func() {
 		if s.cfg.TLSCert != "" {
@@ -241,6 +251,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
+	if uerr := s.api.uses.Close(); uerr != nil {
+		s.log.Warn("record the last use of API tokens at shutdown", zap.Error(uerr))
+	}
 	s.log.Info("control plane stopped")
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
@@ -269,6 +282,7 @@ func (s *Server) Close() error {
 			<-done
 		}
 		s.cancelBase()
+		_ = s.api.uses.Close() // without Run: write what was recorded, before the store closes
 		errs := []error{s.notifier.Close(), s.agents.Close(), s.store.Close()}
 		if err := s.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)

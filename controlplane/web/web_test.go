@@ -42,6 +42,10 @@ func TestRenderEveryPage(t *testing.T) {
 		"workspaces":    &Workspaces{Rows: []WorkspaceRow{{ID: "i", Name: evil}}},
 		"workspace":     &Workspace{Name: evil, Applied: true, Outcomes: []Outcome{{Secret: evil, Outcome: "written"}}},
 		"problem":       &Problem{Status: 404, Message: evil},
+		// Issue 19 part 2: API tokens.
+		"tokens":        &Tokens{Rows: []TokenRow{{Name: evil, Scope: "read"}}, Form: TokenForm{Name: evil, Lifetime: evil, Errors: map[string]string{"name": evil}, Message: "m"}},
+		"token_created": &TokenCreated{Name: evil, Token: evil},
+		"token_revoke":  &RevokeToken{Name: evil},
 		"users": &Users{Manage: true, Roles: []string{"admin", "member"},
 			Rows: []UserRow{{Username: evil, Role: "member", Status: "active"}, {Username: "x", Status: "suspended", Self: true}}},
 		"user_delete":  &DeleteUser{Username: evil},
@@ -103,6 +107,19 @@ func TestSecretFormSummaryInFormOrder(t *testing.T) {
 		got = append(got, e.ID+"="+e.Label)
 	}
 	want := []string{"name=Name", "env_name=Environment variable", "file_path=File path", "value=Value", "zzz=zzz"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("summary %v, want %v", got, want)
+	}
+}
+
+// Issue 19 part 2: the token form's summary follows the form's order.
+func TestTokenFormSummaryInFormOrder(t *testing.T) {
+	f := &TokenForm{Errors: map[string]string{"scope": "s", "zzz": "z", "lifetime": "l", "name": "n"}}
+	var got []string
+	for _, e := range f.Summary() {
+		got = append(got, e.ID+"="+e.Label)
+	}
+	want := []string{"name=Name", "lifetime=Lifetime", "scope-write=Scope", "zzz=zzz"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("summary %v, want %v", got, want)
 	}
