@@ -66,6 +66,7 @@ var serverEnv = []envBinding{
 	{"replica-secret-file", "COURIER_REPLICA_SECRET_FILE"},
 	{"disable-secret-file-path", "COURIER_DISABLE_SECRET_FILE_PATH"},
 	{"trusted-proxies", "COURIER_TRUSTED_PROXIES"},
+	{"agent-token-lifetime", "COURIER_AGENT_TOKEN_LIFETIME"},
 	{"log-level", "COURIER_LOG_LEVEL"},
 	{"log-format", "COURIER_LOG_FORMAT"},
 }
@@ -118,6 +119,8 @@ SSH session arriving at one replica is relayed to the one holding the agent.`,
 		"refuse file targets and deliver secrets as env vars only")
 	fs.StringVar(&trustedProxies, "trusted-proxies", "",
 		"comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed for login throttling")
+	fs.Var(agentLifetimeFlag{d: &cfg.AgentTokenLifetime, neverOK: true}, "agent-token-lifetime",
+		"how long a new or rotated agent token is accepted: days (30d) or a duration (720h); 0 or never: no expiry")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console")
 	documentEnv(fs, serverEnv)

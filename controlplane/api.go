@@ -84,6 +84,8 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v2/workspaces/{workspace}", a.authed(a.getWorkspace))
 	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/ssh", a.authed(a.sshWorkspace))
 	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/agent", a.authed(a.getAgentStatus))
+	mux.HandleFunc("DELETE /api/v2/workspaces/{workspace}", a.authed(a.deleteWorkspace))
+	mux.HandleFunc("POST /api/v2/workspaces/{workspace}/agent-token", a.authed(a.rotateAgentToken))
 
 	mux.HandleFunc("GET /api/v2/users/{user}/secrets", a.authed(a.listSecrets))
 	mux.HandleFunc("POST /api/v2/users/{user}/secrets", a.authed(a.createSecret))

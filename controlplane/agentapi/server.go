@@ -148,6 +148,10 @@ type session struct {
 	// served is the owner's secrets revision last sent on this session
 	// (GET secrets), recorded with the session's next apply report.
 	served atomic.Int64
+	// revoked is set once the session's token is found no longer valid
+	// (revoke.go): its requests are refused and no SSH stream is opened
+	// while it closes.
+	revoked atomic.Bool
 	// admitted gives the session's place among the connecting back (see
 	// Config.MaxConnecting); it may be called any number of times.
 	admitted func()
@@ -247,7 +251,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, "internal error")
 			return
 		}
-		writeError(w, http.StatusUnauthorized, "the agent token is not valid")
+		writeError(w, http.StatusUnauthorized, msgTokenInvalid)
+		return
+	}
+	switch refused, err := s.admitToken(r.Context(), ws); {
+	case err != nil:
+		s.log.Error("checking an agent token's owner", zap.String("workspace_id", ws.ID), zap.Error(err))
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	case refused != nil:
+		writeError(w, refused.status, refused.message)
 		return
 	}
 	if v := r.Header.Get(proto.HeaderVersion); v != proto.Version {
@@ -304,9 +317,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		zap.String("remote", r.RemoteAddr), zap.String("agent_version", sess.version))
 	s.recordConnected(sess)
 	s.register(sess)
+	stopExpiry := s.watchExpiry(sess)
 	// The handler returns, so the upgrade request and the deep stack of
 	// its goroutine are freed; a fresh goroutine serves the session.
-	go s.serveSession(sess, conn)
+	go func() {
+		defer stopExpiry()
+		s.serveSession(sess, conn)
+	}()
 }
 
 // serveSession serves the protocol's HTTP routes on sess until it ends or
@@ -365,7 +382,7 @@ func (s *Server) Dial(ctx context.Context, workspaceID string, peer proto.SSHPee
 	if closed {
 		return nil, ErrClosed
 	}
-	if sess == nil {
+	if sess == nil || sess.revoked.Load() {
 		return nil, ErrAgentNotConnected
 	}
 	type result struct {
