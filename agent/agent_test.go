@@ -314,7 +314,11 @@ func TestRejectedTokenKeepsRetrying(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(context.Background()) }()
-	eventually(t, "two token errors", func() bool { return strings.Count(logs.String(), "rejected the agent token") >= 2 })
+	// One error line, then quiet retries (debug) at the longest backoff.
+	eventually(t, "two refusals", func() bool { return strings.Count(logs.String(), "still refused") >= 2 })
+	if n := strings.Count(logs.String(), "refused the agent token"); n != 1 {
+		t.Errorf("the refusal is logged %d times at error level, want once", n)
+	}
 	_ = a.Close()
 	if err := <-done; err != nil {
 		t.Fatal(err)
