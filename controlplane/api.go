@@ -65,6 +65,8 @@ type api struct {
 	dummy     []byte // see dummyHash
 
 	failedLogins atomic.Uint64 // see pruneLoginCounters
+
+	sshLive sshProxies // live SSH proxies, re-checked on notifications
 }
 
 // routes registers every REST route on mux. Patterns use Go's ServeMux

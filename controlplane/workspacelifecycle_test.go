@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,11 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/courierhq/courier/agent"
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/store"
 )
 
 // agentConnectStatus tries the agent endpoint with token, without
@@ -329,5 +332,85 @@ func TestDeleteWorkspaceDisconnectsItsAgent(t *testing.T) {
 	poll(t, time.Second, "one agent left", func() bool { return ts.agents.Connected() == 1 })
 	if !strings.Contains(ts.logs.String(), "the workspace was deleted") {
 		t.Error("the server does not log why it disconnected the agent")
+	}
+}
+
+// TestSSHProxyEndsOnRevocation: an SSH session proxied by the control plane
+// ends within a second when its workspace is deleted or its user
+// suspended (the agent here is an echo that stays connected, so only the
+// proxy's own re-check can end it); an untouched session goes on.
+func TestSSHProxyEndsOnRevocation(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		revoke func(t *testing.T, ts *testServer, p people, wsID string)
+		reason string
+	}{
+		{"workspace deleted", func(t *testing.T, ts *testServer, p people, _ string) {
+			ts.want(ts.do("DELETE", "/api/v2/workspaces/dev", p.admin, nil), 404) // the admin has no "dev" of their own
+			ts.want(ts.do("DELETE", "/api/v2/workspaces/alice%2Fdev", p.admin, nil), 204)
+		}, "the workspace was deleted"},
+		{"user suspended", func(t *testing.T, ts *testServer, p people, _ string) {
+			if _, err := ts.api.store.UpdateUser(context.Background(), p.aliceID, func(u *store.User) error {
+				u.SuspendedAt = time.Now()
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}, "the user is suspended"},
+		{"user deleted", func(t *testing.T, ts *testServer, p people, _ string) {
+			if err := ts.api.store.DeleteUser(context.Background(), p.aliceID); err != nil {
+				t.Fatal(err)
+			}
+		}, "the user was deleted"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			agents := &echoAgents{connected: map[string]bool{}}
+			ts := newTestServerDialer(t, agents)
+			t.Cleanup(agents.wg.Wait)
+			p := ts.setup()
+			dev := createWorkspace(t, ts, p.admin, "dev", "alice")
+			mine := createWorkspace(t, ts, p.admin, "mine", "bob")
+			agents.connect(dev.ID)
+			agents.connect(mine.ID)
+			open := func(token, ws string) net.Conn {
+				wc, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(ts.URL(), "http")+"/api/v2/workspaces/"+ws+"/ssh",
+					&websocket.DialOptions{HTTPHeader: http.Header{"Courier-Session-Token": {token}}})
+				if err != nil {
+					t.Fatalf("dial ssh: %v", err)
+				}
+				conn := websocket.NetConn(context.Background(), wc, websocket.MessageBinary)
+				t.Cleanup(func() { _ = conn.Close() })
+				echo(t, conn)
+				return conn
+			}
+			alice, bob := open(p.alice, "dev"), open(p.bob, "mine")
+			c.revoke(t, ts, p, dev.ID)
+			ended := make(chan error, 1)
+			go func() {
+				_, err := io.Copy(io.Discard, alice)
+				ended <- err
+			}()
+			select {
+			case <-ended:
+			case <-time.After(time.Second):
+				t.Fatal("the SSH session outlived the revocation by a second")
+			}
+			echo(t, bob) // another user's session goes on
+			if !strings.Contains(ts.logs.String(), c.reason) {
+				t.Errorf("the log does not say %q", c.reason)
+			}
+		})
+	}
+}
+
+func echo(t *testing.T, conn net.Conn) {
+	t.Helper()
+	msg := []byte("SSH-2.0-test\r\n")
+	if _, err := conn.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(conn, got); err != nil || string(got) != string(msg) {
+		t.Fatalf("echo %q, %v", got, err)
 	}
 }
