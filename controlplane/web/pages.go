@@ -17,7 +17,8 @@ type Page struct {
 	// Notice is a one-line confirmation of the last action ("" for none).
 	Notice string
 	// Body is the page-specific data: a *Login, *Secrets, *SecretForm,
-	// *DeleteSecret, *Workspaces, *Workspace or *Problem.
+	// *DeleteSecret, *Workspaces, *Workspace, *WorkspaceToken,
+	// *DeleteWorkspace or *Problem.
 	Body any
 }
 
@@ -141,7 +142,16 @@ type Outcome struct {
 
 // Workspace is the body of one workspace's page.
 type Workspace struct {
+	// ID is the workspace's ID, which the action URLs use.
+	ID          string
 	Name, Owner string
+	// CanManage: the viewer is the owner or an admin, and sees the
+	// rotate-token and delete actions.
+	CanManage bool
+	// TokenExpiresAt is when the agent token expires (zero: never);
+	// TokenExpired says it has.
+	TokenExpiresAt time.Time
+	TokenExpired   bool
 	State       string
 	Since       time.Time
 	// Connected says whether an agent connection is up, ConnectedSince
@@ -170,4 +180,20 @@ type Workspace struct {
 type Problem struct {
 	Status  int
 	Message string
+}
+
+// WorkspaceToken is the body of the page that shows a rotated agent token,
+// the one time it is shown.
+type WorkspaceToken struct {
+	ID, Name, Owner string
+	Token           string
+	// ExpiresAt is when the token expires; zero: never.
+	ExpiresAt time.Time
+}
+
+// DeleteWorkspace is the body of the workspace delete confirmation.
+type DeleteWorkspace struct {
+	ID, Name, Owner string
+	// Connected says an agent is connected now and will be disconnected.
+	Connected bool
 }

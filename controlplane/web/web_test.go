@@ -42,6 +42,9 @@ func TestRenderEveryPage(t *testing.T) {
 		"workspaces":    &Workspaces{Rows: []WorkspaceRow{{ID: "i", Name: evil}}},
 		"workspace":     &Workspace{Name: evil, Applied: true, Outcomes: []Outcome{{Secret: evil, Outcome: "written"}}},
 		"problem":       &Problem{Status: 404, Message: evil},
+		// issue 19 part 4
+		"workspace_token":  &WorkspaceToken{Name: evil, Token: "t"},
+		"workspace_delete": &DeleteWorkspace{Name: evil},
 	}
 	if len(bodies) != len(r.pages) {
 		t.Fatalf("%d pages parsed, %d tested", len(r.pages), len(bodies))
