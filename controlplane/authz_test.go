@@ -151,6 +151,16 @@ var authzMatrix = []authzRow{
 	{route: "POST /account/secrets/{name}/delete", path: "/account/secrets/{secret}/delete", cookie: dashCookie, want: page(303, 404, 404)},
 	{route: "GET /workspaces", path: "/workspaces", cookie: dashCookie, want: page(200, 200, 200)},
 	{route: "GET /workspaces/{workspace}", path: "/workspaces/{ws}", cookie: dashCookie, want: page(200, 404, 200)},
+
+	// issue 19 part 4 (workspaces): delete and rotate, the owner or an
+	// admin; {cellws} is a workspace of alice's created for the cell.
+	{route: "DELETE /api/v2/workspaces/{workspace}", path: "/api/v2/workspaces/{cellws}", want: authed(204, 404, 204)},
+	{route: "POST /api/v2/workspaces/{workspace}/agent-token", path: "/api/v2/workspaces/{cellws}/agent-token", want: authed(201, 404, 201),
+		body: func(string) any { return map[string]string{"lifetime": "30d"} }},
+	{route: "POST /workspaces/{workspace}/agent-token", path: "/workspaces/{cellws}/agent-token", cookie: dashCookie, want: page(200, 404, 200),
+		body: func(string) any { return url.Values{"lifetime": {""}} }},
+	{route: "GET /workspaces/{workspace}/delete", path: "/workspaces/{cellws}/delete", cookie: dashCookie, want: page(200, 404, 200)},
+	{route: "POST /workspaces/{workspace}/delete", path: "/workspaces/{cellws}/delete", cookie: dashCookie, want: page(303, 404, 303)},
 }
 
 // registeredRoutes reads the route patterns in the package's sources: every
@@ -250,7 +260,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 	for i, row := range authzMatrix {
 		for pr := range nPrincipals {
 			cell := fmt.Sprintf("%d-%d", i, pr)
-			path := strings.NewReplacer("{user}", "alice", "{ws}", aliceWS.ID, "{secret}", "cell"+cell).Replace(row.path)
+			cellWS := ""
+			if strings.Contains(row.path, "{cellws}") { // issue 19 part 4
+				var c CreatedWorkspaceResponse
+				ts.want(ts.do("POST", "/api/v2/workspaces", p.admin, map[string]any{"name": "cell" + cell, "owner": "alice"}), 201).json(t, &c)
+				cellWS = c.ID
+			}
+			path := strings.NewReplacer("{user}", "alice", "{ws}", aliceWS.ID, "{secret}", "cell"+cell, "{cellws}", cellWS).Replace(row.path)
 			if strings.Contains(row.path, "{secret}") {
 				ts.want(ts.do("POST", "/api/v2/users/me/secrets", p.alice, map[string]string{"name": "cell" + cell, "value": canary}), 201)
 			}
