@@ -152,8 +152,8 @@ type Workspace struct {
 	// TokenExpired says it has.
 	TokenExpiresAt time.Time
 	TokenExpired   bool
-	State       string
-	Since       time.Time
+	State          string
+	Since          time.Time
 	// Connected says whether an agent connection is up, ConnectedSince
 	// when the last one started, DisconnectedAt when it ended.
 	Connected      bool
