@@ -116,6 +116,17 @@ func (a *Agent) currentToken() string {
 	return a.token
 }
 
+// refusedHint is what to do about a refused token, by where it came from.
+func (a *Agent) refusedHint() string {
+	if a.cfg.TokenFile != "" {
+		return "If the token was rotated, revoked or expired, rotate it (courier workspaces rotate-token WORKSPACE --token-file FILE) " +
+			"and write the new token to this agent's token file " + a.cfg.TokenFile + ": it is re-read at every attempt, no restart needed"
+	}
+	return "If the token was rotated, revoked or expired, rotate it (courier workspaces rotate-token WORKSPACE); this agent's token " +
+		"came from COURIER_AGENT_TOKEN, which cannot be re-read: restart it with the new token, or better give it --token-file " +
+		"(COURIER_AGENT_TOKEN_FILE), which is re-read at every reconnect"
+}
+
 // session returns the current control plane session, or nil.
 func (a *Agent) session() *conn.Session {
 	a.mu.Lock()
@@ -165,6 +176,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Serve:           func(ctx context.Context, s *conn.Session) error { return a.serve(ctx, s, ssh) },
 		InitialInterval: a.cfg.InitialBackoff, MaxInterval: a.cfg.MaxBackoff, StableAfter: a.cfg.StableAfter,
 		CredentialGeneration: func() uint64 { return a.tokenGen },
+		RefusedHint:          a.refusedHint(),
 		Logger:               a.log.Named("conn"),
 	})
 	if err != nil {

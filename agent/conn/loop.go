@@ -55,6 +55,10 @@ type LoopConfig struct {
 	// generation, and again after a dial succeeded. Default: the
 	// credential never changes.
 	CredentialGeneration func() uint64
+	// RefusedHint says what an operator should do about a refused token;
+	// it ends the one error line logged for a refusal. Default: rotate
+	// the token and give the agent the new one.
+	RefusedHint string
 	// Clock is the time source. Default the real clock.
 	Clock Clock
 	// Logger receives one line per failed attempt. Default nop.
@@ -114,6 +118,9 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.RefusedHint == "" {
+		cfg.RefusedHint = "If the token was rotated, revoked or expired, rotate it (courier workspaces rotate-token WORKSPACE) and give the agent the new token"
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -195,9 +202,8 @@ func (l *Loop) refused(err error) time.Duration {
 		return wait
 	}
 	l.refusal = situation
-	l.cfg.Logger.Error("the control plane refused the agent token; rotate it (courier workspaces rotate-token WORKSPACE --token-file FILE) "+
-		"and write the new token to the agent's token file (--token-file, COURIER_AGENT_TOKEN_FILE): it is re-read at every attempt, "+
-		"no restart needed. Retrying at the longest backoff; this is logged again only if the refusal changes",
+	l.cfg.Logger.Error("the control plane refused the agent token (the error says why; a suspended owner needs an admin to reactivate them). "+
+		l.cfg.RefusedHint+". Retrying at the longest backoff; this is logged again only when the token changes or a connection succeeded",
 		zap.Error(err), zap.Duration("retry_in", wait))
 	return wait
 }
