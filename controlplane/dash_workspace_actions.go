@@ -20,7 +20,7 @@ const maxDashLifetime = 32
 // dashRotateAgentToken: POST /workspaces/{workspace}/agent-token, with an
 // optional lifetime field.
 func (a *api) dashRotateAgentToken(w http.ResponseWriter, r *http.Request) {
-	ws, err := a.resolveWorkspace(r)
+	ws, err := a.manageableWorkspace(r)
 	if err != nil {
 		a.dashError(w, r, err)
 		return
@@ -69,7 +69,7 @@ func lifetimeDetail(err error) string {
 
 // dashConfirmDeleteWorkspace: GET /workspaces/{workspace}/delete.
 func (a *api) dashConfirmDeleteWorkspace(w http.ResponseWriter, r *http.Request) {
-	ws, err := a.resolveWorkspace(r)
+	ws, err := a.manageableWorkspace(r)
 	var st AgentStatusResponse
 	if err == nil {
 		st, err = a.agentStatus(r.Context(), ws)
@@ -84,7 +84,7 @@ func (a *api) dashConfirmDeleteWorkspace(w http.ResponseWriter, r *http.Request)
 
 // dashDeleteWorkspace: POST /workspaces/{workspace}/delete.
 func (a *api) dashDeleteWorkspace(w http.ResponseWriter, r *http.Request) {
-	ws, err := a.resolveWorkspace(r)
+	ws, err := a.manageableWorkspace(r)
 	if err == nil {
 		err = a.removeWorkspace(r.Context(), caller(r), ws)
 	}

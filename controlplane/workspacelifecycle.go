@@ -29,11 +29,28 @@ type (
 	RotatedAgentTokenResponse = client.RotatedAgentToken
 )
 
+var errNotManager = errorf(http.StatusForbidden,
+	"only the workspace's owner or an admin may delete it or rotate its agent token")
+
+// manageableWorkspace resolves {workspace} for a delete or a rotation: 404
+// for a workspace the caller may not see (as GET), 403 for one they may
+// see but not manage (should a read-only role see others' workspaces).
+func (a *api) manageableWorkspace(r *http.Request) (store.Workspace, error) {
+	ws, err := a.resolveWorkspace(r)
+	if err != nil {
+		return ws, err
+	}
+	if me := caller(r); ws.OwnerID != me.ID && !me.IsAdmin() {
+		return store.Workspace{}, errNotManager
+	}
+	return ws, nil
+}
+
 // deleteWorkspace: DELETE /api/v2/workspaces/{workspace} → 204. The owner or
 // an admin; the workspace's agent is disconnected on every replica. The
 // owner's secrets are theirs, not the workspace's, and stay.
 func (a *api) deleteWorkspace(w http.ResponseWriter, r *http.Request) {
-	ws, err := a.resolveWorkspace(r)
+	ws, err := a.manageableWorkspace(r)
 	if err == nil {
 		err = a.removeWorkspace(r.Context(), caller(r), ws)
 	}
@@ -63,7 +80,7 @@ func (a *api) removeWorkspace(ctx context.Context, by store.User, ws store.Works
 // or an admin. The new token is in this answer only; the old one stops
 // working at once.
 func (a *api) rotateAgentToken(w http.ResponseWriter, r *http.Request) {
-	ws, err := a.resolveWorkspace(r)
+	ws, err := a.manageableWorkspace(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
