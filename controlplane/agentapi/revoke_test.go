@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/courierhq/courier/agent/conn"
+	"github.com/courierhq/courier/controlplane/agentapi"
 	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/store"
 )
@@ -264,3 +267,84 @@ func TestExpiryWhileConnected(t *testing.T) {
 		t.Fatalf("reconnect: %v", err)
 	}
 }
+
+// countingStore counts the reads RecheckTokens makes.
+type countingStore struct {
+	store.Store
+	mu                               sync.Mutex
+	listUsers, listWorkspaces, users int
+}
+
+func (c *countingStore) ListUsers(ctx context.Context) ([]store.User, error) {
+	c.mu.Lock()
+	c.listUsers++
+	c.mu.Unlock()
+	return c.Store.ListUsers(ctx)
+}
+
+func (c *countingStore) ListWorkspaces(ctx context.Context, owner string) ([]store.Workspace, error) {
+	c.mu.Lock()
+	c.listWorkspaces++
+	c.mu.Unlock()
+	return c.Store.ListWorkspaces(ctx, owner)
+}
+
+func (c *countingStore) UserByID(ctx context.Context, id string) (store.User, error) {
+	c.mu.Lock()
+	c.users++
+	c.mu.Unlock()
+	return c.Store.UserByID(ctx, id)
+}
+
+func (c *countingStore) counts() [3]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return [3]int{c.listUsers, c.listWorkspaces, c.users}
+}
+
+// TestRecheckTokensQueries: a recheck reads per owner, not per agent: a
+// batch naming one owner of three connected agents is one UserByID and one
+// ListWorkspaces; a resync of five agents of two owners is one ListUsers
+// and one ListWorkspaces.
+func TestRecheckTokensQueries(t *testing.T) {
+	var cs *countingStore
+	f := setupCfg(t, func(c *agentapi.Config) { cs = &countingStore{Store: c.Store}; c.Store = cs })
+	ctx := context.Background()
+	other := store.User{ID: "u2", Username: "other", Email: "o@x", CreatedAt: time.Now()}
+	if err := f.st.CreateUser(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	var sessions []*conn.Session
+	for i, owner := range []string{"u1", "u1", "u1", "u2", "u2"} {
+		tok := fmt.Sprintf("token-%d-0123456789abcdefghijklmnop", i)
+		sum := sha256.Sum256([]byte(tok))
+		if i == 0 {
+			tok, sum = agentToken, sha256.Sum256([]byte(agentToken)) // the fixture's w1
+		} else if err := f.st.CreateWorkspace(ctx, store.Workspace{ID: fmt.Sprintf("w%d-extra", i), Name: fmt.Sprintf("ws%d", i),
+			OwnerID: owner, AgentTokenHash: sum[:], CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := dial(t, f, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		sessions = append(sessions, s)
+	}
+	waitConnected(t, f.srv, 5)
+	before := cs.counts()
+	f.srv.RecheckTokens(ctx, notify.Batch{Users: []string{"u1"}})
+	if d := diff(cs.counts(), before); d != [3]int{0, 1, 1} {
+		t.Errorf("a batch naming one owner of three agents: ListUsers, ListWorkspaces, UserByID = %v, want [0 1 1]", d)
+	}
+	before = cs.counts()
+	f.srv.RecheckTokens(ctx, notify.Batch{Resync: true})
+	if d := diff(cs.counts(), before); d != [3]int{1, 1, 0} {
+		t.Errorf("a resync of five agents: ListUsers, ListWorkspaces, UserByID = %v, want [1 1 0]", d)
+	}
+	if f.srv.Connected() != 5 {
+		t.Fatalf("valid sessions were closed: %d left", f.srv.Connected())
+	}
+}
+
+func diff(a, b [3]int) [3]int { return [3]int{a[0] - b[0], a[1] - b[1], a[2] - b[2]} }
