@@ -314,7 +314,6 @@ func TestRecheckTokensQueries(t *testing.T) {
 	if err := f.st.CreateUser(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	var sessions []*conn.Session
 	for i, owner := range []string{"u1", "u1", "u1", "u2", "u2"} {
 		tok := fmt.Sprintf("token-%d-0123456789abcdefghijklmnop", i)
 		sum := sha256.Sum256([]byte(tok))
@@ -329,7 +328,6 @@ func TestRecheckTokensQueries(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		sessions = append(sessions, s)
 	}
 	waitConnected(t, f.srv, 5)
 	before := cs.counts()
