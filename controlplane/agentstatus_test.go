@@ -119,11 +119,11 @@ func TestAgentStatusEndpoint(t *testing.T) {
 		t.Errorf("left behind = %v", st.LastApply.LeftBehind)
 	}
 	want := map[string]OutcomeResponse{
-		"a-old":  {Secret: "a-old", Outcome: proto.OutcomeCollision, Path: home + "/same", Winner: "b-new"},
-		"b-new":  {Secret: "b-new", Outcome: proto.OutcomeUnchanged, Path: home + "/same"},
-		"paused": {Secret: "paused", Outcome: proto.OutcomeDisabled, Path: home + "/paused"},
+		"a-old":  {Secret: "a-old", Outcome: proto.OutcomeCollision, Path: home + "/same", FilePath: "~/same", Winner: "b-new"},
+		"b-new":  {Secret: "b-new", Outcome: proto.OutcomeUnchanged, Path: home + "/same", FilePath: home + "/same"},
+		"paused": {Secret: "paused", Outcome: proto.OutcomeDisabled, Path: home + "/paused", FilePath: "~/paused"},
 		"stored": {Secret: "stored", Outcome: proto.OutcomeNotInjected},
-		"tok":    {Secret: "tok", Outcome: proto.OutcomeWritten, Path: home + "/.tok2", EnvName: "TOK"},
+		"tok":    {Secret: "tok", Outcome: proto.OutcomeWritten, Path: home + "/.tok2", FilePath: "~/.tok2", EnvName: "TOK"},
 	}
 	if len(st.LastApply.Outcomes) != len(want) {
 		t.Fatalf("outcomes = %+v", st.LastApply.Outcomes)

@@ -66,6 +66,11 @@ type api struct {
 
 	failedLogins atomic.Uint64 // see pruneLoginCounters
 
+	// dbDown is the kind of database episode under way (dbUp, dbUnreachable
+	// or dbFull; see unavailable), so an outage is logged once, not once
+	// per request.
+	dbDown atomic.Int32
+
 	sshLive sshProxies // live SSH proxies, re-checked on notifications
 }
 
@@ -73,6 +78,7 @@ type api struct {
 // syntax; the pattern, not the raw path, labels metrics and log lines.
 func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
 
 	mux.HandleFunc("POST /api/v2/users/first", a.createFirstUser)
 	mux.HandleFunc("POST /api/v2/users/login", a.login)
@@ -80,6 +86,12 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v2/users", a.authed(a.createUser))
 	mux.HandleFunc("GET /api/v2/users", a.authed(a.listUsers))
 	mux.HandleFunc("GET /api/v2/users/{user}", a.authed(a.getUser))
+	// Users' lifecycle (userlifecycle.go).
+	mux.HandleFunc("PUT /api/v2/users/{user}/role", a.authed(a.setUserRole))
+	mux.HandleFunc("PUT /api/v2/users/{user}/status/suspend", a.authed(a.suspendUser))
+	mux.HandleFunc("PUT /api/v2/users/{user}/status/activate", a.authed(a.activateUser))
+	mux.HandleFunc("PUT /api/v2/users/{user}/password", a.authed(a.updatePassword))
+	mux.HandleFunc("DELETE /api/v2/users/{user}", a.authed(a.deleteUser))
 
 	mux.HandleFunc("POST /api/v2/workspaces", a.authed(a.createWorkspace))
 	mux.HandleFunc("GET /api/v2/workspaces", a.authed(a.listWorkspaces))
@@ -97,10 +109,6 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v2/users/{user}/secrets/{name}", a.authed(a.deleteSecret))
 
 	a.dashRoutes(mux)
-}
-
-func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func routeField(r *http.Request) zap.Field {

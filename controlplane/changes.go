@@ -61,10 +61,11 @@ func (p publishingStore) DeleteSecret(ctx context.Context, userID, name string) 
 	return err
 }
 
-// The lifecycle writes below publish too, so that every replica re-checks
-// the connected agents of the owner at once (agentapi.RecheckTokens): a
-// deleted workspace, a rotated token, a suspended or deleted user ends the
-// agent's session within about a second (R13).
+// The workspace lifecycle writes below publish too, so that every replica
+// re-checks the connected agents of the owner at once
+// (agentapi.RecheckTokens): a deleted workspace or a rotated token ends the
+// agent's session within about a second (R13). A user's suspension and
+// deletion publish the same way (userlifecycle.go).
 
 // DeleteWorkspace deletes the workspace, then publishes its owner.
 func (p publishingStore) DeleteWorkspace(ctx context.Context, id string) error {
@@ -87,23 +88,4 @@ func (p publishingStore) RotateAgentToken(ctx context.Context, id string, tokenH
 		p.publish(ctx, ws.OwnerID)
 	}
 	return ws, err
-}
-
-// UpdateUser updates the user (a suspension, a role), then publishes them.
-func (p publishingStore) UpdateUser(ctx context.Context, id string, fn func(*store.User) error) (store.User, error) {
-	u, err := p.Store.UpdateUser(ctx, id, fn)
-	if err == nil {
-		p.publish(ctx, id)
-	}
-	return u, err
-}
-
-// DeleteUser deletes the user and everything of theirs, then publishes
-// them.
-func (p publishingStore) DeleteUser(ctx context.Context, id string) error {
-	err := p.Store.DeleteUser(ctx, id)
-	if err == nil {
-		p.publish(ctx, id)
-	}
-	return err
 }

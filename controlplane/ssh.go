@@ -36,6 +36,11 @@ func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
 			"only the workspace's owner may open a shell in it (a shell can read the owner's secrets)"))
 		return
 	}
+	if readOnlyToken(r) {
+		a.writeError(w, r, errorf(http.StatusForbidden,
+			"this API token has the read scope: it cannot open a shell, which can change anything in the workspace"))
+		return
+	}
 	// Stop when the request ends or the server shuts down: hijacked
 	// connections are not drained by http.Server.Shutdown.
 	ctx, cancel := context.WithCancel(r.Context())

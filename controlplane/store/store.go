@@ -345,6 +345,11 @@ type Store interface {
 
 	// OIDC sign-in flows (single-use state across replicas) go here.
 
+	// Ready reports whether the database answers and holds every
+	// migration this build knows (a replica's readiness): nil, or an
+	// error that Unavailable may classify.
+	Ready(ctx context.Context) error
+
 	// Close releases the store; it is safe to call twice.
 	Close() error
 }

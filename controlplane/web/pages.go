@@ -12,13 +12,17 @@ type Page struct {
 	Title string
 	// User is the logged-in username; "" on the login page.
 	User string
-	// Nav is the current section: "secrets" or "workspaces".
+	// Nav is the current section: "secrets", "workspaces", "users" or
+	// "password".
 	Nav string
+	// ShowUsers adds the users page to the navigation (admins and
+	// auditors).
+	ShowUsers bool
 	// Notice is a one-line confirmation of the last action ("" for none).
 	Notice string
 	// Body is the page-specific data: a *Login, *Secrets, *SecretForm,
 	// *DeleteSecret, *Workspaces, *Workspace, *WorkspaceToken,
-	// *DeleteWorkspace or *Problem.
+	// *DeleteWorkspace, *Problem or one of users.go's.
 	Body any
 }
 

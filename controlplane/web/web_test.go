@@ -42,6 +42,11 @@ func TestRenderEveryPage(t *testing.T) {
 		"workspaces":    &Workspaces{Rows: []WorkspaceRow{{ID: "i", Name: evil}}},
 		"workspace":     &Workspace{Name: evil, Applied: true, Outcomes: []Outcome{{Secret: evil, Outcome: "written"}}},
 		"problem":       &Problem{Status: 404, Message: evil},
+		"users": &Users{Manage: true, Roles: []string{"admin", "member"},
+			Rows: []UserRow{{Username: evil, Role: "member", Status: "active"}, {Username: "x", Status: "suspended", Self: true}}},
+		"user_delete":  &DeleteUser{Username: evil},
+		"user_secrets": &UserSecrets{Username: evil, Rows: []SecretRow{{Name: evil}}},
+		"password":     &PasswordForm{Message: evil, Errors: map[string]string{"password": evil}},
 		// issue 19 part 4
 		"workspace_token":  &WorkspaceToken{Name: evil, Token: "t"},
 		"workspace_delete": &DeleteWorkspace{Name: evil},

@@ -28,6 +28,21 @@ var lifecycleTests = []struct {
 	{"TouchAPITokens", testTouchAPITokens},
 	{"DeleteWorkspace", testDeleteWorkspace},
 	{"RotateAgentToken", testRotateAgentToken},
+	{"Ready", testReady},
+}
+
+// testReady: a migrated store is ready; a closed one is not.
+func testReady(t *testing.T, s store.Store) {
+	if err := s.Ready(ctx); err != nil {
+		t.Fatalf("Ready on a migrated store: %v", err)
+	}
+	if store.Unavailable(errors.New("x")) != nil {
+		t.Fatal("Unavailable classified an unrelated error")
+	}
+	_ = s.Close()
+	if err := s.Ready(ctx); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Ready after Close: %v", err)
+	}
 }
 
 func mkAdmin(t *testing.T, s store.Store, name string) store.User {
