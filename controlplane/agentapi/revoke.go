@@ -84,6 +84,14 @@ func (s *Server) admitToken(ctx context.Context, ws store.Workspace) (*refusal, 
 // workspace, one query each), never once per session. A store failure is
 // logged and closes nothing; the next notification checks again.
 func (s *Server) RecheckTokens(ctx context.Context, b notify.Batch) {
+	s.rechecks.Add(1) // before the sessions are read: see recheckIfMissed
+	s.recheck(ctx, b)
+}
+
+// recheck is RecheckTokens without counting it: the re-check of
+// recheckIfMissed follows no change, so connects in flight need not repeat
+// it.
+func (s *Server) recheck(ctx context.Context, b notify.Batch) {
 	named := map[string]bool{}
 	for _, u := range b.Users {
 		named[u] = true
@@ -158,6 +166,25 @@ func (s *Server) RecheckTokens(ctx context.Context, b notify.Batch) {
 			s.revoke(sess, reason)
 		}
 	}
+}
+
+// recheckIfMissed closes the race between a connect and a revocation: a
+// connect that looked its token up just before a rotation committed, and
+// registered its session just after the notification's recheck had read the
+// sessions, would keep a revoked token connected. rechecks is the count of
+// rechecks begun before the token was looked up; if another began since,
+// the session's owner is checked again. (A recheck that began before the
+// lookup ran after the change it was told of had committed, so the lookup
+// saw that change.)
+func (s *Server) recheckIfMissed(sess *session, rechecks uint64) {
+	if s.rechecks.Load() == rechecks {
+		return
+	}
+	s.goTracked(func() {
+		ctx, cancel := context.WithTimeout(s.base, changeTimeout)
+		defer cancel()
+		s.recheck(ctx, notify.Batch{Users: []string{sess.ws.OwnerID}})
+	})
 }
 
 // revokedReason says why the token of a session on ws is no longer valid,

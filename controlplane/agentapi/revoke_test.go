@@ -346,3 +346,45 @@ func TestRecheckTokensQueries(t *testing.T) {
 }
 
 func diff(a, b [3]int) [3]int { return [3]int{a[0] - b[0], a[1] - b[1], a[2] - b[2]} }
+
+// raceStore runs hook once, right after the agent token lookup of a
+// connect, before the connect registers its session.
+type raceStore struct {
+	store.Store
+	hook func()
+	once sync.Once
+}
+
+func (r *raceStore) WorkspaceByAgentTokenHash(ctx context.Context, h []byte) (store.Workspace, error) {
+	ws, err := r.Store.WorkspaceByAgentTokenHash(ctx, h)
+	if r.hook != nil {
+		r.once.Do(r.hook)
+	}
+	return ws, err
+}
+
+// TestConnectRacingARotation: a connect that looked its token up just
+// before a rotation committed and whose session registers after the
+// notification's recheck ran (which then saw no session to close) is still
+// closed: the connect notices a recheck began meanwhile and checks again.
+func TestConnectRacingARotation(t *testing.T) {
+	var rs *raceStore
+	f := setupCfg(t, func(c *agentapi.Config) { rs = &raceStore{Store: c.Store}; c.Store = rs })
+	rs.hook = func() {
+		rotate(t, f)
+		f.srv.RecheckTokens(context.Background(), notify.Batch{Users: []string{f.owner.ID}})
+	}
+	s, err := dial(t, f, agentToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	select {
+	case <-s.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("a session registered with a token rotated during its connect stays open")
+	}
+	if err := s.Err(); !errors.Is(err, conn.ErrRevoked) || !strings.Contains(err.Error(), "rotated") {
+		t.Fatalf("session ended with %v", err)
+	}
+}

@@ -124,6 +124,9 @@ type Server struct {
 	// startOnce starts keepalive and streamSrv with the first session.
 	startOnce sync.Once
 
+	// rechecks counts the RecheckTokens calls begun (revoke.go).
+	rechecks atomic.Uint64
+
 	// mu guards the fields that follow.
 	mu       sync.Mutex
 	sessions map[string]*session // by workspace ID
@@ -244,6 +247,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sum := sha256.Sum256([]byte(token))
+	// A recheck that starts from here on may have missed this session
+	// (it is registered below); see recheckIfMissed.
+	rechecks := s.rechecks.Load()
 	ws, err := s.cfg.Store.WorkspaceByAgentTokenHash(r.Context(), sum[:])
 	if err != nil || subtle.ConstantTimeCompare(ws.AgentTokenHash, sum[:]) != 1 {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -318,6 +324,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.recordConnected(sess)
 	s.register(sess)
 	stopExpiry := s.watchExpiry(sess)
+	s.recheckIfMissed(sess, rechecks)
 	// The handler returns, so the upgrade request and the deep stack of
 	// its goroutine are freed; a fresh goroutine serves the session.
 	go func() {
