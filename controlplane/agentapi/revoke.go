@@ -168,6 +168,28 @@ func (s *Server) recheck(ctx context.Context, b notify.Batch) {
 	}
 }
 
+// sweep re-checks every connected agent's token each RecheckInterval until
+// the Server closes: a revocation whose notification was lost (a failed
+// Publish) is noticed within that interval.
+func (s *Server) sweep() {
+	defer s.wg.Done()
+	if s.cfg.RecheckInterval < 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.RecheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.base.Done():
+			return
+		case <-t.C:
+			if s.Connected() > 0 {
+				s.RecheckTokens(s.base, notify.Batch{Resync: true})
+			}
+		}
+	}
+}
+
 // recheckIfMissed closes the race between a connect and a revocation: a
 // connect that looked its token up just before a rotation committed, and
 // registered its session just after the notification's recheck had read the

@@ -388,3 +388,24 @@ func TestConnectRacingARotation(t *testing.T) {
 		t.Fatalf("session ended with %v", err)
 	}
 }
+
+// TestSweepWithoutNotification: a revocation nobody announced (a lost
+// notification) still closes the session within RecheckInterval.
+func TestSweepWithoutNotification(t *testing.T) {
+	f := setupCfg(t, func(c *agentapi.Config) { c.RecheckInterval = 50 * time.Millisecond })
+	s, err := dial(t, f, agentToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitConnected(t, f.srv, 1)
+	suspend(t, f) // no RecheckTokens, no notification
+	select {
+	case <-s.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("the periodic re-check did not close a revoked session")
+	}
+	if err := s.Err(); !errors.Is(err, conn.ErrRevoked) || !strings.Contains(err.Error(), "suspended") {
+		t.Fatalf("session ended with %v", err)
+	}
+}

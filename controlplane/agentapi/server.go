@@ -80,13 +80,20 @@ type Config struct {
 	// negative MaxWaiting means no line.
 	MaxWaiting int
 	AdmitWait  time.Duration
+	// RecheckInterval is how often every connected agent's token is
+	// re-checked against the store even without a notification (one
+	// ListUsers and one ListWorkspaces): the bound on how long a revoked
+	// token stays connected if the notification of its revocation was
+	// lost. Default 5m; negative turns it off.
+	RecheckInterval time.Duration
 }
 
 // DefaultConfig returns a Config with every default but Store and Open.
 func DefaultConfig() Config {
 	return Config{Logger: zap.NewNop(), LogLines: 1000, Now: time.Now,
 		KeepaliveInterval: proto.DefaultKeepaliveInterval, WriteTimeout: proto.DefaultWriteTimeout,
-		MaxConnecting: 512, AdmitTimeout: 15 * time.Second, MaxWaiting: 16384, AdmitWait: 30 * time.Second}
+		MaxConnecting: 512, AdmitTimeout: 15 * time.Second, MaxWaiting: 16384, AdmitWait: 30 * time.Second,
+		RecheckInterval: 5 * time.Minute}
 }
 
 // Validate reports whether c is usable.
@@ -195,6 +202,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AdmitWait == 0 {
 		cfg.AdmitWait = d.AdmitWait
 	}
+	if cfg.RecheckInterval == 0 {
+		cfg.RecheckInterval = d.RecheckInterval
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -299,8 +309,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// One loop pings every session (see keepalive), not a goroutine each.
 	ycfg.EnableKeepAlive = false
 	s.startOnce.Do(func() {
-		s.wg.Add(2)
+		s.wg.Add(3)
 		go s.keepalive()
+		go s.sweep()
 		go func() {
 			defer s.wg.Done()
 			_ = s.streamSrv.Serve(s.streams) // until Close
