@@ -59,3 +59,24 @@ func TestServerAgentTokenLifetimeFromEnv(t *testing.T) {
 		t.Fatal("a bad lifetime in the environment was accepted")
 	}
 }
+
+func TestTokenExpiry(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	past, future := now.Add(-2*time.Hour), now.Add(72*time.Hour)
+	for _, c := range []struct {
+		at   *time.Time
+		want []string
+	}{
+		{nil, []string{"never expires"}},
+		{&past, []string{"expired", "2026-12-04T10:00:00Z", "rotate-token"}},
+		{&now, []string{"expired"}},
+		{&future, []string{"expires in", "2026-12-07T12:00:00Z"}},
+	} {
+		got := tokenExpiry(now, c.at)
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("tokenExpiry(%v) = %q, want it to say %q", c.at, got, w)
+			}
+		}
+	}
+}

@@ -91,6 +91,15 @@ func TestDashWorkspaceActions(t *testing.T) {
 		t.Fatal("the workspace page shows the token")
 	}
 
+	// An expired token is shown as such.
+	sum := sha256.Sum256([]byte(tok))
+	if _, err := ts.store.RotateAgentToken(ctx, dev.ID, sum[:], time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if page := wantPage(t, alice.get("/workspaces/"+dev.ID), 200); !strings.Contains(page, "<strong>expired</strong>") {
+		t.Fatal("the workspace page does not say the token expired")
+	}
+
 	// Delete: a confirmation first, then gone.
 	page = wantPage(t, alice.get("/workspaces/"+dev.ID+"/delete"), 200)
 	if !strings.Contains(page, `action="/workspaces/`+dev.ID+`/delete"`) {
