@@ -29,9 +29,13 @@ import (
 // files, applies again at once the same way (scripts are not re-run);
 // see changes.go.
 type Agent struct {
-	cfg   Config
-	log   *zap.Logger
-	token string
+	cfg Config
+	log *zap.Logger
+	// token is the agent token last read; tokenGen counts the times it
+	// changed. Both are used by the reconnect loop's goroutine only (see
+	// currentToken).
+	token    string
+	tokenGen uint64
 
 	spawner    *spawn.Spawner
 	writer     *filewriter.Writer
@@ -60,8 +64,8 @@ type Agent struct {
 	done    chan struct{}
 }
 
-// New validates cfg and returns an Agent. It reads the token file but starts
-// nothing.
+// New validates cfg and returns an Agent. It reads the token file (and
+// re-reads it at every connect) but starts nothing.
 func New(cfg Config) (*Agent, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -88,6 +92,39 @@ func New(cfg Config) (*Agent, error) {
 		firstApply: make(chan struct{}), done: make(chan struct{}), changes: newChanges()}
 	a.fwd = newForwarder(a.session, cfg.Logger)
 	return a, nil
+}
+
+// currentToken returns the token to present at the next connect: the
+// token file is re-read every time, so an operator rotates the token by
+// writing the new one there (no restart). A file that cannot be read or is
+// empty right now (being rewritten in place) leaves the last token in use,
+// with a warning. A token given directly (COURIER_AGENT_TOKEN) cannot be
+// re-read. The token itself is never logged.
+func (a *Agent) currentToken() string {
+	if a.cfg.TokenFile == "" {
+		return a.token
+	}
+	tok, err := a.cfg.token()
+	switch {
+	case err != nil:
+		a.log.Warn("could not re-read the agent token file; using the token read before", zap.Error(err))
+	case tok != a.token:
+		a.token = tok
+		a.tokenGen++
+		a.log.Info("read a new agent token from the token file", zap.String("token_file", a.cfg.TokenFile))
+	}
+	return a.token
+}
+
+// refusedHint is what to do about a refused token, by where it came from.
+func (a *Agent) refusedHint() string {
+	if a.cfg.TokenFile != "" {
+		return "If the token was rotated, revoked or expired, rotate it (courier workspaces rotate-token WORKSPACE --token-file FILE) " +
+			"and write the new token to this agent's token file " + a.cfg.TokenFile + ": it is re-read at every attempt, no restart needed"
+	}
+	return "If the token was rotated, revoked or expired, rotate it (courier workspaces rotate-token WORKSPACE); this agent's token " +
+		"came from COURIER_AGENT_TOKEN, which cannot be re-read: restart it with the new token, or better give it --token-file " +
+		"(COURIER_AGENT_TOKEN_FILE), which is re-read at every reconnect"
 }
 
 // session returns the current control plane session, or nil.
@@ -132,13 +169,15 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	loop, err := conn.NewLoop(conn.LoopConfig{
 		Dial: func(ctx context.Context) (*conn.Session, error) {
-			return conn.Dial(ctx, conn.Config{URL: a.cfg.URL, Token: a.token, AgentVersion: a.cfg.Version,
+			return conn.Dial(ctx, conn.Config{URL: a.cfg.URL, Token: a.currentToken(), AgentVersion: a.cfg.Version,
 				KeepaliveInterval: a.cfg.KeepaliveInterval, WriteTimeout: a.cfg.WriteTimeout,
 				RequestTimeout: a.cfg.RequestTimeout})
 		},
 		Serve:           func(ctx context.Context, s *conn.Session) error { return a.serve(ctx, s, ssh) },
 		InitialInterval: a.cfg.InitialBackoff, MaxInterval: a.cfg.MaxBackoff, StableAfter: a.cfg.StableAfter,
-		Logger: a.log.Named("conn"),
+		CredentialGeneration: func() uint64 { return a.tokenGen },
+		RefusedHint:          a.refusedHint(),
+		Logger:               a.log.Named("conn"),
 	})
 	if err != nil {
 		return err

@@ -314,7 +314,16 @@ func TestRejectedTokenKeepsRetrying(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(context.Background()) }()
-	eventually(t, "two token errors", func() bool { return strings.Count(logs.String(), "rejected the agent token") >= 2 })
+	// One error line, then quiet retries (debug) at the longest backoff.
+	eventually(t, "two refusals", func() bool { return strings.Count(logs.String(), "still refused") >= 2 })
+	if n := strings.Count(logs.String(), "refused the agent token"); n != 1 {
+		t.Errorf("the refusal is logged %d times at error level, want once", n)
+	}
+	// The token came from the environment: the advice says it cannot be
+	// re-read.
+	if !strings.Contains(logs.String(), "came from COURIER_AGENT_TOKEN, which cannot be re-read") {
+		t.Error("the refusal of an environment token does not say it cannot be re-read")
+	}
 	_ = a.Close()
 	if err := <-done; err != nil {
 		t.Fatal(err)

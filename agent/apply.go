@@ -21,7 +21,7 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 	a.setSession(s)
 	defer a.setSession(nil)
 	if err := a.apply(ctx, s, ssh); err != nil {
-		if r := s.Err(); errors.Is(r, conn.ErrReplaced) {
+		if r := s.Err(); errors.Is(r, conn.ErrReplaced) || errors.Is(r, conn.ErrRevoked) {
 			return r
 		}
 		return err

@@ -125,7 +125,8 @@ func TestRejectedTokenWaitsLongest(t *testing.T) {
 	p := startProxy(t, c.addr)
 	_, logs, _ := startAgentToken(t, p.URL(), "not-the-token-0123456789")
 	refusals := func() int64 {
-		return int64(strings.Count(logs.String(), `"msg":"the control plane rejected the agent token`))
+		return int64(strings.Count(logs.String(), `"msg":"the control plane refused the agent token`) +
+			strings.Count(logs.String(), `"msg":"the agent token is still refused"`))
 	}
 	eventually(t, "the first refusal", func() bool { return refusals() > 0 })
 	begin := refusals()

@@ -67,6 +67,7 @@ var serverEnv = []envBinding{
 	{"disable-secret-file-path", "COURIER_DISABLE_SECRET_FILE_PATH"},
 	{"trusted-proxies", "COURIER_TRUSTED_PROXIES"},
 	{"max-token-lifetime", "COURIER_MAX_TOKEN_LIFETIME"},
+	{"agent-token-lifetime", "COURIER_AGENT_TOKEN_LIFETIME"},
 	{"log-level", "COURIER_LOG_LEVEL"},
 	{"log-format", "COURIER_LOG_FORMAT"},
 }
@@ -121,6 +122,8 @@ SSH session arriving at one replica is relayed to the one holding the agent.`,
 		"comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed for login throttling")
 	fs.Var(lifetimeFlag{&cfg.MaxTokenLifetime}, "max-token-lifetime",
 		"the longest lifetime of a personal API token: days (90d) or a duration (720h)")
+	fs.Var(agentLifetimeFlag{d: &cfg.AgentTokenLifetime, neverOK: true}, "agent-token-lifetime",
+		"how long a new or rotated agent token is accepted: days (30d) or a duration (720h); 0 or never: no expiry")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console")
 	documentEnv(fs, serverEnv)

@@ -21,9 +21,10 @@ func newWorkspacesCommand() *cobra.Command {
 		Use:     "workspaces",
 		Aliases: []string{"workspace", "ws"},
 		Short:   "Manage workspaces",
-		Example: "  courier workspaces create dev --owner alice --template template.yaml\n  courier workspaces list\n  courier workspaces show dev",
+		Example: "  courier workspaces create dev --owner alice --template template.yaml\n  courier workspaces list\n  courier workspaces show dev\n  courier workspaces rotate-token dev --token-file /etc/courier/agent-token\n  courier workspaces delete dev",
 	}
-	cmd.AddCommand(newWorkspacesCreateCommand(), newWorkspacesListCommand(), newWorkspacesShowCommand())
+	cmd.AddCommand(newWorkspacesCreateCommand(), newWorkspacesListCommand(), newWorkspacesShowCommand(),
+		newWorkspacesDeleteCommand(), newWorkspacesRotateTokenCommand())
 	return cmd
 }
 

@@ -93,6 +93,7 @@ func printAgentStatus(w io.Writer, st client.AgentStatus, now time.Time) error {
 	if st.ReplacedAt != nil {
 		head.row("Replaced", when(now, st.ReplacedAt))
 	}
+	head.row("Agent token", tokenExpiry(now, st.AgentTokenExpiresAt))
 	if st.LastApply == nil {
 		head.row("Last apply", "none yet")
 		if err := head.flush(); err != nil {
@@ -139,4 +140,15 @@ func printList(w io.Writer, title string, items []string) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// tokenExpiry says when an agent token expires, or that it does not.
+func tokenExpiry(now time.Time, at *time.Time) string {
+	switch {
+	case at == nil:
+		return "never expires"
+	case !now.Before(*at):
+		return "expired " + ago(now, *at) + " ago (" + at.UTC().Format(time.RFC3339) + "); rotate it with courier workspaces rotate-token"
+	}
+	return "expires in " + ago(*at, now) + " (" + at.UTC().Format(time.RFC3339) + ")"
 }

@@ -208,6 +208,9 @@ type AgentStatus struct {
 	AgentVersion   string     `json:"agent_version"`
 	RemoteAddr     string     `json:"remote_addr"`
 	ReplacedAt     *time.Time `json:"replaced_at"`
+	// AgentTokenExpiresAt is when the workspace's agent token stops being
+	// accepted; nil: never.
+	AgentTokenExpiresAt *time.Time `json:"agent_token_expires_at"`
 	// Warnings are about the connection (another agent with the same
 	// token); the apply's warnings are in LastApply.
 	Warnings  []string `json:"warnings"`

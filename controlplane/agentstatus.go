@@ -58,7 +58,8 @@ func (a *api) agentStatus(ctx context.Context, ws store.Workspace) (AgentStatusR
 		State: ws.State, StateAt: ws.StateAt.UTC(), Connected: st.Connected,
 		ConnectedSince: timePtr(st.ConnectedAt), DisconnectedAt: timePtr(st.DisconnectedAt),
 		AgentVersion: st.AgentVersion, RemoteAddr: st.RemoteAddr, ReplacedAt: timePtr(st.ReplacedAt),
-		Warnings: []string{}, SecretsRevision: rev}
+		AgentTokenExpiresAt: timePtr(ws.AgentTokenExpiresAt),
+		Warnings:            []string{}, SecretsRevision: rev}
 	if st.ReplacedNote != "" {
 		out.Warnings = append(out.Warnings, st.ReplacedNote)
 	}

@@ -74,6 +74,8 @@ type api struct {
 	// or dbFull; see unavailable), so an outage is logged once, not once
 	// per request.
 	dbDown atomic.Int32
+
+	sshLive sshProxies // live SSH proxies, re-checked on notifications
 }
 
 // routes registers every REST route on mux. Patterns use Go's ServeMux
@@ -100,6 +102,8 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v2/workspaces/{workspace}", a.authed(a.getWorkspace))
 	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/ssh", a.authed(a.sshWorkspace))
 	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/agent", a.authed(a.getAgentStatus))
+	mux.HandleFunc("DELETE /api/v2/workspaces/{workspace}", a.authed(a.deleteWorkspace))
+	mux.HandleFunc("POST /api/v2/workspaces/{workspace}/agent-token", a.authed(a.rotateAgentToken))
 
 	mux.HandleFunc("GET /api/v2/users/{user}/secrets", a.authed(a.listSecrets))
 	mux.HandleFunc("POST /api/v2/users/{user}/secrets", a.authed(a.createSecret))

@@ -235,6 +235,15 @@ var authzMatrix = []authzRow{
 	{route: "GET /account/tokens/{name}/revoke", path: "/account/tokens/{apitoken}/revoke", cookie: dashCookie, want: page(200, 404, 404, 404)},
 	{route: "POST /account/tokens/{name}/revoke", path: "/account/tokens/{apitoken}/revoke", cookie: dashCookie, want: page(303, 404, 404, 404)},
 	// --- end of issue 19 part 2.
+	// issue 19 part 4 (workspaces): delete and rotate, the owner or an
+	// admin; {cellws} is a workspace of alice's created for the cell.
+	{route: "DELETE /api/v2/workspaces/{workspace}", path: "/api/v2/workspaces/{cellws}", want: authed(204, 404, 204)},
+	{route: "POST /api/v2/workspaces/{workspace}/agent-token", path: "/api/v2/workspaces/{cellws}/agent-token", want: authed(201, 404, 201),
+		body: func(string) any { return map[string]string{"lifetime": "30d"} }},
+	{route: "POST /workspaces/{workspace}/agent-token", path: "/workspaces/{cellws}/agent-token", cookie: dashCookie, want: page(200, 404, 200),
+		body: func(string) any { return url.Values{"lifetime": {""}} }},
+	{route: "GET /workspaces/{workspace}/delete", path: "/workspaces/{cellws}/delete", cookie: dashCookie, want: page(200, 404, 200)},
+	{route: "POST /workspaces/{workspace}/delete", path: "/workspaces/{cellws}/delete", cookie: dashCookie, want: page(303, 404, 303)},
 }
 
 // readToken replaces the read-scoped token's answer in want.
@@ -386,8 +395,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 		for pr := range nPrincipals {
 			cell := fmt.Sprintf("%d-%d", i, pr)
 			victim := "v" + strings.ReplaceAll(cell, "-", "x")
+			cellWS := ""
+			if strings.Contains(row.path, "{cellws}") { // issue 19 part 4
+				var c CreatedWorkspaceResponse
+				ts.want(ts.do("POST", "/api/v2/workspaces", ts.login("root", testPassword), map[string]any{"name": "cell" + cell, "owner": "alice"}), 201).json(t, &c)
+				cellWS = c.ID
+			}
 			path := strings.NewReplacer("{user}", "alice", "{ws}", aliceWS.ID, "{secret}", "cell"+cell, "{victim}", victim,
-				"{apitoken}", "cell"+cell).Replace(row.path)
+				"{apitoken}", "cell"+cell, "{cellws}", cellWS).Replace(row.path)
 			if strings.Contains(row.path, "{secret}") {
 				// A fresh session: rows that change alice's password end
 				// her other sessions.

@@ -60,3 +60,32 @@ func (p publishingStore) DeleteSecret(ctx context.Context, userID, name string) 
 	}
 	return err
 }
+
+// The workspace lifecycle writes below publish too, so that every replica
+// re-checks the connected agents of the owner at once
+// (agentapi.RecheckTokens): a deleted workspace or a rotated token ends the
+// agent's session within about a second (R13). A user's suspension and
+// deletion publish the same way (userlifecycle.go).
+
+// DeleteWorkspace deletes the workspace, then publishes its owner.
+func (p publishingStore) DeleteWorkspace(ctx context.Context, id string) error {
+	ws, err := p.Store.WorkspaceByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := p.Store.DeleteWorkspace(ctx, id); err != nil {
+		return err
+	}
+	p.publish(ctx, ws.OwnerID)
+	return nil
+}
+
+// RotateAgentToken replaces the workspace's agent token, then publishes
+// its owner.
+func (p publishingStore) RotateAgentToken(ctx context.Context, id string, tokenHash []byte, expiresAt time.Time) (store.Workspace, error) {
+	ws, err := p.Store.RotateAgentToken(ctx, id, tokenHash, expiresAt)
+	if err == nil {
+		p.publish(ctx, ws.OwnerID)
+	}
+	return ws, err
+}

@@ -78,6 +78,10 @@ type Config struct {
 	// MaxTokenLifetime is the longest lifetime a personal API token may be
 	// created with. Default 90 days.
 	MaxTokenLifetime time.Duration
+	// AgentTokenLifetime is how long a workspace's agent token is accepted
+	// after the workspace is created or its token rotated (a rotation may
+	// ask for another lifetime). Default 0: agent tokens never expire.
+	AgentTokenLifetime time.Duration
 	// ShutdownTimeout bounds the drain of in-flight requests when Run's
 	// context ends. Default 10s.
 	ShutdownTimeout time.Duration
@@ -137,6 +141,8 @@ func (c Config) Validate() error {
 		return bad("session lifetime must be positive")
 	case c.MaxTokenLifetime <= 0:
 		return bad("the maximum API token lifetime must be positive")
+	case c.AgentTokenLifetime < 0:
+		return bad("agent token lifetime must not be negative (0: never expires)")
 	case c.ShutdownTimeout <= 0 || c.ReadHeaderTimeout <= 0:
 		return bad("timeouts must be positive")
 	case c.MaxBodyBytes <= 0:

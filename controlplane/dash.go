@@ -63,6 +63,9 @@ func (a *api) dashRoutes(mux *http.ServeMux) {
 
 	page("GET /workspaces", a.dashPage(a.dashWorkspaces))
 	page("GET /workspaces/{workspace}", a.dashPage(a.dashWorkspace))
+	page("POST /workspaces/{workspace}/agent-token", a.dashPage(a.dashRotateAgentToken))
+	page("GET /workspaces/{workspace}/delete", a.dashPage(a.dashConfirmDeleteWorkspace))
+	page("POST /workspaces/{workspace}/delete", a.dashPage(a.dashDeleteWorkspace))
 
 	// Users (dash_users.go).
 	page("GET /users", a.dashPage(a.dashUsers))

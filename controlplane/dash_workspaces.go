@@ -51,7 +51,10 @@ func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
 		a.dashError(w, r, err)
 		return
 	}
-	body := &web.Workspace{Name: ws.Name, Owner: st.OwnerName, State: st.State, Since: st.StateAt,
+	me := caller(r)
+	body := &web.Workspace{ID: ws.ID, CanManage: ws.OwnerID == me.ID || me.IsAdmin(),
+		TokenExpiresAt: ws.AgentTokenExpiresAt, TokenExpired: !ws.AgentTokenExpiresAt.IsZero() && !a.cfg.now().Before(ws.AgentTokenExpiresAt),
+		Name: ws.Name, Owner: st.OwnerName, State: st.State, Since: st.StateAt,
 		Connected: st.Connected, AgentVersion: st.AgentVersion, AgentWarnings: st.Warnings, ChangesPending: st.ChangesPending}
 	if st.ConnectedSince != nil {
 		body.ConnectedSince = *st.ConnectedSince

@@ -71,4 +71,11 @@
 //     owner the owner's secrets revision. The agent status adds
 //     changes_pending (the owner's revision is newer than the one the last
 //     apply used) and secrets_revision; a template may set live_files.
+//   - Revocation (R13): deleting a workspace, rotating its agent token and
+//     suspending or deleting a user publish the owner's ID the same way; the
+//     agent endpoint of every replica re-checks that owner's connected
+//     agents and closes those whose token is no longer valid with code 4003
+//     (proto.CloseRevoked), and the SSH proxies of a suspended or deleted
+//     user or a deleted workspace end (workspacelifecycle.go,
+//     sshrevoke.go, agentapi/revoke.go).
 package controlplane

@@ -204,6 +204,12 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}()
 	defer func() { s.cancelBase(); sub.Close(); <-watchDone }()
+	// The SSH proxies of a suspended or deleted user, or of a deleted
+	// workspace, end on the same notifications (sshrevoke.go).
+	sshSub := s.notifier.Subscribe()
+	sshDone := make(chan struct{})
+	go func() { defer close(sshDone); defer sshSub.Close(); s.api.watchSSH(s.base, sshSub) }()
+	defer func() { s.cancelBase(); sshSub.Close(); <-sshDone }()
 	if s.notifier.run != nil {
 		listenDone := make(chan struct{})
 		go func() {

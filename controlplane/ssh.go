@@ -74,6 +74,8 @@ func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
 	// After NetConn, which turns the read limit off.
 	c.SetReadLimit(sshReadLimit)
 	defer clientConn.Close()
+	// A suspension or deletion ends the session at once (sshrevoke.go).
+	defer a.sshLive.track(&sshProxy{userID: caller(r).ID, workspaceID: ws.ID, end: cancel})()
 	a.log.Info("ssh session started", zap.String("workspace_id", ws.ID))
 	defer a.metrics.sshStarted()()
 	pipe(ctx, clientConn, agentConn)

@@ -128,6 +128,9 @@ func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request) {
 	}
 	ws := store.Workspace{ID: uuid.NewString(), Name: req.Name, OwnerID: owner.ID,
 		Template: req.Template, AgentTokenHash: hash, CreatedAt: a.cfg.stamp()}
+	if a.cfg.AgentTokenLifetime > 0 {
+		ws.AgentTokenExpiresAt = ws.CreatedAt.Add(a.cfg.AgentTokenLifetime)
+	}
 	if err := a.store.CreateWorkspace(r.Context(), ws); err != nil {
 		a.writeError(w, r, err)
 		return

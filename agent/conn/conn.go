@@ -48,6 +48,12 @@ var (
 	// token replaced it (proto.CloseReplaced): another agent is serving
 	// the workspace.
 	ErrReplaced = errors.New(proto.CloseReplacedReason)
+	// ErrRevoked is wrapped by Session.Err when the control plane closed
+	// the session because the agent token stopped being valid while it was
+	// connected (proto.CloseRevoked): the workspace was deleted, the token
+	// rotated or expired, or the owner suspended or deleted. Like
+	// ErrTokenRejected, retrying with the same token will not help.
+	ErrRevoked = errors.New(proto.CloseRevokedReason)
 	// ErrUnavailable is wrapped by an *UnavailableError: the control plane
 	// answered 503, because it is shutting down or shedding load.
 	ErrUnavailable = errors.New("the control plane is unavailable")
@@ -217,15 +223,29 @@ func (s *Session) Done() <-chan struct{} { return s.mux.CloseChan() }
 
 // Err says why the websocket under the session ended: an error wrapping
 // ErrReplaced when the control plane closed it because a newer connection
-// replaced this one, the transport's error otherwise, and nil while it is
+// replaced this one, ErrRevoked when its token stopped being valid, the
+// transport's error otherwise, and nil while it is
 // up (or when it was closed from this side without a read failing).
 func (s *Session) Err() error {
 	if s.conn == nil {
 		return nil
 	}
 	err := s.conn.err()
-	if websocket.CloseStatus(err) == proto.CloseReplaced {
+	switch websocket.CloseStatus(err) {
+	case proto.CloseReplaced:
 		return fmt.Errorf("%w (websocket close code %d)", ErrReplaced, proto.CloseReplaced)
+	case proto.CloseRevoked:
+		// The reason is the control plane's, e.g. "agent token revoked: the
+		// token was rotated"; it never carries a token.
+		var ce websocket.CloseError
+		reason := ""
+		if errors.As(err, &ce) {
+			reason = strings.TrimPrefix(strings.TrimPrefix(ce.Reason, proto.CloseRevokedReason), ": ")
+		}
+		if reason == "" {
+			return fmt.Errorf("%w (websocket close code %d)", ErrRevoked, proto.CloseRevoked)
+		}
+		return fmt.Errorf("%w: %s (websocket close code %d)", ErrRevoked, reason, proto.CloseRevoked)
 	}
 	return err
 }

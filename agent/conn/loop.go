@@ -32,8 +32,9 @@ type LoopConfig struct {
 	// InitialInterval is the first retry wait. Default 500ms.
 	InitialInterval time.Duration
 	// MaxInterval caps every wait, jitter included. Default 30s. A rejected
-	// token, a version mismatch or a session replaced by another agent's
-	// (ErrReplaced) waits exactly this long.
+	// or revoked token (ErrTokenRejected, ErrRevoked), a version mismatch
+	// or a session replaced by another agent's (ErrReplaced) waits exactly
+	// this long.
 	MaxInterval time.Duration
 	// StableAfter is how long a connection must last for the backoff to
 	// start again from InitialInterval. Default 1m.
@@ -48,6 +49,16 @@ type LoopConfig struct {
 	// UnavailableError). After the window the exponential backoff takes
 	// over. Defaults 1s and 30s; a negative FastWindow turns this off.
 	FastInterval, FastWindow time.Duration
+	// CredentialGeneration, if set, returns a number that changes whenever
+	// the credential Dial presents changes (the agent re-read a new token
+	// from its token file). A refused token is logged once per
+	// generation, and again after a dial succeeded. Default: the
+	// credential never changes.
+	CredentialGeneration func() uint64
+	// RefusedHint says what an operator should do about a refused token;
+	// it ends the one error line logged for a refusal. Default: rotate
+	// the token and give the agent the new one.
+	RefusedHint string
 	// Clock is the time source. Default the real clock.
 	Clock Clock
 	// Logger receives one line per failed attempt. Default nop.
@@ -76,6 +87,9 @@ type Loop struct {
 	// replacedInARow counts sessions ended by ErrReplaced since the last
 	// stable one: only the first of a streak is logged at error level.
 	replacedInARow int
+	// refusal is the refused-token situation last logged (the credential
+	// generation); "" after a dial succeeded.
+	refusal string
 	// fastUntil ends the current window of fast retries (see FastWindow).
 	fastUntil time.Time
 	// jitter returns a uniform float in [0, 1); tests replace it.
@@ -104,6 +118,9 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.RefusedHint == "" {
+		cfg.RefusedHint = "If the token was rotated, revoked or expired, rotate it (courier workspaces rotate-token WORKSPACE) and give the agent the new token"
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -164,6 +181,33 @@ func (l *Loop) replaced(serr error) time.Duration {
 	return wait
 }
 
+// refused handles a token the control plane refused: at the dial (401 or
+// 403, ErrTokenRejected) or by closing a session whose token it revoked
+// (ErrRevoked). The same token will not start working by itself, so the
+// wait is the longest backoff; Dial presents the token anew each time (the
+// agent re-reads its token file), so an operator who writes a new token
+// there is picked up at the next attempt. One error line says what to do;
+// refusals of the same credential are not logged again (at debug level only).
+func (l *Loop) refused(err error) time.Duration {
+	wait := l.cfg.MaxInterval
+	// A revoked session and the refused reconnects after it are one
+	// situation; a new credential, or a session served meanwhile, is
+	// another.
+	situation := "refused"
+	if l.cfg.CredentialGeneration != nil {
+		situation = fmt.Sprintf("refused with credential %d", l.cfg.CredentialGeneration())
+	}
+	if situation == l.refusal {
+		l.cfg.Logger.Debug("the agent token is still refused", zap.Duration("retry_in", wait))
+		return wait
+	}
+	l.refusal = situation
+	l.cfg.Logger.Error("the control plane refused the agent token (the error says why; a suspended owner needs an admin to reactivate them). "+
+		l.cfg.RefusedHint+". Retrying at the longest backoff; this is logged again only when the token changes or a connection succeeded",
+		zap.Error(err), zap.Duration("retry_in", wait))
+	return wait
+}
+
 // Run connects and serves until ctx is cancelled, which is a clean exit
 // (nil). Failures are logged and retried; Run never gives up.
 func (l *Loop) Run(ctx context.Context) error {
@@ -184,9 +228,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			}
 			return nil
 		case errors.Is(err, ErrTokenRejected):
-			wait = l.cfg.MaxInterval
-			log.Error("the control plane rejected the agent token; check COURIER_AGENT_TOKEN or the token file",
-				zap.Error(err), zap.Duration("retry_in", wait))
+			wait = l.refused(err)
 		case errors.Is(err, ErrVersionMismatch):
 			wait = l.cfg.MaxInterval
 			log.Error("the control plane speaks another agent protocol version; upgrade the agent or the control plane",
@@ -195,6 +237,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			wait = l.retryWait(err)
 			log.Warn("cannot reach the control plane", zap.Error(err), zap.Duration("retry_in", wait))
 		default:
+			l.refusal = ""
 			start := l.cfg.Clock.Now()
 			serr := l.cfg.Serve(ctx, sess)
 			l.closeSession(sess)
@@ -213,6 +256,10 @@ func (l *Loop) Run(ctx context.Context) error {
 			}
 			if errors.Is(serr, ErrReplaced) {
 				wait = l.replaced(serr)
+				break
+			}
+			if errors.Is(serr, ErrRevoked) {
+				wait = l.refused(serr)
 				break
 			}
 			wait = l.retryWait(serr)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,8 +109,29 @@ func TestTokenRejectedWaitsTheCap(t *testing.T) {
 			t.Fatalf("token rejected: waited %v, want exactly the cap %v (no tight loop)", w, cfg.MaxInterval)
 		}
 	}
-	if n := logs.FilterMessageSnippet("rejected the agent token").FilterField(zap.Duration("retry_in", 7*time.Second)).Len(); n != 5 {
-		t.Errorf("%d clear token errors, want 5", n)
+	// One error line says what to do; the repeats are debug lines.
+	if n := logs.FilterMessageSnippet("refused the agent token").FilterField(zap.Duration("retry_in", 7*time.Second)).Len(); n != 1 {
+		t.Errorf("%d clear token errors, want 1", n)
+	}
+	if n := logs.FilterMessageSnippet("still refused").FilterLevelExact(zap.DebugLevel).Len(); n != 4 {
+		t.Errorf("%d repeated refusals at debug level, want 4", n)
+	}
+}
+
+// TestRefusalLoggedAgainWhenTheCredentialChanges: a new token read from
+// the token file that is refused too is a new situation, logged again; the
+// same one is not.
+func TestRefusalLoggedAgainWhenTheCredentialChanges(t *testing.T) {
+	var gen atomic.Uint64
+	cfg := LoopConfig{MaxInterval: time.Second, CredentialGeneration: gen.Load}
+	_, logs := runLoop(t, cfg, 6, func(i int) error {
+		if i == 3 {
+			gen.Add(1)
+		}
+		return fmt.Errorf("%w: bad", ErrTokenRejected)
+	})
+	if n := logs.FilterMessageSnippet("refused the agent token").FilterLevelExact(zap.ErrorLevel).Len(); n != 2 {
+		t.Errorf("%d refusal errors over two credentials, want 2", n)
 	}
 }
 

@@ -50,6 +50,16 @@ const (
 	CloseReplaced = 4001
 	// CloseReplacedReason is the close reason sent with CloseReplaced.
 	CloseReplacedReason = "replaced by a newer agent connection for this workspace"
+	// CloseRevoked closes a connection whose agent token stopped being
+	// valid while it was connected: the workspace was deleted, its token
+	// rotated or expired, or its owner suspended or deleted. The close
+	// reason (at most 123 bytes) says which. Reconnecting with the same
+	// token is refused (401 or 403), so an agent that gets it should not
+	// retry soon: it waits its longest backoff, re-reading its token file,
+	// until an operator writes a valid token there.
+	CloseRevoked = 4003
+	// CloseRevokedReason starts every close reason sent with CloseRevoked.
+	CloseRevokedReason = "agent token revoked"
 )
 
 // Routes served by the control plane over the yamux session. The agent's

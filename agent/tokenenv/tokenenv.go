@@ -22,6 +22,12 @@
 // back to os.Unsetenv and says why: the token then stays readable in the
 // process's initial environment (on Windows, by the same user through the
 // process's PEB).
+//
+// A token taken this way is read once, at start: nothing is left to re-read
+// it from. Rotating such an agent's token means restarting it with the new
+// one; an agent given --token-file (COURIER_AGENT_TOKEN_FILE) re-reads the
+// file at every reconnect and picks a rotated token up without a restart,
+// which is why the file form is the one to use where tokens are rotated.
 package tokenenv
 
 import (

@@ -196,7 +196,7 @@ func TestCanaryScan(t *testing.T) {
 	}
 	agentLog := &logBuf{}
 	agent := exec.Command(agentBin, "--url", srv.url(), "--token-file", tokenFile, "--data-dir", agentData,
-		"--home", home, "--log-level", "debug")
+		"--home", home, "--log-level", "debug", "--max-backoff", "1s")
 	agent.Env = append(os.Environ(), "SHELL=/bin/sh")
 	agent.Stdout, agent.Stderr = agentLog, agentLog
 	if err := agent.Start(); err != nil {
@@ -237,6 +237,19 @@ func TestCanaryScan(t *testing.T) {
 	api("GET", "/api/v2/users/me", nil)
 	api("GET", "/metrics", nil)
 
+	// A rotation into the agent's token file (issue 19 part 4): the agent
+	// is disconnected and comes back with the new token; neither the old
+	// nor the new token may be anywhere scanned below.
+	connects := strings.Count(agentLog.String(), `"msg":"connected to the control plane"`)
+	cli("", "workspaces", "rotate-token", "dev", "--token-file", tokenFile)
+	rotated := strings.TrimSpace(read(tokenFile))
+	if rotated == ws.AgentToken || len(rotated) < 43 {
+		t.Fatalf("the token file holds %d characters after the rotation", len(rotated))
+	}
+	waitUntil(t, "the agent back with the rotated token", func() bool {
+		return strings.Count(agentLog.String(), `"msg":"connected to the control plane"`) > connects
+	})
+
 	// The agent's process, state and data dir; the server's database.
 	pid := strconv.Itoa(agent.Process.Pid)
 	for _, f := range []string{"environ", "cmdline"} {
@@ -260,7 +273,7 @@ func TestCanaryScan(t *testing.T) {
 	places = append(places, filesUnder(t, srv.dataDir, "server data dir (after SIGKILL):")...)
 
 	// The agent token and the session token are secrets too.
-	secrets := map[string]string{"the agent token": ws.AgentToken}
+	secrets := map[string]string{"the agent token": ws.AgentToken, "the rotated agent token": rotated}
 	for k, v := range canaries {
 		secrets[k] = v
 	}
@@ -271,7 +284,9 @@ func TestCanaryScan(t *testing.T) {
 		}
 	}
 	scan(t, append(places, tokenPlaces[:2]...), canaries)
-	scan(t, tokenPlaces, map[string]string{"the agent token": ws.AgentToken, "the session token": token})
+	scan(t, tokenPlaces, map[string]string{"the agent token": ws.AgentToken, "the rotated agent token": rotated, "the session token": token})
+	// The CLI printed nothing secret when it wrote the token file.
+	scan(t, places, map[string]string{"the rotated agent token": rotated})
 	scan(t, []place{{"the server log", []byte(srv.log.String())}}, map[string]string{"the session token": token})
 	// The agent runs with --log-level debug but logs little at that level;
 	// its per-secret lines are at info.

@@ -56,7 +56,8 @@ func run(args []string) error {
 	d := agent.DefaultConfig()
 	fs := flag.NewFlagSet("courier-agent", flag.ContinueOnError)
 	url := fs.String("url", env("COURIER_AGENT_URL", ""), "control plane URL (COURIER_AGENT_URL)")
-	tokenFile := fs.String("token-file", env("COURIER_AGENT_TOKEN_FILE", ""), "file holding the agent token (COURIER_AGENT_TOKEN_FILE); or set COURIER_AGENT_TOKEN")
+	tokenFile := fs.String("token-file", env("COURIER_AGENT_TOKEN_FILE", ""), "file holding the agent token, re-read at every reconnect so a rotated token is picked up without a restart (COURIER_AGENT_TOKEN_FILE); "+
+		"or set COURIER_AGENT_TOKEN, which cannot be re-read")
 	dataDir := fs.String("data-dir", env("COURIER_AGENT_DATA_DIR", d.DataDir), "state file and SSH host key directory (COURIER_AGENT_DATA_DIR)")
 	home := fs.String("home", env("COURIER_AGENT_HOME", d.Home), "the workspace user's home: where ~/ file secrets go (COURIER_AGENT_HOME)")
 	logLevel := fs.String("log-level", env("COURIER_AGENT_LOG_LEVEL", "info"), "debug, info, warn or error (COURIER_AGENT_LOG_LEVEL)")

@@ -20,7 +20,10 @@ const changeTimeout = 10 * time.Second
 // WatchSecrets tells connected agents when their owner's secrets change,
 // reading changes from sub until ctx ends (nil) or sub closes
 // (notify.ErrClosed). A Resync batch tells every connected agent the
-// current revision; agents ignore a revision they already applied.
+// current revision; agents ignore a revision they already applied. Before
+// that, each batch re-checks the agent tokens of the owners it names
+// (RecheckTokens): a notification also follows a workspace delete, a token
+// rotation and a user's change or deletion.
 func (s *Server) WatchSecrets(ctx context.Context, sub notify.Subscription) error {
 	for {
 		b, err := sub.Next(ctx)
@@ -30,6 +33,7 @@ func (s *Server) WatchSecrets(ctx context.Context, sub notify.Subscription) erro
 			}
 			return err
 		}
+		s.RecheckTokens(ctx, b)
 		s.SecretsChanged(ctx, b)
 	}
 }
@@ -47,7 +51,7 @@ func (s *Server) SecretsChanged(ctx context.Context, b notify.Batch) {
 	s.mu.Lock()
 	var targets []*session
 	for _, sess := range s.sessions {
-		if b.Resync || users[sess.ws.OwnerID] {
+		if (b.Resync || users[sess.ws.OwnerID]) && !sess.revoked.Load() {
 			targets = append(targets, sess)
 		}
 	}

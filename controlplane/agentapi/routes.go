@@ -51,6 +51,10 @@ func (s *Server) routes() http.Handler {
 				"agent protocol version mismatch: the agent speaks %q, this control plane speaks %q", v, proto.Version))
 			return
 		}
+		if sessionOf(r).revoked.Load() {
+			writeError(w, http.StatusUnauthorized, msgTokenInvalid)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, proto.MaxBodyBytes)
 		mux.ServeHTTP(w, r)
 	})

@@ -80,13 +80,20 @@ type Config struct {
 	// negative MaxWaiting means no line.
 	MaxWaiting int
 	AdmitWait  time.Duration
+	// RecheckInterval is how often every connected agent's token is
+	// re-checked against the store even without a notification (one
+	// ListUsers and one ListWorkspaces): the bound on how long a revoked
+	// token stays connected if the notification of its revocation was
+	// lost. Default 5m; negative turns it off.
+	RecheckInterval time.Duration
 }
 
 // DefaultConfig returns a Config with every default but Store and Open.
 func DefaultConfig() Config {
 	return Config{Logger: zap.NewNop(), LogLines: 1000, Now: time.Now,
 		KeepaliveInterval: proto.DefaultKeepaliveInterval, WriteTimeout: proto.DefaultWriteTimeout,
-		MaxConnecting: 512, AdmitTimeout: 15 * time.Second, MaxWaiting: 16384, AdmitWait: 30 * time.Second}
+		MaxConnecting: 512, AdmitTimeout: 15 * time.Second, MaxWaiting: 16384, AdmitWait: 30 * time.Second,
+		RecheckInterval: 5 * time.Minute}
 }
 
 // Validate reports whether c is usable.
@@ -124,6 +131,9 @@ type Server struct {
 	// startOnce starts keepalive and streamSrv with the first session.
 	startOnce sync.Once
 
+	// rechecks counts the RecheckTokens calls begun (revoke.go).
+	rechecks atomic.Uint64
+
 	// mu guards the fields that follow.
 	mu       sync.Mutex
 	sessions map[string]*session // by workspace ID
@@ -148,6 +158,10 @@ type session struct {
 	// served is the owner's secrets revision last sent on this session
 	// (GET secrets), recorded with the session's next apply report.
 	served atomic.Int64
+	// revoked is set once the session's token is found no longer valid
+	// (revoke.go): its requests are refused and no SSH stream is opened
+	// while it closes.
+	revoked atomic.Bool
 	// admitted gives the session's place among the connecting back (see
 	// Config.MaxConnecting); it may be called any number of times.
 	admitted func()
@@ -187,6 +201,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.AdmitWait == 0 {
 		cfg.AdmitWait = d.AdmitWait
+	}
+	if cfg.RecheckInterval == 0 {
+		cfg.RecheckInterval = d.RecheckInterval
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -240,6 +257,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sum := sha256.Sum256([]byte(token))
+	// A recheck that starts from here on may have missed this session
+	// (it is registered below); see recheckIfMissed.
+	rechecks := s.rechecks.Load()
 	ws, err := s.cfg.Store.WorkspaceByAgentTokenHash(r.Context(), sum[:])
 	if err != nil || subtle.ConstantTimeCompare(ws.AgentTokenHash, sum[:]) != 1 {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -247,7 +267,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, "internal error")
 			return
 		}
-		writeError(w, http.StatusUnauthorized, "the agent token is not valid")
+		writeError(w, http.StatusUnauthorized, msgTokenInvalid)
+		return
+	}
+	switch refused, err := s.admitToken(r.Context(), ws); {
+	case err != nil:
+		s.log.Error("checking an agent token's owner", zap.String("workspace_id", ws.ID), zap.Error(err))
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	case refused != nil:
+		writeError(w, refused.status, refused.message)
 		return
 	}
 	if v := r.Header.Get(proto.HeaderVersion); v != proto.Version {
@@ -280,8 +309,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// One loop pings every session (see keepalive), not a goroutine each.
 	ycfg.EnableKeepAlive = false
 	s.startOnce.Do(func() {
-		s.wg.Add(2)
+		s.wg.Add(3)
 		go s.keepalive()
+		go s.sweep()
 		go func() {
 			defer s.wg.Done()
 			_ = s.streamSrv.Serve(s.streams) // until Close
@@ -304,9 +334,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		zap.String("remote", r.RemoteAddr), zap.String("agent_version", sess.version))
 	s.recordConnected(sess)
 	s.register(sess)
+	stopExpiry := s.watchExpiry(sess)
+	s.recheckIfMissed(sess, rechecks)
 	// The handler returns, so the upgrade request and the deep stack of
 	// its goroutine are freed; a fresh goroutine serves the session.
-	go s.serveSession(sess, conn)
+	go func() {
+		defer stopExpiry()
+		s.serveSession(sess, conn)
+	}()
 }
 
 // serveSession serves the protocol's HTTP routes on sess until it ends or
@@ -365,7 +400,7 @@ func (s *Server) Dial(ctx context.Context, workspaceID string, peer proto.SSHPee
 	if closed {
 		return nil, ErrClosed
 	}
-	if sess == nil {
+	if sess == nil || sess.revoked.Load() {
 		return nil, ErrAgentNotConnected
 	}
 	type result struct {

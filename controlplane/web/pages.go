@@ -21,7 +21,8 @@ type Page struct {
 	// Notice is a one-line confirmation of the last action ("" for none).
 	Notice string
 	// Body is the page-specific data: a *Login, *Secrets, *SecretForm,
-	// *DeleteSecret, *Workspaces, *Workspace, *Problem or one of users.go's.
+	// *DeleteSecret, *Workspaces, *Workspace, *WorkspaceToken,
+	// *DeleteWorkspace, *Problem or one of users.go's.
 	Body any
 }
 
@@ -145,9 +146,18 @@ type Outcome struct {
 
 // Workspace is the body of one workspace's page.
 type Workspace struct {
+	// ID is the workspace's ID, which the action URLs use.
+	ID          string
 	Name, Owner string
-	State       string
-	Since       time.Time
+	// CanManage: the viewer is the owner or an admin, and sees the
+	// rotate-token and delete actions.
+	CanManage bool
+	// TokenExpiresAt is when the agent token expires (zero: never);
+	// TokenExpired says it has.
+	TokenExpiresAt time.Time
+	TokenExpired   bool
+	State          string
+	Since          time.Time
 	// Connected says whether an agent connection is up, ConnectedSince
 	// when the last one started, DisconnectedAt when it ended.
 	Connected      bool
@@ -174,4 +184,20 @@ type Workspace struct {
 type Problem struct {
 	Status  int
 	Message string
+}
+
+// WorkspaceToken is the body of the page that shows a rotated agent token,
+// the one time it is shown.
+type WorkspaceToken struct {
+	ID, Name, Owner string
+	Token           string
+	// ExpiresAt is when the token expires; zero: never.
+	ExpiresAt time.Time
+}
+
+// DeleteWorkspace is the body of the workspace delete confirmation.
+type DeleteWorkspace struct {
+	ID, Name, Owner string
+	// Connected says an agent is connected now and will be disconnected.
+	Connected bool
 }

@@ -51,6 +51,9 @@ func TestRenderEveryPage(t *testing.T) {
 		"user_delete":  &DeleteUser{Username: evil},
 		"user_secrets": &UserSecrets{Username: evil, Rows: []SecretRow{{Name: evil}}},
 		"password":     &PasswordForm{Message: evil, Errors: map[string]string{"password": evil}},
+		// issue 19 part 4
+		"workspace_token":  &WorkspaceToken{Name: evil, Token: "t"},
+		"workspace_delete": &DeleteWorkspace{Name: evil},
 	}
 	if len(bodies) != len(r.pages) {
 		t.Fatalf("%d pages parsed, %d tested", len(r.pages), len(bodies))
