@@ -26,12 +26,14 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path"
 	"slices"
@@ -189,9 +191,6 @@ func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := &authRequest{id: randomID(), req: req, audience: []string{req.ClientID}}
-	if s.mode == modeWrongAudience {
-		a.audience = []string{"some-other-client"}
-	}
 	s.requests[a.id] = a
 	return a, nil
 }
@@ -378,9 +377,6 @@ func (s *storage) GetDeviceAuthorizatonState(_ context.Context, clientID, device
 		return nil, errNotFound
 	}
 	st := d.state
-	if s.mode == modeWrongAudience {
-		st.Audience = []string{"some-other-client"}
-	}
 	return &st, nil
 }
 
@@ -418,6 +414,66 @@ func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 }
 func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
+}
+
+// wrongAudience wraps the token endpoint: in wrong-audience mode it
+// re-signs the ID token, with the provider's real key, for another
+// audience. (op always adds the requesting client to aud, so this is the
+// only way to mint such a token.)
+func (s *storage) wrongAudience(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		mode, key := s.mode, s.keys[len(s.keys)-1]
+		s.mu.Unlock()
+		if mode != modeWrongAudience {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		var body map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err == nil {
+			if raw, ok := body["id_token"].(string); ok {
+				if tok, err := reAudience(raw, key); err == nil {
+					body["id_token"] = tok
+				} else {
+					log.Printf("re-sign: %v", err)
+				}
+			}
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		_ = json.NewEncoder(w).Encode(body)
+	})
+}
+
+func reAudience(raw string, key signingKey) (string, error) {
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return "", err
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims); err != nil {
+		return "", err
+	}
+	claims["aud"], claims["azp"] = []string{"some-other-client"}, "some-other-client"
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key.key},
+		(&jose.SignerOptions{}).WithHeader("kid", key.id).WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	out, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return out.CompactSerialize()
 }
 
 func main() {
@@ -533,6 +589,7 @@ func main() {
 		fmt.Fprintln(w, k.id)
 	})
 	mux.Handle("/", provider)
+	mux.Handle("/oauth/token", s.wrongAudience(provider))
 
 	fmt.Println(issuer)
 	_ = os.Stdout.Sync()
