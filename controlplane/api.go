@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/courierhq/courier/controlplane/identity/oidc"
 	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
@@ -58,6 +59,7 @@ type api struct {
 	metrics *metrics
 
 	web *web.Renderer // the dashboard's templates
+	sso *oidc.RP      // single sign-on's relying party; nil when off
 
 	dummyOnce sync.Once
 	dummy     []byte // see dummyHash
@@ -76,6 +78,12 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v2/users", a.authed(a.createUser))
 	mux.HandleFunc("GET /api/v2/users", a.authed(a.listUsers))
 	mux.HandleFunc("GET /api/v2/users/{user}", a.authed(a.getUser))
+
+	// Single sign-on (issue 19 part 1); the browser steps are in dashRoutes.
+	mux.HandleFunc("GET /api/v2/users/authmethods", a.authMethods)
+	mux.HandleFunc("POST /api/v2/users/oidc/token", a.oidcToken)
+	mux.HandleFunc("POST /api/v2/users/oidc/device", a.oidcDeviceStart)
+	mux.HandleFunc("POST /api/v2/users/oidc/device/token", a.oidcDevicePoll)
 
 	mux.HandleFunc("POST /api/v2/workspaces", a.authed(a.createWorkspace))
 	mux.HandleFunc("GET /api/v2/workspaces", a.authed(a.listWorkspaces))

@@ -86,6 +86,10 @@ func (a *api) newUser(req createUserRequest) (store.User, error) {
 // while the server has no user; the first user is always an admin. Once a user
 // exists it answers 409 Conflict.
 func (a *api) createFirstUser(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.DisablePasswordLogin {
+		a.writeError(w, r, errorf(http.StatusForbidden, "password login is disabled on this server, so the first user cannot be made with a password; admins come from the OIDC admin group"))
+		return
+	}
 	var req loginRequest
 	if err := a.decodeJSON(w, r, &req); err != nil {
 		a.writeError(w, r, err)
@@ -115,6 +119,10 @@ var errBadLogin = errorf(http.StatusUnauthorized, "incorrect username, e-mail or
 
 // login: POST /api/v2/users/login → 201 {"session_token"}.
 func (a *api) login(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.DisablePasswordLogin {
+		a.writeError(w, r, a.errPasswordDisabled())
+		return
+	}
 	var req loginRequest
 	if err := a.decodeJSON(w, r, &req); err != nil {
 		a.writeError(w, r, err)

@@ -24,6 +24,11 @@ type Login struct {
 	Login string
 	// Error is why the last attempt was refused ("" for none).
 	Error string
+	// SSOName is the single sign-on provider's name for the "Sign in
+	// with …" link; "" when single sign-on is off.
+	SSOName string
+	// PasswordDisabled hides the password form.
+	PasswordDisabled bool
 }
 
 // Usage is the use of every cap of R9 by one user, counted on stored bytes.
