@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -136,14 +137,12 @@ func TestLoginSSOBrowser(t *testing.T) {
 		visited = append(visited, r.URL.String())
 		return nil
 	}}
-	resp, err := hc.Get(start)
-	if err != nil {
-		t.Fatal(err)
+	body := browse(t, hc, start)
+	if !strings.Contains(body, "Sign in to the Courier CLI as <strong>ada</strong>") {
+		t.Fatalf("no confirmation page: %s", body)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "You can close this window") {
-		t.Fatalf("the browser ended with %s: %s", resp.Status, body)
+	if body = browse(t, hc, continueLink(t, body)); !strings.Contains(body, "You can close this window") {
+		t.Fatalf("the loopback listener answered %s", body)
 	}
 	res := wait()
 	if res.code != 0 || !strings.Contains(res.stdout, "Logged in to "+url+" as ada") {
@@ -161,7 +160,7 @@ func TestLoginSSOBrowser(t *testing.T) {
 	if tok == nil {
 		t.Fatalf("no token stored: %s", cfgBytes)
 	}
-	for _, u := range append(visited, start) {
+	for _, u := range append(visited, start) { // the code in the Continue link is not a session token
 		if strings.Contains(u, string(tok[1])) || strings.Contains(u, ssoSecret) {
 			t.Fatalf("the session token or client secret is in the URL %s", u)
 		}
@@ -169,6 +168,30 @@ func TestLoginSSOBrowser(t *testing.T) {
 	if strings.Contains(res.all(), string(tok[1])) {
 		t.Fatal("the session token was printed")
 	}
+}
+
+func browse(t *testing.T, hc *http.Client, u string) string {
+	t.Helper()
+	resp, err := hc.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s: %s", u, resp.Status, body)
+	}
+	return string(body)
+}
+
+// continueLink is the href of the confirmation page's Continue link.
+func continueLink(t *testing.T, page string) string {
+	t.Helper()
+	m := regexp.MustCompile(`id="continue" href="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no Continue link: %s", page)
+	}
+	return html.UnescapeString(m[1])
 }
 
 // TestLoginSSONoBrowser: when no browser can be opened the URL is printed.
@@ -194,11 +217,8 @@ func TestLoginSSONoBrowser(t *testing.T) {
 	}
 	// Finish it, so the CLI exits.
 	jar, _ := cookiejar.New(nil)
-	resp, err := (&http.Client{Jar: jar, Timeout: 20 * time.Second}).Get(printed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	hc := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+	browse(t, hc, continueLink(t, browse(t, hc, printed)))
 	if res := wait(); res.code != 0 {
 		t.Fatalf("login: exit %d\n%s", res.code, res.all())
 	}

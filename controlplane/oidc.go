@@ -330,7 +330,12 @@ func (a *api) toCLI(w http.ResponseWriter, r *http.Request, u store.User, lf log
 	a.log.Info("signed in with single sign-on for the CLI", zap.String("user_id", u.ID), zap.String("username", u.Username))
 	to, _ := url.Parse(lf.CLIRedirect) // checked at the start
 	to.RawQuery = url.Values{"code": {code}, "state": {lf.CLIState}}.Encode()
-	http.Redirect(w, r, to.String(), http.StatusSeeOther)
+	// Ask first rather than redirect: a link to /login/oidc with someone
+	// else's loopback port (another user of a shared machine) would
+	// otherwise complete silently when the provider signs in without a
+	// prompt.
+	a.render(w, r, http.StatusOK, "sso_cli", &web.Page{Title: "Sign in to the CLI",
+		Body: &web.SSOCLI{Username: u.Username, Listener: to.Host, ContinueURL: to.String()}})
 }
 
 // oidcToken: POST /api/v2/users/oidc/token redeems a CLI code.

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -409,17 +410,19 @@ func cliSignIn(t *testing.T, ts *testServer, p *oidctest.Provider, subject, veri
 	t.Helper()
 	p.SetUser(t, subject)
 	b := newSSOBrowser(ts)
-	var back *url.URL
-	b.stopAt = func(u *url.URL) bool {
-		if u.Host == "127.0.0.1:9" {
-			back = u
-			return true
-		}
-		return false
-	}
 	r = b.get(ts.URL() + "/login/oidc?" + q.Encode())
-	if back == nil {
+	if r.status != 200 {
 		return "", r
+	}
+	// The server asks before handing the sign-in to the CLI.
+	page := wantPage(t, r, 200)
+	m := continueRE.FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, "127.0.0.1:9") {
+		t.Fatalf("no confirmation naming the listener:\n%s", page)
+	}
+	back, err := url.Parse(html.UnescapeString(m[1]))
+	if err != nil || back.Host != "127.0.0.1:9" {
+		t.Fatalf("continue link %q", m[1])
 	}
 	if back.Query().Get("state") != q.Get("state") || back.Path != "/cb" {
 		t.Fatalf("loopback redirect %s", back)
@@ -427,6 +430,8 @@ func cliSignIn(t *testing.T, ts *testServer, p *oidctest.Provider, subject, veri
 	checkNoLeaks(t, ts, b.visited)
 	return back.Query().Get("code"), r
 }
+
+var continueRE = regexp.MustCompile(`id="continue" href="([^"]+)"`)
 
 func TestOIDCCLICode(t *testing.T) {
 	p := startSSOProvider(t, "")

@@ -31,6 +31,18 @@ type Login struct {
 	PasswordDisabled bool
 }
 
+// SSOCLI is the body of the page that asks before a single sign-on is
+// handed to the CLI's loopback listener.
+type SSOCLI struct {
+	// Username is who the CLI will be signed in as.
+	Username string
+	// Listener is the CLI's loopback address (127.0.0.1:PORT).
+	Listener string
+	// ContinueURL is the listener's URL with the one-time code, which is
+	// useless without the PKCE verifier the CLI keeps.
+	ContinueURL string
+}
+
 // Usage is the use of every cap of R9 by one user, counted on stored bytes.
 type Usage struct {
 	Secrets, MaxSecrets int

@@ -42,6 +42,7 @@ func TestRenderEveryPage(t *testing.T) {
 		"workspaces":    &Workspaces{Rows: []WorkspaceRow{{ID: "i", Name: evil}}},
 		"workspace":     &Workspace{Name: evil, Applied: true, Outcomes: []Outcome{{Secret: evil, Outcome: "written"}}},
 		"problem":       &Problem{Status: 404, Message: evil},
+		"sso_cli":       &SSOCLI{Username: evil, Listener: "127.0.0.1:9", ContinueURL: "http://127.0.0.1:9/cb?code=c"},
 	}
 	if len(bodies) != len(r.pages) {
 		t.Fatalf("%d pages parsed, %d tested", len(r.pages), len(bodies))
