@@ -163,6 +163,9 @@ func TestOIDCDashboardSignIn(t *testing.T) {
 	ts.want(ts.do("POST", "/api/v2/users", people.admin, map[string]any{
 		"username": "dave", "email": "dave@example.com", "password": testPassword, "admin": true}), 201)
 
+	// The route's name is not a username anyone can take.
+	ts.want(ts.do("POST", "/api/v2/users", people.admin, map[string]any{
+		"username": "AuthMethods", "email": "am@example.com", "password": testPassword}), 400)
 	var am client.AuthMethods
 	ts.want(ts.do("GET", "/api/v2/users/authmethods", "", nil), 200).json(t, &am)
 	if !am.Password.Enabled || !am.OIDC.Enabled || am.OIDC.Name != "Test IdP" {

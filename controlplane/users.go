@@ -56,8 +56,9 @@ func (a *api) newUser(req createUserRequest) (store.User, error) {
 	switch {
 	case !usernameRE.MatchString(req.Username):
 		vs = append(vs, Validation{Field: "username", Detail: "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"})
-	case strings.EqualFold(req.Username, "me") || looksLikeUUID(req.Username):
-		vs = append(vs, Validation{Field: "username", Detail: "must not be \"me\" or look like a user ID"})
+	case strings.EqualFold(req.Username, "me") || strings.EqualFold(req.Username, "authmethods") || looksLikeUUID(req.Username):
+		// authmethods: GET /api/v2/users/authmethods is a route of its own.
+		vs = append(vs, Validation{Field: "username", Detail: "must not be \"me\", \"authmethods\" or look like a user ID"})
 	}
 	if addr, err := mail.ParseAddress(req.Email); err != nil || addr.Address != req.Email || len(req.Email) > 254 {
 		vs = append(vs, Validation{Field: "email", Detail: "must be a plain e-mail address such as ada@example.com"})

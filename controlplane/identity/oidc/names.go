@@ -59,7 +59,7 @@ func sanitize(s string) string {
 	if len(out) > maxBaseUsername {
 		out = strings.TrimRight(out[:maxBaseUsername], "-._")
 	}
-	if strings.EqualFold(out, "me") || looksLikeUUID(out) {
+	if strings.EqualFold(out, "me") || strings.EqualFold(out, "authmethods") || looksLikeUUID(out) {
 		return ""
 	}
 	return out

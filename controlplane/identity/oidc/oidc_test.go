@@ -195,6 +195,7 @@ func TestBaseUsername(t *testing.T) {
 		{oidc.Identity{PreferredUsername: "--..__x"}, "x"},
 		{oidc.Identity{PreferredUsername: "名前", Email: "名前@example.com"}, "user"},
 		{oidc.Identity{PreferredUsername: "me", Email: "me@example.com"}, "user"},
+		{oidc.Identity{PreferredUsername: "AuthMethods", Email: "x@example.com"}, "x"},
 		{oidc.Identity{PreferredUsername: "01234567-89ab-cdef-0123-456789abcdef"}, "user"},
 		{oidc.Identity{PreferredUsername: "a/../../etc", Email: "z@x"}, "a-..-..-etc"},
 		{oidc.Identity{PreferredUsername: strings.Repeat("a", 200)}, strings.Repeat("a", 56)},
