@@ -206,11 +206,27 @@ type Identity struct {
 
 // claims are the ID token claims Courier reads.
 type claims struct {
-	Email             string   `json:"email"`
-	EmailVerified     *bool    `json:"email_verified"`
-	PreferredUsername string   `json:"preferred_username"`
-	Groups            []string `json:"groups"`
-	IssuedAt          *float64 `json:"iat"`
+	Email             string    `json:"email"`
+	EmailVerified     *flexBool `json:"email_verified"`
+	PreferredUsername string    `json:"preferred_username"`
+	Groups            []string  `json:"groups"`
+	IssuedAt          *float64  `json:"iat"`
+}
+
+// flexBool is a JSON boolean, or the strings "true" and "false" that some
+// providers (Amazon Cognito) send instead.
+type flexBool bool
+
+func (b *flexBool) UnmarshalJSON(data []byte) error {
+	switch string(data) {
+	case "true", `"true"`:
+		*b = true
+	case "false", `"false"`, "null":
+		*b = false
+	default:
+		return fmt.Errorf("email_verified is %s, not a boolean", truncate(string(data), 16))
+	}
+	return nil
 }
 
 // refused wraps ErrRefused with a reason that holds no token.
