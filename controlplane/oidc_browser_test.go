@@ -40,6 +40,10 @@ func TestOIDCSignInChromium(t *testing.T) {
 	dir := t.ArtifactDir()
 	shot := func(name string) {
 		t.Helper()
+		wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+		if err != nil || wide {
+			t.Errorf("%s: the page scrolls sideways at 360 px (%v)", name, err)
+		}
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
