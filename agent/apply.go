@@ -43,6 +43,16 @@ func (a *Agent) serve(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 			switch kind {
 			case proto.StreamSSH:
 				go func() { _ = ssh.HandleConn(ctx, st) }()
+			case proto.StreamSSHPeer:
+				go func() {
+					pc, err := withSSHPeer(st)
+					if err != nil {
+						a.log.Warn("ignoring an SSH stream with a malformed peer header", zap.Error(err))
+						_ = st.Close()
+						return
+					}
+					_ = ssh.HandleConn(ctx, pc)
+				}()
 			case proto.StreamSecretsChanged:
 				go func() {
 					m, err := conn.ReadSecretsChanged(st)

@@ -13,8 +13,8 @@ import (
 func wireReport(r inject.Report, at time.Time) proto.ApplyReport {
 	out := proto.ApplyReport{At: at, Warnings: r.Warnings}
 	for _, o := range r.Outcomes {
-		po := proto.Outcome{Secret: o.Name, Path: o.Path, EnvName: o.EnvName, Outcome: o.Outcome, Winner: o.Winner,
-			InPlace: o.InPlace}
+		po := proto.Outcome{Secret: o.Name, Path: o.Path, Target: o.Target, EnvName: o.EnvName, Outcome: o.Outcome,
+			Winner: o.Winner, InPlace: o.InPlace}
 		if o.Err != nil {
 			po.Error = o.Err.Error()
 		}

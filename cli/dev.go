@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/courierhq/courier/agent"
+	"github.com/courierhq/courier/agent/sshd"
 	"github.com/courierhq/courier/controlplane"
 )
 
@@ -52,6 +53,21 @@ Logs go to files in the state directory: server.log and agent.log.`,
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:7080", "address of the control plane (127.0.0.1:0 picks a free port)")
 	cmd.Flags().BoolVar(&o.liveFiles, "live-files", false, "run the agent with live files: a changed secret is applied at once (files, env for new processes), not at the next restart")
 	cmd.AddCommand(&cobra.Command{
+		// The dev agent's SSH server runs `courier dev sftp-server` for each
+		// sftp subsystem request (scp and sftp), as courier-agent runs
+		// `courier-agent sftp-server`.
+		Use:    devSFTPServerArg,
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			dir, err := os.Getwd()
+			if err != nil {
+				return err
+			}
+			return sshd.ServeSFTP(os.Stdin, os.Stdout, dir)
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
 		Use:     "restart",
 		Short:   "Restart the agent of a running `courier dev`, so it applies your secrets again",
 		Example: "  courier dev restart",
@@ -62,6 +78,10 @@ Logs go to files in the state directory: server.log and agent.log.`,
 	})
 	return cmd
 }
+
+// devSFTPServerArg is the hidden `courier dev` subcommand that serves SFTP
+// on stdin and stdout for the dev agent.
+const devSFTPServerArg = "sftp-server"
 
 func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	dir, err := filepath.Abs(o.stateDir)
@@ -107,13 +127,22 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	defer os.Remove(pidFile)
 	printDevBanner(out, srv.URL(), st, dir)
 
+	// scp and sftp: the agent's SSH server runs this executable's hidden
+	// SFTP server for each subsystem request.
+	var sftpCommand []string
+	if exe, err := os.Executable(); err == nil {
+		sftpCommand = []string{exe, "dev", devSFTPServerArg}
+	} else {
+		agentLog.Warn("sftp and scp are unavailable: cannot find this executable", zap.Error(err))
+	}
+
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	for {
 		a, err := agent.New(agent.Config{URL: srv.URL(), Token: st.AgentToken, Home: home,
 			DataDir: filepath.Join(dir, "agent"), Logger: agentLog, MaxBackoff: 5 * time.Second, Version: version,
-			LiveFiles: o.liveFiles})
+			LiveFiles: o.liveFiles, SFTPCommand: sftpCommand})
 		if err != nil {
 			return err
 		}

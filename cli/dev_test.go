@@ -192,3 +192,59 @@ func TestDevLiveFiles(t *testing.T) {
 		t.Error("courier dev or the agent log printed the value")
 	}
 }
+
+// TestDevSFTP: scp and sftp work in the walkthrough workspace, through
+// `courier ssh --stdio` as ProxyCommand, with the real OpenSSH tools.
+func TestDevSFTP(t *testing.T) {
+	scp, err1 := exec.LookPath("scp")
+	sftp, err2 := exec.LookPath("sftp")
+	if err1 != nil || err2 != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no scp or sftp on PATH; CI installs openssh-client")
+		}
+		t.Skip("no scp or sftp on PATH (apt-get install openssh-client)")
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	d := startDev(t, state)
+	defer d.stop(t)
+	api, err := client.New(client.Config{URL: d.url, Token: d.token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the agent to report ready", func() bool {
+		ws, err := api.Workspace(context.Background(), "dev")
+		return err == nil && ws.State == "ready"
+	})
+	home := filepath.Join(state, "home")
+	if err := os.WriteFile(filepath.Join(home, "remote.txt"), []byte("from the workspace\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	local := t.TempDir()
+	env := append(os.Environ(), "COURIER_URL="+d.url, "COURIER_SESSION_TOKEN="+d.token, "COURIER_CONFIG_DIR="+t.TempDir())
+	opts := []string{"-F", "/dev/null", "-o", "ProxyCommand=" + courierBin + " ssh --stdio %h",
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"}
+
+	get := exec.Command(scp, append(opts, "dev:remote.txt", filepath.Join(local, "got.txt"))...)
+	get.Env = env
+	if out, err := get.CombinedOutput(); err != nil {
+		t.Fatalf("scp from the workspace: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(local, "got.txt")); string(b) != "from the workspace\n" {
+		t.Fatalf("scp copied %q", b)
+	}
+	if err := os.WriteFile(filepath.Join(local, "up.txt"), []byte("to the workspace\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	batch := filepath.Join(local, "batch")
+	if err := os.WriteFile(batch, []byte("put "+filepath.Join(local, "up.txt")+" uploaded.txt\nls\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	put := exec.Command(sftp, append(append(opts, "-b", batch), "dev")...)
+	put.Env = env
+	if out, err := put.CombinedOutput(); err != nil || !strings.Contains(string(out), "uploaded.txt") {
+		t.Fatalf("sftp put: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(home, "uploaded.txt")); string(b) != "to the workspace\n" {
+		t.Fatalf("sftp uploaded %q", b)
+	}
+}

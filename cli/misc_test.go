@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/courierhq/courier/agent/proto"
+	couriercli "github.com/courierhq/courier/cli"
 )
 
 func TestVersion(t *testing.T) {
@@ -60,5 +63,44 @@ func TestCompletionAndHelp(t *testing.T) {
 	}
 	if r := c.ok(nil, "secret", "create", "--help"); !strings.Contains(r.stdout, "Examples:") {
 		t.Errorf("help has no examples:\n%s", r.stdout)
+	}
+}
+
+// TestUnknownSubcommandIsAnError walks every command group: an argument
+// that names no subcommand fails with a non-zero exit and says so (cobra
+// would print the group's help and exit 0).
+func TestUnknownSubcommandIsAnError(t *testing.T) {
+	c := newCLI(t, "")
+	var groups [][]string
+	var walk func(cmd *cobra.Command, path []string)
+	walk = func(cmd *cobra.Command, path []string) {
+		for _, sub := range cmd.Commands() {
+			if sub.Hidden || sub.Name() == "help" {
+				continue
+			}
+			p := append(append([]string(nil), path...), sub.Name())
+			if sub.HasSubCommands() {
+				groups = append(groups, p)
+			}
+			walk(sub, p)
+		}
+	}
+	walk(couriercli.NewRootCommand(), nil)
+	if len(groups) < 4 {
+		t.Fatalf("only %d command groups found: %v", len(groups), groups)
+	}
+	for _, g := range groups {
+		t.Run(strings.Join(g, " "), func(t *testing.T) {
+			r := c.run(nil, append(g, "frobnicate")...)
+			if r.code == 0 || !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
+				t.Fatalf("exit %d, stderr %q: want an error naming the unknown command", r.code, r.stderr)
+			}
+		})
+	}
+	if r := c.run(nil, "secret", "lst"); r.code == 0 || !strings.Contains(r.stderr, "Did you mean this?\n\tlist") {
+		t.Errorf("no suggestion for a typo: exit %d, %q", r.code, r.stderr)
+	}
+	if r := c.run(nil, "workspaces"); r.code != 0 || !strings.Contains(r.stdout, "Available Commands") {
+		t.Errorf("a bare group should print its help and exit 0: exit %d", r.code)
 	}
 }

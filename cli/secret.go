@@ -379,14 +379,20 @@ func targets(s client.Secret) string {
 }
 
 func newSecretListCommand() *cobra.Command {
-	var output *string
+	var (
+		output *string
+		user   string
+	)
 	cmd := &cobra.Command{
 		Use:     "list [NAME]",
 		Aliases: []string{"ls", "show"},
 		Short:   "List your secrets, or show one (metadata only, never values)",
+		Long: `List your secrets, or show one: metadata only, never values. Admins and
+auditors list another user's with --user NAME.`,
 		Example: `  courier secret list
   courier secret list api-key
-  courier secret ls -o json`,
+  courier secret ls -o json
+  courier secret list --user alice`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(*output); err != nil {
@@ -398,7 +404,7 @@ func newSecretListCommand() *cobra.Command {
 			}
 			var secrets []client.Secret
 			if len(args) == 1 {
-				s, err := c.Secret(cmd.Context(), client.Me, args[0])
+				s, err := c.Secret(cmd.Context(), user, args[0])
 				if err != nil {
 					return fmt.Errorf("secret %q: %w", args[0], err)
 				}
@@ -407,7 +413,7 @@ func newSecretListCommand() *cobra.Command {
 				}
 				secrets = []client.Secret{s}
 			} else {
-				if secrets, err = c.Secrets(cmd.Context(), client.Me); err != nil {
+				if secrets, err = c.Secrets(cmd.Context(), user); err != nil {
 					return fmt.Errorf("list secrets: %w", err)
 				}
 				if secrets == nil {
@@ -415,6 +421,10 @@ func newSecretListCommand() *cobra.Command {
 				}
 				if *output == outputJSON {
 					return writeJSON(cmd.OutOrStdout(), secrets)
+				}
+				if len(secrets) == 0 && user != client.Me {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s has no secrets.\n", cell(user))
+					return nil
 				}
 				if len(secrets) == 0 {
 					fmt.Fprintln(cmd.ErrOrStderr(), "No secrets. Create one with: echo -n \"$VALUE\" | courier secret create NAME --env NAME")
@@ -429,6 +439,7 @@ func newSecretListCommand() *cobra.Command {
 			return t.flush()
 		},
 	}
+	cmd.Flags().StringVar(&user, "user", client.Me, "list this user's secrets (admins and auditors)")
 	output = addOutputFlag(cmd)
 	return cmd
 }

@@ -14,10 +14,18 @@ import (
 
 // User is a Courier user as the API shows it.
 type User struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email"`
-	Admin     bool      `json:"admin"`
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	Email    string `json:"email"`
+	Admin    bool   `json:"admin"`
+	// Role is RoleAdmin, RoleMember or RoleAuditor; Admin is true exactly
+	// when it is RoleAdmin.
+	Role string `json:"role"`
+	// Status is StatusActive or StatusSuspended.
+	Status string `json:"status"`
+	// LoginType is LoginPassword or LoginOIDC (the user is linked to a
+	// single sign-on identity).
+	LoginType string    `json:"login_type"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -27,11 +35,13 @@ type CreateUserRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
 	Admin    bool   `json:"admin,omitempty"`
+	// Role is optional ("" = member, or admin when Admin is set).
+	Role string `json:"role,omitempty"`
 }
 
 // String omits the password.
 func (r CreateUserRequest) String() string {
-	return fmt.Sprintf("CreateUserRequest{username=%q email=%q admin=%t}", r.Username, r.Email, r.Admin)
+	return fmt.Sprintf("CreateUserRequest{username=%q email=%q admin=%t role=%q}", r.Username, r.Email, r.Admin, r.Role)
 }
 
 // LoginRequest logs in with a username or an email and a password.
@@ -225,10 +235,13 @@ type Outcome struct {
 	Secret  string `json:"secret"`
 	Outcome string `json:"outcome"`
 	Path    string `json:"path"`
-	EnvName string `json:"env_name"`
-	Error   string `json:"error"`
-	Winner  string `json:"winner"`
-	InPlace string `json:"in_place"` // for written: why not replaced atomically
+	// FilePath is the file target as the owner wrote it ("~/.npmrc");
+	// Path is what the agent resolved it to.
+	FilePath string `json:"file_path"`
+	EnvName  string `json:"env_name"`
+	Error    string `json:"error"`
+	Winner   string `json:"winner"`
+	InPlace  string `json:"in_place"` // for written: why not replaced atomically
 }
 
 // Batch formats accepted by the batch endpoint.

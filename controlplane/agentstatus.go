@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/client"
 	"github.com/courierhq/courier/controlplane/store"
 )
@@ -66,13 +67,21 @@ func (a *api) agentStatus(ctx context.Context, ws store.Workspace) (AgentStatusR
 			Warnings: orEmpty(rep.Warnings), LeftBehind: orEmpty(rep.LeftBehind), SecretsRevision: rep.SecretsRevision,
 			LiveFiles: rep.LiveFiles}
 		for _, o := range rep.Outcomes {
-			ar.Outcomes = append(ar.Outcomes, OutcomeResponse{Secret: o.Secret, Outcome: o.Outcome, Path: o.Path,
-				EnvName: o.EnvName, Error: o.Error, Winner: o.Winner, InPlace: o.InPlace})
+			ar.Outcomes = append(ar.Outcomes, outcomeResponse(o))
 		}
 		out.LastApply = ar
 		out.ChangesPending = rev > rep.SecretsRevision
 	}
 	return out, nil
+}
+
+// outcomeResponse is the one place where the agent protocol's outcome
+// (proto.Outcome) becomes the REST API's (client.Outcome): a field added
+// to one must be added here (TestOutcomeResponseCarriesEveryField fails
+// until it is).
+func outcomeResponse(o proto.Outcome) OutcomeResponse {
+	return OutcomeResponse{Secret: o.Secret, Outcome: o.Outcome, Path: o.Path, FilePath: o.Target,
+		EnvName: o.EnvName, Error: o.Error, Winner: o.Winner, InPlace: o.InPlace}
 }
 
 // getAgentStatus: GET /api/v2/workspaces/{workspace}/agent → 200 status.

@@ -2,9 +2,12 @@ package controlplane
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -116,11 +119,11 @@ func TestAgentStatusEndpoint(t *testing.T) {
 		t.Errorf("left behind = %v", st.LastApply.LeftBehind)
 	}
 	want := map[string]OutcomeResponse{
-		"a-old":  {Secret: "a-old", Outcome: proto.OutcomeCollision, Path: home + "/same", Winner: "b-new"},
-		"b-new":  {Secret: "b-new", Outcome: proto.OutcomeUnchanged, Path: home + "/same"},
-		"paused": {Secret: "paused", Outcome: proto.OutcomeDisabled, Path: home + "/paused"},
+		"a-old":  {Secret: "a-old", Outcome: proto.OutcomeCollision, Path: home + "/same", FilePath: "~/same", Winner: "b-new"},
+		"b-new":  {Secret: "b-new", Outcome: proto.OutcomeUnchanged, Path: home + "/same", FilePath: home + "/same"},
+		"paused": {Secret: "paused", Outcome: proto.OutcomeDisabled, Path: home + "/paused", FilePath: "~/paused"},
 		"stored": {Secret: "stored", Outcome: proto.OutcomeNotInjected},
-		"tok":    {Secret: "tok", Outcome: proto.OutcomeWritten, Path: home + "/.tok2", EnvName: "TOK"},
+		"tok":    {Secret: "tok", Outcome: proto.OutcomeWritten, Path: home + "/.tok2", FilePath: "~/.tok2", EnvName: "TOK"},
 	}
 	if len(st.LastApply.Outcomes) != len(want) {
 		t.Fatalf("outcomes = %+v", st.LastApply.Outcomes)
@@ -160,5 +163,39 @@ func TestAgentStatusEndpoint(t *testing.T) {
 	st = ts2.agentStatusOf(tok, "dev")
 	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "another agent connected with this workspace's token from "+st.RemoteAddr) {
 		t.Fatalf("warnings = %q (connected from %s)", st.Warnings, st.RemoteAddr)
+	}
+}
+
+// TestOutcomeResponseCarriesEveryField: every field of the agent
+// protocol's outcome reaches the REST API's, so the two mirrors of one
+// report cannot drift: a field added to proto.Outcome and not to
+// outcomeResponse fails here.
+func TestOutcomeResponseCarriesEveryField(t *testing.T) {
+	var in proto.Outcome
+	v := reflect.ValueOf(&in).Elem()
+	for i := range v.NumField() {
+		if v.Field(i).Kind() != reflect.String {
+			t.Fatalf("proto.Outcome.%s is not a string: extend this test", v.Type().Field(i).Name)
+		}
+		v.Field(i).SetString(fmt.Sprintf("field-%d-%s", i, v.Type().Field(i).Name))
+	}
+	out, err := json.Marshal(outcomeResponse(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range v.NumField() {
+		if !strings.Contains(string(out), v.Field(i).String()) {
+			t.Errorf("proto.Outcome.%s does not reach the REST response: %s", v.Type().Field(i).Name, out)
+		}
+	}
+	// And the other way: no REST field is left empty.
+	var back map[string]string
+	if err := json.Unmarshal(out, &back); err != nil {
+		t.Fatal(err)
+	}
+	for k, val := range back {
+		if val == "" {
+			t.Errorf("REST outcome field %q is not filled from proto.Outcome", k)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/identity/oidc"
 	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/store"
@@ -41,7 +42,7 @@ type agentServer interface {
 // agentDialer opens an SSH stream to a workspace's connected agent
 // (agentapi.Server implements it).
 type agentDialer interface {
-	Dial(ctx context.Context, workspaceID string) (net.Conn, error)
+	Dial(ctx context.Context, workspaceID string, peer proto.SSHPeer) (net.Conn, error)
 }
 
 // api is the REST API: every route but the agents' websocket endpoint. It
@@ -65,12 +66,18 @@ type api struct {
 	dummy     []byte // see dummyHash
 
 	failedLogins atomic.Uint64 // see pruneLoginCounters
+
+	// dbDown is the kind of database episode under way (dbUp, dbUnreachable
+	// or dbFull; see unavailable), so an outage is logged once, not once
+	// per request.
+	dbDown atomic.Int32
 }
 
 // routes registers every REST route on mux. Patterns use Go's ServeMux
 // syntax; the pattern, not the raw path, labels metrics and log lines.
 func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
 
 	mux.HandleFunc("POST /api/v2/users/first", a.createFirstUser)
 	mux.HandleFunc("POST /api/v2/users/login", a.login)
@@ -78,6 +85,12 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v2/users", a.authed(a.createUser))
 	mux.HandleFunc("GET /api/v2/users", a.authed(a.listUsers))
 	mux.HandleFunc("GET /api/v2/users/{user}", a.authed(a.getUser))
+	// Users' lifecycle (userlifecycle.go).
+	mux.HandleFunc("PUT /api/v2/users/{user}/role", a.authed(a.setUserRole))
+	mux.HandleFunc("PUT /api/v2/users/{user}/status/suspend", a.authed(a.suspendUser))
+	mux.HandleFunc("PUT /api/v2/users/{user}/status/activate", a.authed(a.activateUser))
+	mux.HandleFunc("PUT /api/v2/users/{user}/password", a.authed(a.updatePassword))
+	mux.HandleFunc("DELETE /api/v2/users/{user}", a.authed(a.deleteUser))
 
 	// Single sign-on (issue 19 part 1); the browser steps are in dashRoutes.
 	mux.HandleFunc("GET /api/v2/users/authmethods", a.authMethods)
@@ -99,10 +112,6 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v2/users/{user}/secrets/{name}", a.authed(a.deleteSecret))
 
 	a.dashRoutes(mux)
-}
-
-func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func routeField(r *http.Request) zap.Field {

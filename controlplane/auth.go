@@ -111,7 +111,9 @@ func (a *api) authed(h http.HandlerFunc) http.HandlerFunc {
 			}
 			a.noteTokenUse(r, *t)
 		}
+		w, wrote := a.watchWrite(w, r)
 		h(w, r)
+		wrote()
 	}
 }
 
@@ -163,6 +165,7 @@ func (a *api) withCredential(ctx context.Context, tok string, apiTokens bool) (c
 	if err != nil {
 		return nil, fmt.Errorf("look up session user: %w", err)
 	}
+	a.backAvailable(dbUnreachable)
 	ctx = context.WithValue(ctx, ctxUser, u)
 	ctx = context.WithValue(ctx, ctxCred, cred)
 	return context.WithValue(ctx, ctxTokenHash, hash), nil
@@ -171,8 +174,10 @@ func (a *api) withCredential(ctx context.Context, tok string, apiTokens bool) (c
 var errNoUser = errorf(http.StatusNotFound, "user not found")
 
 // resolveUser turns a {user} path value (UUID, username or "me") into a user
-// and checks that the caller may see it: themselves, or anyone for an admin.
-// Others are told the user does not exist, so usernames cannot be probed.
+// and checks that the caller may see it: themselves, anyone for an admin,
+// and anyone for an auditor on a GET or HEAD (on any other method an
+// auditor gets errAuditorReadOnly). Members are told another user does not
+// exist, so usernames cannot be probed.
 func (a *api) resolveUser(r *http.Request) (store.User, error) {
 	me := caller(r)
 	ref := r.PathValue("user")
@@ -194,10 +199,15 @@ func (a *api) resolveUser(r *http.Request) (store.User, error) {
 	if err != nil {
 		return store.User{}, fmt.Errorf("look up user: %w", err)
 	}
-	if !me.IsAdmin() {
-		return store.User{}, errNoUser
+	switch {
+	case me.IsAdmin():
+		return u, nil
+	case store.RoleOf(me) == store.RoleAuditor && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		return u, nil
+	case store.RoleOf(me) == store.RoleAuditor:
+		return store.User{}, errAuditorReadOnly
 	}
-	return u, nil
+	return store.User{}, errNoUser
 }
 
 // looksLikeUUID reports whether s has the 8-4-4-4-12 hex shape of an ID.

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,25 +17,39 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/google/uuid"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/store"
 )
 
 // The authorization matrix: every route of the control plane, asked by
 // every kind of caller, in one table. The resources belong to alice (the
-// owner): her user, her secrets, her workspace. Invalid tokens are all
-// alice's, so a hole would hand out an owner's rights.
+// owner): her user, her secrets, her workspace. Invalid tokens are
+// alice's where they can be (logged out, expired, expired API token,
+// rotated agent token), so a hole would hand out an owner's rights; the
+// suspended and the deleted user are others (sam, dan), since suspending
+// or deleting alice would end every other column. The suspended, deleted,
+// expired and rotated credentials are checked to work before they are made
+// invalid (the expired API token through a twin with a later expiry).
 
 // Principals, the columns of the matrix.
 const (
-	pOwner     = iota // alice, a fresh session
-	pOther            // bob, an ordinary user
-	pAdmin            // root, the first user
-	pNone             // no token at all
-	pGarbage          // a token nobody issued
-	pLoggedOut        // alice's token after logout
-	pExpired          // alice's token past SessionLifetime (via Config.Now)
-	pAgent            // another workspace's (bob's) agent token
+	pOwner        = iota // alice, a fresh session
+	pOther               // bob, an ordinary user (a member)
+	pAdmin               // root, the first user
+	pNone                // no token at all
+	pGarbage             // a token nobody issued
+	pLoggedOut           // alice's token after logout
+	pExpired             // alice's token past SessionLifetime (via Config.Now)
+	pAgent               // another workspace's (bob's) agent token
+	pAuditor             // dave, an auditor
+	pSuspended           // a session of sam, made after an admin suspended sam
+	pDeleted             // dan's session token, after an admin deleted dan
+	pExpiredAPI          // alice's write-scoped API token past its expiry
+	pReadToken           // alice's read-scoped API token
+	pRotatedAgent        // alice's workspace's agent token after RotateAgentToken
 	nPrincipals
 )
 
@@ -42,8 +57,14 @@ const (
 // pages' answer where the API answers 401.
 const seeLogin = 1303
 
+// ownerIfRead, in the read-token column, is the owner's answer for a GET
+// or HEAD and 403 for any other method: a read-scoped token of alice's
+// reads what she reads and changes nothing. The test resolves it per row.
+const ownerIfRead = -1
+
 var principalNames = [nPrincipals]string{"owner", "other user", "admin", "no token", "garbage token",
-	"logged-out token", "expired token", "agent token"}
+	"logged-out token", "expired token", "agent token", "auditor", "suspended user", "deleted user",
+	"expired API token", "read-scoped token", "rotated agent token"}
 
 // authzRow is one route. path may hold {user} (alice's username), {ws}
 // (alice's workspace ID) and {secret} (a secret of alice's created for the
@@ -63,17 +84,21 @@ type authzRow struct {
 	want   [nPrincipals]int
 }
 
-// Shorthands for rows: the answer of the three valid callers, then the
-// five invalid credentials, which must all get 401 on an authenticated
-// route, or the same answer on a public one.
-func authed(owner, other, admin int) [nPrincipals]int {
-	return [nPrincipals]int{owner, other, admin, 401, 401, 401, 401, 401}
+// Shorthands for rows: the answer of the three valid callers (and of the
+// auditor: when omitted, the auditor is expected to answer as the other
+// user, an ordinary member, does), then the invalid credentials, which
+// must all get 401 on an authenticated route, or the same answer on a
+// public one. alice's read-scoped token answers ownerIfRead.
+func authed(owner, other, admin int, auditor ...int) [nPrincipals]int {
+	return [nPrincipals]int{owner, other, admin, 401, 401, 401, 401, 401,
+		auditorOr(other, auditor), 401, 401, 401, ownerIfRead, 401}
 }
 
 // page is authed for dashboard pages: invalid credentials are sent to the
-// login page.
-func page(owner, other, admin int) [nPrincipals]int {
-	return [nPrincipals]int{owner, other, admin, seeLogin, seeLogin, seeLogin, seeLogin, seeLogin}
+// login page, and so are API tokens, which do not open the dashboard.
+func page(owner, other, admin int, auditor ...int) [nPrincipals]int {
+	return [nPrincipals]int{owner, other, admin, seeLogin, seeLogin, seeLogin, seeLogin, seeLogin,
+		auditorOr(other, auditor), seeLogin, seeLogin, seeLogin, seeLogin, seeLogin}
 }
 
 func public(status int) [nPrincipals]int {
@@ -84,8 +109,16 @@ func public(status int) [nPrincipals]int {
 	return w
 }
 
+func auditorOr(other int, auditor []int) int {
+	if len(auditor) > 0 {
+		return auditor[0]
+	}
+	return other
+}
+
 var authzMatrix = []authzRow{
 	{route: "GET /healthz", path: "/healthz", want: public(200)},
+	{route: "GET /readyz", path: "/readyz", want: public(200)},
 	{route: "GET /metrics", path: "/metrics", want: public(200)},
 	{route: "POST /api/v2/users/first", path: "/api/v2/users/first", want: public(409),
 		body: func(c string) any {
@@ -93,33 +126,51 @@ var authzMatrix = []authzRow{
 		}},
 	{route: "POST /api/v2/users/login", path: "/api/v2/users/login", want: public(201),
 		body: func(string) any { return map[string]string{"username": "carol", "password": testPassword} }},
-	{route: "POST /api/v2/users/logout", path: "/api/v2/users/logout", want: authed(204, 204, 204)},
-	{route: "POST /api/v2/users", path: "/api/v2/users", want: authed(403, 403, 201),
+	{route: "POST /api/v2/users/logout", path: "/api/v2/users/logout", want: authed(204, 204, 204, 204)},
+	{route: "POST /api/v2/users", path: "/api/v2/users", want: authed(403, 403, 201, 403),
 		body: func(c string) any {
 			return map[string]string{"username": "u" + c, "email": "u" + c + "@example.com", "password": testPassword}
 		}},
-	{route: "GET /api/v2/users", path: "/api/v2/users", want: authed(403, 403, 200)},
-	{route: "GET /api/v2/users/{user}", path: "/api/v2/users/{user}", want: authed(200, 404, 200)},
-	{route: "GET /api/v2/users/{user}", path: "/api/v2/users/me", want: authed(200, 200, 200)},
+	{route: "GET /api/v2/users", path: "/api/v2/users", want: authed(403, 403, 200, 200)},
+	{route: "GET /api/v2/users/{user}", path: "/api/v2/users/{user}", want: authed(200, 404, 200, 200)},
+	{route: "GET /api/v2/users/{user}", path: "/api/v2/users/me", want: authed(200, 200, 200, 200)},
 
-	{route: "POST /api/v2/workspaces", path: "/api/v2/workspaces", want: authed(403, 403, 201),
+	// Users' lifecycle (issue 19 part 3). {victim} is a member created
+	// for the cell, so a suspension or deletion touches nobody else.
+	{route: "PUT /api/v2/users/{user}/role", path: "/api/v2/users/{victim}/role", want: authed(403, 403, 200, 403),
+		body: func(string) any { return map[string]string{"role": "auditor"} }},
+	{route: "PUT /api/v2/users/{user}/status/suspend", path: "/api/v2/users/{victim}/status/suspend", want: authed(403, 403, 200, 403)},
+	{route: "PUT /api/v2/users/{user}/status/activate", path: "/api/v2/users/{victim}/status/activate", want: authed(403, 403, 200, 403)},
+	{route: "DELETE /api/v2/users/{user}", path: "/api/v2/users/{victim}", want: authed(403, 403, 204, 403)},
+	// alice's password: she changes it (with the old one, to the same),
+	// an admin resets it, a member cannot see her, an auditor cannot
+	// change it.
+	{route: "PUT /api/v2/users/{user}/password", path: "/api/v2/users/{user}/password", want: authed(204, 404, 204, 403),
+		body: func(string) any { return map[string]string{"old_password": testPassword, "password": testPassword} }},
+	// Everyone changes their own.
+	{route: "PUT /api/v2/users/{user}/password", path: "/api/v2/users/me/password", want: authed(204, 204, 204, 204),
+		body: func(string) any { return map[string]string{"old_password": testPassword, "password": testPassword} }},
+
+	{route: "POST /api/v2/workspaces", path: "/api/v2/workspaces", want: authed(403, 403, 201, 403),
 		body: func(c string) any { return map[string]string{"name": "w" + c, "owner": "alice"} }},
-	{route: "GET /api/v2/workspaces", path: "/api/v2/workspaces", want: authed(200, 200, 200)},
-	{route: "GET /api/v2/workspaces/{workspace}", path: "/api/v2/workspaces/{ws}", want: authed(200, 404, 200)},
-	{route: "GET /api/v2/workspaces/{workspace}/agent", path: "/api/v2/workspaces/{ws}/agent", want: authed(200, 404, 200)},
+	{route: "GET /api/v2/workspaces", path: "/api/v2/workspaces", want: authed(200, 200, 200, 200)},
+	{route: "GET /api/v2/workspaces/{workspace}", path: "/api/v2/workspaces/{ws}", want: authed(200, 404, 200, 404)},
+	{route: "GET /api/v2/workspaces/{workspace}/agent", path: "/api/v2/workspaces/{ws}/agent", want: authed(200, 404, 200, 404)},
 	// Only the owner may open a shell: it reads every secret of the owner.
-	{route: "GET /api/v2/workspaces/{workspace}/ssh", path: "/api/v2/workspaces/{ws}/ssh", ws: true, want: authed(101, 404, 403)},
+	// Not with a read-scoped token: a shell can change anything.
+	{route: "GET /api/v2/workspaces/{workspace}/ssh", path: "/api/v2/workspaces/{ws}/ssh", ws: true,
+		want: readToken(authed(101, 404, 403, 404), 403)},
 
-	{route: "GET /api/v2/users/{user}/secrets", path: "/api/v2/users/{user}/secrets", want: authed(200, 404, 200)},
-	// Admins read metadata but never create, change or delete.
-	{route: "POST /api/v2/users/{user}/secrets", path: "/api/v2/users/{user}/secrets", want: authed(201, 404, 403),
+	{route: "GET /api/v2/users/{user}/secrets", path: "/api/v2/users/{user}/secrets", want: authed(200, 404, 200, 200)},
+	// Admins and auditors read metadata but never create, change or delete.
+	{route: "POST /api/v2/users/{user}/secrets", path: "/api/v2/users/{user}/secrets", want: authed(201, 404, 403, 403),
 		body: func(c string) any { return map[string]string{"name": "new" + c, "value": canary} }},
-	{route: "POST /api/v2/users/{user}/secrets/batch", path: "/api/v2/users/{user}/secrets/batch", want: authed(201, 404, 403),
+	{route: "POST /api/v2/users/{user}/secrets/batch", path: "/api/v2/users/{user}/secrets/batch", want: authed(201, 404, 403, 403),
 		body: func(c string) any { return map[string]string{"format": "env", "content": "BATCH" + c + "=" + canary} }},
-	{route: "GET /api/v2/users/{user}/secrets/{name}", path: "/api/v2/users/{user}/secrets/{secret}", want: authed(200, 404, 200)},
-	{route: "PATCH /api/v2/users/{user}/secrets/{name}", path: "/api/v2/users/{user}/secrets/{secret}", want: authed(200, 404, 403),
+	{route: "GET /api/v2/users/{user}/secrets/{name}", path: "/api/v2/users/{user}/secrets/{secret}", want: authed(200, 404, 200, 200)},
+	{route: "PATCH /api/v2/users/{user}/secrets/{name}", path: "/api/v2/users/{user}/secrets/{secret}", want: authed(200, 404, 403, 403),
 		body: func(string) any { return map[string]string{"value": canary + "-2"} }},
-	{route: "DELETE /api/v2/users/{user}/secrets/{name}", path: "/api/v2/users/{user}/secrets/{secret}", want: authed(204, 404, 403)},
+	{route: "DELETE /api/v2/users/{user}/secrets/{name}", path: "/api/v2/users/{user}/secrets/{secret}", want: authed(204, 404, 403, 403)},
 
 	// Issue 19 part 1, single sign-on: public routes. This server has no
 	// OIDC provider configured, so all but authmethods answer 404.
@@ -133,9 +184,10 @@ var authzMatrix = []authzRow{
 	{route: "GET /api/v2/users/oidc/callback", path: "/api/v2/users/oidc/callback?state=s&code=c", cookie: dashCookie, want: public(404)},
 
 	// The agents' endpoint: the principal's token is sent as the agent
-	// token. Session tokens are refused; an agent token connects.
+	// token. Session and API tokens are refused; an agent token connects,
+	// a rotated one no longer.
 	{route: proto.ConnectPath, path: proto.ConnectPath, ws: true,
-		want: [nPrincipals]int{401, 401, 401, 401, 401, 401, 401, 101}},
+		want: [nPrincipals]int{401, 401, 401, 401, 401, 401, 401, 101, 401, 401, 401, 401, 401, 401}},
 
 	// Dashboard pages and form actions: the session token travels in the
 	// dashboard's cookie, forms as url.Values, and seeLogin (a 303 to
@@ -143,25 +195,47 @@ var authzMatrix = []authzRow{
 	{route: "GET /static/", path: "/static/dash.css", want: public(200)},
 	{route: "GET /{$}", path: "/", want: public(303)},
 	// A signed-in caller is sent on from the login page.
-	{route: "GET /login", path: "/login", cookie: dashCookie, want: [nPrincipals]int{303, 303, 303, 200, 200, 200, 200, 200}},
+	{route: "GET /login", path: "/login", cookie: dashCookie,
+		want: [nPrincipals]int{303, 303, 303, 200, 200, 200, 200, 200, 303, 200, 200, 200, 200, 200}},
 	{route: "POST /login", path: "/login", cookie: dashCookie, want: public(303),
 		body: func(string) any { return url.Values{"login": {"carol"}, "password": {testPassword}} }},
 	{route: "POST /logout", path: "/logout", cookie: dashCookie, want: public(seeLogin)},
 	// Dashboard pages act on the caller's own account: another user and an
 	// admin see their own lists, and alice's secrets do not exist for them.
-	{route: "GET /account/secrets", path: "/account/secrets", cookie: dashCookie, want: page(200, 200, 200)},
-	{route: "GET /account/secrets/new", path: "/account/secrets/new", cookie: dashCookie, want: page(200, 200, 200)},
-	{route: "POST /account/secrets/new", path: "/account/secrets/new", cookie: dashCookie, want: page(303, 303, 303),
+	{route: "GET /account/secrets", path: "/account/secrets", cookie: dashCookie, want: page(200, 200, 200, 200)},
+	{route: "GET /account/secrets/new", path: "/account/secrets/new", cookie: dashCookie, want: page(200, 200, 200, 200)},
+	{route: "POST /account/secrets/new", path: "/account/secrets/new", cookie: dashCookie, want: page(303, 303, 303, 303),
 		body: func(c string) any { return url.Values{"name": {"dash" + c}, "value": {canary}} }},
-	{route: "GET /account/secrets/{name}/edit", path: "/account/secrets/{secret}/edit", cookie: dashCookie, want: page(200, 404, 404)},
-	{route: "POST /account/secrets/{name}/edit", path: "/account/secrets/{secret}/edit", cookie: dashCookie, want: page(303, 404, 404),
+	{route: "GET /account/secrets/{name}/edit", path: "/account/secrets/{secret}/edit", cookie: dashCookie, want: page(200, 404, 404, 404)},
+	{route: "POST /account/secrets/{name}/edit", path: "/account/secrets/{secret}/edit", cookie: dashCookie, want: page(303, 404, 404, 404),
 		body: func(string) any { return url.Values{"value": {canary + "-3"}} }},
-	{route: "POST /account/secrets/{name}/enabled", path: "/account/secrets/{secret}/enabled", cookie: dashCookie, want: page(303, 404, 404),
+	{route: "POST /account/secrets/{name}/enabled", path: "/account/secrets/{secret}/enabled", cookie: dashCookie, want: page(303, 404, 404, 404),
 		body: func(string) any { return url.Values{"enabled": {"false"}} }},
-	{route: "GET /account/secrets/{name}/delete", path: "/account/secrets/{secret}/delete", cookie: dashCookie, want: page(200, 404, 404)},
-	{route: "POST /account/secrets/{name}/delete", path: "/account/secrets/{secret}/delete", cookie: dashCookie, want: page(303, 404, 404)},
-	{route: "GET /workspaces", path: "/workspaces", cookie: dashCookie, want: page(200, 200, 200)},
-	{route: "GET /workspaces/{workspace}", path: "/workspaces/{ws}", cookie: dashCookie, want: page(200, 404, 200)},
+	{route: "GET /account/secrets/{name}/delete", path: "/account/secrets/{secret}/delete", cookie: dashCookie, want: page(200, 404, 404, 404)},
+	{route: "POST /account/secrets/{name}/delete", path: "/account/secrets/{secret}/delete", cookie: dashCookie, want: page(303, 404, 404, 404)},
+	{route: "GET /workspaces", path: "/workspaces", cookie: dashCookie, want: page(200, 200, 200, 200)},
+	{route: "GET /workspaces/{workspace}", path: "/workspaces/{ws}", cookie: dashCookie, want: page(200, 404, 200, 404)},
+
+	// Dashboard: users (issue 19 part 3).
+	{route: "GET /users", path: "/users", cookie: dashCookie, want: page(403, 403, 200, 200)},
+	{route: "POST /users/{user}/role", path: "/users/{victim}/role", cookie: dashCookie, want: page(403, 403, 303, 403),
+		body: func(string) any { return url.Values{"role": {"auditor"}} }},
+	{route: "POST /users/{user}/suspend", path: "/users/{victim}/suspend", cookie: dashCookie, want: page(403, 403, 303, 403)},
+	{route: "POST /users/{user}/activate", path: "/users/{victim}/activate", cookie: dashCookie, want: page(403, 403, 303, 403)},
+	{route: "GET /users/{user}/delete", path: "/users/{victim}/delete", cookie: dashCookie, want: page(403, 403, 200, 403)},
+	{route: "POST /users/{user}/delete", path: "/users/{victim}/delete", cookie: dashCookie, want: page(403, 403, 303, 403)},
+	{route: "GET /users/{user}/secrets", path: "/users/{user}/secrets", cookie: dashCookie, want: page(200, 404, 200, 200)},
+	{route: "GET /account/password", path: "/account/password", cookie: dashCookie, want: page(200, 200, 200, 200)},
+	{route: "POST /account/password", path: "/account/password", cookie: dashCookie, want: page(303, 303, 303, 303),
+		body: func(string) any {
+			return url.Values{"old_password": {testPassword}, "password": {testPassword}, "confirm": {testPassword}}
+		}},
+}
+
+// readToken replaces the read-scoped token's answer in want.
+func readToken(want [nPrincipals]int, status int) [nPrincipals]int {
+	want[pReadToken] = status
+	return want
 }
 
 // registeredRoutes reads the route patterns in the package's sources: every
@@ -215,6 +289,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		c.Limits.MaxSecrets = 1000 // each cell on a {secret} route gets its own secret
 	})
 	t.Cleanup(agents.wg.Wait)
+	ctx := context.Background()
 	p := ts.setup()
 	ts.want(ts.do("POST", "/api/v2/users", p.admin, map[string]any{
 		"username": "carol", "email": "carol@example.com", "password": testPassword}), 201)
@@ -222,6 +297,30 @@ func TestAuthorizationMatrix(t *testing.T) {
 	ts.want(ts.do("POST", "/api/v2/workspaces", p.admin, map[string]any{"name": "dev", "owner": "alice"}), 201).json(t, &aliceWS)
 	ts.want(ts.do("POST", "/api/v2/workspaces", p.admin, map[string]any{"name": "dev", "owner": "bob"}), 201).json(t, &bobWS)
 	agents.connect(aliceWS.ID)
+
+	// The principals of issue 19, each checked to have worked before it
+	// was made invalid, so a 401 below means the invalidation.
+	ts.createUserAs(p.admin, "dave", "auditor")
+	samID := ts.createUserAs(p.admin, "sam", "member")
+	ts.want(ts.do("GET", "/api/v2/users/me", ts.login("sam", testPassword), nil), 200)
+	ts.want(ts.do("PUT", "/api/v2/users/sam/status/suspend", p.admin, nil), 200)
+	ts.createUserAs(p.admin, "dan", "member")
+	deleted := ts.login("dan", testPassword)
+	ts.want(ts.do("GET", "/api/v2/users/me", deleted, nil), 200)
+	ts.want(ts.do("DELETE", "/api/v2/users/dan", p.admin, nil), 204)
+	expiredAPI := ts.storeAPIToken(p.aliceID, "expired", store.ScopeWrite, time.Now().Add(-time.Minute))
+	ts.want(ts.do("GET", "/api/v2/users/me", ts.storeAPIToken(p.aliceID, "unexpired", store.ScopeWrite, time.Now().Add(time.Hour)), nil), 200)
+	readTok := ts.storeAPIToken(p.aliceID, "read", store.ScopeRead, time.Now().Add(24*time.Hour))
+	if got := ts.wsStatus(proto.ConnectPath, aliceWS.AgentToken); got != 101 {
+		t.Fatalf("alice's agent token before rotation: %d", got)
+	}
+	if _, err := ts.store.RotateAgentToken(ctx, aliceWS.ID, hashToken("the-new-agent-token-0123456789abcdefghijkl"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	victimHash, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// token issues a fresh credential of kind p for one cell.
 	lifetime := DefaultConfig().SessionLifetime
@@ -246,6 +345,26 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return tok
 		case pAgent:
 			return bobWS.AgentToken
+		case pAuditor:
+			return ts.login("dave", testPassword)
+		case pSuspended: // a session row of a suspended user: only the suspension refuses it
+			tok, hash, err := newToken()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ts.store.CreateSession(ctx, store.Session{TokenHash: hash, UserID: samID,
+				CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		case pDeleted:
+			return deleted
+		case pExpiredAPI:
+			return expiredAPI
+		case pReadToken:
+			return readTok
+		case pRotatedAgent:
+			return aliceWS.AgentToken
 		}
 		return ""
 	}
@@ -261,9 +380,18 @@ func TestAuthorizationMatrix(t *testing.T) {
 	for i, row := range authzMatrix {
 		for pr := range nPrincipals {
 			cell := fmt.Sprintf("%d-%d", i, pr)
-			path := strings.NewReplacer("{user}", "alice", "{ws}", aliceWS.ID, "{secret}", "cell"+cell).Replace(row.path)
+			victim := "v" + strings.ReplaceAll(cell, "-", "x")
+			path := strings.NewReplacer("{user}", "alice", "{ws}", aliceWS.ID, "{secret}", "cell"+cell, "{victim}", victim).Replace(row.path)
 			if strings.Contains(row.path, "{secret}") {
-				ts.want(ts.do("POST", "/api/v2/users/me/secrets", p.alice, map[string]string{"name": "cell" + cell, "value": canary}), 201)
+				// A fresh session: rows that change alice's password end
+				// her other sessions.
+				ts.want(ts.do("POST", "/api/v2/users/me/secrets", ts.login("alice", testPassword), map[string]string{"name": "cell" + cell, "value": canary}), 201)
+			}
+			if strings.Contains(row.path, "{victim}") {
+				if err := ts.store.CreateUser(ctx, store.User{ID: uuid.NewString(), Username: victim, Email: victim + "@example.com",
+					PasswordHash: victimHash, Role: store.RoleMember, CreatedAt: time.Now()}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			var body any
 			if row.body != nil {
@@ -279,9 +407,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	var report strings.Builder
 	for i, row := range authzMatrix {
+		want := row.want
+		if want[pReadToken] == ownerIfRead {
+			want[pReadToken] = http.StatusForbidden
+			if m := strings.Fields(row.route)[0]; m == http.MethodGet || m == http.MethodHead {
+				want[pReadToken] = want[pOwner]
+			}
+		}
 		for pr := range nPrincipals {
-			if got[i][pr] != row.want[pr] {
-				fmt.Fprintf(&report, "\n  %-45s %-17s got %d, want %d", row.path, principalNames[pr], got[i][pr], row.want[pr])
+			if got[i][pr] != want[pr] {
+				fmt.Fprintf(&report, "\n  %-45s %-19s got %d, want %d", row.path, principalNames[pr], got[i][pr], want[pr])
 			}
 		}
 	}

@@ -59,6 +59,17 @@ func (a *api) dashRoutes(mux *http.ServeMux) {
 
 	page("GET /workspaces", a.dashPage(a.dashWorkspaces))
 	page("GET /workspaces/{workspace}", a.dashPage(a.dashWorkspace))
+
+	// Users (dash_users.go).
+	page("GET /users", a.dashPage(a.dashUsers))
+	page("POST /users/{user}/role", a.dashPage(a.dashSetRole))
+	page("POST /users/{user}/suspend", a.dashPage(a.dashSuspend))
+	page("POST /users/{user}/activate", a.dashPage(a.dashActivate))
+	page("GET /users/{user}/delete", a.dashPage(a.dashConfirmDeleteUser))
+	page("POST /users/{user}/delete", a.dashPage(a.dashDeleteUser))
+	page("GET /users/{user}/secrets", a.dashPage(a.dashUserSecrets))
+	page("GET /account/password", a.dashPage(a.dashPasswordPage))
+	page("POST /account/password", a.dashPage(a.dashChangePassword))
 }
 
 // dashPage wraps h so it runs only with a valid dashboard session cookie;
@@ -103,6 +114,7 @@ func (a *api) cookie(r *http.Request, name, value string, maxAge time.Duration) 
 // failure is a bug: logged, and answered with a bare 500.
 func (a *api) render(w http.ResponseWriter, r *http.Request, status int, name string, p *web.Page) {
 	p.User = caller(r).Username
+	p.ShowUsers = canSeeEveryone(caller(r))
 	if c, err := r.Cookie(noticeCookie); err == nil && p.Notice == "" {
 		if b, err := base64.RawURLEncoding.DecodeString(c.Value); err == nil {
 			p.Notice = string(b)

@@ -64,8 +64,14 @@ func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
 		body.LiveFiles = ap.LiveFiles
 		for _, o := range ap.Outcomes {
 			text, bad := outcomeText(o)
+			// The path as the owner wrote it, and what it resolved to
+			// when that differs (older agents report only the latter).
+			file, resolved := o.FilePath, o.Path
+			if file == "" || file == resolved {
+				file, resolved = o.Path, ""
+			}
 			body.Outcomes = append(body.Outcomes, web.Outcome{Secret: o.Secret, Outcome: text,
-				Env: o.EnvName, File: o.Path, Bad: bad})
+				Env: o.EnvName, File: file, Resolved: resolved, Bad: bad})
 		}
 	}
 	a.render(w, r, http.StatusOK, "workspace", &web.Page{Title: "Workspace " + ws.Name, Nav: "workspaces", Body: body})

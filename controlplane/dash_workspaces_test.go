@@ -54,7 +54,8 @@ func TestDashWorkspacePage(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := proto.ApplyReport{At: at.Add(time.Second), Outcomes: []proto.Outcome{
-		{Secret: "api-key", EnvName: "API_KEY", Path: "~/.key", Outcome: proto.OutcomeWritten},
+		{Secret: "api-key", EnvName: "API_KEY", Path: "/home/alice/.key", Target: "~/.key", Outcome: proto.OutcomeWritten},
+		{Secret: "bad name!", Path: "/abs", Target: "/abs", Outcome: proto.OutcomeWritten},
 		{Secret: "same", Path: "~/.same", Outcome: proto.OutcomeUnchanged},
 		{Secret: "home-x", Path: "~/x", Outcome: proto.OutcomeCollision, Winner: "abs-x"},
 		{Secret: "broken", Path: "/root/nope", Outcome: proto.OutcomeFailed, Error: "open /root/nope: permission denied"},
@@ -67,6 +68,10 @@ func TestDashWorkspacePage(t *testing.T) {
 	for _, want := range []string{
 		"connected since 2026-11-25 09:30:00 UTC", "v1.2.3", `<dd id="applied-at">2026-11-25 09:30:01 UTC</dd>`,
 		`<th scope="row" data-label="Secret">api-key</th>`, "<code>API_KEY</code>", `<td data-label="Outcome">written</td>`,
+		// The path as the owner wrote it first, then what it resolved to.
+		`<code>~/.key</code><br><small class="resolved">→ <code>/home/alice/.key</code></small>`,
+		// A name with a space and "!" still makes a valid id.
+		`<tr id="outcome-bad_20name_21">`, `<td data-label="File"><code>/abs</code></td>`,
 		`<td data-label="Outcome">unchanged</td>`,
 		`<tr id="outcome-home-x" class="bad">`, "lost a collision to abs-x (same file)",
 		"failed: open /root/nope: permission denied",

@@ -13,12 +13,13 @@
 //     stored. They are accepted in Coder-Session-Token (the reference's),
 //     Courier-Session-Token and "Authorization: Bearer". A session lasts
 //     Config.SessionLifetime (7 days); logout revokes the presented token.
-//   - {user} is a user ID, a username or "me". A non-admin naming another
+//   - {user} is a user ID, a username or "me". A member naming another
 //     user gets 404, exactly as for a user that does not exist, so
 //     usernames cannot be probed.
-//   - Admins may list and read the metadata of other users' secrets (never
-//     a value: no route returns one), but may not create, change or delete
-//     them: 403. Only the owner writes their secrets.
+//   - Admins and auditors may list and read the metadata of other users'
+//     secrets (never a value: no route returns one), but may not create,
+//     change or delete them: 403. Only the owner writes their secrets.
+//     Roles, suspension, deletion and passwords: userlifecycle.go.
 //   - Only a workspace's owner may open SSH into it; an admin gets 403 on
 //     someone else's workspace, because a shell can read the owner's
 //     secrets. An unconnected agent is 503.

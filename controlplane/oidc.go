@@ -482,8 +482,6 @@ func (a *api) oidcDevicePoll(w http.ResponseWriter, r *http.Request) {
 	a.sessionFor(w, r, u.ID)
 }
 
-var errSuspended = errorf(http.StatusForbidden, "your account is suspended; ask an admin to reactivate it")
-
 // ssoUser returns the Courier user of a verified identity: the one linked
 // to (issuer, subject), else the local user with the same (verified)
 // e-mail, now linked, else a new user without a password. It refuses an

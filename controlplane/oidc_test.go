@@ -271,7 +271,7 @@ func TestOIDCRefusals(t *testing.T) {
 		{"bad signature", oidctest.ModeBadSignature, "sub-ada", 401, "signature"},
 		{"unverified e-mail", oidctest.ModeNormal, "sub-bob", 401, "not verified"},
 		{"e-mail domain not allowed", oidctest.ModeNormal, "sub-eve", 403, "evil.test may not sign in"},
-		{"suspended user", oidctest.ModeNormal, "sub-sam", 403, "suspended"},
+		{"suspended user", oidctest.ModeNormal, "sub-sam", 401, "suspended"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p.SetMode(t, tc.mode)

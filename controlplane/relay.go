@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/zap"
 
+	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/store"
 )
 
@@ -44,6 +45,11 @@ const (
 	headerRelayTime      = "X-Courier-Relay-Time"
 	headerRelayNonce     = "X-Courier-Relay-Nonce"
 	headerRelaySignature = "X-Courier-Relay-Signature"
+	// headerRelayClient and headerRelayServer carry the SSH client's
+	// address and the address it reached (proto.SSHPeer), signed with the
+	// rest, so the agent's SSH_CONNECTION is right through a relay too.
+	headerRelayClient = "X-Courier-Relay-Client"
+	headerRelayServer = "X-Courier-Relay-Server"
 )
 
 // relayMaxSkew bounds how old (or how far ahead) a relay request's
@@ -92,9 +98,9 @@ func validAdvertiseURL(raw string) error {
 
 // relaySignature is the hex HMAC-SHA256 of a relay request for the
 // workspace, meant for the replica target, made at unix with nonce.
-func relaySignature(secret []byte, workspaceID, target string, unix int64, nonce string) string {
+func relaySignature(secret []byte, workspaceID, target string, unix int64, nonce string, peer proto.SSHPeer) string {
 	m := hmac.New(sha256.New, secret)
-	fmt.Fprintf(m, "courier-ssh-relay/2\x00%s\x00%s\x00%d\x00%s", workspaceID, target, unix, nonce)
+	fmt.Fprintf(m, "courier-ssh-relay/3\x00%s\x00%s\x00%d\x00%s\x00%s\x00%s", workspaceID, target, unix, nonce, peer.Client, peer.Server)
 	return hex.EncodeToString(m.Sum(nil))
 }
 
@@ -156,8 +162,8 @@ type relayDialer struct {
 }
 
 // Dial implements agentDialer.
-func (d relayDialer) Dial(ctx context.Context, workspaceID string) (net.Conn, error) {
-	conn, err := d.local.Dial(ctx, workspaceID)
+func (d relayDialer) Dial(ctx context.Context, workspaceID string, sshPeer proto.SSHPeer) (net.Conn, error) {
+	conn, err := d.local.Dial(ctx, workspaceID, sshPeer)
 	if !errors.Is(err, errAgentNotConnected) {
 		return conn, err
 	}
@@ -182,7 +188,9 @@ func (d relayDialer) Dial(ctx context.Context, workspaceID string) (net.Conn, er
 	h := http.Header{}
 	h.Set(headerRelayTime, strconv.FormatInt(now, 10))
 	h.Set(headerRelayNonce, nonce)
-	h.Set(headerRelaySignature, relaySignature(d.secret, workspaceID, st.ReplicaID, now, nonce))
+	h.Set(headerRelayClient, sshPeer.Client)
+	h.Set(headerRelayServer, sshPeer.Server)
+	h.Set(headerRelaySignature, relaySignature(d.secret, workspaceID, st.ReplicaID, now, nonce, sshPeer))
 	c, res, derr := websocket.Dial(ctx, target, &websocket.DialOptions{HTTPHeader: h})
 	if derr != nil {
 		if res != nil && res.StatusCode == http.StatusServiceUnavailable {
@@ -218,7 +226,8 @@ func (h relayHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	unix, err := strconv.ParseInt(r.Header.Get(headerRelayTime), 10, 64)
 	nonce := r.Header.Get(headerRelayNonce)
 	got := []byte(r.Header.Get(headerRelaySignature))
-	want := []byte(relaySignature(h.secret, wsID, h.self, unix, nonce))
+	sshPeer := proto.SSHPeer{Client: r.Header.Get(headerRelayClient), Server: r.Header.Get(headerRelayServer)}
+	want := []byte(relaySignature(h.secret, wsID, h.self, unix, nonce, sshPeer))
 	now := h.now()
 	skew := now.Sub(time.Unix(unix, 0))
 	if !hmac.Equal(got, want) || err != nil || len(nonce) != 32 || skew > relayMaxSkew || skew < -relayMaxSkew {
@@ -236,7 +245,7 @@ func (h relayHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stop := context.AfterFunc(h.base, cancel)
 	defer stop()
-	agentConn, err := h.local.Dial(ctx, wsID)
+	agentConn, err := h.local.Dial(ctx, wsID, sshPeer)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Message: "the agent is not connected to this replica"})
 		return

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/store/pgstore/pgtest"
 )
 
@@ -142,7 +143,7 @@ func TestSSHRelayedToTheAgentsReplica(t *testing.T) {
 	now := time.Now()
 	key := []byte(replicaSecretCanary)
 	good := func(ts *testServer, at time.Time, nonce string) string {
-		return relaySignature(key, created.ID, ts.replicaID, at.Unix(), nonce)
+		return relaySignature(key, created.ID, ts.replicaID, at.Unix(), nonce, proto.SSHPeer{})
 	}
 	var ns [8]string
 	for i := range ns {
@@ -155,8 +156,8 @@ func TestSSHRelayedToTheAgentsReplica(t *testing.T) {
 		want  int
 	}{
 		"no signature":          {"", now, ns[0], 401},
-		"wrong secret":          {relaySignature([]byte(strings.Repeat("x", 40)), created.ID, a.replicaID, now.Unix(), ns[1]), now, ns[1], 401},
-		"other workspace":       {relaySignature(key, "other", a.replicaID, now.Unix(), ns[2]), now, ns[2], 401},
+		"wrong secret":          {relaySignature([]byte(strings.Repeat("x", 40)), created.ID, a.replicaID, now.Unix(), ns[1], proto.SSHPeer{}), now, ns[1], 401},
+		"other workspace":       {relaySignature(key, "other", a.replicaID, now.Unix(), ns[2], proto.SSHPeer{}), now, ns[2], 401},
 		"signed for replica B":  {good(b, now, ns[3]), now, ns[3], 401},
 		"other nonce":           {good(a, now, ns[4]), now, ns[5], 401},
 		"no nonce":              {good(a, now, ""), now, "", 401},

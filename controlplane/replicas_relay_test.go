@@ -137,6 +137,13 @@ func TestReplicasRelayAndLiveFiles(t *testing.T) {
 	if !strings.Contains(logs[other].String(), "relaying ssh to the replica holding the agent") {
 		t.Fatal("the other replica did not relay the session")
 	}
+	// Through the relay, SSH_CONNECTION still names the real client and
+	// the replica the client reached (not the relaying hop).
+	_, otherPort, _ := net.SplitHostPort(strings.TrimPrefix(reps[other].url, "http://"))
+	conn := strings.Fields(courierSSH(t, reps[other].url, token, "dev", `echo "$SSH_CONNECTION"`))
+	if len(conn) != 4 || conn[0] != "127.0.0.1" || conn[1] == "0" || conn[3] != otherPort {
+		t.Errorf("relayed SSH_CONNECTION = %q, want the client and the replica it reached (port %s)", conn, otherPort)
+	}
 
 	// (2) A change through the other replica reaches the agent on the
 	// holder; live files rewrite the file, the running app keeps its env.

@@ -102,6 +102,8 @@ func (a *api) explain(w http.ResponseWriter, r *http.Request, err error) *apiErr
 		ae.body.Validations = []Validation{{Field: ce.Field, Detail: ce.Message}}
 	case errors.Is(err, store.ErrNotFound):
 		ae = errorf(http.StatusNotFound, "not found")
+	case store.Unavailable(err) != nil:
+		ae = a.unavailable(w, err)
 	default:
 		a.log.Error("request failed", routeField(r), errField(err))
 		ae = errorf(http.StatusInternalServerError, "internal server error")

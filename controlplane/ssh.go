@@ -10,6 +10,8 @@ import (
 
 	"github.com/coder/websocket"
 	"go.uber.org/zap"
+
+	"github.com/courierhq/courier/agent/proto"
 )
 
 // sshReadLimit bounds one websocket message from the SSH client; SSH packets
@@ -34,6 +36,11 @@ func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
 			"only the workspace's owner may open a shell in it (a shell can read the owner's secrets)"))
 		return
 	}
+	if readOnlyToken(r) {
+		a.writeError(w, r, errorf(http.StatusForbidden,
+			"this API token has the read scope: it cannot open a shell, which can change anything in the workspace"))
+		return
+	}
 	// Stop when the request ends or the server shuts down: hijacked
 	// connections are not drained by http.Server.Shutdown.
 	ctx, cancel := context.WithCancel(r.Context())
@@ -41,7 +48,7 @@ func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
 	stop := context.AfterFunc(a.base, cancel)
 	defer stop()
 
-	agentConn, err := a.agents.Dial(ctx, ws.ID)
+	agentConn, err := a.agents.Dial(ctx, ws.ID, a.sshPeer(r))
 	if errors.Is(err, errAgentNotConnected) {
 		a.writeError(w, r, errorf(http.StatusServiceUnavailable,
 			"the agent of workspace %q is not connected; start the workspace and try again", ws.Name))
@@ -71,6 +78,27 @@ func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
 	defer a.metrics.sshStarted()()
 	pipe(ctx, clientConn, agentConn)
 	a.log.Info("ssh session ended", zap.String("workspace_id", ws.ID))
+}
+
+// sshPeer names the SSH client and the address its connection reached, as
+// the agent's SSH_CLIENT and SSH_CONNECTION show them (sshd's meaning):
+// the client is the TCP peer, or behind a trusted proxy the forwarded
+// client, whose port is then unknown and given as 0.
+func (a *api) sshPeer(r *http.Request) proto.SSHPeer {
+	var p proto.SSHPeer
+	if ip, direct := a.cfg.LoginThrottle.clientIP(r); ip.IsValid() {
+		port := "0"
+		if direct {
+			if _, pt, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+				port = pt
+			}
+		}
+		p.Client = net.JoinHostPort(ip.String(), port)
+	}
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		p.Server = la.String()
+	}
+	return p
 }
 
 // pipe copies both ways until one side ends or ctx does, then closes both.

@@ -100,15 +100,30 @@ func (e *errThrottled) retryAfterSeconds() string {
 // when the peer is a trusted proxy, the right-most X-Forwarded-For entry
 // that is not itself a trusted proxy. IPv6 addresses count by their /64.
 func (t LoginThrottle) clientAddr(r *http.Request) string {
+	addr, _ := t.clientIP(r)
+	if !addr.IsValid() {
+		return "unknown"
+	}
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}
+
+// clientIP is the client's address as clientAddr chooses it, whole, and
+// whether it is the TCP peer itself (direct) rather than a proxy's word.
+// The zero Addr when the peer's address does not parse.
+func (t LoginThrottle) clientIP(r *http.Request) (addr netip.Addr, direct bool) {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	addr, err := netip.ParseAddr(host)
+	addr, err = netip.ParseAddr(host)
 	if err != nil {
-		return "unknown"
+		return netip.Addr{}, false
 	}
-	addr = addr.Unmap()
+	addr, direct = addr.Unmap(), true
 	if t.trusted(addr) {
 		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 		for i := len(hops) - 1; i >= 0; i-- {
@@ -116,17 +131,13 @@ func (t LoginThrottle) clientAddr(r *http.Request) string {
 			if err != nil {
 				break // a malformed hop: stop at the last address we trust
 			}
-			addr = hop.Unmap()
+			addr, direct = hop.Unmap(), false
 			if !t.trusted(addr) {
 				break
 			}
 		}
 	}
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
+	return addr, direct
 }
 
 func (t LoginThrottle) trusted(a netip.Addr) bool {

@@ -14,21 +14,31 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/store"
 )
 
 // MinPasswordBytes is the shortest password accepted. bcrypt ignores bytes
-// past 72, so that is the longest.
+// past 72, so that is the longest. The whole policy is
+// identity.CheckPassword's.
 const (
-	MinPasswordBytes = 8
-	MaxPasswordBytes = 72
+	MinPasswordBytes = identity.MinPasswordBytes
+	MaxPasswordBytes = identity.MaxPasswordBytes
 )
 
 // UserResponse is a user as the API returns it (declared in package client).
 type UserResponse = client.User
 
 func userResponse(u store.User) UserResponse {
-	return UserResponse{ID: u.ID, Username: u.Username, Email: u.Email, Admin: u.IsAdmin(), CreatedAt: u.CreatedAt.UTC()}
+	r := UserResponse{ID: u.ID, Username: u.Username, Email: u.Email, Admin: u.IsAdmin(),
+		Role: string(store.RoleOf(u)), Status: client.StatusActive, LoginType: client.LoginPassword, CreatedAt: u.CreatedAt.UTC()}
+	if u.Suspended() {
+		r.Status = client.StatusSuspended
+	}
+	if u.OIDCSubject != "" {
+		r.LoginType = client.LoginOIDC
+	}
+	return r
 }
 
 type createUserRequest struct {
@@ -36,6 +46,8 @@ type createUserRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
 	Admin    bool   `json:"admin"`
+	// Role is optional: "" means member, or admin when Admin is set.
+	Role store.Role `json:"role"`
 }
 
 type loginRequest struct {
@@ -63,11 +75,12 @@ func (a *api) newUser(req createUserRequest) (store.User, error) {
 	if addr, err := mail.ParseAddress(req.Email); err != nil || addr.Address != req.Email || len(req.Email) > 254 {
 		vs = append(vs, Validation{Field: "email", Detail: "must be a plain e-mail address such as ada@example.com"})
 	}
-	switch {
-	case len(req.Password) < MinPasswordBytes:
-		vs = append(vs, Validation{Field: "password", Detail: fmt.Sprintf("must be at least %d bytes", MinPasswordBytes)})
-	case len(req.Password) > MaxPasswordBytes:
-		vs = append(vs, Validation{Field: "password", Detail: fmt.Sprintf("must be at most %d bytes", MaxPasswordBytes)})
+	if err := identity.CheckPassword(req.Password, req.Username, req.Email); err != nil {
+		vs = append(vs, Validation{Field: "password", Detail: err.Error()})
+	}
+	role, err := requestedRole(req.Role, req.Admin)
+	if err != nil {
+		vs = append(vs, Validation{Field: "role", Detail: err.Error()})
 	}
 	if len(vs) > 0 {
 		return store.User{}, &apiError{status: http.StatusBadRequest,
@@ -79,7 +92,7 @@ func (a *api) newUser(req createUserRequest) (store.User, error) {
 	}
 	return store.User{
 		ID: uuid.NewString(), Username: req.Username, Email: req.Email,
-		PasswordHash: hash, Role: roleFor(req.Admin), CreatedAt: a.cfg.stamp(),
+		PasswordHash: hash, Role: role, CreatedAt: a.cfg.stamp(),
 	}, nil
 }
 
@@ -117,6 +130,9 @@ func (a *api) createFirstUser(w http.ResponseWriter, r *http.Request) {
 // errBadLogin is the one answer to every failed login, so it reveals
 // nothing about which part was wrong.
 var errBadLogin = errorf(http.StatusUnauthorized, "incorrect username, e-mail or password")
+
+// errSuspended refuses the right password of a suspended account.
+var errSuspended = errorf(http.StatusUnauthorized, "this account is suspended; ask an admin to activate it")
 
 // login: POST /api/v2/users/login → 201 {"session_token"}.
 func (a *api) login(w http.ResponseWriter, r *http.Request) {
@@ -208,6 +224,9 @@ func (a *api) authenticate(r *http.Request, username, email, password string) (s
 	if _, err := a.store.UpdateLoginCounters(ctx, keys, th.succeed()); err != nil {
 		return store.User{}, fmt.Errorf("reset login counters: %w", err)
 	}
+	if u.Suspended() { // said only after the right password: nothing to probe
+		return store.User{}, errSuspended
+	}
 	return u, nil
 }
 
@@ -264,7 +283,7 @@ func (a *api) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// getUser: GET /api/v2/users/{user}; a non-admin sees only themselves.
+// getUser: GET /api/v2/users/{user}; a member sees only themselves.
 func (a *api) getUser(w http.ResponseWriter, r *http.Request) {
 	u, err := a.resolveUser(r)
 	if err != nil {
@@ -298,9 +317,9 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, userResponse(u))
 }
 
-// listUsers: GET /api/v2/users (admin).
+// listUsers: GET /api/v2/users (admins and auditors).
 func (a *api) listUsers(w http.ResponseWriter, r *http.Request) {
-	if !caller(r).IsAdmin() {
+	if !canSeeEveryone(caller(r)) {
 		a.writeError(w, r, errAdminOnly)
 		return
 	}
@@ -316,10 +335,18 @@ func (a *api) listUsers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// roleFor maps the REST API's admin flag to a role.
-func roleFor(admin bool) store.Role {
-	if admin {
-		return store.RoleAdmin
+// requestedRole is the role a new user asks for: role when set (admin
+// must then be false or agree), else admin or member by the admin flag.
+func requestedRole(role store.Role, admin bool) (store.Role, error) {
+	switch {
+	case role == "" && admin:
+		return store.RoleAdmin, nil
+	case role == "":
+		return store.RoleMember, nil
+	case !role.Valid():
+		return "", errBadRole
+	case admin && role != store.RoleAdmin:
+		return "", fmt.Errorf("admin is true but role is %q; send one or the other", role)
 	}
-	return store.RoleMember
+	return role, nil
 }

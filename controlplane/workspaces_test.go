@@ -22,7 +22,7 @@ type echoAgents struct {
 	wg        sync.WaitGroup
 }
 
-func (e *echoAgents) Dial(ctx context.Context, id string) (net.Conn, error) {
+func (e *echoAgents) Dial(ctx context.Context, id string, _ proto.SSHPeer) (net.Conn, error) {
 	e.mu.Lock()
 	ok := e.connected[id]
 	e.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"syscall"
 
 	"github.com/spf13/afero"
@@ -198,8 +199,8 @@ func (w *Writer) chown(f file, tmp string, uid, gid int) error {
 func (w *Writer) keepAttrs(f file, tmp, p string, haveOwner bool, uid, gid int, bare bool) string {
 	if haveOwner {
 		if err := w.chown(f, tmp, uid, gid); err != nil {
-			return fmt.Sprintf("uid %d may not chown a replacement to the existing file's owner %d and group %d (%v)",
-				os.Geteuid(), uid, gid, errno(err))
+			groups, _ := os.Getgroups()
+			return chownObstacle(os.Geteuid(), uid, gid, append(groups, os.Getegid()), errno(err))
 		}
 	}
 	if _, ok := w.cfg.Fs.(*afero.OsFs); ok {
@@ -208,6 +209,27 @@ func (w *Writer) keepAttrs(f file, tmp, p string, haveOwner bool, uid, gid int, 
 		}
 	}
 	return ""
+}
+
+// chownObstacle says exactly which of the existing file's owner (uid) and
+// group (gid) a replacement made by euid, whose groups are groups, cannot
+// keep, and why: only root gives a file to another user, and a user may
+// only give a file one of their own groups.
+func chownObstacle(euid, uid, gid int, groups []int, err error) string {
+	owner := uid != euid && euid != 0
+	group := euid != 0 && !slices.Contains(groups, gid)
+	switch {
+	case owner && group:
+		return fmt.Sprintf("the existing file's owner (uid %d) and group (gid %d) cannot be kept: the agent runs as uid %d, which may not give a file to another user, and gid %d is not one of its groups (%v)",
+			uid, gid, euid, gid, err)
+	case owner:
+		return fmt.Sprintf("the existing file's owner (uid %d) cannot be kept: the agent runs as uid %d, which may not give a file to another user (%v)",
+			uid, euid, err)
+	case group:
+		return fmt.Sprintf("the existing file's group (gid %d) cannot be kept: it is not one of the groups of the agent's uid %d (%v)",
+			gid, euid, err)
+	}
+	return fmt.Sprintf("uid %d could not give a replacement the existing file's owner %d and group %d (%v)", euid, uid, gid, err)
 }
 
 // inPlace is step (8): it rewrites the existing file p, keeping everything

@@ -42,8 +42,11 @@ func (p *Plan) String() string {
 
 // SecretOutcome is what happened to one secret in an apply.
 type SecretOutcome struct {
-	Name    string
-	Path    string // resolved file path, when there is a file target
+	Name string
+	Path string // resolved file path, when there is a file target
+	// Target is the file target as the owner wrote it ("~/.npmrc"), when
+	// there is one; Path is what it resolved to.
+	Target  string
 	EnvName string // env target, when injected as env
 	// Outcome is one of the Outcome* strings. For a secret with both
 	// targets it describes the file; EnvName says the env was set.
@@ -98,7 +101,7 @@ func NewPlan(m Manifest, secrets []Secret) (*Plan, error) {
 		if s.Disabled {
 			// A paused secret takes no part in env or file collisions; its
 			// old file, if any, stays (R7). Apply resolves the path.
-			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, Path: s.FilePath, Outcome: OutcomeDisabled}
+			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, Path: s.FilePath, Target: s.FilePath, Outcome: OutcomeDisabled}
 			continue
 		}
 		if err := s.Validate(); err != nil {
@@ -123,7 +126,7 @@ func NewPlan(m Manifest, secrets []Secret) (*Plan, error) {
 		}
 		switch {
 		case s.FilePath != "" && m.FileDeliveryDisabled:
-			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, EnvName: s.EnvName, Outcome: OutcomeFileDisabled}
+			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, EnvName: s.EnvName, Target: s.FilePath, Outcome: OutcomeFileDisabled}
 		case s.FilePath != "":
 			p.Files = append(p.Files, filewriter.File{Secret: s.Name, Path: s.FilePath, Content: []byte(s.Value), UpdatedAt: s.UpdatedAt})
 		case s.EnvName == "":
@@ -156,9 +159,13 @@ func Apply(ctx context.Context, p *Plan, w *filewriter.Writer) Report {
 	for k, v := range p.outcomes {
 		byName[k] = v
 	}
+	target := make(map[string]string, len(p.Files))
+	for _, f := range p.Files {
+		target[f.Secret] = f.Path
+	}
 	for _, r := range w.WriteAll(ctx, p.Files) {
-		byName[r.Secret] = SecretOutcome{Name: r.Secret, Path: r.Path, Outcome: string(r.Outcome), Err: r.Err, Winner: r.Winner,
-			InPlace: r.InPlace}
+		byName[r.Secret] = SecretOutcome{Name: r.Secret, Path: r.Path, Target: target[r.Secret], Outcome: string(r.Outcome),
+			Err: r.Err, Winner: r.Winner, InPlace: r.InPlace}
 	}
 	rep := Report{Warnings: append([]string(nil), p.Warnings...)}
 	for _, n := range p.names {

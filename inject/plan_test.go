@@ -212,3 +212,35 @@ func TestPlanStringHidesValues(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvRenameLeavesFileUnchanged: renaming only a secret's env target
+// rewrites nothing: the file is reported unchanged (its content is the
+// same), the new env name is reported beside it, and the target is the
+// path as the owner wrote it.
+func TestEnvRenameLeavesFileUnchanged(t *testing.T) {
+	m := Manifest{Home: "/home/dev"}
+	fs := afero.NewMemMapFs()
+	w, err := filewriter.New(filewriter.Config{Fs: fs, Home: m.Home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply := func(env string, at time.Time) SecretOutcome {
+		p, err := NewPlan(m, []Secret{{Name: "both", Value: canary, EnvName: env, FilePath: "~/.tok", UpdatedAt: at}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := Apply(context.Background(), p, w)
+		if len(rep.Outcomes) != 1 {
+			t.Fatalf("outcomes %+v", rep.Outcomes)
+		}
+		return rep.Outcomes[0]
+	}
+	first := apply("OLD_NAME", t0)
+	if first.Outcome != OutcomeWritten || first.Target != "~/.tok" || first.Path != "/home/dev/.tok" {
+		t.Fatalf("first apply: %+v", first)
+	}
+	second := apply("NEW_NAME", t0.Add(time.Minute))
+	if second.Outcome != OutcomeUnchanged || second.EnvName != "NEW_NAME" || second.Target != "~/.tok" {
+		t.Fatalf("after an env rename: %+v, want the file unchanged and env NEW_NAME", second)
+	}
+}

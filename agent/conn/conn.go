@@ -148,6 +148,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	hdr := http.Header{}
 	hdr.Set(proto.HeaderToken, cfg.Token)
 	hdr.Set(proto.HeaderVersion, proto.Version)
+	hdr.Set(proto.HeaderAgentFeatures, proto.FeatureSSHPeer)
 	if cfg.AgentVersion != "" {
 		hdr.Set(proto.HeaderAgentVersion, cfg.AgentVersion)
 	}

@@ -257,8 +257,11 @@ const (
 // Outcome is what happened to one secret in one apply. It never carries a
 // value.
 type Outcome struct {
-	Secret  string `json:"secret"`
+	Secret string `json:"secret"`
+	// Path is the file the secret resolved to, Target its file target as
+	// the owner wrote it ("~/.npmrc").
 	Path    string `json:"path,omitempty"`
+	Target  string `json:"target,omitempty"`
 	EnvName string `json:"env_name,omitempty"`
 	Outcome string `json:"outcome"`
 	// Error is set for OutcomeFailed; Winner for OutcomeCollision.

@@ -15,6 +15,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +47,11 @@ type Spec struct {
 	// never a secret or a Session var; a client variable that a secret
 	// shadows is dropped with a log line naming it.
 	Client map[string]string
+	// Unset names variables of the base layer (the agent's own
+	// environment) that this process must not inherit, such as TERM for
+	// an SSH session without a terminal. A template, secret, client or
+	// session variable of the same name is still set. Default none.
+	Unset []string
 	// Dir is the working directory; "" means Config.Home.
 	Dir string
 	// Login makes argv[0] "-" + the program's base name ("-bash"), which
@@ -260,7 +267,11 @@ func (s *Spawner) build(ctx context.Context, spec Spec, snap snapshot) (*exec.Cm
 	l.Session = s.sessionVars(spec.Session)
 	var env []string
 	var err error
-	if len(spec.Client) == 0 && snap.prepared != nil {
+	if len(spec.Unset) > 0 {
+		l.Base = without(l.Base, spec.Unset)
+		l.Template = s.withClient(l, spec.Client)
+		env, err = s.merge(l)
+	} else if len(spec.Client) == 0 && snap.prepared != nil {
 		// The common case: only the session layer is new.
 		env, err = s.withSession(snap.prepared, l.Session)
 	} else {
@@ -284,6 +295,19 @@ func (s *Spawner) build(ctx context.Context, spec Spec, snap snapshot) (*exec.Cm
 	cmd.WaitDelay = s.cfg.WaitDelay
 	cmd.Cancel = func() error { return terminate(cmd) }
 	return cmd, nil
+}
+
+// without returns base less the variables named in names (exact names:
+// the base is the agent's own environment on this OS).
+func without(base, names []string) []string {
+	out := make([]string, 0, len(base))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(names, k) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // sessionVars returns the session layer of a process: HOME and SHELL of

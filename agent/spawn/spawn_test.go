@@ -452,3 +452,40 @@ func TestDefaultConfigStripsToken(t *testing.T) {
 		t.Fatalf("defaults not filled: %+v", cfg)
 	}
 }
+
+// TestUnsetDropsOnlyTheBaseVariable: Unset removes the agent's own
+// variable, never one a template, secret or session sets.
+func TestUnsetDropsOnlyTheBaseVariable(t *testing.T) {
+	sp, _ := newSpawner(t)
+	sp.Update(map[string]string{"TVAR": "template"}, map[string]string{"SECRET_API": canarySecret})
+	run := func(unset []string, session map[string]string) map[string]string {
+		cmd, err := sp.Command(context.Background(), Spec{Path: "env", Args: []string{"-0"}, Unset: unset, Session: session})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{}
+		for _, kv := range bytes.Split(out, []byte{0}) {
+			if k, v, ok := strings.Cut(string(kv), "="); ok {
+				env[k] = v
+			}
+		}
+		return env
+	}
+	env := run([]string{"FROMBASE", "TVAR", "SECRET_API", "SESS"}, map[string]string{"SESS": "s"})
+	if _, ok := env["FROMBASE"]; ok {
+		t.Error("FROMBASE inherited from the base although unset")
+	}
+	if env["TVAR"] != "template" || env["SECRET_API"] != canarySecret || env["SESS"] != "s" {
+		t.Errorf("Unset removed a template, secret or session variable: %v", env["TVAR"])
+	}
+	if env["FOO"] != "base" || env["PATH"] == "" {
+		t.Error("Unset removed other base variables")
+	}
+	if env := run(nil, nil); env["FROMBASE"] != "base" {
+		t.Error("without Unset the base variable is missing")
+	}
+}

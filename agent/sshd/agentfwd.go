@@ -91,7 +91,50 @@ const agentRequestType = "auth-agent-req@openssh.com"
 // knows (OpenSSH then says "agent forwarding request failed" rather than
 // leaving the user with an SSH_AUTH_SOCK that never comes).
 func (s *Server) sessionHandler(srv *gliderssh.Server, conn *gossh.ServerConn, newChan gossh.NewChannel, ctx gliderssh.Context) {
+	if ctx.Value(noMoreSessionsKey{}) != nil {
+		// As sshd: the client promised to open no more sessions, so one
+		// that arrives anyway is someone else's (a hijacked connection).
+		s.log.Warn("ssh session refused: the client sent no-more-sessions@openssh.com before")
+		_ = newChan.Reject(gossh.Prohibited, "no more sessions")
+		return
+	}
 	gliderssh.DefaultSessionHandler(srv, conn, agentGate{NewChannel: newChan, s: s, done: ctx.Done()}, ctx)
+}
+
+// noMoreSessionsRequest is the global request by which OpenSSH's client
+// promises to open no more session channels on the connection.
+const noMoreSessionsRequest = "no-more-sessions@openssh.com"
+
+// noMoreSessionsKey marks, in a connection's context, that the client sent
+// noMoreSessionsRequest.
+type noMoreSessionsKey struct{}
+
+// noMoreSessions records the client's promise; sessionHandler refuses
+// every session channel after it. It carries no reply (want_reply is
+// false), as sshd's.
+func noMoreSessions(ctx gliderssh.Context, _ *gliderssh.Server, _ *gossh.Request) (bool, []byte) {
+	ctx.SetValue(noMoreSessionsKey{}, true)
+	return true, nil
+}
+
+// acceptsEnv reports whether an "env" request's payload names a variable
+// AcceptEnv allows (its value is checked when the session starts).
+func (s *Server) acceptsEnv(payload []byte) bool {
+	var kv struct{ Name, Value string }
+	if gossh.Unmarshal(payload, &kv) != nil {
+		return false
+	}
+	return kv.Name != "" && accepted(s.cfg.AcceptEnv, kv.Name)
+}
+
+// servesSubsystem reports whether a "subsystem" request's payload names a
+// subsystem this server has.
+func (s *Server) servesSubsystem(payload []byte) bool {
+	var p struct{ Name string }
+	if gossh.Unmarshal(payload, &p) != nil {
+		return false
+	}
+	return p.Name == "sftp" && s.cfg.SFTPCommand != nil
 }
 
 // agentGate is a session channel whose requests pass through a filter that
@@ -113,6 +156,23 @@ func (g agentGate) Accept() (gossh.Channel, <-chan *gossh.Request, error) {
 		defer g.s.sessions.Done()
 		defer close(out)
 		for r := range reqs {
+			if r.Type == "env" && !g.s.acceptsEnv(r.Payload) {
+				// sshd answers no to a name AcceptEnv does not allow (the
+				// library would say yes and drop it later).
+				_ = r.Reply(false, nil)
+				continue
+			}
+			if r.Type == "subsystem" && !g.s.servesSubsystem(r.Payload) {
+				// The library would refuse it silently; operators need to
+				// know why scp or sftp failed.
+				var p struct{ Name string }
+				_ = gossh.Unmarshal(r.Payload, &p)
+				g.s.log.Warn("ssh subsystem refused: this agent does not serve it",
+					zap.String("subsystem", sanitizeName(p.Name)),
+					zap.String("hint", "sftp and scp need the agent's SFTP server (courier-agent finds its own executable; see its log at start)"))
+				_ = r.Reply(false, nil)
+				continue
+			}
 			if r.Type == agentRequestType && g.s.currentPolicy().DisableForwarding {
 				g.s.metrics.inc(kindAgent, resultRefused)
 				g.s.log.Debug("ssh forwarding refused: turned off for this workspace", zap.String("kind", kindAgent))

@@ -15,6 +15,6 @@ import (
 const conPTY = false
 
 // runConPTY is never called outside Windows.
-func (s *Server) runConPTY(context.Context, gliderssh.Session, spawn.Spec, gliderssh.Window, <-chan gliderssh.Window, <-chan gliderssh.Signal, *zap.Logger) int {
+func (s *Server) runConPTY(context.Context, gliderssh.Session, spawn.Spec, gliderssh.Window, <-chan gliderssh.Window, <-chan gliderssh.Signal, *zap.Logger) exitResult {
 	panic("sshd: runConPTY outside Windows")
 }

@@ -33,7 +33,7 @@ const conPTY = true
 // path, arguments, environment, directory, creation flags — is started by
 // conpty.Spawn, and the process is adopted into the Cmd so Wait and the
 // spawner's signals work as for any child.
-func (s *Server) runConPTY(ctx context.Context, sess gliderssh.Session, spec spawn.Spec, win gliderssh.Window, winCh <-chan gliderssh.Window, sigs <-chan gliderssh.Signal, log *zap.Logger) int {
+func (s *Server) runConPTY(ctx context.Context, sess gliderssh.Session, spec spawn.Spec, win gliderssh.Window, winCh <-chan gliderssh.Window, sigs <-chan gliderssh.Signal, log *zap.Logger) exitResult {
 	cpty, err := conpty.New(consoleDim(win.Width, 80), consoleDim(win.Height, 24), 0)
 	if err != nil {
 		return s.startFailed(sess, fmt.Errorf("open pseudo-console: %w", err), log)

@@ -3,6 +3,7 @@
 package sshd
 
 import (
+	"os"
 	"os/exec"
 	"syscall"
 )
@@ -17,3 +18,6 @@ func signalGroup(cmd *exec.Cmd, sig syscall.Signal) error {
 	}
 	return nil
 }
+
+// sendBreak: Windows sessions have no pty (ConPTY has no BREAK).
+func sendBreak(*os.File) error { return nil }

@@ -161,6 +161,7 @@ func New(cfg Config) (*Server, error) {
 			"cancel-tcpip-forward":                   fwd.handle,
 			"streamlocal-forward@openssh.com":        fwd.handle,
 			"cancel-streamlocal-forward@openssh.com": fwd.handle,
+			noMoreSessionsRequest:                    noMoreSessions,
 		},
 		SubsystemHandlers: subsystems,
 		ConnectionFailedCallback: func(c net.Conn, err error) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"github.com/creack/pty"
 	gliderssh "github.com/gliderlabs/ssh"
 	"go.uber.org/zap"
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/courierhq/courier/agent/spawn"
 )
@@ -63,14 +65,18 @@ func (s *Server) handle(sess gliderssh.Session) {
 		zap.String("remote", sess.RemoteAddr().String()))
 	log.Info("ssh session started")
 	s.metrics.inc(kindSession, resultOK)
-	code := s.run(sess, sigs, log)
-	log.Info("ssh session ended", zap.Int("exit_status", code))
-	_ = sess.Exit(code)
+	res := s.run(sess, sigs, log)
+	if res.signal != "" {
+		log.Info("ssh session ended", zap.String("exit_signal", res.signal), zap.Bool("core_dumped", res.core))
+	} else {
+		log.Info("ssh session ended", zap.Int("exit_status", res.code))
+	}
+	sendExit(sess, res)
 }
 
 // run starts the session's process, pumps its I/O and returns its exit
 // status.
-func (s *Server) run(sess gliderssh.Session, sigs <-chan gliderssh.Signal, log *zap.Logger) int {
+func (s *Server) run(sess gliderssh.Session, sigs <-chan gliderssh.Signal, log *zap.Logger) exitResult {
 	ctx := sess.Context()
 	ptyReq, winCh, isPty := sess.Pty()
 	spec := spawn.Spec{
@@ -94,6 +100,11 @@ func (s *Server) run(sess gliderssh.Session, sigs <-chan gliderssh.Signal, log *
 			log.Debug("ssh agent forwarding started", zap.String("kind", kindAgent))
 		}
 	}
+	if !isPty {
+		// sshd sets TERM only for a session with a terminal; without one,
+		// the agent's own TERM (docker run -t sets one) must not leak in.
+		spec.Unset = []string{"TERM"}
+	}
 	if isPty {
 		if ptyReq.Term != "" {
 			spec.Session["TERM"] = ptyReq.Term
@@ -108,7 +119,7 @@ func (s *Server) run(sess gliderssh.Session, sigs <-chan gliderssh.Signal, log *
 
 // runPlain runs a session without a terminal: stdin, stdout and stderr are
 // the channel's.
-func (s *Server) runPlain(ctx context.Context, sess gliderssh.Session, spec spawn.Spec, sigs <-chan gliderssh.Signal, log *zap.Logger) int {
+func (s *Server) runPlain(ctx context.Context, sess gliderssh.Session, spec spawn.Spec, sigs <-chan gliderssh.Signal, log *zap.Logger) exitResult {
 	var stdin io.WriteCloser
 	cmd, err := s.cfg.Spawner.Start(ctx, spec, func(c *exec.Cmd) error {
 		c.Stdout, c.Stderr = sess, sess.Stderr()
@@ -135,7 +146,7 @@ func (s *Server) runPlain(ctx context.Context, sess gliderssh.Session, spec spaw
 }
 
 // runPty runs a session on a new pseudo-terminal of the requested size.
-func (s *Server) runPty(ctx context.Context, sess gliderssh.Session, spec spawn.Spec, win gliderssh.Window, winCh <-chan gliderssh.Window, sigs <-chan gliderssh.Signal, log *zap.Logger) int {
+func (s *Server) runPty(ctx context.Context, sess gliderssh.Session, spec spawn.Spec, win gliderssh.Window, winCh <-chan gliderssh.Window, sigs <-chan gliderssh.Signal, log *zap.Logger) exitResult {
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		return s.startFailed(sess, fmt.Errorf("open pty: %w", err), log)
@@ -179,6 +190,27 @@ func (s *Server) runPty(ctx context.Context, sess gliderssh.Session, spec spawn.
 		mu.Unlock()
 	})
 	defer stopHangup()
+	// "break" (ssh's ~B) is a BREAK on the terminal, as sshd sends it
+	// (tcsendbreak): with BRKINT the line discipline interrupts the
+	// foreground job. The library answers "break" requests with no unless
+	// a channel is set.
+	breaks, stopBreaks := make(chan bool, 1), make(chan struct{})
+	sess.Break(breaks)
+	go func() {
+		for {
+			select {
+			case <-breaks:
+				mu.Lock()
+				if !closed {
+					_ = sendBreak(ptmx)
+				}
+				mu.Unlock()
+			case <-stopBreaks:
+				return
+			}
+		}
+	}()
+	defer func() { sess.Break(nil); close(stopBreaks) }()
 	go func() { _, _ = io.Copy(ptmx, sess) }()
 	outDone := make(chan struct{})
 	go func() {
@@ -209,10 +241,10 @@ func (s *Server) runPty(ctx context.Context, sess gliderssh.Session, spec spawn.
 }
 
 // startFailed tells the client why its session has no process.
-func (s *Server) startFailed(sess gliderssh.Session, err error, log *zap.Logger) int {
+func (s *Server) startFailed(sess gliderssh.Session, err error, log *zap.Logger) exitResult {
 	log.Warn("ssh session could not start", zap.Error(err))
 	_, _ = fmt.Fprintf(sess.Stderr(), "courier: cannot start session: %v\r\n", err)
-	return exitStartFailed
+	return exitResult{code: exitStartFailed}
 }
 
 // forwardSignals delivers SSH signal requests to cmd's process group until
@@ -241,20 +273,70 @@ func forwardSignals(cmd *exec.Cmd, sigs <-chan gliderssh.Signal) (stop func()) {
 	}
 }
 
-// exitStatus turns Wait's error into an SSH exit status: the process's
-// status, or 128+N when signal N killed it, as shells report it.
-func exitStatus(err error) int {
+// exitResult is how a session's process ended: an exit status, or the
+// signal that killed it.
+type exitResult struct {
+	code int
+	// signal is the RFC 4254 name of the signal that killed the process
+	// ("TERM", without "SIG"); "" when it exited.
+	signal string
+	// core is set when the killed process dumped core.
+	core bool
+}
+
+// exitStatus turns Wait's error into how the process ended. A process
+// killed by a signal is reported as that signal, as OpenSSH's sshd does
+// (session.c sends "exit-signal"), so the client can tell "killed by TERM"
+// from "exited 143"; a signal without an RFC 4254 name is reported as the
+// shell would, 128+N.
+func exitStatus(err error) exitResult {
 	if err == nil || errors.Is(err, exec.ErrWaitDelay) {
-		return 0
+		return exitResult{}
 	}
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {
-		return exitStartFailed
+		return exitResult{code: exitStartFailed}
 	}
 	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
+		if name := signalName(ws.Signal()); name != "" {
+			return exitResult{code: 128 + int(ws.Signal()), signal: name, core: ws.CoreDump()}
+		}
+		return exitResult{code: 128 + int(ws.Signal())}
 	}
-	return ee.ExitCode()
+	return exitResult{code: ee.ExitCode()}
+}
+
+// signalName returns sig's RFC 4254 name, or "".
+func signalName(sig syscall.Signal) string {
+	for name, s := range signals {
+		if s == sig {
+			return string(name)
+		}
+	}
+	return ""
+}
+
+// exitSignalMsg is the payload of an "exit-signal" request (RFC 4254
+// §6.10).
+type exitSignalMsg struct {
+	Signal     string
+	CoreDumped bool
+	Message    string
+	Language   string
+}
+
+// sendExit reports res to the client and closes the channel: "exit-signal"
+// for a process killed by a signal, "exit-status" otherwise.
+func sendExit(sess gliderssh.Session, res exitResult) {
+	if res.signal == "" {
+		_ = sess.Exit(res.code)
+		return
+	}
+	// gliderlabs has no Exit for signals; the channel request is what
+	// sshd sends. Closing the channel makes the library's own Exit(0),
+	// called when the handler returns, a no-op on the wire.
+	_, _ = sess.SendRequest("exit-signal", false, gossh.Marshal(&exitSignalMsg{Signal: res.signal, CoreDumped: res.core}))
+	_ = sess.Close()
 }
 
 func winsize(w gliderssh.Window) *pty.Winsize {
@@ -279,6 +361,9 @@ func (s *Server) sessionVars(sess gliderssh.Session) map[string]string {
 		"SHELL":   s.cfg.Spawner.Shell(),
 		"USER":    name,
 		"LOGNAME": name,
+	}
+	if runtime.GOOS != "windows" {
+		vars["MAIL"] = "/var/mail/" + name // sshd's _PATH_MAILDIR
 	}
 	rh, rp := hostPort(sess.RemoteAddr())
 	lh, lp := hostPort(sess.LocalAddr())

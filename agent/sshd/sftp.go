@@ -33,14 +33,14 @@ func (s *Server) handleSFTP(sess gliderssh.Session) {
 		Session: s.sessionVars(sess),
 		Client:  s.clientEnv(sess.Environ(), log),
 	}
-	code := s.runPlain(sess.Context(), sess, spec, sigs, log)
+	res := s.runPlain(sess.Context(), sess, spec, sigs, log)
 	result := resultOK
-	if code == exitStartFailed {
+	if res.code == exitStartFailed && res.signal == "" {
 		result = resultFailed
 	}
 	s.metrics.inc(kindSFTP, result)
-	log.Debug("ssh subsystem ended", zap.String("subsystem", "sftp"), zap.Int("exit_status", code))
-	_ = sess.Exit(code)
+	log.Debug("ssh subsystem ended", zap.String("subsystem", "sftp"), zap.Int("exit_status", res.code), zap.String("exit_signal", res.signal))
+	sendExit(sess, res)
 }
 
 // ServeSFTP serves the SFTP protocol on in and out until the client is

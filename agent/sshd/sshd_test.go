@@ -47,7 +47,7 @@ func newHarness(t *testing.T) *harness {
 	home := t.TempDir()
 	core, logs := observer.New(zap.DebugLevel)
 	sp, err := spawn.New(spawn.Config{
-		Base:      []string{"PATH=" + os.Getenv("PATH"), "COURIER_AGENT_TOKEN=" + canaryToken},
+		Base:      []string{"PATH=" + os.Getenv("PATH"), "COURIER_AGENT_TOKEN=" + canaryToken, "TERM=" + agentTERM},
 		Shell:     "/bin/sh",
 		Home:      home,
 		WaitDelay: time.Second,
@@ -231,15 +231,24 @@ func TestExecEnv(t *testing.T) {
 	}
 }
 
+// agentTERM is the harness agent's own TERM, which a session without a
+// terminal must not inherit.
+const agentTERM = "xterm-of-the-agent"
+
 func TestExitStatus(t *testing.T) {
 	cases := []struct {
-		cmd  string
-		want int
+		cmd        string
+		want       int
+		wantSignal string // exit-signal's name; "" for exit-status
 	}{
-		{"true", 0},
-		{"exit 42", 42},
-		{"/no/such/program", 127},
-		{"kill -KILL $$", 128 + 9},
+		{"true", 0, ""},
+		{"exit 42", 42, ""},
+		{"exit 143", 143, ""}, // a status that looks like TERM is still a status
+		{"/no/such/program", 127, ""},
+		{"kill -KILL $$", 128 + 9, "KILL"},
+		{"kill -TERM $$", 128 + 15, "TERM"},
+		// x/crypto's client knows no number for USR2 and reports 128.
+		{"kill -USR2 $$", 128, "USR2"},
 	}
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
@@ -251,15 +260,15 @@ func TestExitStatus(t *testing.T) {
 					t.Fatal(err)
 				}
 				err = sess.Run(c.cmd)
-				got := 0
+				got, gotSig := 0, ""
 				var ee *gossh.ExitError
 				if errors.As(err, &ee) {
-					got = ee.ExitStatus()
+					got, gotSig = ee.ExitStatus(), ee.Signal()
 				} else if err != nil {
 					t.Fatalf("%q: %v", c.cmd, err)
 				}
-				if got != c.want {
-					t.Errorf("%q: exit status %d, want %d", c.cmd, got, c.want)
+				if got != c.want || gotSig != c.wantSignal {
+					t.Errorf("%q: exit status %d signal %q, want %d %q", c.cmd, got, gotSig, c.want, c.wantSignal)
 				}
 				sess.Close()
 			}
@@ -523,4 +532,138 @@ func TestPtyClientDisconnectEndsShell(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-out.done
+}
+
+// TestUnknownSubsystemRefusedAndLogged: a subsystem the agent does not
+// serve is refused, as sshd refuses it, and operators see why at the
+// default level (warn), not only at debug.
+func TestUnknownSubsystemRefusedAndLogged(t *testing.T) {
+	h := newHarness(t)
+	client := h.pipeClient(t)
+	for _, name := range []string{"netconf", "sftp-nope"} {
+		sess, err := client.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.RequestSubsystem(name); err == nil {
+			t.Errorf("subsystem %q accepted", name)
+		}
+		sess.Close()
+	}
+	warned := 0
+	for _, e := range h.logs.All() {
+		if e.Message == "ssh subsystem refused: this agent does not serve it" && e.Level == zap.WarnLevel {
+			warned++
+		}
+	}
+	if warned != 2 {
+		t.Fatalf("%d warnings for 2 refused subsystems", warned)
+	}
+	// sftp itself is served.
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if err := sess.RequestSubsystem("sftp"); err != nil {
+		t.Fatalf("sftp refused: %v", err)
+	}
+}
+
+// TestSessionRequestsAsSSHD: the session and global requests sshd answers
+// in its own way (session.c, serverloop.c), answered the same here.
+func TestSessionRequestsAsSSHD(t *testing.T) {
+	h := newHarness(t)
+	client := h.pipeClient(t)
+
+	t.Run("env", func(t *testing.T) {
+		sess, err := client.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		// Setenv asks for a reply: yes for AcceptEnv's names, no for others.
+		if err := sess.Setenv("LANG", "C.UTF-8"); err != nil {
+			t.Errorf("LANG refused: %v", err)
+		}
+		if err := sess.Setenv("LD_PRELOAD", "/tmp/x.so"); err == nil {
+			t.Error("LD_PRELOAD accepted")
+		}
+		out, err := sess.Output("echo \"$LANG|${LD_PRELOAD-unset}|$MAIL|$LOGNAME\"")
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := currentUser()
+		if got, want := strings.TrimSpace(string(out)), "C.UTF-8|unset|/var/mail/"+name+"|"+name; got != want {
+			t.Errorf("env = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("break", func(t *testing.T) {
+		// With a pty, "break" is a BREAK on the terminal (sshd's
+		// tcsendbreak): answered yes. Without one: no.
+		sess, stdin, r := ptySession(t, client, 24, 80)
+		defer sess.Close()
+		_, _ = stdin.Write([]byte("echo ready\n"))
+		r.waitFor(t, 0, "ready")
+		ok, err := sess.SendRequest("break", true, gossh.Marshal(struct{ Ms uint32 }{500}))
+		if err != nil || !ok {
+			t.Errorf("break on a pty: %v, %v; want yes", ok, err)
+		}
+		plain, err := client.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plain.Close()
+		if err := plain.Start("sleep 5"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := plain.SendRequest("break", true, gossh.Marshal(struct{ Ms uint32 }{500})); err != nil || ok {
+			t.Errorf("break without a pty: %v, %v; want no", ok, err)
+		}
+	})
+
+	t.Run("x11 and unknown requests", func(t *testing.T) {
+		sess, err := client.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		x11 := gossh.Marshal(struct {
+			Single        bool
+			Proto, Cookie string
+			Screen        uint32
+		}{false, "MIT-MAGIC-COOKIE-1", "00", 0})
+		for _, req := range []struct {
+			name    string
+			payload []byte
+		}{{"x11-req", x11}, {"keepalive@openssh.com", nil}, {"no-such-request", nil}} {
+			if ok, err := sess.SendRequest(req.name, true, req.payload); err != nil || ok {
+				t.Errorf("%s: %v, %v; want no, as sshd without X11 forwarding", req.name, ok, err)
+			}
+		}
+		// A keepalive as a global request is answered too (no), so the
+		// client's ServerAliveInterval sees the server alive.
+		if ok, _, err := client.SendRequest("keepalive@openssh.com", true, nil); err != nil || ok {
+			t.Errorf("global keepalive: %v, %v", ok, err)
+		}
+	})
+
+	t.Run("no-more-sessions", func(t *testing.T) {
+		c := h.pipeClient(t)
+		sess, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		if _, _, err := c.SendRequest("no-more-sessions@openssh.com", false, nil); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := sess.Output("echo still-works"); err != nil || string(out) != "still-works\n" {
+			t.Fatalf("the open session: %q, %v", out, err)
+		}
+		if _, err := c.NewSession(); err == nil {
+			t.Fatal("a session opened after no-more-sessions@openssh.com")
+		}
+	})
 }

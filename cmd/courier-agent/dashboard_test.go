@@ -308,7 +308,7 @@ func dashboardFlow(t *testing.T, chromium, courier, agentBin string, width, heig
 			t.Errorf("%s says %q, want %q", sel, got, want)
 		}
 	}
-	if row := d.text("#outcome-api-key"); !strings.Contains(row, "TOOL_KEY") || !strings.Contains(row, filepath.Join(home, ".config/tool/key2")) {
+	if row := d.text("#outcome-api-key"); !strings.Contains(row, "TOOL_KEY") || !strings.Contains(row, filepath.Join(home, ".config/tool/key2")) || !strings.Contains(row, "~/.config/tool/key2") {
 		t.Errorf("the api-key row lacks its targets: %q", row)
 	}
 	if _, err := os.Stat(filepath.Join(home, "paused")); err == nil {

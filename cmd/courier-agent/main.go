@@ -210,8 +210,11 @@ func newLogger(level, format, file string) (*zap.Logger, error) {
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
 	cfg.OutputPaths, cfg.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
 	cfg.Sampling = nil
+	// Operators read these logs: a stack trace belongs to a panic, not to
+	// every error line (zap's production default).
+	stacks := zap.AddStacktrace(zapcore.DPanicLevel)
 	if file == "" {
-		return cfg.Build()
+		return cfg.Build(stacks)
 	}
 	// Opened here, not as a zap output path: zap reads "C:\..." as a URL.
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -222,5 +225,5 @@ func newLogger(level, format, file string) (*zap.Logger, error) {
 	if format == "console" {
 		enc = zapcore.NewConsoleEncoder(cfg.EncoderConfig)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.Lock(f), cfg.Level), zap.ErrorOutput(zapcore.Lock(f))), nil
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(f), cfg.Level), zap.ErrorOutput(zapcore.Lock(f)), stacks), nil
 }

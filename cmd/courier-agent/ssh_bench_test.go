@@ -28,7 +28,7 @@ func BenchmarkSSHLocalForward(b *testing.B) {
 		b.Skip("ssh not installed")
 	}
 	dir := b.TempDir()
-	courier, url, token := benchCourier(b, dir)
+	courier, url, token := benchCourier(b, dir, nil)
 
 	sink, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,7 +71,11 @@ func BenchmarkSSHLocalForward(b *testing.B) {
 // plane and one agent for workspace "dev" on loopback, and returns the
 // courier binary, the server URL and the owner's session token once the
 // agent is connected (an ssh started before would fail).
-func benchCourier(b *testing.B, dir string) (courier, url, token string) {
+//
+// asUser, when set, makes the agent's process run as another user: it is
+// given the agent's command (Env without the token, which is added after)
+// and its data directory to prepare.
+func benchCourier(b *testing.B, dir string, asUser func(agent *exec.Cmd, dataDir string)) (courier, url, token string) {
 	b.Helper()
 	courier, agentBin := filepath.Join(dir, "courier"), filepath.Join(dir, "courier-agent")
 	for out, pkg := range map[string]string{courier: "./cmd/courier", agentBin: "./cmd/courier-agent"} {
@@ -102,7 +106,11 @@ func benchCourier(b *testing.B, dir string) (courier, url, token string) {
 		b.Fatal(err)
 	}
 	agent := exec.Command(agentBin, "--url", url, "--data-dir", filepath.Join(dir, "agent"))
-	agent.Env = append(os.Environ(), "HOME="+b.TempDir(), "COURIER_AGENT_TOKEN="+ws.AgentToken)
+	agent.Env = append(os.Environ(), "HOME="+b.TempDir())
+	if asUser != nil {
+		asUser(agent, filepath.Join(dir, "agent"))
+	}
+	agent.Env = append(agent.Env, "COURIER_AGENT_TOKEN="+ws.AgentToken)
 	if err := agent.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -178,6 +178,7 @@ func TestSSHEndToEnd(t *testing.T) {
 	t.Run("scp", w.testSCP)
 	t.Run("sftp", w.testSFTP)
 	t.Run("editor", w.testEditorExec)
+	t.Run("ssh-connection", w.testSSHConnection)
 	t.Run("forwarding", w.testForwarding)
 	t.Run("agent", w.testAgentForwarding)
 	t.Run("port-forward", w.testPortForward)
@@ -303,6 +304,30 @@ func sftpServerEnv(agent string) string {
 
 // testEditorExec: editors run a shell over an exec channel and feed it a
 // script on stdin; it gets the secret env like any session.
+// testSSHConnection: SSH_CLIENT and SSH_CONNECTION name the real client
+// (its loopback address and a real port) and the control plane's address
+// it reached, as sshd's do, not 0.0.0.0 0 0; TERM is unset without a pty.
+func (w *sshWorld) testSSHConnection(t *testing.T) {
+	out := w.run(w.sshBin, "-T", "dev", `echo "$SSH_CLIENT|$SSH_CONNECTION|${TERM-unset}"`)
+	parts := strings.Split(strings.TrimSpace(out), "|")
+	if len(parts) != 3 {
+		t.Fatalf("unexpected output %q", out)
+	}
+	cl, conn := strings.Fields(parts[0]), strings.Fields(parts[1])
+	if len(cl) != 3 || len(conn) != 4 {
+		t.Fatalf("SSH_CLIENT %q, SSH_CONNECTION %q: want 3 and 4 fields", parts[0], parts[1])
+	}
+	if cl[0] != "127.0.0.1" || cl[1] == "0" || conn[0] != cl[0] || conn[1] != cl[1] {
+		t.Errorf("the client is not the real one: SSH_CLIENT %q, SSH_CONNECTION %q", parts[0], parts[1])
+	}
+	if conn[2] != "127.0.0.1" || conn[3] == "0" || cl[2] != conn[3] {
+		t.Errorf("the server side is not the control plane's address: SSH_CONNECTION %q", parts[1])
+	}
+	if parts[2] != "unset" {
+		t.Errorf("TERM = %q without a pty", parts[2])
+	}
+}
+
 func (w *sshWorld) testEditorExec(t *testing.T) {
 	c := w.tool(w.sshBin, "-T", "dev", "sh")
 	c.Stdin = strings.NewReader("echo \"API_KEY=$API_KEY\"\nexit 0\n")

@@ -1,6 +1,6 @@
 // Command courier-load simulates a fleet of Courier agents against one
 // control plane and prints what it measured as JSON (see package
-// internal/loadtest and BENCHMARKS.md). It only wires flags to the engine.
+// cmd/courier-load/loadtest and BENCHMARKS.md). It only wires flags to the engine.
 package main
 
 import (
@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/courierhq/courier/internal/loadtest"
+	"github.com/courierhq/courier/cmd/courier-load/loadtest"
 )
 
 func main() {

@@ -6,6 +6,7 @@
 package agentapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -139,6 +140,8 @@ type session struct {
 	// version and at are the agent's release and the connection time, as
 	// recorded in the store.
 	version string
+	// sshPeer: the agent understands proto.StreamSSHPeer.
+	sshPeer bool
 	at      time.Time
 	conn    *websocket.Conn
 	mux     *yamux.Session
@@ -291,7 +294,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := &session{id: uuid.NewString(), ws: ws, remote: r.RemoteAddr, conn: c, mux: mux,
-		version: agentVersion(r), at: s.cfg.Now().UTC()}
+		version: agentVersion(r), at: s.cfg.Now().UTC(),
+		sshPeer: proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureSSHPeer)}
 	var once sync.Once
 	timer := time.AfterFunc(s.cfg.AdmitTimeout, func() { once.Do(release) })
 	sess.admitted = func() { once.Do(func() { timer.Stop(); release() }) }
@@ -352,8 +356,9 @@ func (s *Server) unregister(sess *session) {
 }
 
 // Dial opens an SSH stream to the workspace's agent: a yamux stream whose
-// first byte is proto.StreamSSH.
-func (s *Server) Dial(ctx context.Context, workspaceID string) (net.Conn, error) {
+// first byte is proto.StreamSSHPeer followed by peer, for an agent that
+// announced proto.FeatureSSHPeer, else proto.StreamSSH.
+func (s *Server) Dial(ctx context.Context, workspaceID string, peer proto.SSHPeer) (net.Conn, error) {
 	s.mu.Lock()
 	sess, closed := s.sessions[workspaceID], s.closed
 	s.mu.Unlock()
@@ -384,7 +389,17 @@ func (s *Server) Dial(ctx context.Context, workspaceID string) (net.Conn, error)
 		if r.err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrAgentNotConnected, r.err)
 		}
-		if _, err := r.st.Write([]byte{proto.StreamSSH}); err != nil {
+		var err error
+		if sess.sshPeer {
+			var b bytes.Buffer
+			b.WriteByte(proto.StreamSSHPeer)
+			if err = proto.WriteSSHPeer(&b, peer); err == nil {
+				_, err = r.st.Write(b.Bytes())
+			}
+		} else {
+			_, err = r.st.Write([]byte{proto.StreamSSH})
+		}
+		if err != nil {
 			_ = r.st.Close()
 			return nil, err
 		}

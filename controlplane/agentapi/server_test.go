@@ -202,7 +202,7 @@ func TestRejections(t *testing.T) {
 func TestDialOpensSSHStreamAndNewerConnectionWins(t *testing.T) {
 	f := setup(t, false)
 	ctx := context.Background()
-	if _, err := f.srv.Dial(ctx, "w1"); !errors.Is(err, agentapi.ErrAgentNotConnected) {
+	if _, err := f.srv.Dial(ctx, "w1", proto.SSHPeer{}); !errors.Is(err, agentapi.ErrAgentNotConnected) {
 		t.Fatalf("no agent: %v", err)
 	}
 	s1, err := dial(t, f, agentToken)
@@ -213,7 +213,7 @@ func TestDialOpensSSHStreamAndNewerConnectionWins(t *testing.T) {
 	// The agent's dial returns once the websocket is up; the server
 	// registers the session just after.
 	waitConnected(t, f.srv, 1)
-	c, err := f.srv.Dial(ctx, "w1")
+	c, err := f.srv.Dial(ctx, "w1", proto.SSHPeer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestCloseEndsSessions(t *testing.T) {
 		t.Fatal("Close did not end the agent session")
 	}
 	_ = f.srv.Close()
-	if _, err := f.srv.Dial(context.Background(), "w1"); !errors.Is(err, agentapi.ErrClosed) {
+	if _, err := f.srv.Dial(context.Background(), "w1", proto.SSHPeer{}); !errors.Is(err, agentapi.ErrClosed) {
 		t.Fatalf("Dial after Close: %v", err)
 	}
 }

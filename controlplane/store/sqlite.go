@@ -193,3 +193,40 @@ func notFound(err error) error {
 	}
 	return err
 }
+
+// latestMigration returns the highest version among fsys's migrations
+// (files named NNNN_*.sql under dir).
+func latestMigration(fsys fs.FS, dir string) int {
+	names, _ := fs.Glob(fsys, dir+"/*.sql")
+	latest := 0
+	for _, n := range names {
+		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(n, dir+"/"), "_", 2)[0])
+		if err == nil && v > latest {
+			latest = v
+		}
+	}
+	return latest
+}
+
+// LatestMigration returns the highest migration version of fsys (files
+// named NNNN_*.sql under dir); pgstore uses it for its own migrations.
+func LatestMigration(fsys fs.FS, dir string) int { return latestMigration(fsys, dir) }
+
+// ErrSchemaBehind is returned by Ready when the database lacks a
+// migration this build knows.
+var ErrSchemaBehind = errors.New("the database schema is older than this build")
+
+// Ready implements Store.
+func (s *SQLite) Ready(ctx context.Context) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	var v sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return err
+	}
+	if want := latestMigration(migrations, "migrations"); int(v.Int64) < want {
+		return fmt.Errorf("%w: at migration %d, want %d", ErrSchemaBehind, v.Int64, want)
+	}
+	return nil
+}

@@ -356,6 +356,11 @@ type Store interface {
 	// of another kind, or one expired at now (which it also deletes).
 	ConsumeOIDCFlow(ctx context.Context, kind string, keyHash []byte, now time.Time) (OIDCFlow, error)
 
+	// Ready reports whether the database answers and holds every
+	// migration this build knows (a replica's readiness): nil, or an
+	// error that Unavailable may classify.
+	Ready(ctx context.Context) error
+
 	// Close releases the store; it is safe to call twice.
 	Close() error
 }

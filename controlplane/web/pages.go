@@ -1,6 +1,9 @@
 package web
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
 // Page is what every template receives: the layout's fields plus one of the
 // page-specific bodies below. No field ever holds a secret value.
@@ -9,12 +12,16 @@ type Page struct {
 	Title string
 	// User is the logged-in username; "" on the login page.
 	User string
-	// Nav is the current section: "secrets" or "workspaces".
+	// Nav is the current section: "secrets", "workspaces", "users" or
+	// "password".
 	Nav string
+	// ShowUsers adds the users page to the navigation (admins and
+	// auditors).
+	ShowUsers bool
 	// Notice is a one-line confirmation of the last action ("" for none).
 	Notice string
 	// Body is the page-specific data: a *Login, *Secrets, *SecretForm,
-	// *DeleteSecret, *Workspaces, *Workspace or *Problem.
+	// *DeleteSecret, *Workspaces, *Workspace, *Problem or one of users.go's.
 	Body any
 }
 
@@ -66,6 +73,46 @@ type Secrets struct {
 	Usage Usage
 }
 
+// FieldError is one refused field of a form, for its error summary: the
+// id of the field's input, its label and the server's explanation.
+type FieldError struct{ ID, Label, Message string }
+
+// secretFormFields are the secret form's fields in the order the form
+// shows them, with their labels.
+var secretFormFields = []struct{ key, id, label string }{
+	{"name", "name", "Name"},
+	{"description", "description", "Description"},
+	{"env_name", "env_name", "Environment variable"},
+	{"file_path", "file_path", "File path"},
+	{"value", "value", "Value"},
+	{"enabled", "enabled", "Enabled"},
+}
+
+// Summary lists f's errors in the order of the form's fields, each under
+// its label; an error for a field the form does not show comes last,
+// under its name.
+func (f *SecretForm) Summary() []FieldError {
+	var out []FieldError
+	seen := map[string]bool{}
+	for _, fld := range secretFormFields {
+		if m, ok := f.Errors[fld.key]; ok {
+			out = append(out, FieldError{ID: fld.id, Label: fld.label, Message: m})
+			seen[fld.key] = true
+		}
+	}
+	var rest []string
+	for k := range f.Errors {
+		if !seen[k] {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	for _, k := range rest {
+		out = append(out, FieldError{ID: k, Label: k, Message: f.Errors[k]})
+	}
+	return out
+}
+
 // SecretForm is the body of the create and edit forms. The value is never
 // part of it: after a refusal the form keeps every field but the value.
 type SecretForm struct {
@@ -105,8 +152,10 @@ type Outcome struct {
 	// Outcome is one line: "written", "unchanged", "lost a collision to X",
 	// "failed: reason", "file delivery disabled", "disabled", ...
 	Outcome string
-	// Env and File are the targets applied ("" for none).
-	Env, File string
+	// Env and File are the targets applied ("" for none), File as the
+	// owner wrote it; Resolved is the file it resolved to when that
+	// differs ("~/x" → "/home/coder/x"), else "".
+	Env, File, Resolved string
 	// Bad marks a failure, for styling.
 	Bad bool
 }

@@ -100,6 +100,25 @@ var funcs = template.FuncMap{
 	"kib":   KiB,
 	"when":  When,
 	"errid": func(field string) string { return field + "-error" },
+	"domid": DOMID,
+}
+
+// DOMID turns prefix and a name (a secret's: any bytes but "/", "?" and
+// "#") into a valid, unique HTML id: letters, digits and "-" stay, every
+// other byte becomes "_" and two hex digits ("bad name!" → "bad_20name_21").
+// "_" is always an escape, so two names never share an id.
+func DOMID(prefix, name string) string {
+	var b strings.Builder
+	b.WriteString(prefix)
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "_%02x", c)
+	}
+	return b.String()
 }
 
 // KiB formats n bytes in KiB with one decimal ("40.1"), without the decimal

@@ -43,6 +43,11 @@ func TestRenderEveryPage(t *testing.T) {
 		"workspace":     &Workspace{Name: evil, Applied: true, Outcomes: []Outcome{{Secret: evil, Outcome: "written"}}},
 		"problem":       &Problem{Status: 404, Message: evil},
 		"sso_cli":       &SSOCLI{Username: evil, Listener: "127.0.0.1:9", ContinueURL: "http://127.0.0.1:9/cb?code=c"},
+		"users": &Users{Manage: true, Roles: []string{"admin", "member"},
+			Rows: []UserRow{{Username: evil, Role: "member", Status: "active"}, {Username: "x", Status: "suspended", Self: true}}},
+		"user_delete":  &DeleteUser{Username: evil},
+		"user_secrets": &UserSecrets{Username: evil, Rows: []SecretRow{{Name: evil}}},
+		"password":     &PasswordForm{Message: evil, Errors: map[string]string{"password": evil}},
 	}
 	if len(bodies) != len(r.pages) {
 		t.Fatalf("%d pages parsed, %d tested", len(r.pages), len(bodies))
@@ -62,5 +67,44 @@ func TestRenderEveryPage(t *testing.T) {
 	}
 	if err := r.Render(httptest.NewRecorder(), 200, "nope", &Page{}); !errors.Is(err, ErrUnknownPage) {
 		t.Fatalf("unknown page: %v", err)
+	}
+}
+
+func TestDOMID(t *testing.T) {
+	cases := map[string]string{
+		"k":          "toggle-k",
+		"bad name!":  "toggle-bad_20name_21",
+		"paused-one": "toggle-paused-one",
+		"a_b":        "toggle-a_5fb",
+		"ünï":        "toggle-_c3_bcn_c3_af",
+		`"><script>`: "toggle-_22_3e_3cscript_3e",
+		"":           "toggle-",
+	}
+	seen := map[string]string{}
+	for in, want := range cases {
+		got := DOMID("toggle-", in)
+		if got != want {
+			t.Errorf("DOMID(%q) = %q, want %q", in, got, want)
+		}
+		if prev, ok := seen[got]; ok {
+			t.Errorf("%q and %q share id %q", in, prev, got)
+		}
+		seen[got] = in
+	}
+	// "_" is always an escape: these two must differ.
+	if DOMID("", "a_20") == DOMID("", "a ") {
+		t.Error("an escaped and a literal name share an id")
+	}
+}
+
+func TestSecretFormSummaryInFormOrder(t *testing.T) {
+	f := &SecretForm{Errors: map[string]string{"value": "v", "env_name": "e", "name": "n", "zzz": "z", "file_path": "f"}}
+	var got []string
+	for _, e := range f.Summary() {
+		got = append(got, e.ID+"="+e.Label)
+	}
+	want := []string{"name=Name", "env_name=Environment variable", "file_path=File path", "value=Value", "zzz=zzz"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("summary %v, want %v", got, want)
 	}
 }

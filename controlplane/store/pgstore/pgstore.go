@@ -240,3 +240,23 @@ func collect[T any](rows pgx.Rows, err error, scan func(rowScanner) (T, error)) 
 	}
 	return out, rows.Err()
 }
+
+// Ready implements store.Store: the database answers and holds every
+// migration of this build.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	var v *int64
+	if err := s.pool.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return err
+	}
+	have := int64(0)
+	if v != nil {
+		have = *v
+	}
+	if want := store.LatestMigration(migrations, "migrations"); have < int64(want) {
+		return fmt.Errorf("%w: at migration %d, want %d", store.ErrSchemaBehind, have, want)
+	}
+	return nil
+}

@@ -51,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 		{"HostileLookups", testHostileLookups},
 		{"Closed", testClosed},
 	}
+	tests = append(tests, lifecycleTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
