@@ -204,14 +204,15 @@ func useSSO(ctx context.Context, c *client.Client, asked bool) (bool, error) {
 		}
 		return false, nil
 	}
-	if asked && !m.OIDC.Enabled {
+	switch {
+	case asked && !m.OIDC.Enabled:
 		return false, errors.New("this server has no single sign-on; log in with a password")
-	}
-	if !m.Password.Enabled && !m.OIDC.Enabled {
-		return false, errors.New("this server offers no way to sign in")
-	}
-	if !asked && !m.Password.Enabled {
+	case asked:
+		return true, nil
+	case m.OIDC.Enabled && !m.Password.Enabled:
 		return true, nil
 	}
-	return asked, nil
+	// Passwords on, or an answer that names no method at all (not a
+	// Courier that knows the route): a password login says what is wrong.
+	return false, nil
 }
