@@ -19,6 +19,7 @@ import (
 	"github.com/courierhq/courier/controlplane/identity/oidc"
 	"github.com/courierhq/courier/controlplane/identity/oidc/oidctest"
 	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/controlplane/store/pgstore/pgtest"
 )
 
 const (
@@ -566,4 +567,48 @@ func TestOIDCConfigValidate(t *testing.T) {
 	if got := ParseEmailDomains(" Example.com, @corp.example ,,"); strings.Join(got, "|") != "example.com|corp.example" {
 		t.Errorf("ParseEmailDomains = %q", got)
 	}
+}
+
+// TestOIDCAcrossReplicas: two replicas on one PostgreSQL database. A
+// sign-in started at A finishes at B (the flow is in the database), and the
+// same callback replayed at A is refused (it was consumed at B); a CLI
+// code issued at B is redeemed at A, once.
+func TestOIDCAcrossReplicas(t *testing.T) {
+	pgURL := pgtest.URL(t)
+	p := startSSOProvider(t, "")
+	shared := func(c *Config) { c.PostgresURL = pgURL }
+	a := newTestServer(t, withSSO(t, p.URL), shared)
+	b := newTestServer(t, withSSO(t, p.URL), shared)
+	p.SetUser(t, "sub-ada")
+
+	br := newSSOBrowser(a)
+	var callback *url.URL
+	br.stopAt = func(u *url.URL) bool {
+		if u.Path == oidcCallbackPath && callback == nil {
+			callback = u
+			return true
+		}
+		return false
+	}
+	br.get(a.URL() + "/login/oidc")
+	if callback == nil {
+		t.Fatal("never reached the callback")
+	}
+	atB := *callback
+	atB.Host = strings.TrimPrefix(b.URL(), "http://")
+	br.stopAt = nil
+	wantPage(t, br.get(atB.String()), 200) // loopback cookies ignore the port: the binding travels
+	if br.last == nil || br.last.Path != "/account/secrets" || br.last.Host != atB.Host {
+		t.Fatalf("the sign-in finished at %v, want B's secrets page", br.last)
+	}
+	page := wantPage(t, br.get(callback.String()), 400)
+	if !strings.Contains(page, "already used") {
+		t.Fatalf("the callback replayed at A:\n%s", page)
+	}
+
+	verifier := strings.Repeat("r", 43)
+	q := url.Values{"redirect_uri": {"http://127.0.0.1:9/cb"}, "code_challenge": {oidc.S256(verifier)}, "state": {"replica-state"}}
+	code, _ := cliSignIn(t, b, p, "sub-ada", verifier, q)
+	a.want(a.do("POST", "/api/v2/users/oidc/token", "", client.OIDCTokenRequest{Code: code, CodeVerifier: verifier}), 201)
+	b.want(b.do("POST", "/api/v2/users/oidc/token", "", client.OIDCTokenRequest{Code: code, CodeVerifier: verifier}), 400)
 }
