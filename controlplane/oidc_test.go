@@ -368,6 +368,14 @@ func TestOIDCProviderDownAtStart(t *testing.T) {
 	}
 
 	p := startSSOProvider(t, addr)
+	// A failed discovery is remembered for a moment (oidc.DefaultRetryInterval).
+	deadline := time.Now().Add(15 * time.Second)
+	for ts.browser().get("/login/oidc").status == http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("single sign-on stayed unavailable after the provider came up")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if _, tok := newSSOBrowser(ts).signIn(p, "sub-ada"); tok == "" {
 		t.Fatal("sign-in failed after the provider came up")
 	}

@@ -77,7 +77,15 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// RetryInterval is how long after a failed discovery every call fails
+	// at once with ErrUnavailable instead of trying again (so a provider
+	// that does not answer cannot hold up a queue of sign-ins). Default
+	// DefaultRetryInterval.
+	RetryInterval time.Duration
 }
+
+// DefaultRetryInterval is Config.RetryInterval's default.
+const DefaultRetryInterval = 2 * time.Second
 
 // RP is a relying party. It is safe for concurrent use.
 type RP struct {
@@ -86,6 +94,8 @@ type RP struct {
 	mu       sync.Mutex // serializes discovery
 	provider *gooidc.Provider
 	verifier *gooidc.IDTokenVerifier
+	failedAt time.Time // of the last failed discovery
+	failure  error
 }
 
 // New returns a relying party for cfg. It does not contact the provider.
@@ -109,6 +119,9 @@ func New(cfg Config) (*RP, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = DefaultRetryInterval
+	}
 	return &RP{cfg: cfg}, nil
 }
 
@@ -124,11 +137,16 @@ func (rp *RP) discover(ctx context.Context) (*gooidc.Provider, *gooidc.IDTokenVe
 	if rp.provider != nil {
 		return rp.provider, rp.verifier, nil
 	}
+	if rp.failure != nil && time.Since(rp.failedAt) < rp.cfg.RetryInterval {
+		return nil, nil, rp.failure
+	}
 	dctx, cancel := context.WithTimeout(ctx, discoveryTimeout)
 	defer cancel()
 	p, err := gooidc.NewProvider(rp.ctx(dctx), rp.cfg.IssuerURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: discovery at %s: %v", ErrUnavailable, rp.cfg.IssuerURL, err)
+		rp.failedAt = time.Now()
+		rp.failure = fmt.Errorf("%w: discovery at %s: %v", ErrUnavailable, rp.cfg.IssuerURL, err)
+		return nil, nil, rp.failure
 	}
 	// The key set outlives this request: it fetches with the configured
 	// client, on a context that is never cancelled.
@@ -274,6 +292,8 @@ func (rp *RP) verify(ctx context.Context, v *gooidc.IDTokenVerifier, tok *oauth2
 		switch {
 		case errors.As(err, &exp):
 			return Identity{}, refused("the ID token expired at %s", exp.Expiry.UTC().Format(time.RFC3339))
+		case strings.Contains(err.Error(), "fetching keys"):
+			return Identity{}, fmt.Errorf("%w: the provider's keys could not be fetched", ErrUnavailable)
 		case strings.Contains(err.Error(), "audience"):
 			return Identity{}, refused("the ID token is for another client (audience)")
 		case strings.Contains(err.Error(), "signature"):

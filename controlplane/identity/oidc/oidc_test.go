@@ -145,7 +145,11 @@ func TestProviderDownThenUp(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	rp := newRP(t, "http://"+addr)
+	rp, err := oidc.New(oidc.Config{IssuerURL: "http://" + addr, ClientID: clientID, ClientSecret: secret,
+		RetryInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, _, _, err := rp.AuthCodeURL(context.Background(), redirect, ""); !errors.Is(err, oidc.ErrUnavailable) {
 		t.Fatalf("provider down: %v, want ErrUnavailable", err)
 	}
@@ -153,6 +157,15 @@ func TestProviderDownThenUp(t *testing.T) {
 		RedirectURIs: []string{redirGlob}, Users: users, Listen: addr})
 	if p.URL != "http://"+addr {
 		t.Fatalf("provider at %s", p.URL)
+	}
+	// Failures are remembered for RetryInterval, then discovery is tried
+	// again.
+	deadline := time.Now().Add(10 * time.Second)
+	for rp.Ready(context.Background()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("discovery never retried")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if _, err := signIn(t, rp, nil); err != nil {
 		t.Fatalf("after the provider came up: %v", err)
