@@ -151,3 +151,37 @@ func TestOversizeFrameFromAgent(t *testing.T) {
 		}
 	}
 }
+
+// TestOldAgentGetsPlainSSHStreams: an agent that announces no features (an
+// older release) gets SSH streams of kind StreamSSH, with no peer header
+// it would not understand.
+func TestOldAgentGetsPlainSSHStreams(t *testing.T) {
+	f := setup(t, false)
+	t.Cleanup(waitLingeringCloses)
+	ws, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(f.http.URL, "http")+proto.ConnectPath,
+		&websocket.DialOptions{HTTPHeader: http.Header{proto.HeaderToken: {agentToken}, proto.HeaderVersion: {proto.Version}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := yamux.Client(websocket.NetConn(context.Background(), ws, websocket.MessageBinary), proto.YamuxConfig(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	waitConnected(t, f.srv, 1)
+	c, err := f.srv.Dial(t.Context(), "w1", proto.SSHPeer{Client: "203.0.113.7:51234"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := sess.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, _ = c.Write([]byte("SSH-2.0-x"))
+	buf := make([]byte, 10)
+	if _, err := io.ReadFull(st, buf); err != nil || buf[0] != proto.StreamSSH || string(buf[1:]) != "SSH-2.0-x" {
+		t.Fatalf("an old agent's stream starts %q, %v; want kind 0x01 then the SSH bytes", buf, err)
+	}
+}

@@ -213,13 +213,18 @@ func TestDialOpensSSHStreamAndNewerConnectionWins(t *testing.T) {
 	// The agent's dial returns once the websocket is up; the server
 	// registers the session just after.
 	waitConnected(t, f.srv, 1)
-	c, err := f.srv.Dial(ctx, "w1", proto.SSHPeer{})
+	peer := proto.SSHPeer{Client: "203.0.113.7:51234", Server: "10.0.0.5:8080"}
+	c, err := f.srv.Dial(ctx, "w1", peer)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The agent announced ssh-peer: the stream carries the peer first.
 	st, kind, err := s1.Accept()
-	if err != nil || kind != proto.StreamSSH {
+	if err != nil || kind != proto.StreamSSHPeer {
 		t.Fatalf("accept: kind=%d err=%v", kind, err)
+	}
+	if got, err := proto.ReadSSHPeer(st); err != nil || got != peer {
+		t.Fatalf("peer header %+v, %v; want %+v", got, err, peer)
 	}
 	_, _ = c.Write([]byte("ping"))
 	buf := make([]byte, 4)
