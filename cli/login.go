@@ -17,6 +17,7 @@ func newLoginCommand() *cobra.Command {
 		username      string
 		passwordStdin bool
 		token         string
+		sso, device   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "login [URL]",
@@ -26,12 +27,21 @@ username (or email) and password; in scripts pass --username and the password
 on stdin with --password-stdin, or store an existing session token with --token
 (or COURIER_SESSION_TOKEN).
 
+When the server signs people in with single sign-on (OpenID Connect) and
+not with passwords, or with --sso, login opens your browser at the server's
+sign-in page and waits on a loopback address (127.0.0.1) for the browser to
+come back; if no browser can be opened it prints the URL to open. On a
+machine without a browser use --device: it prints a URL and a code to
+enter on any other device, and waits until you have approved.
+
 The URL and token are stored in config.json under the user config directory
 (COURIER_CONFIG_DIR overrides it), readable by you only. COURIER_URL and
 COURIER_SESSION_TOKEN override the stored values for every command.`,
 		Example: `  courier login https://courier.example.com
   printf '%s\n' "$PASSWORD" | courier login https://courier.example.com --username alice --password-stdin
-  printf '%s\n' "$COURIER_TOKEN" | courier login https://courier.example.com --token -`,
+  printf '%s\n' "$COURIER_TOKEN" | courier login https://courier.example.com --token -
+  courier login https://courier.example.com --sso
+  courier login https://courier.example.com --device`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(os.Getenv)
@@ -56,7 +66,7 @@ COURIER_SESSION_TOKEN override the stored values for every command.`,
 				}
 			}
 			if token == "" {
-				token, err = passwordLogin(cmd, c, username, passwordStdin)
+				token, err = loginToken(cmd, c, username, passwordStdin, sso || device, device)
 				if err != nil {
 					return err
 				}
@@ -83,7 +93,31 @@ COURIER_SESSION_TOKEN override the stored values for every command.`,
 	cmd.Flags().StringVar(&token, "token", "", "store this existing session token instead of logging in (\"-\" reads it from stdin, which keeps it out of process lists)")
 	cmd.MarkFlagsMutuallyExclusive("token", "password-stdin")
 	cmd.MarkFlagsMutuallyExclusive("token", "username")
+	cmd.Flags().BoolVar(&sso, "sso", false, "sign in with single sign-on in your browser")
+	cmd.Flags().BoolVar(&device, "device", false, "sign in with single sign-on on another device (for machines without a browser)")
+	for _, f := range []string{"token", "username", "password-stdin"} {
+		cmd.MarkFlagsMutuallyExclusive("sso", f)
+		cmd.MarkFlagsMutuallyExclusive("device", f)
+	}
 	return cmd
+}
+
+// loginToken signs in with single sign-on or a password and returns the
+// session token.
+func loginToken(cmd *cobra.Command, c *client.Client, username string, passwordStdin, askedSSO, device bool) (string, error) {
+	if username == "" && !passwordStdin {
+		viaSSO, err := useSSO(cmd.Context(), c, askedSSO)
+		if err != nil {
+			return "", err
+		}
+		if viaSSO && device {
+			return deviceLogin(cmd.Context(), c, cmd.ErrOrStderr())
+		}
+		if viaSSO {
+			return browserLogin(cmd.Context(), c, cmd.ErrOrStderr())
+		}
+	}
+	return passwordLogin(cmd, c, username, passwordStdin)
 }
 
 // passwordLogin asks for the missing credentials and logs in.

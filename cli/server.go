@@ -70,11 +70,19 @@ var serverEnv = []envBinding{
 	{"agent-token-lifetime", "COURIER_AGENT_TOKEN_LIFETIME"},
 	{"log-level", "COURIER_LOG_LEVEL"},
 	{"log-format", "COURIER_LOG_FORMAT"},
+	{"oidc-issuer-url", "COURIER_OIDC_ISSUER_URL"},
+	{"oidc-client-id", "COURIER_OIDC_CLIENT_ID"},
+	{"oidc-client-secret-file", "COURIER_OIDC_CLIENT_SECRET_FILE"},
+	{"oidc-redirect-url", "COURIER_OIDC_REDIRECT_URL"},
+	{"oidc-allowed-email-domains", "COURIER_OIDC_ALLOWED_EMAIL_DOMAINS"},
+	{"oidc-admin-group", "COURIER_OIDC_ADMIN_GROUP"},
+	{"oidc-provider-name", "COURIER_OIDC_PROVIDER_NAME"},
+	{"disable-password-login", "COURIER_DISABLE_PASSWORD_LOGIN"},
 }
 
 func newServerCommand() *cobra.Command {
 	cfg := controlplane.DefaultConfig()
-	var trustedProxies string
+	var trustedProxies, emailDomains string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Courier control plane (REST API, agent endpoint, metrics)",
@@ -102,6 +110,7 @@ SSH session arriving at one replica is relayed to the one holding the agent.`,
 				return err
 			}
 			cfg.LoginThrottle.TrustedProxies = proxies
+			cfg.OIDC.AllowedEmailDomains = controlplane.ParseEmailDomains(emailDomains)
 			return runServer(cmd, cfg)
 		},
 	}
@@ -126,6 +135,17 @@ SSH session arriving at one replica is relayed to the one holding the agent.`,
 		"how long a new or rotated agent token is accepted: days (30d) or a duration (720h); 0 or never: no expiry")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console")
+	fs.StringVar(&cfg.OIDC.IssuerURL, "oidc-issuer-url", "",
+		"single sign-on: the OpenID Connect provider's issuer URL (https); the provider is contacted at the first sign-in, not at start")
+	fs.StringVar(&cfg.OIDC.ClientID, "oidc-client-id", "", "single sign-on: Courier's client id at the provider")
+	fs.StringVar(&cfg.OIDC.ClientSecretFile, "oidc-client-secret-file", "", "single sign-on: file holding the client secret")
+	fs.StringVar(&cfg.OIDC.RedirectURL, "oidc-redirect-url", "",
+		"single sign-on: the callback URL registered at the provider (default: this server's URL as the browser reached it + /api/v2/users/oidc/callback)")
+	fs.StringVar(&emailDomains, "oidc-allowed-email-domains", "", "single sign-on: comma-separated e-mail domains allowed to sign in (default: any)")
+	fs.StringVar(&cfg.OIDC.AdminGroup, "oidc-admin-group", "",
+		"single sign-on: a value of the groups claim that makes a user admin at each sign-in (and an admin outside it a member)")
+	fs.StringVar(&cfg.OIDC.ProviderName, "oidc-provider-name", controlplane.DefaultOIDCProviderName, "single sign-on: the provider's name on the login page")
+	fs.BoolVar(&cfg.DisablePasswordLogin, "disable-password-login", false, "refuse password logins; people sign in with single sign-on")
 	documentEnv(fs, serverEnv)
 	cmd.AddCommand(newRotateCommand(true), newRotateCommand(false))
 	return cmd

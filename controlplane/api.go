@@ -11,6 +11,7 @@ import (
 
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/identity"
+	"github.com/courierhq/courier/controlplane/identity/oidc"
 	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
@@ -60,6 +61,7 @@ type api struct {
 	metrics *metrics
 
 	web *web.Renderer // the dashboard's templates
+	sso *oidc.RP      // single sign-on's relying party; nil when off
 
 	// uses coalesces the last use of API tokens (see noteTokenUse); the
 	// Server runs and closes it.
@@ -96,6 +98,12 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /api/v2/users/{user}/status/activate", a.authed(a.activateUser))
 	mux.HandleFunc("PUT /api/v2/users/{user}/password", a.authed(a.updatePassword))
 	mux.HandleFunc("DELETE /api/v2/users/{user}", a.authed(a.deleteUser))
+
+	// Single sign-on (issue 19 part 1); the browser steps are in dashRoutes.
+	mux.HandleFunc("GET /api/v2/users/authmethods", a.authMethods)
+	mux.HandleFunc("POST /api/v2/users/oidc/token", a.oidcToken)
+	mux.HandleFunc("POST /api/v2/users/oidc/device", a.oidcDeviceStart)
+	mux.HandleFunc("POST /api/v2/users/oidc/device/token", a.oidcDevicePoll)
 
 	mux.HandleFunc("POST /api/v2/workspaces", a.authed(a.createWorkspace))
 	mux.HandleFunc("GET /api/v2/workspaces", a.authed(a.listWorkspaces))

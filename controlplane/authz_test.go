@@ -172,6 +172,17 @@ var authzMatrix = []authzRow{
 		body: func(string) any { return map[string]string{"value": canary + "-2"} }},
 	{route: "DELETE /api/v2/users/{user}/secrets/{name}", path: "/api/v2/users/{user}/secrets/{secret}", want: authed(204, 404, 403, 403)},
 
+	// Issue 19 part 1, single sign-on: public routes. This server has no
+	// OIDC provider configured, so all but authmethods answer 404.
+	{route: "GET /api/v2/users/authmethods", path: "/api/v2/users/authmethods", want: public(200)},
+	{route: "POST /api/v2/users/oidc/token", path: "/api/v2/users/oidc/token", want: public(404),
+		body: func(string) any { return map[string]string{"code": "x", "code_verifier": strings.Repeat("v", 43)} }},
+	{route: "POST /api/v2/users/oidc/device", path: "/api/v2/users/oidc/device", want: public(404)},
+	{route: "POST /api/v2/users/oidc/device/token", path: "/api/v2/users/oidc/device/token", want: public(404),
+		body: func(string) any { return map[string]string{"device_request": "x"} }},
+	{route: "GET /login/oidc", path: "/login/oidc", cookie: dashCookie, want: public(404)},
+	{route: "GET /api/v2/users/oidc/callback", path: "/api/v2/users/oidc/callback?state=s&code=c", cookie: dashCookie, want: public(404)},
+
 	// The agents' endpoint: the principal's token is sent as the agent
 	// token. Session and API tokens are refused; an agent token connects,
 	// a rotated one no longer.

@@ -96,6 +96,11 @@ type Config struct {
 	// LoginThrottle limits password guessing per account and per client
 	// address. Default DefaultLoginThrottle().
 	LoginThrottle LoginThrottle
+	// OIDC configures single sign-on (issue 19). Default: off.
+	OIDC OIDCConfig
+	// DisablePasswordLogin refuses password logins (REST and dashboard)
+	// and the first-user route; people sign in with OIDC. Default false.
+	DisablePasswordLogin bool
 	// Now is the clock. Default nil: time.Now.
 	Now func() time.Time
 }
@@ -153,6 +158,9 @@ func (c Config) Validate() error {
 		return bad("the replica heartbeat interval must be positive and shorter than the replica TTL")
 	}
 	if err := validAdvertiseURL(c.AdvertiseURL); err != nil {
+		return bad("%s", err.Error())
+	}
+	if err := c.OIDC.validate(c.DisablePasswordLogin); err != nil {
 		return bad("%s", err.Error())
 	}
 	if err := c.LoginThrottle.validate(); err != nil {

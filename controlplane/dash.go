@@ -45,6 +45,8 @@ func (a *api) dashRoutes(mux *http.ServeMux) {
 	page("GET /login", a.dashLoginPage)
 	page("POST /login", a.dashLogin)
 	page("POST /logout", a.dashPage(a.dashLogout))
+	page("GET /login/oidc", a.oidcStart)
+	page("GET /api/v2/users/oidc/callback", a.oidcCallback) // oidcCallbackPath
 
 	page("GET /account/secrets", a.dashPage(a.dashSecrets))
 	page("GET /account/secrets/new", a.dashPage(a.dashNewSecret))

@@ -22,7 +22,7 @@ func (a *api) dashLoginPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	a.render(w, r, http.StatusOK, "login", &web.Page{Title: "Log in", Body: &web.Login{}})
+	a.render(w, r, http.StatusOK, "login", &web.Page{Title: "Log in", Body: a.loginPage("", "")})
 }
 
 var errDashLoginForm = errorf(http.StatusBadRequest, "Enter your username or e-mail and your password.")
@@ -35,6 +35,9 @@ func (a *api) dashLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	login, password := "", ""
 	err := r.ParseForm()
+	if a.cfg.DisablePasswordLogin {
+		err = a.errPasswordDisabled()
+	}
 	if err == nil {
 		login, password = strings.TrimSpace(r.PostFormValue("login")), r.PostFormValue("password")
 		if login == "" || password == "" || len(password) > MaxPasswordBytes {
@@ -59,8 +62,7 @@ func (a *api) dashLogin(w http.ResponseWriter, r *http.Request) {
 		if s := w.Header().Get("Retry-After"); s != "" {
 			msg += " (in " + s + " seconds)." // a throttled login: 429 with Retry-After
 		}
-		a.render(w, r, ae.status, "login", &web.Page{Title: "Log in",
-			Body: &web.Login{Login: login, Error: msg}})
+		a.render(w, r, ae.status, "login", &web.Page{Title: "Log in", Body: a.loginPage(login, msg)})
 		return
 	}
 	http.SetCookie(w, a.cookie(r, dashCookie, tok, a.cfg.SessionLifetime))

@@ -122,6 +122,11 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		ttl: cfg.ReplicaTTL, now: cfg.now, log: logger.Named("relay")}
 	a := &api{cfg: cfg, log: logger, store: writes, sealer: sealer, agents: dialer, base: s.base, web: pages, metrics: m}
 	a.uses = identity.NewUseRecorder(identity.UseRecorderConfig{Store: st, Log: logger.Named("tokens")})
+	if a.sso, err = newRP(cfg.OIDC); err != nil {
+		s.cancelBase()
+		_ = s.agents.Close()
+		return nil, err
+	}
 	s.api, s.metrics = a, m
 	mux := http.NewServeMux()
 	a.routes(mux)

@@ -68,8 +68,9 @@ func (a *api) newUser(req createUserRequest) (store.User, error) {
 	switch {
 	case !usernameRE.MatchString(req.Username):
 		vs = append(vs, Validation{Field: "username", Detail: "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"})
-	case strings.EqualFold(req.Username, "me") || looksLikeUUID(req.Username):
-		vs = append(vs, Validation{Field: "username", Detail: "must not be \"me\" or look like a user ID"})
+	case strings.EqualFold(req.Username, "me") || strings.EqualFold(req.Username, "authmethods") || looksLikeUUID(req.Username):
+		// authmethods: GET /api/v2/users/authmethods is a route of its own.
+		vs = append(vs, Validation{Field: "username", Detail: "must not be \"me\", \"authmethods\" or look like a user ID"})
 	}
 	if addr, err := mail.ParseAddress(req.Email); err != nil || addr.Address != req.Email || len(req.Email) > 254 {
 		vs = append(vs, Validation{Field: "email", Detail: "must be a plain e-mail address such as ada@example.com"})
@@ -99,6 +100,10 @@ func (a *api) newUser(req createUserRequest) (store.User, error) {
 // while the server has no user; the first user is always an admin. Once a user
 // exists it answers 409 Conflict.
 func (a *api) createFirstUser(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.DisablePasswordLogin {
+		a.writeError(w, r, errorf(http.StatusForbidden, "password login is disabled on this server, so the first user cannot be made with a password; admins come from the OIDC admin group"))
+		return
+	}
 	var req loginRequest
 	if err := a.decodeJSON(w, r, &req); err != nil {
 		a.writeError(w, r, err)
@@ -131,6 +136,10 @@ var errSuspended = errorf(http.StatusUnauthorized, "this account is suspended; a
 
 // login: POST /api/v2/users/login → 201 {"session_token"}.
 func (a *api) login(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.DisablePasswordLogin {
+		a.writeError(w, r, a.errPasswordDisabled())
+		return
+	}
 	var req loginRequest
 	if err := a.decodeJSON(w, r, &req); err != nil {
 		a.writeError(w, r, err)

@@ -345,6 +345,17 @@ type Store interface {
 
 	// OIDC sign-in flows (single-use state across replicas) go here.
 
+	// CreateOIDCFlow records a single sign-on step in progress, keyed by
+	// f.KeyHash (the SHA-256 of its handle). A taken key is a
+	// *ConflictError. It also deletes the flows expired at f.CreatedAt, so
+	// abandoned ones do not pile up.
+	CreateOIDCFlow(ctx context.Context, f OIDCFlow) error
+	// ConsumeOIDCFlow deletes and returns the flow of kind keyed by
+	// keyHash, atomically: of two replicas consuming one flow, one gets it
+	// and the other ErrNotFound. ErrNotFound too for an unknown flow, one
+	// of another kind, or one expired at now (which it also deletes).
+	ConsumeOIDCFlow(ctx context.Context, kind string, keyHash []byte, now time.Time) (OIDCFlow, error)
+
 	// Ready reports whether the database answers and holds every
 	// migration this build knows (a replica's readiness): nil, or an
 	// error that Unavailable may classify.

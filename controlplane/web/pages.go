@@ -32,6 +32,23 @@ type Login struct {
 	Login string
 	// Error is why the last attempt was refused ("" for none).
 	Error string
+	// SSOName is the single sign-on provider's name for the "Sign in
+	// with …" link; "" when single sign-on is off.
+	SSOName string
+	// PasswordDisabled hides the password form.
+	PasswordDisabled bool
+}
+
+// SSOCLI is the body of the page that asks before a single sign-on is
+// handed to the CLI's loopback listener.
+type SSOCLI struct {
+	// Username is who the CLI will be signed in as.
+	Username string
+	// Listener is the CLI's loopback address (127.0.0.1:PORT).
+	Listener string
+	// ContinueURL is the listener's URL with the one-time code, which is
+	// useless without the PKCE verifier the CLI keeps.
+	ContinueURL string
 }
 
 // Usage is the use of every cap of R9 by one user, counted on stored bytes.

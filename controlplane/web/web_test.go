@@ -46,6 +46,7 @@ func TestRenderEveryPage(t *testing.T) {
 		"tokens":        &Tokens{Rows: []TokenRow{{Name: evil, Scope: "read"}}, Form: TokenForm{Name: evil, Lifetime: evil, Errors: map[string]string{"name": evil}, Message: "m"}},
 		"token_created": &TokenCreated{Name: evil, Token: evil},
 		"token_revoke":  &RevokeToken{Name: evil},
+		"sso_cli":       &SSOCLI{Username: evil, Listener: "127.0.0.1:9", ContinueURL: "http://127.0.0.1:9/cb?code=c"},
 		"users": &Users{Manage: true, Roles: []string{"admin", "member"},
 			Rows: []UserRow{{Username: evil, Role: "member", Status: "active"}, {Username: "x", Status: "suspended", Self: true}}},
 		"user_delete":  &DeleteUser{Username: evil},

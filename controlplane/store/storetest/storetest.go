@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"AgentStatus", testAgentStatus},
 		{"AgentStatusConnections", testAgentConnections},
 		{"Replicas", testReplicas},
+		{"OIDCFlows", testOIDCFlows},
 		{"HostileLookups", testHostileLookups},
 		{"Closed", testClosed},
 	}
