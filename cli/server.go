@@ -121,7 +121,7 @@ SSH session arriving at one replica is relayed to the one holding the agent.`,
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console")
 	documentEnv(fs, serverEnv)
-	cmd.AddCommand(newRotateCommand(true), newRotateCommand(false))
+	cmd.AddCommand(newRotateCommand(true), newRotateCommand(false), newHealthcheckCommand())
 	return cmd
 }
 

@@ -71,6 +71,7 @@ type api struct {
 // syntax; the pattern, not the raw path, labels metrics and log lines.
 func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz) // readyz.go
 
 	mux.HandleFunc("POST /api/v2/users/first", a.createFirstUser)
 	mux.HandleFunc("POST /api/v2/users/login", a.login)

@@ -86,6 +86,7 @@ func public(status int) [nPrincipals]int {
 
 var authzMatrix = []authzRow{
 	{route: "GET /healthz", path: "/healthz", want: public(200)},
+	{route: "GET /readyz", path: "/readyz", want: public(200)},
 	{route: "GET /metrics", path: "/metrics", want: public(200)},
 	{route: "POST /api/v2/users/first", path: "/api/v2/users/first", want: public(409),
 		body: func(c string) any {
