@@ -23,7 +23,7 @@ repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="${COURIER_IMAGE_CACHE:-/var/cache/courier-images}"
 suite=bookworm
 base=courier-base:$suite
-export PATH="/usr/local/go/bin:$PATH"
+export PATH="/usr/local/go/bin:$PATH:/usr/sbin:/sbin"
 
 log() { echo "build.sh: $*" >&2; }
 
