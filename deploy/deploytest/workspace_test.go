@@ -170,10 +170,12 @@ func TestWorkspaceContainer(t *testing.T) {
 
 	name := uniq("ws")
 	removeContainer(t, name)
+	started := time.Now()
 	mustDocker(t, "run", "-d", "--name", name, "--network", "host", "--stop-timeout", "20",
 		"-v", f.tokenPath+":/run/secrets/courier-agent-token:ro",
 		"-e", "COURIER_AGENT_URL="+f.url, workspaceImage, "--max-backoff", "2s")
 	waitUntil(t, 60*time.Second, "the agent to report ready", func() bool { return f.state(t) == "ready" })
+	t.Logf("docker run to the agent ready: %s", time.Since(started).Round(time.Millisecond))
 
 	// (1) The file secret was on disk, 0600, when the startup script ran.
 	waitFile(t, name, "/home/coder/seen-at-startup", v1+"\n600\norphans-started\n")
