@@ -23,6 +23,9 @@ repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="${COURIER_IMAGE_CACHE:-/var/cache/courier-images}"
 suite=bookworm
 base=courier-base:$suite
+# Every image built here carries this label, so the old ones a rebuild
+# leaves untagged can be removed without touching anyone else's.
+label=org.courier.build=deploy-images
 export PATH="/usr/local/go/bin:$PATH:/usr/sbin:/sbin"
 
 log() { echo "build.sh: $*" >&2; }
@@ -73,7 +76,7 @@ build_workspace() {
   gobuild "$d/courier-agent" ./cmd/courier-agent
   mkdir -p "$d/cmd/courier-agent/boot"
   cp "$repo/cmd/courier-agent/boot/entrypoint.sh" "$d/cmd/courier-agent/boot/"
-  docker build -q --network host --build-arg "BASE_IMAGE=$base" -t courier-workspace:dev \
+  docker build -q --network host --label "$label" --build-arg "BASE_IMAGE=$base" -t courier-workspace:dev \
     -f "$repo/cmd/courier-agent/boot/Dockerfile" "$d" >/dev/null
   rm -rf "$d"
 }
@@ -81,12 +84,12 @@ build_workspace() {
 build_server() {
   local d; d=$(ctx)
   gobuild "$d/courier" ./cmd/courier
-  docker build -q --build-arg "BASE_IMAGE=$base" -t courier-server:dev -f "$repo/deploy/images/server/Dockerfile" "$d" >/dev/null
+  docker build -q --label "$label" --build-arg "BASE_IMAGE=$base" -t courier-server:dev -f "$repo/deploy/images/server/Dockerfile" "$d" >/dev/null
   rm -rf "$d"
 }
 
 build_debian() { # build_debian NAME
-  docker build -q --network host --build-arg "BASE_IMAGE=$base" -t "courier-$1:dev" "$repo/deploy/images/$1" >/dev/null
+  docker build -q --network host --label "$label" --build-arg "BASE_IMAGE=$base" -t "courier-$1:dev" "$repo/deploy/images/$1" >/dev/null
 }
 
 images=("$@")
@@ -103,4 +106,5 @@ for img in "${images[@]}"; do
   esac
   log "courier-$img:dev built in $(( $(date +%s) - t )) s, $(docker image inspect -f '{{.Size}}' "courier-$img:dev") bytes"
 done
+docker image prune -f --filter "label=$label" >/dev/null
 log "all done in $(( $(date +%s) - start )) s"
