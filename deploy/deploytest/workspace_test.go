@@ -269,3 +269,50 @@ func TestWorkspaceHardened(t *testing.T) {
 	}
 	noCanary(t, name, v, envV, f.token)
 }
+
+// TestWorkspaceTokenFromEnv: given by COURIER_AGENT_TOKEN (which the
+// container's configuration keeps: the README says to prefer a file), the
+// token still reaches the agent through PID 1 — dropped from PID 1's
+// environment by tokenenv's re-exec and handed to the agent child on an
+// inherited pipe — and is in no process's environment in the container.
+func TestWorkspaceTokenFromEnv(t *testing.T) {
+	needImages(t, workspaceImage)
+	f := newWorkspaceFixture(t, "envtoken")
+	v := canary("envtoken-file")
+	f.secret(t, "app-token", v, "", "~/.config/app/token")
+	name := uniq("envtok")
+	removeContainer(t, name)
+	mustDocker(t, "run", "-d", "--name", name, "--network", "host",
+		"-e", "COURIER_AGENT_TOKEN_FILE=", "-e", "COURIER_AGENT_TOKEN="+f.token,
+		"-e", "COURIER_AGENT_URL="+f.url, workspaceImage)
+	waitUntil(t, 60*time.Second, "the agent to report ready", func() bool { return f.state(t) == "ready" })
+	waitFile(t, name, "/home/coder/.config/app/token", v)
+	// The agents' environments (PID 1 and its child); a `docker exec`
+	// process would have the token, from the container's configuration.
+	var agents []string
+	ps := processes(t, name)
+	for _, p := range ps {
+		if strings.HasSuffix(p, " courier-agent") {
+			agents = append(agents, strings.Fields(p)[0])
+		}
+	}
+	if len(agents) != 2 || agents[0] != "1" {
+		t.Fatalf("want PID 1 and its agent child, got:\n%s", strings.Join(ps, "\n"))
+	}
+	for _, pid := range agents {
+		environ := mustDocker(t, "exec", name, "sh", "-c", `tr '\0' '\n' < /proc/`+pid+`/environ`)
+		if strings.Contains(environ, f.token) {
+			t.Fatalf("the agent token is in the environment of courier-agent pid %s", pid)
+		}
+		if !strings.Contains(environ, "COURIER_AGENT_URL=") {
+			t.Fatalf("read no environment of pid %s: %q", pid, environ)
+		}
+	}
+	mustDocker(t, "stop", name)
+	if code := strings.TrimSpace(mustDocker(t, "inspect", "-f", "{{.State.ExitCode}}", name)); code != "0" {
+		t.Fatalf("exit code %s after docker stop, want 0", code)
+	}
+	if logs := mustDocker(t, "logs", name); strings.Contains(logs, f.token) || strings.Contains(logs, v) {
+		t.Fatal("docker logs show the token or a value")
+	}
+}
