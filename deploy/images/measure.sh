@@ -11,7 +11,7 @@ trap 'rm -rf "$d"' EXIT
 # The comparison image: the scratch image's binary on courier-base.
 cid=$(docker create courier-server:dev)
 docker cp "$cid:/courier" "$d/courier" >/dev/null
-docker rm "$cid" >/dev/null
+docker rm -v "$cid" >/dev/null
 cat >"$d/Dockerfile" <<'DOCKERFILE'
 FROM courier-base:bookworm
 RUN useradd --system --uid 65532 --home-dir /data --create-home courier
@@ -37,7 +37,7 @@ ready() { # ready IMAGE -> ms from docker run to the first 200 of /readyz
   docker run -d --rm --name "$name" -p "127.0.0.1:$port:8080" "$1" >/dev/null
   until curl -sf -o /dev/null "http://127.0.0.1:$port/readyz"; do sleep 0.01; done
   t1=$(date +%s%N)
-  docker rm -f "$name" >/dev/null
+  docker rm -f -v "$name" >/dev/null
   echo $(( (t1 - t0) / 1000000 ))
 }
 echo
