@@ -98,8 +98,14 @@ func processes(t *testing.T, container string) []string {
 }
 
 // waitNoOrphans waits until the startup script's sleeps have ended and
-// checks that none of them is left a zombie.
+// checks that none of them is left a zombie, and that PID 1 is the agent.
 func waitNoOrphans(t *testing.T, container string) {
+	t.Helper()
+	waitNoOrphansUnder(t, container, "courier-agent")
+}
+
+// waitNoOrphansUnder is waitNoOrphans with PID 1 named init.
+func waitNoOrphansUnder(t *testing.T, container, init string) {
 	t.Helper()
 	waitUntil(t, 60*time.Second, "the startup script to leave its orphans", func() bool {
 		out, _ := docker("exec", container, "cat", "/home/coder/seen-at-startup")
@@ -124,9 +130,8 @@ func waitNoOrphans(t *testing.T, container string) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	// PID 1 is the agent acting as init; its one child runs the agent.
-	if !strings.HasPrefix(last[0], "1 0 ") || !strings.HasSuffix(last[0], " courier-agent") {
-		t.Fatalf("PID 1 is not courier-agent:\n%s", strings.Join(last, "\n"))
+	if !strings.HasPrefix(last[0], "1 0 ") || !strings.HasSuffix(last[0], " "+init) {
+		t.Fatalf("PID 1 is not %s:\n%s", init, strings.Join(last, "\n"))
 	}
 }
 
@@ -314,5 +319,36 @@ func TestWorkspaceTokenFromEnv(t *testing.T) {
 	}
 	if logs := mustDocker(t, "logs", name); strings.Contains(logs, f.token) || strings.Contains(logs, v) {
 		t.Fatal("docker logs show the token or a value")
+	}
+}
+
+// TestWorkspaceUnderDockerInit: with `docker run --init` Docker's own init
+// is PID 1, the agent is not (so its init stays off), and docker stop still
+// ends with the agent's clean exit 0.
+func TestWorkspaceUnderDockerInit(t *testing.T) {
+	needImages(t, workspaceImage)
+	f := newWorkspaceFixture(t, "dockerinit")
+	v := canary("init-file")
+	f.secret(t, "app-token", v, "", "~/.config/app/token")
+	name := uniq("init")
+	removeContainer(t, name)
+	mustDocker(t, "run", "-d", "--init", "--name", name, "--network", "host",
+		"-v", f.tokenPath+":/run/secrets/courier-agent-token:ro",
+		"-e", "COURIER_AGENT_URL="+f.url, workspaceImage)
+	waitUntil(t, 60*time.Second, "the agent to report ready", func() bool { return f.state(t) == "ready" })
+	waitFile(t, name, "/home/coder/seen-at-startup", v+"\n600\norphans-started\n")
+	waitNoOrphansUnder(t, name, "docker-init")
+	agents := 0
+	for _, p := range processes(t, name) {
+		if strings.HasSuffix(p, " courier-agent") {
+			agents++
+		}
+	}
+	if agents != 1 {
+		t.Fatalf("want one courier-agent (not PID 1, so no init of its own), got %d", agents)
+	}
+	mustDocker(t, "stop", name)
+	if code := strings.TrimSpace(mustDocker(t, "inspect", "-f", "{{.State.ExitCode}}", name)); code != "0" {
+		t.Fatalf("exit code %s after docker stop, want 0", code)
 	}
 }
