@@ -24,6 +24,10 @@ func newHealthcheckCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "healthcheck",
 		Short: "Exit 0 if the server at --url answers 200 (for container health checks)",
+		Example: `  courier server healthcheck
+  courier server healthcheck --url http://127.0.0.1:8080/healthz
+  # in a Dockerfile FROM scratch:
+  HEALTHCHECK CMD ["/courier", "server", "healthcheck"]`,
 		Long: `Ask a running server's readiness endpoint once: exit 0 when it answers
 200, 1 otherwise. /readyz answers 200 only when the server reaches its store;
 /healthz (liveness) whenever the process serves HTTP.`,
