@@ -147,7 +147,7 @@ SSH session arriving at one replica is relayed to the one holding the agent.`,
 	fs.StringVar(&cfg.OIDC.ProviderName, "oidc-provider-name", controlplane.DefaultOIDCProviderName, "single sign-on: the provider's name on the login page")
 	fs.BoolVar(&cfg.DisablePasswordLogin, "disable-password-login", false, "refuse password logins; people sign in with single sign-on")
 	documentEnv(fs, serverEnv)
-	cmd.AddCommand(newRotateCommand(true), newRotateCommand(false))
+	cmd.AddCommand(newRotateCommand(true), newRotateCommand(false), newHealthcheckCommand())
 	return cmd
 }
 

@@ -31,6 +31,11 @@ import (
 var version = "dev"
 
 func main() {
+	// As a container's PID 1, this process only reaps and forwards signals
+	// to a child that runs the agent (pid1.go).
+	if code, ok := asInit(os.Args[1:]); ok {
+		os.Exit(code)
+	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "courier-agent:", err)
 		os.Exit(1)

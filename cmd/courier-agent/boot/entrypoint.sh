@@ -2,7 +2,9 @@
 # Container entrypoint for a workspace image: courier-agent is the
 # container's main process. It applies secrets, runs the template's startup
 # scripts and apps, and serves SSH; SIGTERM from `docker stop` reaches it
-# directly (exec), so it reports shutting_down/off and exits 0.
+# directly (exec), so it reports shutting_down/off and exits 0. As PID 1
+# the agent is also the container's init: it reaps orphans and forwards
+# signals to a child that runs the agent (agent/initproc).
 #
 # Needs COURIER_AGENT_URL and either COURIER_AGENT_TOKEN_FILE (a mounted
 # secret readable by the workspace user, preferred) or COURIER_AGENT_TOKEN.
