@@ -463,18 +463,8 @@ variable stops being set at the next agent start.`,
 			if err != nil {
 				return err
 			}
-			if !yes {
-				if !isTerminal(cmd.InOrStdin()) {
-					return fmt.Errorf("refusing to delete secret %q without confirmation: stdin is not a terminal; pass --yes", name)
-				}
-				ok, err := confirm(cmd, fmt.Sprintf("Delete secret %q?", name))
-				if err != nil {
-					return err
-				}
-				if !ok {
-					fmt.Fprintln(cmd.ErrOrStderr(), "Not deleted.")
-					return nil
-				}
+			if ok, err := confirmDelete(cmd, yes, "secret", name, fmt.Sprintf("Delete secret %q?", name)); !ok || err != nil {
+				return err
 			}
 			if err := c.DeleteSecret(cmd.Context(), client.Me, name); err != nil {
 				return fmt.Errorf("delete secret %q: %w", name, err)

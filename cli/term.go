@@ -157,3 +157,24 @@ func confirm(cmd *cobra.Command, question string) (bool, error) {
 	ans = strings.ToLower(strings.TrimSpace(ans))
 	return ans == "y" || ans == "yes", nil
 }
+
+// confirmDelete is every delete command's guard: true to go ahead. With
+// --yes (yes) it asks nothing; on a terminal it asks question; without a
+// terminal it refuses, so a script never deletes by accident. A "no" is
+// (false, nil), after saying "Not deleted.".
+func confirmDelete(cmd *cobra.Command, yes bool, kind, name, question string) (bool, error) {
+	if yes {
+		return true, nil
+	}
+	if !isTerminal(cmd.InOrStdin()) {
+		return false, fmt.Errorf("refusing to delete %s %q without confirmation: stdin is not a terminal; pass --yes", kind, name)
+	}
+	ok, err := confirm(cmd, question)
+	if err != nil || !ok {
+		if err == nil {
+			fmt.Fprintln(cmd.ErrOrStderr(), "Not deleted.")
+		}
+		return false, err
+	}
+	return true, nil
+}

@@ -234,18 +234,8 @@ nor the last active admin.`,
 			if err != nil {
 				return err
 			}
-			if !yes {
-				if !isTerminal(cmd.InOrStdin()) {
-					return fmt.Errorf("refusing to delete user %q without confirmation: stdin is not a terminal; pass --yes", name)
-				}
-				ok, err := confirm(cmd, fmt.Sprintf("Delete user %q with all their secrets and workspaces?", name))
-				if err != nil {
-					return err
-				}
-				if !ok {
-					fmt.Fprintln(cmd.ErrOrStderr(), "Not deleted.")
-					return nil
-				}
+			if ok, err := confirmDelete(cmd, yes, "user", name, fmt.Sprintf("Delete user %q with all their secrets and workspaces?", name)); !ok || err != nil {
+				return err
 			}
 			if err := c.DeleteUser(cmd.Context(), name); err != nil {
 				return fmt.Errorf("delete user %q: %w", name, err)

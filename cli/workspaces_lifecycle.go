@@ -35,18 +35,8 @@ terminal --yes is required, so a script never deletes by accident.`,
 			if err != nil {
 				return err
 			}
-			if !yes {
-				if !isTerminal(cmd.InOrStdin()) {
-					return fmt.Errorf("refusing to delete workspace %q without confirmation: stdin is not a terminal; pass --yes", name)
-				}
-				ok, err := confirm(cmd, fmt.Sprintf("Delete workspace %q and disconnect its agent?", name))
-				if err != nil {
-					return err
-				}
-				if !ok {
-					fmt.Fprintln(cmd.ErrOrStderr(), "Not deleted.")
-					return nil
-				}
+			if ok, err := confirmDelete(cmd, yes, "workspace", name, fmt.Sprintf("Delete workspace %q and disconnect its agent?", name)); !ok || err != nil {
+				return err
 			}
 			if err := c.DeleteWorkspace(cmd.Context(), name); err != nil {
 				return fmt.Errorf("delete workspace %q: %w", name, err)

@@ -63,7 +63,15 @@ func assertNoCanary(t *testing.T, logs *observer.ObservedLogs) {
 // childEnv runs `env -0` as spec's program and parses what the child saw.
 func childEnv(t *testing.T, sp *Spawner, session, client map[string]string) map[string]string {
 	t.Helper()
-	cmd, err := sp.Command(context.Background(), Spec{Path: "env", Args: []string{"-0"}, Session: session, Client: client})
+	return childEnvOf(t, sp, Spec{Session: session, Client: client})
+}
+
+// childEnvOf runs `env -0` with spec's env settings and parses what the
+// child saw.
+func childEnvOf(t *testing.T, sp *Spawner, spec Spec) map[string]string {
+	t.Helper()
+	spec.Path, spec.Args = "env", []string{"-0"}
+	cmd, err := sp.Command(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,21 +467,7 @@ func TestUnsetDropsOnlyTheBaseVariable(t *testing.T) {
 	sp, _ := newSpawner(t)
 	sp.Update(map[string]string{"TVAR": "template"}, map[string]string{"SECRET_API": canarySecret})
 	run := func(unset []string, session map[string]string) map[string]string {
-		cmd, err := sp.Command(context.Background(), Spec{Path: "env", Args: []string{"-0"}, Unset: unset, Session: session})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		env := map[string]string{}
-		for _, kv := range bytes.Split(out, []byte{0}) {
-			if k, v, ok := strings.Cut(string(kv), "="); ok {
-				env[k] = v
-			}
-		}
-		return env
+		return childEnvOf(t, sp, Spec{Unset: unset, Session: session})
 	}
 	env := run([]string{"FROMBASE", "TVAR", "SECRET_API", "SESS"}, map[string]string{"SESS": "s"})
 	if _, ok := env["FROMBASE"]; ok {

@@ -58,16 +58,7 @@ func BenchmarkSSHTrueVsOpenSSH(b *testing.B) {
 		b.Skip("sshd needs root to log a user in")
 	}
 	bu := ensureBenchUser(b)
-	// Binaries, data and sshd's files in a directory the user may
-	// traverse (go test's are 0700).
-	dir, err := os.MkdirTemp("", "courier-sshbench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		b.Fatal(err)
-	}
+	dir := benchUserDir(b)
 	courier, url, token := benchCourier(b, dir, bu.runAgent)
 	common := []string{"-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 		"-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
@@ -214,6 +205,22 @@ func ensureBenchUser(b *testing.B) benchUser {
 	return bu
 }
 
+// benchUserDir returns a fresh directory, removed when the benchmark ends,
+// that the benchmark user may traverse (go test's are 0700): for the
+// binaries, the data and sshd's files.
+func benchUserDir(b *testing.B) string {
+	b.Helper()
+	dir, err := os.MkdirTemp("", "courier-sshbench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
 // runAgent makes the agent run as the benchmark user, in its home, with
 // the environment a login gives it.
 func (u benchUser) runAgent(agent *exec.Cmd, dataDir string) {
@@ -239,14 +246,7 @@ func BenchmarkSSHTrueStages(b *testing.B) {
 		b.Skip("needs root to run the agent as the benchmark user")
 	}
 	bu := ensureBenchUser(b)
-	dir, err := os.MkdirTemp("", "courier-sshbench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		b.Fatal(err)
-	}
+	dir := benchUserDir(b)
 	courier, url, token := benchCourier(b, dir, bu.runAgent)
 	api, err := client.New(client.Config{URL: url, Token: token})
 	if err != nil {
