@@ -179,6 +179,16 @@ func (a *simAgent) serve(ctx context.Context, env *fleetEnv, s *conn.Session, re
 			if err != nil {
 				return
 			}
+			if kind == proto.StreamSSHPeer {
+				// The agent protocol announces ssh-peer: the SSH stream
+				// starts with the client's address, which the simulated
+				// workspace does not need.
+				if _, err := proto.ReadSSHPeer(st); err != nil {
+					_ = st.Close()
+					continue
+				}
+				kind = proto.StreamSSH
+			}
 			if kind != proto.StreamSSH {
 				// A change notice (live file refresh) or another kind:
 				// read to its end and dropped, as no simulated workspace

@@ -43,9 +43,12 @@ type Summary struct {
 
 // Runner runs one load configuration. Progress lines go to Progress.
 type Runner struct {
-	cfg      Config
-	progress io.Writer
-	tty      bool
+	cfg Config
+	// progress is written by the run and by its progress line's goroutine;
+	// progressMu serializes the two.
+	progressMu sync.Mutex
+	progress   io.Writer
+	tty        bool
 
 	srv   *serverProc // nil when Config.URL is given
 	url   string
@@ -78,6 +81,8 @@ func (r *Runner) say(msg string) {
 	if r.tty {
 		clear = "\r\033[K" // over the progress line
 	}
+	r.progressMu.Lock()
+	defer r.progressMu.Unlock()
 	fmt.Fprintf(r.progress, "%s%s %s\n", clear, time.Now().Format("15:04:05"), msg)
 }
 
@@ -287,7 +292,9 @@ func (r *Runner) showProgress(ctx context.Context) func() {
 			select {
 			case <-ctx.Done():
 				if r.tty {
+					r.progressMu.Lock()
 					fmt.Fprintln(r.progress)
+					r.progressMu.Unlock()
 				}
 				return
 			case <-time.After(every):
@@ -300,7 +307,9 @@ func (r *Runner) showProgress(ctx context.Context) func() {
 				}
 			}
 			if r.tty {
+				r.progressMu.Lock()
 				fmt.Fprintf(r.progress, "\r\033[K%s", line)
+				r.progressMu.Unlock()
 			} else {
 				r.say(line)
 			}
