@@ -185,7 +185,10 @@ func TestPostgresFailover(t *testing.T) {
 		}
 	})
 	fileIs := func(want string) func() bool {
-		return func() bool { b, err := os.ReadFile(filepath.Join(home, "tok.txt")); return err == nil && string(b) == want }
+		return func() bool {
+			b, err := os.ReadFile(filepath.Join(home, "tok.txt"))
+			return err == nil && string(b) == want
+		}
 	}
 	waitFor(t, "the agent's first apply", fileIs("one"))
 
