@@ -117,6 +117,7 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 	release := a.spawner.Hold()
 	rep := inject.Apply(ctx, plan, a.writer)
 	a.spawner.Update(m.Env, plan.Env)
+	a.writeEnvFile(ctx, m.Env, plan.Env)
 	ssh.SetPolicy(sshd.Policy{DisableForwarding: m.SSH.DisableForwarding, GatewayPorts: m.SSH.GatewayPorts})
 	release()
 

@@ -86,6 +86,14 @@ type Config struct {
 	// logged and applied at the next start or reconnect (R3). The
 	// template's live_files setting turns it on too.
 	LiveFiles bool
+	// EnvFile (COURIER_AGENT_ENV_FILE, --env-file), when set, is a file
+	// ("~/…" or absolute) the agent rewrites after every apply with the
+	// env it gives new processes — the template's env under the secrets'
+	// — as `export NAME='value'` lines, mode 0600, replaced atomically, so
+	// that processes it does not start (`docker exec`, a login that does
+	// not come through the agent) can source it. Default "": off, since it
+	// puts env values at rest in the workspace, as file secrets are.
+	EnvFile string
 	// ChangeQuiet is how long the agent waits after a secrets-changed
 	// message for more before acting on them (a burst of changes becomes
 	// one apply); it acts at the latest 4×ChangeQuiet after the first.

@@ -72,6 +72,7 @@ func run(args []string) error {
 	keepalive := fs.Duration("keepalive", envDuration("COURIER_AGENT_KEEPALIVE", proto.DefaultKeepaliveInterval), "keepalive interval; a dead connection is noticed within about twice this (COURIER_AGENT_KEEPALIVE)")
 	service := fs.Bool("service", false, "run under the Windows service manager; detected when it started the agent, but Wine needs it said")
 	liveDefault, liveErr := envBool("COURIER_AGENT_LIVE_FILES")
+	envFile := fs.String("env-file", env("COURIER_AGENT_ENV_FILE", ""), "rewrite this file (0600) at every apply with the env new processes get, as shell exports, for processes the agent does not start such as docker exec; off by default (COURIER_AGENT_ENV_FILE)")
 	liveFiles := fs.Bool("live-files", liveDefault, "re-apply at once when the control plane says secrets changed: files rewritten, env for new processes only (COURIER_AGENT_LIVE_FILES)")
 	metricsListen := fs.String("metrics-listen", env("COURIER_AGENT_METRICS_LISTEN", ""), "serve Prometheus /metrics on this address, e.g. 127.0.0.1:2112; empty: off (COURIER_AGENT_METRICS_LISTEN)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -106,7 +107,7 @@ func run(args []string) error {
 	// child's env as well.
 	_ = os.Unsetenv("COURIER_AGENT_TOKEN_FILE")
 	cfg := agent.Config{URL: *url, Token: token, TokenFile: *tokenFile, DataDir: *dataDir, Home: *home,
-		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive, Version: version, LiveFiles: *liveFiles}
+		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive, Version: version, LiveFiles: *liveFiles, EnvFile: *envFile}
 	if exe, err := os.Executable(); err == nil {
 		cfg.SFTPCommand = []string{exe, sftpServerArg}
 	} else {

@@ -187,13 +187,17 @@ func TestWorkspaceContainer(t *testing.T) {
 	// (2) PID 1 reaped the 50 orphans the script left.
 	waitNoOrphans(t, name)
 	// (3) The env secret: every process the agent starts has it, so
-	// `courier ssh` does; `docker exec` bypasses the agent (the engine
-	// starts that process), so it does not — the README says so.
+	// `courier ssh` does; a `docker exec` login shell (which the engine
+	// starts, not the agent) has it from the image's env file, sourced
+	// through /etc/profile.d.
 	if out, err := courierSSH(t, f.url, f.session, f.name, `echo "X=$X_SECRET"`); err != nil || out != "X="+envV+"\n" {
 		t.Fatalf("courier ssh sees %q (%v), want the env secret", out, err)
 	}
-	if out := mustDocker(t, "exec", "-u", "coder", name, "bash", "-lc", `echo "X=$X_SECRET"; cat ~/.config/app/token`); out != "X=\n"+v1 {
-		t.Fatalf("docker exec bash -lc: %q, want no env secret and the file secret", out)
+	if out := mustDocker(t, "exec", "-u", "coder", name, "bash", "-lc", `echo "X=$X_SECRET"; cat ~/.config/app/token`); out != "X="+envV+"\n"+v1 {
+		t.Fatalf("docker exec bash -lc: %q, want the env secret and the file secret", out)
+	}
+	if out := mustDocker(t, "exec", "-u", "coder", name, "stat", "-c", "%a", "/home/coder/.config/courier/env"); strings.TrimSpace(out) != "600" {
+		t.Fatalf("the env file's mode is %q, want 600", out)
 	}
 	noCanary(t, name, v1, envV, f.token)
 

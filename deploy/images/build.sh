@@ -75,7 +75,7 @@ build_workspace() {
   local d; d=$(ctx)
   gobuild "$d/courier-agent" ./cmd/courier-agent
   mkdir -p "$d/cmd/courier-agent/boot"
-  cp "$repo/cmd/courier-agent/boot/entrypoint.sh" "$d/cmd/courier-agent/boot/"
+  cp "$repo/cmd/courier-agent/boot/entrypoint.sh" "$repo/cmd/courier-agent/boot/courier-env.sh" "$d/cmd/courier-agent/boot/"
   docker build -q --network host --label "$label" --build-arg "BASE_IMAGE=$base" -t courier-workspace:dev \
     -f "$repo/cmd/courier-agent/boot/Dockerfile" "$d" >/dev/null
   rm -rf "$d"
