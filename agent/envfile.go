@@ -36,7 +36,7 @@ func (a *Agent) writeEnvFile(ctx context.Context, templateEnv, secretEnv map[str
 
 // envFileContent renders env as `export NAME='value'` lines, sorted by
 // name. Single quotes keep every byte but the quote itself, which is
-// written as '\''; names are valid env names (the control plane refuses
+// written as '\”; names are valid env names (the control plane refuses
 // others), so they need no quoting.
 func envFileContent(env map[string]string) []byte {
 	var b strings.Builder
