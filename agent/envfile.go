@@ -36,8 +36,9 @@ func (a *Agent) writeEnvFile(ctx context.Context, templateEnv, secretEnv map[str
 
 // envFileContent renders env as `export NAME='value'` lines, sorted by
 // name. Single quotes keep every byte but the quote itself, which is
-// written as '\”; names are valid env names (the control plane refuses
-// others), so they need no quoting.
+// written as quote, backslash, quote, quote (close, escaped quote, reopen);
+// names are valid env names (the control plane refuses others), so they
+// need no quoting.
 func envFileContent(env map[string]string) []byte {
 	var b strings.Builder
 	b.WriteString("# Written by courier-agent at every apply: the env it gives new processes. Do not edit.\n")
