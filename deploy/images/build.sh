@@ -74,8 +74,9 @@ gobuild() { # gobuild OUT PKG
 build_workspace() {
   local d; d=$(ctx)
   gobuild "$d/courier-agent" ./cmd/courier-agent
-  mkdir -p "$d/cmd/courier-agent/boot"
-  cp "$repo/cmd/courier-agent/boot/entrypoint.sh" "$repo/cmd/courier-agent/boot/courier-env.sh" "$d/cmd/courier-agent/boot/"
+  mkdir -p "$d/cmd/courier-agent/boot/profile.d"
+  cp "$repo/cmd/courier-agent/boot/entrypoint.sh" "$d/cmd/courier-agent/boot/"
+  cp "$repo/cmd/courier-agent/boot/profile.d/courier-env.sh" "$d/cmd/courier-agent/boot/profile.d/"
   docker build -q --network host --label "$label" --build-arg "BASE_IMAGE=$base" -t courier-workspace:dev \
     -f "$repo/cmd/courier-agent/boot/Dockerfile" "$d" >/dev/null
   rm -rf "$d"
