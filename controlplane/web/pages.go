@@ -78,9 +78,13 @@ type Secrets struct {
 // id of the field's input, its label and the server's explanation.
 type FieldError struct{ ID, Label, Message string }
 
+// formField is one field of a form: its error key, the id of its input and
+// its label.
+type formField struct{ key, id, label string }
+
 // secretFormFields are the secret form's fields in the order the form
 // shows them, with their labels.
-var secretFormFields = []struct{ key, id, label string }{
+var secretFormFields = []formField{
 	{"name", "name", "Name"},
 	{"description", "description", "Description"},
 	{"env_name", "env_name", "Environment variable"},
@@ -92,24 +96,28 @@ var secretFormFields = []struct{ key, id, label string }{
 // Summary lists f's errors in the order of the form's fields, each under
 // its label; an error for a field the form does not show comes last,
 // under its name.
-func (f *SecretForm) Summary() []FieldError {
+func (f *SecretForm) Summary() []FieldError { return summary(secretFormFields, f.Errors) }
+
+// summary lists errs in the order of fields, each under its label; an
+// error for a field not in fields comes last, under its key, sorted.
+func summary(fields []formField, errs map[string]string) []FieldError {
 	var out []FieldError
 	seen := map[string]bool{}
-	for _, fld := range secretFormFields {
-		if m, ok := f.Errors[fld.key]; ok {
+	for _, fld := range fields {
+		if m, ok := errs[fld.key]; ok {
 			out = append(out, FieldError{ID: fld.id, Label: fld.label, Message: m})
 			seen[fld.key] = true
 		}
 	}
 	var rest []string
-	for k := range f.Errors {
+	for k := range errs {
 		if !seen[k] {
 			rest = append(rest, k)
 		}
 	}
 	sort.Strings(rest)
 	for _, k := range rest {
-		out = append(out, FieldError{ID: k, Label: k, Message: f.Errors[k]})
+		out = append(out, FieldError{ID: k, Label: k, Message: errs[k]})
 	}
 	return out
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"sort"
 	"time"
 )
 
@@ -55,25 +54,7 @@ type RevokeToken struct {
 // its label (an unknown field last, under its name), for the summary
 // above the form. The scope's link goes to its first radio button.
 func (f *TokenForm) Summary() []FieldError {
-	var out []FieldError
-	seen := map[string]bool{}
-	for _, fld := range []struct{ key, id, label string }{
+	return summary([]formField{
 		{"name", "name", "Name"}, {"lifetime", "lifetime", "Lifetime"}, {"scope", "scope-write", "Scope"},
-	} {
-		if m, ok := f.Errors[fld.key]; ok {
-			out = append(out, FieldError{ID: fld.id, Label: fld.label, Message: m})
-			seen[fld.key] = true
-		}
-	}
-	var rest []string
-	for k := range f.Errors {
-		if !seen[k] {
-			rest = append(rest, k)
-		}
-	}
-	sort.Strings(rest)
-	for _, k := range rest {
-		out = append(out, FieldError{ID: k, Label: k, Message: f.Errors[k]})
-	}
-	return out
+	}, f.Errors)
 }
