@@ -143,6 +143,26 @@ func timedCreate(t *testing.T, base, token, name string) int {
 	return resp.StatusCode
 }
 
+// runLiveFilesAgent runs a real in-process agent with live files against
+// url until the test ends.
+func runLiveFilesAgent(t *testing.T, url, token, home string) {
+	t.Helper()
+	ag, err := agent.New(agent.Config{URL: url, Token: token, Home: home, DataDir: filepath.Join(home, ".agent"),
+		Shell: "/bin/sh", Base: []string{"PATH=" + os.Getenv("PATH")}, Version: "v9.8.7-test", LiveFiles: true,
+		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- ag.Run(context.Background()) }()
+	t.Cleanup(func() {
+		_ = ag.Close()
+		if err := <-agentDone; err != nil {
+			t.Errorf("agent Run: %v", err)
+		}
+	})
+}
+
 // TestPostgresFailover: two real PostgreSQL clusters, a primary and its
 // synchronous streaming standby, and a control plane on the multi-host
 // URL (target_session_attrs=read-write) with an agent on live files. The
@@ -170,20 +190,7 @@ func TestPostgresFailover(t *testing.T) {
 		map[string]string{"name": "tok", "value": "one", "file_path": "~/tok.txt"}); st != 201 {
 		t.Fatalf("create secret: %d %s", st, b)
 	}
-	ag, err := agent.New(agent.Config{URL: p.url, Token: ws.AgentToken, Home: home, DataDir: filepath.Join(home, ".agent"),
-		Shell: "/bin/sh", Base: []string{"PATH=" + os.Getenv("PATH")}, LiveFiles: true,
-		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	agentDone := make(chan error, 1)
-	go func() { agentDone <- ag.Run(context.Background()) }()
-	t.Cleanup(func() {
-		_ = ag.Close()
-		if err := <-agentDone; err != nil {
-			t.Errorf("agent Run: %v", err)
-		}
-	})
+	runLiveFilesAgent(t, p.url, ws.AgentToken, home)
 	fileIs := func(want string) func() bool {
 		return func() bool {
 			b, err := os.ReadFile(filepath.Join(home, "tok.txt"))

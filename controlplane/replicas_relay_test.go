@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/courierhq/courier/agent"
 	"github.com/courierhq/courier/controlplane/store/pgstore/pgtest"
 )
 
@@ -84,20 +83,7 @@ func TestReplicasRelayAndLiveFiles(t *testing.T) {
 		map[string]string{"name": "tok", "value": "one", "env_name": "TOK", "file_path": "~/tok.txt"}); st != 201 {
 		t.Fatalf("create secret: %d %s", st, b)
 	}
-	ag, err := agent.New(agent.Config{URL: lb, Token: ws.AgentToken, Home: home, DataDir: filepath.Join(home, ".agent"),
-		Shell: "/bin/sh", Base: []string{"PATH=" + os.Getenv("PATH")}, Version: "v9.8.7-test", LiveFiles: true,
-		InitialBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	agentDone := make(chan error, 1)
-	go func() { agentDone <- ag.Run(context.Background()) }()
-	t.Cleanup(func() {
-		_ = ag.Close()
-		if err := <-agentDone; err != nil {
-			t.Errorf("agent Run: %v", err)
-		}
-	})
+	runLiveFilesAgent(t, lb, ws.AgentToken, home)
 	fileIs := func(want string) func() bool {
 		return func() bool {
 			b, err := os.ReadFile(filepath.Join(home, "tok.txt"))
