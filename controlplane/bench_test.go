@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/courierhq/courier/controlplane/store/pgstore/pgtest"
 )
 
 // BenchmarkCreateList runs 100 concurrent clients, each its own user,
@@ -26,42 +28,61 @@ import (
 // law the mean latency is 100 / throughput: at 3,000 req/s it cannot be
 // under 33 ms. BenchmarkCreateListAt3000 offers a fixed 3,000 req/s
 // instead and measures the latency at that load.
-func BenchmarkCreateList(b *testing.B) { benchCreateList(b, 0) }
+func BenchmarkCreateList(b *testing.B) { benchCreateList(b, 0, 1) }
 
 // BenchmarkCreateListAt3000 is BenchmarkCreateList with each of the 100
 // clients starting an op every 100 ms: 3,000 requests a second offered.
 // Latency counts from the scheduled start, so a server that falls behind
 // pays for the queue (no coordinated omission).
-func BenchmarkCreateListAt3000(b *testing.B) { benchCreateList(b, 100*time.Millisecond) }
+func BenchmarkCreateListAt3000(b *testing.B) { benchCreateList(b, 100*time.Millisecond, 1) }
 
 // BenchmarkCreateListAt3300 offers 10% more (an op every 90 ms per
 // client, 3,333 req/s), so that the throughput achieved, which loses a
 // little to the staggered start and the last ops' tail, stays above 3,000
 // while the latency is measured at that load.
-func BenchmarkCreateListAt3300(b *testing.B) { benchCreateList(b, 90*time.Millisecond) }
+func BenchmarkCreateListAt3300(b *testing.B) { benchCreateList(b, 90*time.Millisecond, 1) }
 
-func benchCreateList(b *testing.B, every time.Duration) {
+// BenchmarkCreateListTwoReplicasAt3300 is BenchmarkCreateListAt3300 on
+// PostgreSQL through two replicas sharing one schema: the clients
+// alternate between them (client i uses replica i%2), as behind a
+// balancer. It always runs on PostgreSQL (COURIER_TEST_POSTGRES_URL).
+func BenchmarkCreateListTwoReplicasAt3300(b *testing.B) {
+	benchCreateList(b, 90*time.Millisecond, 2)
+}
+
+func benchCreateList(b *testing.B, every time.Duration, replicas int) {
 	const clients = 100
-	cfg := DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = b.TempDir()
-	cfg.BcryptCost = bcrypt.MinCost
-	useTestStore(b, &cfg)
-	srv, err := New(cfg, nil)
-	if err != nil {
-		b.Fatal(err)
+	pgURL := ""
+	if replicas > 1 {
+		pgURL = pgtest.URL(b)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-		_ = srv.Close()
-	}()
+	srvs := make([]*Server, replicas)
+	for i := range srvs {
+		cfg := DefaultConfig()
+		cfg.Listen = "127.0.0.1:0"
+		cfg.DataDir = b.TempDir()
+		cfg.BcryptCost = bcrypt.MinCost
+		cfg.PostgresURL = pgURL
+		useTestStore(b, &cfg)
+		srv, err := New(cfg, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- srv.Run(ctx) }()
+		defer func() {
+			cancel()
+			<-done
+			_ = srv.Close()
+		}()
+		srvs[i] = srv
+	}
+	srv := srvs[0]
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
 	defer hc.CloseIdleConnections()
-	call := func(method, path, token string, body any) (int, []byte, error) {
+	// callOn sends a request to one replica; call to the first.
+	callOn := func(srv *Server, method, path, token string, body any) (int, []byte, error) {
 		var rd io.Reader
 		if body != nil {
 			j, _ := json.Marshal(body)
@@ -79,6 +100,9 @@ func benchCreateList(b *testing.B, every time.Duration) {
 		defer res.Body.Close()
 		out, err := io.ReadAll(res.Body)
 		return res.StatusCode, out, err
+	}
+	call := func(method, path, token string, body any) (int, []byte, error) {
+		return callOn(srv, method, path, token, body)
 	}
 	login := func(user string) string {
 		_, out, _ := call("POST", "/api/v2/users/login", "", map[string]string{"username": user, "password": testPassword})
@@ -109,8 +133,8 @@ func benchCreateList(b *testing.B, every time.Duration) {
 		wg       sync.WaitGroup
 		failure  atomic.Value
 	)
-	timed := func(local *[]time.Duration, t0 time.Time, want int, method, path, token string, body any) {
-		st, out, err := call(method, path, token, body)
+	timed := func(srv *Server, local *[]time.Duration, t0 time.Time, want int, method, path, token string, body any) {
+		st, out, err := callOn(srv, method, path, token, body)
 		*local = append(*local, time.Since(t0))
 		if err != nil || st != want {
 			failure.CompareAndSwap(nil, fmt.Sprintf("%s %s: %d %s %v", method, path, st, out, err))
@@ -123,6 +147,7 @@ func benchCreateList(b *testing.B, every time.Duration) {
 		go func() {
 			defer wg.Done()
 			var local, reads []time.Duration
+			mine := srvs[c%replicas]
 			// Paced clients start staggered, then every `every`; a
 			// request's latency runs from its scheduled start.
 			sched := start.Add(every * time.Duration(c) / clients)
@@ -141,19 +166,19 @@ func benchCreateList(b *testing.B, every time.Duration) {
 				if every > 0 {
 					time.Sleep(time.Until(sched))
 				}
-				timed(&local, at(), 201, "POST", "/api/v2/users/me/secrets", tokens[c], map[string]string{"name": name, "value": "v", "env_name": "E" + name})
+				timed(mine, &local, at(), 201, "POST", "/api/v2/users/me/secrets", tokens[c], map[string]string{"name": name, "value": "v", "env_name": "E" + name})
 				if every > 0 {
 					sched = sched.Add(every / 3)
 					time.Sleep(time.Until(sched))
 				}
 				t0 := time.Now()
-				timed(&local, at(), 200, "GET", "/api/v2/users/me/secrets", tokens[c], nil)
+				timed(mine, &local, at(), 200, "GET", "/api/v2/users/me/secrets", tokens[c], nil)
 				reads = append(reads, time.Since(t0))
 				if every > 0 {
 					sched = sched.Add(every / 3)
 					time.Sleep(time.Until(sched))
 				}
-				timed(&local, at(), 204, "DELETE", "/api/v2/users/me/secrets/"+name, tokens[c], nil)
+				timed(mine, &local, at(), 204, "DELETE", "/api/v2/users/me/secrets/"+name, tokens[c], nil)
 				sched = sched.Add(every - 2*(every/3))
 			}
 			mu.Lock()
