@@ -87,7 +87,6 @@ func wantScopedConflict(t *testing.T, err error, field, other string) {
 	}
 }
 
-
 func testSecretScopeConflicts(t *testing.T, s store.Store) {
 	u := mkUser(t, s, "sharer")
 	// Disjoint literal scopes may share an env name and a file path.
