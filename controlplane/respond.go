@@ -167,7 +167,11 @@ func decodeOne(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		if f, ok := unknownKey(data, v); ok {
+		f, ok := unknownKey(data, v)
+		if !ok {
+			f, ok = nestedUnknownKey(data, v)
+		}
+		if ok {
 			return &apiError{status: http.StatusBadRequest, body: ErrorResponse{
 				Message:     fmt.Sprintf("unknown field %q", f),
 				Validations: []Validation{{Field: f, Detail: "is not a field of this request"}},
