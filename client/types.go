@@ -267,6 +267,9 @@ type AgentStatus struct {
 	// ChangesPending: the owner's secrets changed after the last apply.
 	ChangesPending  bool  `json:"changes_pending"`
 	SecretsRevision int64 `json:"secrets_revision"`
+	// SecretRequirements is the status of each secret the workspace's
+	// template asks for (absent when it asks for none).
+	SecretRequirements []SecretRequirementStatus `json:"secret_requirements,omitempty"`
 }
 
 // Apply is one apply of an agent: an outcome per secret, warnings, and the
