@@ -64,7 +64,7 @@ secrets:
     description: optional
 `)
 	r := keep(admin.run(nil, "workspaces", "create", "dev", "--owner", "alice", "--template", tmpl))
-	for _, want := range []string{"NPM_TOKEN", "missing", "Token for the private npm registry", "https://wiki.example.com/npm-token", "allow_missing_secrets"} {
+	for _, want := range []string{"NPM_TOKEN", "missing", "Token for the private npm registry", "https://wiki.example.com/npm-token", "--allow-missing-secrets"} {
 		if r.code == 0 || !strings.Contains(r.stderr, want) {
 			t.Fatalf("create without the secret: exit %d, stderr lacks %q:\n%s", r.code, want, r.stderr)
 		}
@@ -122,6 +122,12 @@ secrets:
 	r = keep(alice.ok(nil, "secret", "list"))
 	if !strings.Contains(r.stdout, "WORKSPACES") || !strings.Contains(r.stdout, "dev,web-*") {
 		t.Errorf("secret list:\n%s", r.stdout)
+	}
+	if r = keep(alice.ok(nil, "secret", "list", "--workspace", "api")); strings.Contains(r.stdout, "npm") {
+		t.Errorf("secret list --workspace api lists npm (scoped to dev, web-*):\n%s", r.all())
+	}
+	if r = keep(alice.ok(nil, "secret", "list", "--workspace", "web-2")); !strings.Contains(r.stdout, "npm") {
+		t.Errorf("secret list --workspace web-2 lacks npm:\n%s", r.stdout)
 	}
 	// --workspace "" resets the scope to every workspace.
 	keep(alice.ok(nil, "secret", "update", "npm", "--workspace", ""))

@@ -439,16 +439,19 @@ func targets(s client.Secret) string {
 
 func newSecretListCommand() *cobra.Command {
 	var (
-		output *string
-		user   string
+		output    *string
+		user      string
+		workspace string
 	)
 	cmd := &cobra.Command{
 		Use:     "list [NAME]",
 		Aliases: []string{"ls", "show"},
 		Short:   "List your secrets, or show one (metadata only, never values)",
 		Long: `List your secrets, or show one: metadata only, never values. Admins and
-auditors list another user's with --user NAME.`,
+auditors list another user's with --user NAME. --workspace NAME lists only the
+secrets in scope for that workspace (those its agent gets).`,
 		Example: `  courier secret list
+  courier secret list --workspace dev
   courier secret list api-key
   courier secret ls -o json
   courier secret list --user alice`,
@@ -472,7 +475,12 @@ auditors list another user's with --user NAME.`,
 				}
 				secrets = []client.Secret{s}
 			} else {
-				if secrets, err = c.Secrets(cmd.Context(), user); err != nil {
+				if cmd.Flags().Changed("workspace") {
+					secrets, err = c.SecretsInWorkspace(cmd.Context(), user, workspace)
+				} else {
+					secrets, err = c.Secrets(cmd.Context(), user)
+				}
+				if err != nil {
 					return fmt.Errorf("list secrets: %w", err)
 				}
 				if secrets == nil {
@@ -499,6 +507,7 @@ auditors list another user's with --user NAME.`,
 		},
 	}
 	cmd.Flags().StringVar(&user, "user", client.Me, "list this user's secrets (admins and auditors)")
+	cmd.Flags().StringVar(&workspace, "workspace", "", "list only the secrets in scope for the workspace with this name")
 	output = addOutputFlag(cmd)
 	return cmd
 }

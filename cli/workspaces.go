@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -83,6 +84,10 @@ reads it. The server keeps only its hash and cannot show it again.`,
 				Name: args[0], Owner: owner, Template: tmpl, AllowMissingSecrets: allowMissing,
 			})
 			if err != nil {
+				var ce *client.Error
+				if errors.As(err, &ce) && len(ce.MissingSecrets) > 0 {
+					return fmt.Errorf("create workspace %q: %w\nCreate the missing secrets as %s (courier secret create), or pass --allow-missing-secrets", args[0], err, cell(owner))
+				}
 				return fmt.Errorf("create workspace %q: %w", args[0], err)
 			}
 			if *output == outputJSON {

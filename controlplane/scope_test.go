@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -89,6 +90,17 @@ func TestSecretScopesREST(t *testing.T) {
 	}
 	if !slices.Equal(scopes["dev"], []string{"dev-*", "api"}) || scopes["everywhere"] != nil {
 		t.Fatalf("list scopes = %v", scopes)
+	}
+	// ?workspace= keeps the secrets in scope for that name.
+	for ws, want := range map[string]string{"dev-1": "dev,everywhere", "ci": "ci,everywhere", "prod": "everywhere,prod", "x/../y": "everywhere"} {
+		ts.want(ts.do("GET", base+"?workspace="+url.QueryEscape(ws), p.alice, nil), 200).json(t, &list)
+		var names []string
+		for _, s := range list {
+			names = append(names, s.Name)
+		}
+		if got := strings.Join(names, ","); got != want {
+			t.Errorf("?workspace=%s lists %s, want %s", ws, got, want)
+		}
 	}
 }
 

@@ -191,7 +191,8 @@ func (a *api) prepare(userID string, req createSecretRequest, now time.Time) (st
 		Workspaces: inject.NormalizeScope(req.Workspaces), CreatedAt: now, UpdatedAt: now}, nil
 }
 
-// listSecrets: GET /api/v2/users/{user}/secrets → 200 [metadata].
+// listSecrets: GET /api/v2/users/{user}/secrets → 200 [metadata]; with
+// ?workspace=NAME only the secrets in scope for that workspace.
 func (a *api) listSecrets(w http.ResponseWriter, r *http.Request) {
 	u, err := a.secretOwner(r, false)
 	if err != nil {
@@ -203,8 +204,14 @@ func (a *api) listSecrets(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, fmt.Errorf("list secrets: %w", err))
 		return
 	}
+	// ?workspace=NAME keeps the secrets whose scope includes that
+	// workspace name (whether or not such a workspace exists).
+	ws, filter := r.URL.Query()["workspace"]
 	out := make([]SecretResponse, 0, len(ss))
 	for _, s := range ss {
+		if filter && !inject.InScope(s.Workspaces, ws[0]) {
+			continue
+		}
 		out = append(out, secretResponse(s))
 	}
 	writeJSON(w, http.StatusOK, out)
