@@ -171,8 +171,13 @@ func printRequirements(w io.Writer, reqs []client.SecretRequirementStatus) error
 	fmt.Fprintln(w)
 	t := newTable(w, "REQUIRED SECRET", "STATUS", "REQUIRED", "DESCRIPTION", "DOCS")
 	for _, r := range reqs {
-		what := strings.TrimPrefix(strings.TrimPrefix(r.Label(), "env "), "file ")
-		t.row(what, r.Status, yesNo(r.Required), r.Description, r.DocsURL)
+		var what []string
+		for _, x := range []string{r.Env, r.File} {
+			if x != "" {
+				what = append(what, x)
+			}
+		}
+		t.row(strings.Join(what, ", "), r.Status, yesNo(r.Required), r.Description, r.DocsURL)
 	}
 	return t.flush()
 }
