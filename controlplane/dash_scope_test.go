@@ -76,3 +76,43 @@ func TestDashSecretScopes(t *testing.T) {
 		t.Fatalf("an empty workspaces field left the scope %q", s.Workspaces)
 	}
 }
+
+// TestDashRequiredSecrets: the workspace page lists what the template asks
+// for; the owner gets a "Create it" link to the prefilled form for a
+// missing one and "Resume it" for a paused one; an admin viewing another's
+// workspace sees the status but no link (they cannot create its owner's
+// secrets).
+func TestDashRequiredSecrets(t *testing.T) {
+	ts := newTestServer(t)
+	p := ts.setup()
+	var created CreatedWorkspaceResponse
+	ts.want(ts.do("POST", "/api/v2/workspaces", p.admin, map[string]any{"name": "dev", "owner": "alice",
+		"allow_missing_secrets": true, "template": map[string]any{"secrets": []map[string]any{
+			{"env": "NPM_TOKEN", "file": "~/.npmrc", "description": "npm <b>token</b>", "docs_url": "https://wiki.example.com/npm?a=1&b=2", "required": true},
+			{"env": "GH_TOKEN"},
+		}}}), 201).json(t, &created)
+	ts.want(ts.do("POST", "/api/v2/users/me/secrets", p.alice, map[string]any{"name": "gh", "value": canary,
+		"env_name": "GH_TOKEN", "enabled": false}), 201)
+	b := ts.browser()
+	b.login("alice")
+	page := wantPage(t, b.get("/workspaces/dev"), 200)
+	for _, want := range []string{
+		`href="/account/secrets/new?description=npm&#43;%3Cb%3Etoken%3C%2Fb%3E&amp;env_name=NPM_TOKEN&amp;file_path=~%2F.npmrc&amp;name=npm-token"`,
+		`href="https://wiki.example.com/npm?a=1&amp;b=2"`,
+		"npm &lt;b&gt;token&lt;/b&gt;",
+		`<span class="state missing">missing</span>`,
+		`<span class="state paused">paused</span> <small>(recommended)</small>`,
+		`<a href="/account/secrets">Resume it</a>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the owner's workspace page lacks %s", want)
+		}
+	}
+	admin := ts.browser()
+	admin.login("root")
+	page = wantPage(t, admin.get("/workspaces/"+created.ID), 200)
+	if !strings.Contains(page, `id="required-secrets"`) || strings.Contains(page, "create-secret") {
+		t.Errorf("the admin's view of alice's workspace: requirements shown %t, create link shown %t",
+			strings.Contains(page, `id="required-secrets"`), strings.Contains(page, "create-secret"))
+	}
+}
