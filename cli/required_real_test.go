@@ -129,6 +129,14 @@ secrets:
 	if r = keep(alice.ok(nil, "secret", "list", "--workspace", "web-2")); !strings.Contains(r.stdout, "npm") {
 		t.Errorf("secret list --workspace web-2 lacks npm:\n%s", r.stdout)
 	}
+	// An overlapping scope on the same env name is refused, naming npm; a
+	// disjoint one is accepted.
+	r = keep(alice.run(str(canary), "secret", "create", "other", "--env", "NPM_TOKEN", "--workspace", "dev"))
+	if r.code == 0 || !strings.Contains(r.stderr, `secret "npm"`) || !strings.Contains(r.stderr, "overlap") {
+		t.Errorf("overlapping scope: exit %d, stderr %q", r.code, r.stderr)
+	}
+	keep(alice.ok(str(canary), "secret", "create", "other", "--env", "NPM_TOKEN", "--workspace", "api"))
+	keep(alice.ok(nil, "secret", "delete", "other", "--yes"))
 	// --workspace "" resets the scope to every workspace.
 	keep(alice.ok(nil, "secret", "update", "npm", "--workspace", ""))
 	var list []client.Secret
