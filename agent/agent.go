@@ -50,6 +50,8 @@ type Agent struct {
 	firstApply chan struct{}
 	firstOnce  sync.Once
 	manifest   proto.Manifest
+	// wait is used by apply only, which runs one at a time (required.go).
+	wait waiting
 
 	// shutdownOnce runs the shutdown sequence once: on the live session
 	// when there is one, else without it.

@@ -108,7 +108,7 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 			return fmt.Errorf("fetching secrets: %w: %w", conn.ErrBadAnswer, err)
 		}
 		secrets[i] = inject.Secret{ID: p.ID, Name: p.Name, Value: v, EnvName: p.EnvName,
-			FilePath: p.FilePath, UpdatedAt: p.UpdatedAt, Disabled: p.Disabled}
+			FilePath: p.FilePath, UpdatedAt: p.UpdatedAt, Disabled: p.Disabled, NotInScope: p.NotInScope}
 	}
 	plan, err := inject.NewPlan(inject.Manifest{Home: a.cfg.Home, Env: m.Env, FileDeliveryDisabled: m.FileDeliveryDisabled}, secrets)
 	if err != nil {
@@ -130,6 +130,9 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 	defer cancel()
 	if err := s.ReportApply(ctxR, pr); err != nil {
 		a.log.Warn("could not report the apply to the control plane", zap.Error(err))
+	}
+	if a.holdForSecrets(ctx, s, m, missingRequired(m, secrets, a.cfg.Home)) {
+		return nil
 	}
 	a.firstOnce.Do(func() {
 		a.manifest = m
@@ -161,6 +164,8 @@ func (a *Agent) logReport(rep inject.Report) {
 			a.log.Warn("secret lost a file collision", append(fields, zap.String("kept", o.Winner))...)
 		case o.Outcome == proto.OutcomeDisabled:
 			a.log.Info("secret is disabled; not applied (a file written before stays)", fields...)
+		case o.Outcome == proto.OutcomeNotInScope:
+			a.log.Info("secret is scoped to other workspaces; not applied here (a file written before stays)", fields...)
 		default:
 			a.log.Info("secret applied", fields...)
 		}

@@ -22,6 +22,7 @@ func TestOutcomesAgree(t *testing.T) {
 		{inject.OutcomeNotInjected, proto.OutcomeNotInjected},
 		{inject.OutcomeFileDisabled, proto.OutcomeFileDisabled},
 		{inject.OutcomeDisabled, proto.OutcomeDisabled},
+		{inject.OutcomeNotInScope, proto.OutcomeNotInScope},
 	} {
 		if c.rules != c.wire {
 			t.Errorf("inject says %q where the protocol says %q", c.rules, c.wire)

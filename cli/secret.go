@@ -40,6 +40,7 @@ reconnects. Values are never shown after create or update.`,
 type secretFlags struct {
 	value, valueFile, description, env, file string
 	enabled                                  bool
+	workspaces                               []string
 }
 
 func (f *secretFlags) add(cmd *cobra.Command, verb string) {
@@ -50,6 +51,36 @@ func (f *secretFlags) add(cmd *cobra.Command, verb string) {
 	cmd.Flags().StringVar(&f.env, "env", "", "inject as this environment variable"+verb)
 	cmd.Flags().StringVar(&f.file, "file", "", "write to this path in the workspace (~/... or /...)"+verb)
 	cmd.Flags().BoolVar(&f.enabled, "enabled", true, "deliver the secret to workspaces; --enabled=false pauses it (it stays listed, its targets stay reserved)")
+	cmd.Flags().StringArrayVar(&f.workspaces, "workspace", nil,
+		"deliver only to this workspace (a name or a glob such as 'web-*'; repeat for more); --workspace \"\" means all workspaces (the default)")
+}
+
+// scopeFlag returns the scope --workspace asks for: nil when the flag is
+// absent, an empty list for --workspace "" (all workspaces), else the names
+// and globs, checked with the server's rules.
+func (f *secretFlags) scopeFlag(cmd *cobra.Command) (*[]string, error) {
+	if !cmd.Flags().Changed("workspace") {
+		return nil, nil
+	}
+	var scope []string
+	all := false
+	for _, w := range f.workspaces {
+		if w == "" {
+			all = true
+			continue
+		}
+		scope = append(scope, w)
+	}
+	if all && len(scope) > 0 {
+		return nil, errors.New(`--workspace "" means all workspaces and cannot be combined with workspace names`)
+	}
+	if err := inject.ValidateScope(scope); err != nil {
+		return nil, fmt.Errorf("invalid --workspace: %w", err)
+	}
+	if scope == nil {
+		scope = []string{}
+	}
+	return &scope, nil
 }
 
 // enabledFlag returns --enabled when it was given, else nil.
@@ -108,6 +139,7 @@ stored byte for byte; such a secret can have a file target only.`,
 		Example: `  echo -n "$API_KEY" | courier secret create api-key --description "API key" --env API_KEY
   courier secret create tool-config --file '~/.config/tool/config.json' < ./tool-config.json
   echo -n "$TOKEN" | courier secret create service-token --env SERVICE_TOKEN --file '~/.config/service/token'
+  echo -n "$PROD_TOKEN" | courier secret create prod-token --env TOKEN --workspace api --workspace 'web-*'
   courier secret create krb5-keytab --value-file ./krb5.keytab --file '~/.krb5.keytab'
   courier secret create api-key   # prompts for the value`,
 		Args: exactArgs(1, "the secret NAME"),
@@ -117,6 +149,10 @@ stored byte for byte; such a secret can have a file target only.`,
 			}
 			name := args[0]
 			if err := checkSecretFields(name, f.env, f.file); err != nil {
+				return err
+			}
+			scope, err := f.scopeFlag(cmd)
+			if err != nil {
 				return err
 			}
 			c, err := newClient(true)
@@ -138,7 +174,7 @@ stored byte for byte; such a secret can have a file target only.`,
 			warnExpandedHome(cmd.ErrOrStderr(), f.file)
 			s, err := c.CreateSecret(cmd.Context(), client.Me, client.CreateSecretRequest{
 				Name: name, Value: value, Description: f.description, EnvName: f.env, FilePath: f.file,
-				Enabled: f.enabledFlag(cmd),
+				Enabled: f.enabledFlag(cmd), Workspaces: *valueOrScope(scope),
 			})
 			if err != nil {
 				return fmt.Errorf("create secret %q: %w", name, err)
@@ -226,11 +262,14 @@ func newSecretUpdateCommand() *cobra.Command {
 		Use:   "update NAME",
 		Short: "Change a secret's value, description or targets, or pause it",
 		Long: `Change a secret. Give at least one of --value, --value-file, --description,
---env, --file or --enabled, or pipe a new value on stdin. A binary value is
+--env, --file, --enabled or --workspace, or pipe a new value on stdin. A binary value is
 sent as value_base64, as with create. --env "" and --file "" clear that
 target. --enabled=false pauses the secret: it stays listed and keeps its
 targets, but agents stop applying it at their next start (no env; a file
 written before stays, Courier never deletes files); --enabled resumes it.
+--workspace replaces the workspaces the secret goes to (repeat it for more;
+--workspace "" means all again); a workspace it leaves treats it like a
+deleted secret at its agent's next apply.
 
 Stdin is read only when none of those flags is given and stdin is a pipe or
 a file; it is then the new value, verbatim (a trailing newline is kept, with a
@@ -241,7 +280,9 @@ use --value, or update twice.`,
   courier secret update api-key --env NEW_API_KEY
   courier secret update api-key --file ""
   courier secret update api-key --description "rotated $(date +%F)"
-  courier secret update api-key --enabled=false`,
+  courier secret update api-key --enabled=false
+  courier secret update prod-token --workspace api
+  courier secret update prod-token --workspace ""   # all workspaces again`,
 		Args: exactArgs(1, "the secret NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(*output); err != nil {
@@ -274,6 +315,11 @@ use --value, or update twice.`,
 			if err := checkSecretFields(name, f.env, f.file); err != nil {
 				return err
 			}
+			scope, err := f.scopeFlag(cmd)
+			if err != nil {
+				return err
+			}
+			req.Workspaces = scope
 			if req.Value != nil && *req.Value == "" {
 				return errors.New("the new value is empty: a secret needs a value")
 			}
@@ -317,7 +363,7 @@ func readValueFile(path string) (string, error) {
 
 // updateValueFromStdin reads update's value when no flag was given.
 func updateValueFromStdin(cmd *cobra.Command) (string, error) {
-	const none = "nothing to update: give --value, --description, --env, --file or --enabled, or pipe a new value on stdin"
+	const none = "nothing to update: give --value, --description, --env, --file, --enabled or --workspace, or pipe a new value on stdin"
 	if classifyStdin(cmd.InOrStdin()) != stdinData {
 		return "", errors.New(none)
 	}
@@ -329,6 +375,13 @@ func updateValueFromStdin(cmd *cobra.Command) (string, error) {
 		return "", errors.New(none + " (stdin was empty)")
 	}
 	return v, nil
+}
+
+func valueOrScope(p *[]string) *[]string {
+	if p == nil {
+		return new([]string)
+	}
+	return p
 }
 
 func valueOr(p *string) *string {
@@ -356,6 +409,9 @@ func changed(r client.UpdateSecretRequest) string {
 	if r.Enabled != nil {
 		parts = append(parts, map[bool]string{true: "enabled", false: "paused"}[*r.Enabled])
 	}
+	if r.Workspaces != nil {
+		parts = append(parts, "workspaces")
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -369,8 +425,11 @@ func targets(s client.Secret) string {
 		parts = append(parts, "file "+cell(s.FilePath))
 	}
 	paused := ""
+	if len(s.Workspaces) > 0 {
+		paused = "; only in workspaces " + cell(strings.Join(s.Workspaces, ", "))
+	}
 	if !s.Enabled {
-		paused = "; paused: not delivered until enabled again"
+		paused += "; paused: not delivered until enabled again"
 	}
 	if len(parts) == 0 {
 		return "; not injected (no --env or --file)" + paused
@@ -380,16 +439,19 @@ func targets(s client.Secret) string {
 
 func newSecretListCommand() *cobra.Command {
 	var (
-		output *string
-		user   string
+		output    *string
+		user      string
+		workspace string
 	)
 	cmd := &cobra.Command{
 		Use:     "list [NAME]",
 		Aliases: []string{"ls", "show"},
 		Short:   "List your secrets, or show one (metadata only, never values)",
 		Long: `List your secrets, or show one: metadata only, never values. Admins and
-auditors list another user's with --user NAME.`,
+auditors list another user's with --user NAME. --workspace NAME lists only the
+secrets in scope for that workspace (those its agent gets).`,
 		Example: `  courier secret list
+  courier secret list --workspace dev
   courier secret list api-key
   courier secret ls -o json
   courier secret list --user alice`,
@@ -413,7 +475,12 @@ auditors list another user's with --user NAME.`,
 				}
 				secrets = []client.Secret{s}
 			} else {
-				if secrets, err = c.Secrets(cmd.Context(), user); err != nil {
+				if cmd.Flags().Changed("workspace") {
+					secrets, err = c.SecretsInWorkspace(cmd.Context(), user, workspace)
+				} else {
+					secrets, err = c.Secrets(cmd.Context(), user)
+				}
+				if err != nil {
 					return fmt.Errorf("list secrets: %w", err)
 				}
 				if secrets == nil {
@@ -431,15 +498,16 @@ auditors list another user's with --user NAME.`,
 					return nil
 				}
 			}
-			t := newTable(cmd.OutOrStdout(), "NAME", "ENV", "FILE", "ENABLED", "DESCRIPTION", "UPDATED")
+			t := newTable(cmd.OutOrStdout(), "NAME", "ENV", "FILE", "WORKSPACES", "ENABLED", "DESCRIPTION", "UPDATED")
 			now := time.Now()
 			for _, s := range secrets {
-				t.row(s.Name, s.EnvName, s.FilePath, yesNo(s.Enabled), s.Description, ago(now, s.UpdatedAt))
+				t.row(s.Name, s.EnvName, s.FilePath, scopeCell(s.Workspaces), yesNo(s.Enabled), s.Description, ago(now, s.UpdatedAt))
 			}
 			return t.flush()
 		},
 	}
 	cmd.Flags().StringVar(&user, "user", client.Me, "list this user's secrets (admins and auditors)")
+	cmd.Flags().StringVar(&workspace, "workspace", "", "list only the secrets in scope for the workspace with this name")
 	output = addOutputFlag(cmd)
 	return cmd
 }
@@ -482,4 +550,12 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// scopeCell renders a secret's workspaces for a table: "all" or the list.
+func scopeCell(scope []string) string {
+	if len(scope) == 0 {
+		return "all"
+	}
+	return strings.Join(scope, ",")
 }

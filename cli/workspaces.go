@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,6 +32,7 @@ func newWorkspacesCommand() *cobra.Command {
 func newWorkspacesCreateCommand() *cobra.Command {
 	var (
 		owner, templatePath string
+		allowMissing        bool
 		output              *string
 	)
 	cmd := &cobra.Command{
@@ -48,6 +50,18 @@ the name ends in .json) with env, scripts and apps:
   apps:
     - slug: web
       command: python3 -m http.server 8080
+  secrets:                      # the secrets the workspace needs
+    - env: NPM_TOKEN            # or file: ~/.npmrc, or both
+      description: Token for the private npm registry
+      docs_url: https://wiki.example.com/npm-token
+      required: true            # false: recommended, shown but not blocking
+  on_missing_secrets: wait      # or start: run the scripts anyway
+
+A workspace whose owner lacks a required secret (none of their enabled
+secrets in scope for it delivers that env name or path) is refused, with the
+list of what is missing, unless --allow-missing-secrets; its agent then waits
+for them before running the startup scripts (on_missing_secrets: wait).
+Unknown keys in the template are errors.
 
 The agent token is printed once: store it where the workspace's courier-agent
 reads it. The server keeps only its hash and cannot show it again.`,
@@ -67,9 +81,13 @@ reads it. The server keeps only its hash and cannot show it again.`,
 				return err
 			}
 			w, err := c.CreateWorkspace(cmd.Context(), client.CreateWorkspaceRequest{
-				Name: args[0], Owner: owner, Template: tmpl,
+				Name: args[0], Owner: owner, Template: tmpl, AllowMissingSecrets: allowMissing,
 			})
 			if err != nil {
+				var ce *client.Error
+				if errors.As(err, &ce) && len(ce.MissingSecrets) > 0 {
+					return fmt.Errorf("create workspace %q: %w\nCreate the missing secrets as %s (courier secret create), or pass --allow-missing-secrets", args[0], err, cell(owner))
+				}
 				return fmt.Errorf("create workspace %q: %w", args[0], err)
 			}
 			if *output == outputJSON {
@@ -78,12 +96,19 @@ reads it. The server keeps only its hash and cannot show it again.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Created workspace %s/%s (%s).\n", cell(w.OwnerName), cell(w.Name), w.ID)
 			fmt.Fprintf(out, "Agent token (shown once): %s\n", w.AgentToken)
+			for _, r := range w.SecretRequirements {
+				if r.Status != client.RequirementMet {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: secret %s\n", cell(r.Describe()))
+				}
+			}
 			fmt.Fprintln(cmd.ErrOrStderr(), "Store the token now where the workspace's courier-agent reads it; the server cannot show it again.")
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&owner, "owner", "", "username or ID of the owner (required)")
 	cmd.Flags().StringVar(&templatePath, "template", "", "template file, YAML or JSON (required)")
+	cmd.Flags().BoolVar(&allowMissing, "allow-missing-secrets", false,
+		"create the workspace even when its owner lacks secrets the template requires")
 	_ = cmd.MarkFlagRequired("owner")
 	_ = cmd.MarkFlagRequired("template")
 	_ = cmd.MarkFlagFilename("template", "yaml", "yml", "json")

@@ -19,10 +19,11 @@ func newWorkspacesShowCommand() *cobra.Command {
 		Long: `Show what the control plane knows of a workspace's agent: its lifecycle state,
 whether it is connected and since when, its version, and its last apply — one
 row per secret with the outcome (written, unchanged, env, not_injected,
-lost_collision, failed, file_disabled, disabled), the files earlier applies
+lost_collision, failed, file_disabled, disabled, not_in_scope), the files earlier applies
 left behind (Courier never deletes files; remove them if no longer needed),
-and the warnings. Never a value. WORKSPACE is a name of yours, OWNER/NAME, or
-an ID.`,
+and the warnings; and the secrets its template asks for, each met, missing or
+paused, with its description and link. Never a value. WORKSPACE is a name of
+yours, OWNER/NAME, or an ID.`,
 		Example: "  courier workspaces show dev\n  courier ws show alice/dev -o json",
 		Args:    exactArgs(1, "the WORKSPACE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -60,6 +61,8 @@ func outcomeDetail(o client.Outcome) string {
 		return "paused: nothing applied; a file written before stays"
 	case "file_disabled":
 		return "file delivery is disabled on this deployment"
+	case "not_in_scope":
+		return "scoped to other workspaces: treated as deleted here; a file written before stays"
 	case "not_injected":
 		return "no env or file target"
 	case "written":
@@ -99,6 +102,9 @@ func printAgentStatus(w io.Writer, st client.AgentStatus, now time.Time) error {
 		if err := head.flush(); err != nil {
 			return err
 		}
+		if err := printRequirements(w, st.SecretRequirements); err != nil {
+			return err
+		}
 		return printList(w, "Warnings:", st.Warnings)
 	}
 	head.row("Last apply", when(now, &st.LastApply.At))
@@ -119,6 +125,9 @@ func printAgentStatus(w io.Writer, st client.AgentStatus, now time.Time) error {
 		t.row(o.Secret, o.Outcome, o.EnvName, o.Path, outcomeDetail(o))
 	}
 	if err := t.flush(); err != nil {
+		return err
+	}
+	if err := printRequirements(w, st.SecretRequirements); err != nil {
 		return err
 	}
 	if err := printList(w, "Left behind by earlier applies (Courier never deletes files; remove them if no longer needed):",
@@ -151,4 +160,24 @@ func tokenExpiry(now time.Time, at *time.Time) string {
 		return "expired " + ago(now, *at) + " ago (" + at.UTC().Format(time.RFC3339) + "); rotate it with courier workspaces rotate-token"
 	}
 	return "expires in " + ago(*at, now) + " (" + at.UTC().Format(time.RFC3339) + ")"
+}
+
+// printRequirements prints the table of the secrets the template asks for,
+// after a blank line, or nothing when it asks for none.
+func printRequirements(w io.Writer, reqs []client.SecretRequirementStatus) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	t := newTable(w, "REQUIRED SECRET", "STATUS", "REQUIRED", "DESCRIPTION", "DOCS")
+	for _, r := range reqs {
+		var what []string
+		for _, x := range []string{r.Env, r.File} {
+			if x != "" {
+				what = append(what, x)
+			}
+		}
+		t.row(strings.Join(what, ", "), r.Status, yesNo(r.Required), r.Description, r.DocsURL)
+	}
+	return t.flush()
 }

@@ -29,6 +29,9 @@ type Error struct {
 	Validations []Validation
 	// RetryAfter is the server's Retry-After, if it sent one (a 429).
 	RetryAfter time.Duration
+	// MissingSecrets lists, for a workspace creation refused because its
+	// owner lacks required secrets, each of them and its status.
+	MissingSecrets []SecretRequirementStatus
 }
 
 // Error renders the message, then one line per field detail, so a CLI that
@@ -51,7 +54,41 @@ func (e *Error) Error() string {
 		}
 		b.WriteString(v.Detail)
 	}
+	for _, m := range e.MissingSecrets {
+		b.WriteString("\n  - ")
+		b.WriteString(m.Describe())
+	}
 	return b.String()
+}
+
+// Describe renders a requirement status on one line for people: what is
+// asked for, its status, the description and the documentation link.
+func (s SecretRequirementStatus) Describe() string {
+	var b strings.Builder
+	b.WriteString(s.Label())
+	b.WriteString(" (" + s.Status)
+	if !s.Required {
+		b.WriteString(", recommended")
+	}
+	b.WriteString(")")
+	if s.Description != "" {
+		b.WriteString(": " + s.Description)
+	}
+	if s.DocsURL != "" {
+		b.WriteString(" <" + s.DocsURL + ">")
+	}
+	return b.String()
+}
+
+// Label names what r asks for: the env name, the file path, or both.
+func (r SecretRequirement) Label() string {
+	switch {
+	case r.Env != "" && r.File != "":
+		return "env " + r.Env + " and file " + r.File
+	case r.Env != "":
+		return "env " + r.Env
+	}
+	return "file " + r.File
 }
 
 // Unwrap maps the status to this package's sentinels, so callers use
@@ -80,12 +117,14 @@ const maxErrorText = 512
 func decodeError(status int, body []byte) *Error {
 	e := &Error{StatusCode: status}
 	var wire struct {
-		Message     string       `json:"message"`
-		Detail      string       `json:"detail"`
-		Validations []Validation `json:"validations"`
+		Message     string                    `json:"message"`
+		Detail      string                    `json:"detail"`
+		Validations []Validation              `json:"validations"`
+		Missing     []SecretRequirementStatus `json:"missing_secrets"`
 	}
 	if err := json.Unmarshal(body, &wire); err == nil && wire.Message != "" {
 		e.Message, e.Detail, e.Validations = wire.Message, wire.Detail, wire.Validations
+		e.MissingSecrets = wire.Missing
 	} else {
 		// Not our JSON (a proxy's page, say): show a short, printable prefix.
 		text := strings.TrimSpace(strings.Map(func(r rune) rune {
@@ -108,6 +147,11 @@ func decodeError(status int, body []byte) *Error {
 	for i := range e.Validations {
 		e.Validations[i].Field = sanitize(e.Validations[i].Field)
 		e.Validations[i].Detail = sanitize(e.Validations[i].Detail)
+	}
+	for i := range e.MissingSecrets {
+		m := &e.MissingSecrets[i]
+		m.Env, m.File, m.Description, m.DocsURL, m.Status = sanitize(m.Env), sanitize(m.File),
+			sanitize(m.Description), sanitize(m.DocsURL), sanitize(m.Status)
 	}
 	return e
 }

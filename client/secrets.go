@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"net/url"
 )
 
 func (c *Client) secretsEndpoint(user string, rest ...string) string {
@@ -14,6 +15,15 @@ func (c *Client) secretsEndpoint(user string, rest ...string) string {
 func (c *Client) Secrets(ctx context.Context, user string) ([]Secret, error) {
 	var ss []Secret
 	err := c.do(ctx, http.MethodGet, c.secretsEndpoint(user), nil, &ss)
+	return ss, err
+}
+
+// SecretsInWorkspace lists the user's secrets whose scope includes the
+// workspace called workspace (GET .../secrets?workspace=NAME): those its
+// agent gets.
+func (c *Client) SecretsInWorkspace(ctx context.Context, user, workspace string) ([]Secret, error) {
+	var ss []Secret
+	err := c.do(ctx, http.MethodGet, c.secretsEndpoint(user)+"?workspace="+url.QueryEscape(workspace), nil, &ss)
 	return ss, err
 }
 

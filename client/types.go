@@ -85,6 +85,39 @@ type Template struct {
 	// LiveFiles: the agent re-applies as soon as secrets change.
 	LiveFiles bool        `json:"live_files,omitempty" yaml:"live_files"`
 	SSH       TemplateSSH `json:"ssh" yaml:"ssh"`
+	// Secrets are the secrets the workspace asks its owner for.
+	Secrets []SecretRequirement `json:"secrets,omitempty" yaml:"secrets"`
+	// OnMissingSecrets is "wait" (the default: startup scripts wait for
+	// the required secrets) or "start" (they run anyway).
+	OnMissingSecrets string `json:"on_missing_secrets,omitempty" yaml:"on_missing_secrets"`
+}
+
+// SecretRequirement is a secret a template asks for: an env name, a file
+// path or both, with a description and an http(s) link for its owner.
+type SecretRequirement struct {
+	Env         string `json:"env,omitempty" yaml:"env"`
+	File        string `json:"file,omitempty" yaml:"file"`
+	Description string `json:"description,omitempty" yaml:"description"`
+	DocsURL     string `json:"docs_url,omitempty" yaml:"docs_url"`
+	// Required blocks workspace creation (unless allowed) and the startup
+	// scripts while missing; false only recommends the secret.
+	Required bool `json:"required,omitempty" yaml:"required"`
+}
+
+// Requirement statuses (SecretRequirementStatus.Status).
+const (
+	RequirementMet     = "met"
+	RequirementPaused  = "paused"
+	RequirementMissing = "missing"
+)
+
+// SecretRequirementStatus is a requirement and whether its owner's secrets
+// in scope for the workspace meet it.
+type SecretRequirementStatus struct {
+	SecretRequirement
+	// Status is RequirementMet, RequirementPaused (only a paused secret
+	// delivers it) or RequirementMissing.
+	Status string `json:"status"`
 }
 
 // TemplateSSH is what a workspace allows over SSH besides sessions and
@@ -101,6 +134,9 @@ type CreateWorkspaceRequest struct {
 	Name     string   `json:"name"`
 	Owner    string   `json:"owner"`
 	Template Template `json:"template"`
+	// AllowMissingSecrets creates the workspace even when its owner lacks
+	// a secret the template requires.
+	AllowMissingSecrets bool `json:"allow_missing_secrets,omitempty"`
 }
 
 // Workspace is a workspace as the API lists it.
@@ -112,6 +148,9 @@ type Workspace struct {
 	State     string    `json:"state"`
 	StateAt   time.Time `json:"state_at"`
 	CreatedAt time.Time `json:"created_at"`
+	// SecretRequirements is the status of each secret the template asks
+	// for (absent when it asks for none).
+	SecretRequirements []SecretRequirementStatus `json:"secret_requirements,omitempty"`
 }
 
 // CreatedWorkspace is the answer to a create: the workspace plus its agent
@@ -134,9 +173,12 @@ type Secret struct {
 	EnvName     string `json:"env_name"`
 	FilePath    string `json:"file_path"`
 	// Enabled is false for a paused secret, which agents do not apply.
-	Enabled   bool      `json:"enabled"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Enabled bool `json:"enabled"`
+	// Workspaces is the secret's scope: the workspace names and globs it
+	// goes to; absent (empty) means every workspace of its owner.
+	Workspaces []string  `json:"workspaces,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // CreateSecretRequest creates one secret. Value is required. It may hold
@@ -151,6 +193,9 @@ type CreateSecretRequest struct {
 	FilePath    string `json:"file_path,omitempty"`
 	// Enabled nil means enabled.
 	Enabled *bool `json:"enabled,omitempty"`
+	// Workspaces scopes the secret to these workspace names and globs;
+	// empty means every workspace.
+	Workspaces []string `json:"workspaces,omitempty"`
 }
 
 // String omits the value (R2).
@@ -172,11 +217,15 @@ type UpdateSecretRequest struct {
 	FilePath    *string `json:"file_path,omitempty"`
 	// Enabled pauses (false) or resumes (true) delivery.
 	Enabled *bool `json:"enabled,omitempty"`
+	// Workspaces replaces the scope; a pointer to an empty list resets it
+	// to every workspace.
+	Workspaces *[]string `json:"workspaces,omitempty"`
 }
 
 // Empty reports whether the update changes nothing.
 func (r UpdateSecretRequest) Empty() bool {
-	return r.Value == nil && r.ValueBase64 == nil && r.Description == nil && r.EnvName == nil && r.FilePath == nil && r.Enabled == nil
+	return r.Value == nil && r.ValueBase64 == nil && r.Description == nil && r.EnvName == nil && r.FilePath == nil &&
+		r.Enabled == nil && r.Workspaces == nil
 }
 
 // IsBinary reports whether v must travel as value_base64: it is not valid
@@ -187,8 +236,8 @@ func IsBinary(v string) bool {
 
 // String omits the value (R2).
 func (r UpdateSecretRequest) String() string {
-	return fmt.Sprintf("UpdateSecretRequest{value_set=%t description_set=%t env_set=%t file_set=%t enabled_set=%t}",
-		r.Value != nil || r.ValueBase64 != nil, r.Description != nil, r.EnvName != nil, r.FilePath != nil, r.Enabled != nil)
+	return fmt.Sprintf("UpdateSecretRequest{value_set=%t description_set=%t env_set=%t file_set=%t enabled_set=%t workspaces_set=%t}",
+		r.Value != nil || r.ValueBase64 != nil, r.Description != nil, r.EnvName != nil, r.FilePath != nil, r.Enabled != nil, r.Workspaces != nil)
 }
 
 // GoString is String, for %#v.
@@ -218,6 +267,9 @@ type AgentStatus struct {
 	// ChangesPending: the owner's secrets changed after the last apply.
 	ChangesPending  bool  `json:"changes_pending"`
 	SecretsRevision int64 `json:"secrets_revision"`
+	// SecretRequirements is the status of each secret the workspace's
+	// template asks for (absent when it asks for none).
+	SecretRequirements []SecretRequirementStatus `json:"secret_requirements,omitempty"`
 }
 
 // Apply is one apply of an agent: an outcome per secret, warnings, and the

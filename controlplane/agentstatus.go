@@ -63,6 +63,9 @@ func (a *api) agentStatus(ctx context.Context, ws store.Workspace) (AgentStatusR
 	if st.ReplacedNote != "" {
 		out.Warnings = append(out.Warnings, st.ReplacedNote)
 	}
+	if out.SecretRequirements, err = a.requirementStatus(ctx, ws.OwnerID, ws.Name, ws.Template); err != nil {
+		return AgentStatusResponse{}, err
+	}
 	if rep := st.LastApply; rep != nil {
 		ar := &ApplyResponse{At: rep.At.UTC(), Outcomes: make([]OutcomeResponse, 0, len(rep.Outcomes)),
 			Warnings: orEmpty(rep.Warnings), LeftBehind: orEmpty(rep.LeftBehind), SecretsRevision: rep.SecretsRevision,

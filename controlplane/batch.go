@@ -106,17 +106,23 @@ func (a *api) batchSecrets(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) prepareBatch(userID string, entries []batchEntry) ([]store.Secret, error) {
 	now := a.cfg.stamp()
-	seen := map[string]string{} // "field\x00value" → label of first entry
+	// "field\x00value" → the entries using it so far. A name is unique; an
+	// env name or file path may repeat only across scopes that cannot
+	// overlap (the store's rule, checked here first to name the entries).
+	seen := map[string][]int{}
 	secs := make([]store.Secret, 0, len(entries))
-	for _, e := range entries {
+	for i, e := range entries {
 		s, err := a.prepare(userID, e.req, now)
 		var (
 			es inject.Errors
+			fe *inject.FieldError
 			le *inject.LimitError
 		)
 		switch {
 		case errors.As(err, &es):
 			return nil, batchError(e.label, es[0].Field, es.Error())
+		case errors.As(err, &fe):
+			return nil, batchError(e.label, fe.Field, fe.Error())
 		case errors.As(err, &le):
 			return nil, batchError(e.label, inject.FieldValue, le.Error())
 		case errors.Is(err, errFileDisabled):
@@ -131,10 +137,12 @@ func (a *api) prepareBatch(userID string, entries []batchEntry) ([]store.Secret,
 				continue
 			}
 			key := f.field + "\x00" + f.v
-			if first, dup := seen[key]; dup {
-				return nil, batchError(e.label, f.field, fmt.Sprintf("%s %q is also used by %s", f.field, f.v, first))
+			for _, j := range seen[key] {
+				if f.field == inject.FieldName || inject.ScopesOverlap(secs[j].Workspaces, s.Workspaces) {
+					return nil, batchError(e.label, f.field, fmt.Sprintf("%s %q is also used by %s", f.field, f.v, entries[j].label))
+				}
 			}
-			seen[key] = e.label
+			seen[key] = append(seen[key], i)
 		}
 		secs = append(secs, s)
 	}

@@ -16,6 +16,10 @@ type secretInput struct {
 	name, description, envName, filePath string
 	value                                string
 	valueGiven                           bool // a non-empty textarea or a chosen file
+	// workspaces is the scope field as typed; workspacesGiven says the
+	// form had it (the list's toggle does not).
+	workspaces      string
+	workspacesGiven bool
 	// enabled is nil when the form has no enabled field; the forms send a
 	// checkbox (absent when unticked) with the marker enabled_present, the
 	// list's toggle sends enabled=true or enabled=false.
@@ -53,13 +57,15 @@ func (a *api) readSecretForm(w http.ResponseWriter, r *http.Request) (secretInpu
 			enabled, enabledPresent = v, true
 		case "enabled_present":
 			enabledPresent = true
+		case "workspaces":
+			in.workspaces, in.workspacesGiven = v, true
 		}
 	}
 	if mt != "multipart/form-data" {
 		if err := r.ParseForm(); err != nil {
 			return in, valueFieldError(err, a.cfg.MaxBodyBytes)
 		}
-		for _, f := range []string{"name", "description", "env_name", "file_path", "value", "enabled", "enabled_present"} {
+		for _, f := range []string{"name", "description", "env_name", "file_path", "value", "enabled", "enabled_present", "workspaces"} {
 			if _, ok := r.PostForm[f]; ok {
 				set(f, r.PostFormValue(f))
 			}

@@ -64,7 +64,7 @@ func (b *browser) postMultipart(path string, fields map[string]string, file []by
 	b.ts.t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	for _, k := range []string{"name", "description", "env_name", "file_path", "value", "enabled_present", "enabled"} {
+	for _, k := range []string{"name", "description", "env_name", "file_path", "workspaces", "value", "enabled_present", "enabled"} {
 		if v, ok := fields[k]; ok {
 			_ = mw.WriteField(k, v)
 		}

@@ -3,8 +3,11 @@ package controlplane
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 
+	"github.com/courierhq/courier/client"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
 	"github.com/courierhq/courier/inject"
@@ -42,7 +45,7 @@ func (a *api) dashSecrets(w http.ResponseWriter, r *http.Request) {
 	body := &web.Secrets{Usage: a.dashUsage(ss)}
 	for _, s := range ss {
 		body.Rows = append(body.Rows, web.SecretRow{Name: s.Name, Description: s.Description,
-			EnvName: s.EnvName, FilePath: s.FilePath, Enabled: s.Enabled, UpdatedAt: s.UpdatedAt})
+			EnvName: s.EnvName, FilePath: s.FilePath, Enabled: s.Enabled, Workspaces: s.Workspaces, UpdatedAt: s.UpdatedAt})
 	}
 	a.render(w, r, http.StatusOK, "secrets", &web.Page{Title: "Secrets", Nav: "secrets", Body: body})
 }
@@ -79,22 +82,28 @@ func (a *api) refuse(w http.ResponseWriter, r *http.Request, f *web.SecretForm, 
 	a.secretFormPage(w, r, ae.status, f)
 }
 
-// dashNewSecret: GET /account/secrets/new.
+// dashNewSecret: GET /account/secrets/new. The query may prefill the
+// form (name, description, env_name, file_path, workspaces): a workspace
+// page links here for a secret its template asks for. Nothing is saved
+// until the form is submitted, so the prefill is only a suggestion.
 func (a *api) dashNewSecret(w http.ResponseWriter, r *http.Request) {
-	a.secretFormPage(w, r, http.StatusOK, &web.SecretForm{Enabled: true})
+	q := r.URL.Query()
+	pre := func(k string) string { return truncate(q.Get(k), maxFieldBytes) }
+	a.secretFormPage(w, r, http.StatusOK, &web.SecretForm{Enabled: true, Name: pre("name"), Description: pre("description"),
+		EnvName: pre("env_name"), FilePath: pre("file_path"), Workspaces: pre("workspaces")})
 }
 
 // dashCreateSecret: POST /account/secrets/new.
 func (a *api) dashCreateSecret(w http.ResponseWriter, r *http.Request) {
 	in, err := a.readSecretForm(w, r)
 	f := &web.SecretForm{Name: in.name, Description: in.description, EnvName: in.envName,
-		FilePath: in.filePath, Enabled: in.enabled == nil || *in.enabled}
+		FilePath: in.filePath, Enabled: in.enabled == nil || *in.enabled, Workspaces: in.workspaces}
 	if err != nil {
 		a.refuse(w, r, f, err)
 		return
 	}
 	req := createSecretRequest{Name: in.name, Value: in.value, Description: in.description,
-		EnvName: in.envName, FilePath: in.filePath, Enabled: in.enabled}
+		EnvName: in.envName, FilePath: in.filePath, Enabled: in.enabled, Workspaces: splitScope(in.workspaces)}
 	if _, err := a.createOne(r.Context(), caller(r).ID, req); err != nil {
 		a.refuse(w, r, f, err)
 		return
@@ -118,7 +127,8 @@ func (a *api) dashEditSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.secretFormPage(w, r, http.StatusOK, &web.SecretForm{Edit: true, Name: s.Name,
-		Description: s.Description, EnvName: s.EnvName, FilePath: s.FilePath, Enabled: s.Enabled})
+		Description: s.Description, EnvName: s.EnvName, FilePath: s.FilePath, Enabled: s.Enabled,
+		Workspaces: strings.Join(s.Workspaces, ", ")})
 }
 
 // dashUpdateSecret: POST /account/secrets/{name}/edit. Description and
@@ -132,7 +142,7 @@ func (a *api) dashUpdateSecret(w http.ResponseWriter, r *http.Request) {
 	}
 	in, err := a.readSecretForm(w, r)
 	f := &web.SecretForm{Edit: true, Name: s.Name, Description: in.description, EnvName: in.envName,
-		FilePath: in.filePath, Enabled: s.Enabled}
+		FilePath: in.filePath, Enabled: s.Enabled, Workspaces: in.workspaces}
 	if in.enabled != nil {
 		f.Enabled = *in.enabled
 	}
@@ -142,6 +152,10 @@ func (a *api) dashUpdateSecret(w http.ResponseWriter, r *http.Request) {
 	}
 	req := updateSecretRequest{Description: &in.description, EnvName: &in.envName, FilePath: &in.filePath,
 		Enabled: in.enabled}
+	if in.workspacesGiven {
+		scope := splitScope(in.workspaces)
+		req.Workspaces = &scope
+	}
 	if in.valueGiven {
 		req.Value = &in.value
 	}
@@ -202,3 +216,57 @@ func (a *api) dashDeleteSecret(w http.ResponseWriter, r *http.Request) {
 // normalizeNewlines turns the CRLF line breaks browsers send for a
 // textarea into LF; an uploaded file is kept byte for byte.
 func normalizeNewlines(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
+
+// splitScope reads the form's workspaces field: names and globs separated
+// by commas, spaces around them dropped; empty means all workspaces.
+func splitScope(v string) []string {
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// dashRequirements turns a workspace's requirement statuses into the
+// page's rows. owner: the viewer owns the workspace and may create the
+// missing secrets, so each gets a link to the new-secret form prefilled
+// with its env name, path and description.
+func dashRequirements(sts []client.SecretRequirementStatus, owner bool) []web.Requirement {
+	out := make([]web.Requirement, 0, len(sts))
+	for _, st := range sts {
+		row := web.Requirement{Env: st.Env, File: st.File, Description: st.Description, DocsURL: st.DocsURL,
+			Required: st.Required, Status: st.Status}
+		if owner && st.Status == client.RequirementMissing {
+			q := url.Values{}
+			q.Set("name", suggestName(st.SecretRequirement))
+			if st.Env != "" {
+				q.Set("env_name", st.Env)
+			}
+			if st.File != "" {
+				q.Set("file_path", st.File)
+			}
+			if st.Description != "" {
+				q.Set("description", st.Description)
+			}
+			row.CreateURL = "/account/secrets/new?" + q.Encode()
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// suggestName proposes a secret name for a requirement: its env name in
+// lower case with "-" for "_" ("NPM_TOKEN" → "npm-token"), else the file's
+// base name without leading dots.
+func suggestName(r client.SecretRequirement) string {
+	if r.Env != "" {
+		return strings.ReplaceAll(strings.ToLower(r.Env), "_", "-")
+	}
+	n := strings.TrimLeft(path.Base(r.File), ".")
+	if inject.ValidateName(n) != nil {
+		return ""
+	}
+	return n
+}

@@ -144,7 +144,7 @@ func (a *api) dashUserSecrets(w http.ResponseWriter, r *http.Request) {
 	body := &web.UserSecrets{Username: u.Username}
 	for _, s := range ss {
 		body.Rows = append(body.Rows, web.SecretRow{Name: s.Name, Description: s.Description,
-			EnvName: s.EnvName, FilePath: s.FilePath, Enabled: s.Enabled, UpdatedAt: s.UpdatedAt})
+			EnvName: s.EnvName, FilePath: s.FilePath, Enabled: s.Enabled, Workspaces: s.Workspaces, UpdatedAt: s.UpdatedAt})
 	}
 	a.render(w, r, http.StatusOK, "user_secrets", &web.Page{Title: "Secrets of " + u.Username, Nav: "users", Body: body})
 }

@@ -62,6 +62,7 @@ func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
 	if st.DisconnectedAt != nil {
 		body.DisconnectedAt = *st.DisconnectedAt
 	}
+	body.Required = dashRequirements(st.SecretRequirements, ws.OwnerID == me.ID)
 	if ap := st.LastApply; ap != nil {
 		body.Applied, body.AppliedAt, body.LeftFiles, body.Warnings = true, ap.At, ap.LeftBehind, ap.Warnings
 		body.LiveFiles = ap.LiveFiles
@@ -100,6 +101,8 @@ func outcomeText(o OutcomeResponse) (text string, bad bool) {
 		return "file delivery disabled on this deployment", true
 	case proto.OutcomeDisabled:
 		return "disabled: paused, not delivered", false
+	case proto.OutcomeNotInScope:
+		return "not in scope: scoped to other workspaces, treated as deleted here", false
 	}
 	return o.Outcome, false
 }

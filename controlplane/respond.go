@@ -27,6 +27,9 @@ type Validation = client.Validation
 type ErrorResponse struct {
 	Message     string       `json:"message"`
 	Validations []Validation `json:"validations,omitempty"`
+	// MissingSecrets lists, when a workspace creation is refused because
+	// its owner lacks required secrets, each of them and its status.
+	MissingSecrets []client.SecretRequirementStatus `json:"missing_secrets,omitempty"`
 }
 
 // apiError is an error with the HTTP status and body it maps to.
@@ -97,6 +100,11 @@ func (a *api) explain(w http.ResponseWriter, r *http.Request, err error) *apiErr
 	case errors.As(err, &fe):
 		ae = errorf(http.StatusBadRequest, "invalid secret: %s", fe.Error())
 		ae.body.Validations = []Validation{{Field: fe.Field, Detail: fe.Message}}
+	case errors.As(err, &ce) && ce.Scoped:
+		// Overlapping scopes are a property of the request (the rule of
+		// inject.ScopesOverlap), not of a taken name: a 400 that says why.
+		ae = errorf(http.StatusBadRequest, "%s", ce.Message)
+		ae.body.Validations = []Validation{{Field: ce.Field, Detail: ce.Message}}
 	case errors.As(err, &ce):
 		ae = errorf(http.StatusConflict, "%s", ce.Message)
 		ae.body.Validations = []Validation{{Field: ce.Field, Detail: ce.Message}}
@@ -159,7 +167,11 @@ func decodeOne(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		if f, ok := unknownKey(data, v); ok {
+		f, ok := unknownKey(data, v)
+		if !ok {
+			f, ok = nestedUnknownKey(data, v)
+		}
+		if ok {
 			return &apiError{status: http.StatusBadRequest, body: ErrorResponse{
 				Message:     fmt.Sprintf("unknown field %q", f),
 				Validations: []Validation{{Field: f, Detail: "is not a field of this request"}},

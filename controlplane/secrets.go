@@ -23,6 +23,7 @@ func secretResponse(s store.Secret) SecretResponse {
 	return SecretResponse{
 		CreatedAt: s.CreatedAt.UTC(), Description: s.Description, EnvName: s.EnvName,
 		FilePath: s.FilePath, ID: s.ID, Name: s.Name, UpdatedAt: s.UpdatedAt.UTC(), Enabled: s.Enabled,
+		Workspaces: s.Workspaces,
 	}
 }
 
@@ -39,6 +40,9 @@ type createSecretRequest struct {
 	FilePath    string  `json:"file_path" yaml:"file_path"`
 	// Enabled absent (or null) means true.
 	Enabled *bool `json:"enabled" yaml:"enabled"`
+	// Workspaces is the scope: workspace names and globs; absent or empty
+	// means every workspace.
+	Workspaces []string `json:"workspaces" yaml:"workspaces"`
 }
 
 // updateSecretRequest is the body of PATCH: an absent (or null) field is
@@ -51,6 +55,8 @@ type updateSecretRequest struct {
 	EnvName     *string `json:"env_name"`
 	FilePath    *string `json:"file_path"`
 	Enabled     *bool   `json:"enabled"`
+	// Workspaces replaces the scope; [] resets it to every workspace.
+	Workspaces *[]string `json:"workspaces"`
 }
 
 // FieldValueBase64 is the JSON name of the base64 spelling of a value.
@@ -165,6 +171,9 @@ func (a *api) prepare(userID string, req createSecretRequest, now time.Time) (st
 	if err := sec.Validate(); err != nil {
 		return store.Secret{}, err
 	}
+	if err := inject.ValidateScope(req.Workspaces); err != nil {
+		return store.Secret{}, err
+	}
 	if a.cfg.DisableSecretFilePath && req.FilePath != "" {
 		return store.Secret{}, errFileDisabled
 	}
@@ -178,10 +187,12 @@ func (a *api) prepare(userID string, req createSecretRequest, now time.Time) (st
 	}
 	return store.Secret{ID: uuid.NewString(), UserID: userID, Name: req.Name,
 		Description: req.Description, EnvName: req.EnvName, FilePath: req.FilePath,
-		Value: sealed, Format: a.valueFormat(), Enabled: req.Enabled == nil || *req.Enabled, CreatedAt: now, UpdatedAt: now}, nil
+		Value: sealed, Format: a.valueFormat(), Enabled: req.Enabled == nil || *req.Enabled,
+		Workspaces: inject.NormalizeScope(req.Workspaces), CreatedAt: now, UpdatedAt: now}, nil
 }
 
-// listSecrets: GET /api/v2/users/{user}/secrets → 200 [metadata].
+// listSecrets: GET /api/v2/users/{user}/secrets → 200 [metadata]; with
+// ?workspace=NAME only the secrets in scope for that workspace.
 func (a *api) listSecrets(w http.ResponseWriter, r *http.Request) {
 	u, err := a.secretOwner(r, false)
 	if err != nil {
@@ -193,8 +204,14 @@ func (a *api) listSecrets(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, fmt.Errorf("list secrets: %w", err))
 		return
 	}
+	// ?workspace=NAME keeps the secrets whose scope includes that
+	// workspace name (whether or not such a workspace exists).
+	ws, filter := r.URL.Query()["workspace"]
 	out := make([]SecretResponse, 0, len(ss))
 	for _, s := range ss {
+		if filter && !inject.InScope(s.Workspaces, ws[0]) {
+			continue
+		}
 		out = append(out, secretResponse(s))
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -264,12 +281,12 @@ func (a *api) updateSecret(w http.ResponseWriter, r *http.Request) {
 // raw value (nil when the value does not change).
 func (a *api) prepareUpdate(userID, name string, req updateSecretRequest) (store.SecretUpdate, *string, error) {
 	if req.Value == nil && req.ValueBase64 == nil && req.Description == nil && req.EnvName == nil &&
-		req.FilePath == nil && req.Enabled == nil {
+		req.FilePath == nil && req.Enabled == nil && req.Workspaces == nil {
 		return store.SecretUpdate{}, nil, errorf(http.StatusBadRequest,
-			"nothing to update: send at least one of value (or value_base64), description, env_name, file_path or enabled")
+			"nothing to update: send at least one of value (or value_base64), description, env_name, file_path, enabled or workspaces")
 	}
 	upd := store.SecretUpdate{Description: req.Description, EnvName: req.EnvName,
-		FilePath: req.FilePath, Enabled: req.Enabled, UpdatedAt: a.cfg.stamp()}
+		FilePath: req.FilePath, Enabled: req.Enabled, Workspaces: req.Workspaces, UpdatedAt: a.cfg.stamp()}
 	value, err := rawValue(req.Value, req.ValueBase64)
 	if err != nil {
 		return upd, nil, err
@@ -292,6 +309,9 @@ func (a *api) prepareUpdate(userID, name string, req updateSecretRequest) (store
 	}
 	if req.FilePath != nil {
 		check(inject.ValidateFilePath(*req.FilePath))
+	}
+	if req.Workspaces != nil {
+		check(inject.ValidateScope(*req.Workspaces))
 	}
 	if len(es) > 0 {
 		return upd, nil, es

@@ -27,6 +27,9 @@ type createWorkspaceRequest struct {
 	Name     string         `json:"name"`
 	Owner    string         `json:"owner"`
 	Template store.Template `json:"template"`
+	// AllowMissingSecrets creates the workspace even when the owner lacks
+	// a secret the template requires.
+	AllowMissingSecrets bool `json:"allow_missing_secrets"`
 }
 
 // Template bounds: a template is configuration, not a payload.
@@ -44,8 +47,12 @@ func (a *api) workspaceResponse(r *http.Request, w store.Workspace, owner *store
 		}
 		owner = &u
 	}
+	reqs, err := a.requirementStatus(r.Context(), w.OwnerID, w.Name, w.Template)
+	if err != nil {
+		return WorkspaceResponse{}, err
+	}
 	return WorkspaceResponse{ID: w.ID, Name: w.Name, OwnerID: w.OwnerID, OwnerName: owner.Username,
-		State: w.State, StateAt: w.StateAt.UTC(), CreatedAt: w.CreatedAt.UTC()}, nil
+		State: w.State, StateAt: w.StateAt.UTC(), CreatedAt: w.CreatedAt.UTC(), SecretRequirements: reqs}, nil
 }
 
 func validateWorkspace(req createWorkspaceRequest) error {
@@ -78,6 +85,7 @@ func validateWorkspace(req createWorkspaceRequest) error {
 			vs = append(vs, Validation{Field: fmt.Sprintf("template.apps[%d]", i), Detail: "needs a slug and a command"})
 		}
 	}
+	vs = append(vs, validateTemplateSecrets(t)...)
 	if len(vs) > 0 {
 		return &apiError{status: http.StatusBadRequest, body: ErrorResponse{Message: "invalid workspace", Validations: vs}}
 	}
@@ -130,6 +138,12 @@ func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request) {
 		Template: req.Template, AgentTokenHash: hash, CreatedAt: a.cfg.stamp()}
 	if a.cfg.AgentTokenLifetime > 0 {
 		ws.AgentTokenExpiresAt = ws.CreatedAt.Add(a.cfg.AgentTokenLifetime)
+	}
+	if !req.AllowMissingSecrets {
+		if err := a.refuseMissingSecrets(r.Context(), owner, ws); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 	}
 	if err := a.store.CreateWorkspace(r.Context(), ws); err != nil {
 		a.writeError(w, r, err)

@@ -23,4 +23,7 @@ const (
 	OutcomeFileDisabled = "file_disabled"
 	// OutcomeDisabled: the secret is paused; no env, no file.
 	OutcomeDisabled = "disabled"
+	// OutcomeNotInScope: the secret's scope leaves this workspace out; it
+	// is treated like a deleted one (no env; a file written before stays).
+	OutcomeNotInScope = "not_in_scope"
 )

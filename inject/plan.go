@@ -98,6 +98,12 @@ func NewPlan(m Manifest, secrets []Secret) (*Plan, error) {
 			continue
 		}
 		p.names = append(p.names, s.Name)
+		if s.NotInScope {
+			// Like a deleted secret in this workspace: no env, no file, and
+			// no path, so a file written before is left behind (R7).
+			p.outcomes[s.Name] = SecretOutcome{Name: s.Name, Outcome: OutcomeNotInScope}
+			continue
+		}
 		if s.Disabled {
 			// A paused secret takes no part in env or file collisions; its
 			// old file, if any, stays (R7). Apply resolves the path.

@@ -62,9 +62,12 @@ type Secret struct {
 	FilePath string
 	// Disabled marks a paused secret: it has no Value, and a plan sets no
 	// env and writes no file for it (OutcomeDisabled).
-	Disabled  bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Disabled bool
+	// NotInScope marks a secret scoped away from this workspace: it has
+	// no Value and is treated like a deleted one (OutcomeNotInScope).
+	NotInScope bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // String never includes the value, so a Secret printed by accident with %v

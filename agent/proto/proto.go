@@ -124,6 +124,36 @@ type Manifest struct {
 	LiveFiles bool `json:"live_files,omitempty"`
 	// SSH is the template's SSH settings; absent means the defaults.
 	SSH SSHSettings `json:"ssh"`
+	// Secrets are the secrets the template asks for. The agent checks the
+	// required ones against the secrets it receives before running the
+	// startup scripts.
+	Secrets []SecretRequirement `json:"secrets,omitempty"`
+	// OnMissingSecrets is OnMissingWait ("" reads as it) or OnMissingStart.
+	OnMissingSecrets string `json:"on_missing_secrets,omitempty"`
+}
+
+// What the agent does when a required secret is missing at apply time
+// (Manifest.OnMissingSecrets, the template's on_missing_secrets).
+const (
+	// OnMissingWait: report StateWaitingForSecrets and run no startup
+	// script until every required secret is there (the default).
+	OnMissingWait = "wait"
+	// OnMissingStart: run the startup scripts anyway.
+	OnMissingStart = "start"
+)
+
+// SecretRequirement is one secret a template asks for: an env name, a file
+// path or both, with a description and a documentation link for the owner.
+// It is the template's YAML/JSON shape too.
+type SecretRequirement struct {
+	Env         string `json:"env,omitempty" yaml:"env"`
+	File        string `json:"file,omitempty" yaml:"file"`
+	Description string `json:"description,omitempty" yaml:"description"`
+	// DocsURL is an http or https link explaining how to get the secret.
+	DocsURL string `json:"docs_url,omitempty" yaml:"docs_url"`
+	// Required blocks workspace creation and the startup scripts while the
+	// secret is missing; false only recommends it.
+	Required bool `json:"required,omitempty" yaml:"required"`
 }
 
 // SSHSettings is what a template allows over SSH besides sessions and sftp.
@@ -176,6 +206,10 @@ type Secret struct {
 	// no env and writes no file for it (OutcomeDisabled). A file written
 	// before stays on disk (R7).
 	Disabled bool `json:"disabled,omitempty"`
+	// NotInScope marks a secret whose scope leaves this workspace out: it
+	// carries no value and no targets, and the agent treats it like a
+	// deleted secret (OutcomeNotInScope; a file written before stays, R7).
+	NotInScope bool `json:"not_in_scope,omitempty"`
 }
 
 // ErrValueEncoding is returned by Secret.RawValue for a secret whose value
@@ -223,11 +257,14 @@ type SecretsResponse struct {
 
 // Lifecycle states reported by the agent.
 const (
-	StateStarting     = "starting"
-	StateReady        = "ready"
-	StateStartError   = "start_error"
-	StateShuttingDown = "shutting_down"
-	StateOff          = "off"
+	StateStarting   = "starting"
+	StateReady      = "ready"
+	StateStartError = "start_error"
+	// StateWaitingForSecrets: a required secret is missing, so the startup
+	// scripts wait (LifecycleReport.Missing names what is missing).
+	StateWaitingForSecrets = "waiting_for_secrets"
+	StateShuttingDown      = "shutting_down"
+	StateOff               = "off"
 )
 
 // LifecycleReport is the body of POST PathLifecycle.
@@ -236,6 +273,9 @@ type LifecycleReport struct {
 	At    time.Time `json:"at"`
 	// Detail explains a start_error (which script failed and how).
 	Detail string `json:"detail,omitempty"`
+	// Missing names, for StateWaitingForSecrets, the env names and file
+	// paths of the required secrets that are missing (never values).
+	Missing []string `json:"missing,omitempty"`
 }
 
 // LogLine is one line of output from a startup script or app.
@@ -262,6 +302,9 @@ const (
 	OutcomeFileDisabled = "file_disabled"
 	// OutcomeDisabled: the secret is paused; nothing was set or written.
 	OutcomeDisabled = "disabled"
+	// OutcomeNotInScope: the secret is scoped away from this workspace;
+	// like a deleted one, nothing is set and a file written before stays.
+	OutcomeNotInScope = "not_in_scope"
 )
 
 // Outcome is what happened to one secret in one apply. It never carries a

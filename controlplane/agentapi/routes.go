@@ -13,6 +13,7 @@ import (
 
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/inject"
 	"github.com/courierhq/courier/internal/strictjson"
 )
 
@@ -109,6 +110,7 @@ func (s *Server) manifest(w http.ResponseWriter, r *http.Request, id string) {
 		WorkspaceID: ws.ID, WorkspaceName: ws.Name, OwnerID: owner.ID, OwnerName: owner.Username,
 		Env: env, Scripts: ws.Template.Scripts, Apps: ws.Template.Apps,
 		FileDeliveryDisabled: s.cfg.FileDeliveryDisabled, SSH: ws.Template.SSH, LiveFiles: ws.Template.LiveFiles,
+		Secrets: ws.Template.Secrets, OnMissingSecrets: ws.Template.OnMissingSecrets,
 	})
 }
 
@@ -134,6 +136,13 @@ func (s *Server) secrets(w http.ResponseWriter, r *http.Request, sess *session) 
 	}
 	out := proto.SecretsResponse{Secrets: make([]proto.Secret, 0, len(stored)), Revision: rev}
 	for _, sec := range stored {
+		if !inject.InScope(sec.Workspaces, ws.Name) {
+			// Scoped away (R13: its value goes only to the workspaces it is
+			// scoped to): the agent learns its name alone, to treat it like
+			// a deleted secret and report not_in_scope.
+			out.Secrets = append(out.Secrets, proto.Secret{ID: sec.ID, Name: sec.Name, UpdatedAt: sec.UpdatedAt, NotInScope: true})
+			continue
+		}
 		if !sec.Enabled {
 			// Paused: the agent learns the secret exists (to report it and
 			// keep its file, R7) but not its value.
@@ -165,7 +174,7 @@ func (s *Server) secrets(w http.ResponseWriter, r *http.Request, sess *session) 
 	writeJSON(w, out)
 }
 
-var states = []string{proto.StateStarting, proto.StateReady, proto.StateStartError, proto.StateShuttingDown, proto.StateOff}
+var states = []string{proto.StateStarting, proto.StateWaitingForSecrets, proto.StateReady, proto.StateStartError, proto.StateShuttingDown, proto.StateOff}
 
 func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request, id string) {
 	var rep proto.LifecycleReport
@@ -184,8 +193,18 @@ func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request, id string) {
 		s.internal(w, "saving lifecycle state", err)
 		return
 	}
-	s.log.Info("agent lifecycle", zap.String("workspace_id", id), zap.String("state", rep.State),
-		zap.String("detail", rep.Detail))
+	fields := []zap.Field{zap.String("workspace_id", id), zap.String("state", rep.State), zap.String("detail", rep.Detail)}
+	if len(rep.Missing) > 0 {
+		// Env names and paths of missing secrets, never values; bounded, as
+		// the agent holding this token may be hostile.
+		missing := rep.Missing[:min(len(rep.Missing), 64)]
+		clipped := make([]string, len(missing))
+		for i, m := range missing {
+			clipped[i] = clip(m, 256)
+		}
+		fields = append(fields, zap.Strings("missing", clipped))
+	}
+	s.log.Info("agent lifecycle", fields...)
 	w.WriteHeader(http.StatusNoContent)
 }
 

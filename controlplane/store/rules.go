@@ -1,26 +1,44 @@
 package store
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/courierhq/courier/inject"
+)
 
 // This file holds the rules every Store implementation applies the same way,
 // so they cannot drift between SQLite and PostgreSQL.
 
 // SecretConflict reports the first uniqueness rule that cand breaks against
 // the secrets in set (one user's), skipping the secret with cand's ID: a
-// *ConflictError naming "name", "env_name" or "file_path", or nil.
+// *ConflictError naming "name", "env_name" or "file_path", or nil. Names
+// are unique per user; an env name or a file path may be shared only by
+// secrets whose scopes cannot overlap (inject.ScopesOverlap), so no
+// workspace ever gets two secrets for one target.
 func SecretConflict(set []Secret, cand Secret) error {
 	for _, o := range set {
 		if o.ID == cand.ID {
 			continue
 		}
-		switch {
-		case o.Name == cand.Name:
+		if o.Name == cand.Name {
 			return &ConflictError{Field: "name", Message: fmt.Sprintf("a secret named %q already exists", cand.Name)}
-		case cand.EnvName != "" && o.EnvName == cand.EnvName:
-			return &ConflictError{Field: "env_name", Message: fmt.Sprintf("env name %s is already used by secret %q", cand.EnvName, o.Name)}
-		case cand.FilePath != "" && o.FilePath == cand.FilePath:
-			return &ConflictError{Field: "file_path", Message: fmt.Sprintf("file path %s is already used by secret %q", cand.FilePath, o.Name)}
 		}
+		env := cand.EnvName != "" && o.EnvName == cand.EnvName
+		file := cand.FilePath != "" && o.FilePath == cand.FilePath
+		if (!env && !file) || !inject.ScopesOverlap(o.Workspaces, cand.Workspaces) {
+			continue
+		}
+		field, what := "env_name", "env name "+cand.EnvName
+		if !env {
+			field, what = "file_path", "file path "+cand.FilePath
+		}
+		if len(o.Workspaces) == 0 && len(cand.Workspaces) == 0 {
+			return &ConflictError{Field: field, Message: fmt.Sprintf("%s is already used by secret %q", what, o.Name)}
+		}
+		return &ConflictError{Field: field, Scoped: true, Message: fmt.Sprintf(
+			"%s is already used by secret %q, whose workspaces (%s) may overlap with these (%s): two secrets share an env name or file path only when no workspace can get both (scopes of literal workspace names that differ, or a glob that matches none of the other's names)",
+			what, o.Name, inject.DescribeScope(o.Workspaces), inject.DescribeScope(cand.Workspaces))}
 	}
 	return nil
 }
@@ -39,6 +57,9 @@ func (u SecretUpdate) Apply(sec Secret) Secret {
 	if u.Enabled != nil {
 		sec.Enabled = *u.Enabled
 	}
+	if u.Workspaces != nil {
+		sec.Workspaces = inject.NormalizeScope(*u.Workspaces)
+	}
 	if u.Value != nil {
 		sec.Value, sec.Format = u.Value, u.Format
 	}
@@ -46,4 +67,29 @@ func (u SecretUpdate) Apply(sec Secret) Secret {
 		sec.UpdatedAt = u.UpdatedAt
 	}
 	return sec
+}
+
+// EncodeScope is how both stores keep a secret's scope in its text column:
+// a JSON array, or "" for every workspace.
+func EncodeScope(scope []string) string {
+	if len(scope) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(scope) // a []string always marshals
+	return string(b)
+}
+
+// DecodeScope reads what EncodeScope wrote.
+func DecodeScope(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var scope []string
+	if err := json.Unmarshal([]byte(s), &scope); err != nil {
+		return nil, fmt.Errorf("store: a secret's stored workspaces are not a JSON array: %w", err)
+	}
+	if len(scope) == 0 {
+		return nil, nil
+	}
+	return scope, nil
 }

@@ -6,14 +6,19 @@ import (
 	"fmt"
 )
 
-const secretCols = `id, user_id, name, description, env_name, file_path, value, value_format, enabled, created_at, updated_at`
+const secretCols = `id, user_id, name, description, env_name, file_path, value, value_format, enabled, created_at, updated_at, workspaces`
 
 func scanSecret(row interface{ Scan(...any) error }) (Secret, error) {
 	var sec Secret
 	var created, updated int64
+	var scope string
 	if err := row.Scan(&sec.ID, &sec.UserID, &sec.Name, &sec.Description, &sec.EnvName, &sec.FilePath,
-		&sec.Value, &sec.Format, &sec.Enabled, &created, &updated); err != nil {
+		&sec.Value, &sec.Format, &sec.Enabled, &created, &updated, &scope); err != nil {
 		return Secret{}, notFound(err)
+	}
+	var err error
+	if sec.Workspaces, err = DecodeScope(scope); err != nil {
+		return Secret{}, err
 	}
 	sec.CreatedAt, sec.UpdatedAt = fromNanos(created), fromNanos(updated)
 	return sec, nil
@@ -76,9 +81,9 @@ func (s *SQLite) CreateSecrets(ctx context.Context, userID string, secs []Secret
 			}
 		}
 		for _, sec := range secs {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO secrets(`+secretCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			if _, err := tx.ExecContext(ctx, `INSERT INTO secrets(`+secretCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				sec.ID, userID, sec.Name, sec.Description, sec.EnvName, sec.FilePath, sec.Value, sec.Format, sec.Enabled,
-				nanos(sec.CreatedAt), nanos(sec.UpdatedAt)); err != nil {
+				nanos(sec.CreatedAt), nanos(sec.UpdatedAt), EncodeScope(sec.Workspaces)); err != nil {
 				return fmt.Errorf("store: insert secret: %w", err)
 			}
 		}
@@ -113,8 +118,9 @@ func (s *SQLite) UpdateSecret(ctx context.Context, userID, name string, u Secret
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE secrets SET description = ?, env_name = ?, file_path = ?, value = ?, value_format = ?, enabled = ?, updated_at = ?
-			WHERE id = ?`, sec.Description, sec.EnvName, sec.FilePath, sec.Value, sec.Format, sec.Enabled, nanos(sec.UpdatedAt), sec.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE secrets SET description = ?, env_name = ?, file_path = ?, value = ?, value_format = ?, enabled = ?, updated_at = ?,
+			workspaces = ? WHERE id = ?`, sec.Description, sec.EnvName, sec.FilePath, sec.Value, sec.Format, sec.Enabled, nanos(sec.UpdatedAt),
+			EncodeScope(sec.Workspaces), sec.ID); err != nil {
 			return fmt.Errorf("store: update secret: %w", err)
 		}
 		updated = sec

@@ -32,6 +32,11 @@ var (
 type ConflictError struct {
 	Field   string
 	Message string
+	// Scoped: an env name or file path clash between secrets of which at
+	// least one names its workspaces, so the scopes overlap
+	// (inject.ScopesOverlap). The API answers it with a 400 explaining the
+	// rule, where a plain clash is a 409.
+	Scoped bool
 }
 
 // Error returns the message, which names the clashing field.
@@ -86,6 +91,11 @@ type Template struct {
 	// SSH is what the workspace allows over SSH (forwarding); stored in the
 	// template's JSON, so older rows read as the defaults.
 	SSH proto.SSHSettings `json:"ssh" yaml:"ssh"`
+	// Secrets are the secrets the workspace asks its owner for.
+	Secrets []proto.SecretRequirement `json:"secrets,omitempty" yaml:"secrets"`
+	// OnMissingSecrets is proto.OnMissingWait ("" reads as it) or
+	// proto.OnMissingStart.
+	OnMissingSecrets string `json:"on_missing_secrets,omitempty" yaml:"on_missing_secrets"`
 }
 
 // Workspace belongs to one user. Only the SHA-256 of its agent token is
@@ -136,9 +146,12 @@ type Secret struct {
 	// Enabled is false for a paused secret: it stays listed, keeps its env
 	// name and file path reserved and counts toward the caps, but agents
 	// do not get its value. The zero value is a paused secret, so set it.
-	Enabled   bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Enabled bool
+	// Workspaces is the secret's scope: the names or globs of the
+	// workspaces it goes to (inject.InScope); nil means all of them.
+	Workspaces []string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // String never includes the stored value (which is the raw value when
@@ -161,9 +174,12 @@ type SecretUpdate struct {
 	EnvName     *string
 	FilePath    *string
 	Enabled     *bool
-	Value       []byte      // nil: unchanged
-	Format      ValueFormat // Value's format; used only when Value is set
-	UpdatedAt   time.Time
+	// Workspaces replaces the scope when not nil; a pointer to an empty
+	// list means every workspace.
+	Workspaces *[]string
+	Value      []byte      // nil: unchanged
+	Format     ValueFormat // Value's format; used only when Value is set
+	UpdatedAt  time.Time
 }
 
 // CheckFunc is called inside the write transaction with the user's complete

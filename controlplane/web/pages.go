@@ -64,8 +64,10 @@ type Usage struct {
 type SecretRow struct {
 	Name, Description, EnvName, FilePath string
 	// Enabled is false for a paused secret, which agents do not deliver.
-	Enabled   bool
-	UpdatedAt time.Time
+	Enabled bool
+	// Workspaces is the secret's scope; empty means all workspaces.
+	Workspaces []string
+	UpdatedAt  time.Time
 }
 
 // Secrets is the body of the secrets list.
@@ -90,6 +92,7 @@ var secretFormFields = []formField{
 	{"env_name", "env_name", "Environment variable"},
 	{"file_path", "file_path", "File path"},
 	{"value", "value", "Value"},
+	{"workspaces", "workspaces", "Workspaces"},
 	{"enabled", "enabled", "Enabled"},
 }
 
@@ -129,8 +132,11 @@ type SecretForm struct {
 	Edit                                 bool
 	Name, Description, EnvName, FilePath string
 	Enabled                              bool
+	// Workspaces is the scope as typed: names and globs separated by
+	// commas; "" means all workspaces.
+	Workspaces string
 	// Errors maps a field (name, value, description, env_name, file_path,
-	// enabled) to the server's explanation of its refusal.
+	// workspaces, enabled) to the server's explanation of its refusal.
 	Errors map[string]string
 	// Message is the refusal's summary ("" when the form is fresh).
 	Message string
@@ -203,6 +209,24 @@ type Workspace struct {
 	Outcomes  []Outcome
 	LeftFiles []string
 	Warnings  []string
+	// Required are the secrets the template asks for, with their status.
+	Required []Requirement
+}
+
+// Requirement is one secret a workspace's template asks for.
+type Requirement struct {
+	// Env and File are what it asks for ("" for none).
+	Env, File   string
+	Description string
+	// DocsURL is an http(s) link (validated when the template was saved).
+	DocsURL  string
+	Required bool
+	// Status is "met", "missing" or "paused".
+	Status string
+	// CreateURL is the new-secret form prefilled with the env name and
+	// path, for a requirement that is not met ("" when the viewer cannot
+	// create the owner's secrets).
+	CreateURL string
 }
 
 // Problem is the body of an error page (404, 403, ...).

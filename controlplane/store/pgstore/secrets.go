@@ -10,15 +10,20 @@ import (
 	"github.com/courierhq/courier/controlplane/store"
 )
 
-const secretCols = `id, user_id, name, description, env_name, file_path, value, value_format, enabled, created_at, updated_at`
+const secretCols = `id, user_id, name, description, env_name, file_path, value, value_format, enabled, created_at, updated_at, workspaces`
 
 func scanSecret(row rowScanner) (store.Secret, error) {
 	var sec store.Secret
 	var format int16
 	var created, updated int64
+	var scope string
 	if err := row.Scan(&sec.ID, &sec.UserID, &sec.Name, &sec.Description, &sec.EnvName, &sec.FilePath,
-		&sec.Value, &format, &sec.Enabled, &created, &updated); err != nil {
+		&sec.Value, &format, &sec.Enabled, &created, &updated, &scope); err != nil {
 		return store.Secret{}, notFound(err)
+	}
+	var err error
+	if sec.Workspaces, err = store.DecodeScope(scope); err != nil {
+		return store.Secret{}, err
 	}
 	sec.Format = store.ValueFormat(format)
 	sec.CreatedAt, sec.UpdatedAt = fromNanos(created), fromNanos(updated)
@@ -115,9 +120,9 @@ func (s *Store) CreateSecrets(ctx context.Context, userID string, secs []store.S
 			if value == nil {
 				value = []byte{}
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO secrets(`+secretCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			if _, err := tx.Exec(ctx, `INSERT INTO secrets(`+secretCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 				sec.ID, userID, sec.Name, sec.Description, sec.EnvName, sec.FilePath, value, int16(sec.Format), sec.Enabled,
-				nanos(sec.CreatedAt), nanos(sec.UpdatedAt)); err != nil {
+				nanos(sec.CreatedAt), nanos(sec.UpdatedAt), store.EncodeScope(sec.Workspaces)); err != nil {
 				return writeErr("insert secret", err, sec)
 			}
 		}
@@ -172,8 +177,9 @@ func (s *Store) UpdateSecret(ctx context.Context, userID, name string, u store.S
 			value = []byte{}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE secrets SET description = $1, env_name = $2, file_path = $3, value = $4,
-			value_format = $5, enabled = $6, updated_at = $7 WHERE id = $8`,
-			sec.Description, sec.EnvName, sec.FilePath, value, int16(sec.Format), sec.Enabled, nanos(sec.UpdatedAt), sec.ID); err != nil {
+			value_format = $5, enabled = $6, updated_at = $7, workspaces = $8 WHERE id = $9`,
+			sec.Description, sec.EnvName, sec.FilePath, value, int16(sec.Format), sec.Enabled, nanos(sec.UpdatedAt),
+			store.EncodeScope(sec.Workspaces), sec.ID); err != nil {
 			return writeErr("update secret", err, sec)
 		}
 		updated = sec
