@@ -2,7 +2,12 @@ package scripts
 
 import (
 	"bytes"
+	"errors"
+	"os/exec"
 	"sync"
+	"time"
+
+	"github.com/courierhq/courier/agent/proto"
 )
 
 // LogSink receives the output of scripts and apps, one line at a time, with
@@ -13,6 +18,43 @@ import (
 // the program's own and may hold anything it printed.
 type LogSink interface {
 	Log(source, stream, line string)
+}
+
+// RunSink, when a LogSink implements it too, receives each script's and
+// app's run: a proto.RunRunning report when it starts, and one with how
+// it ended. Implementations must be safe for concurrent use.
+type RunSink interface {
+	Run(r proto.Run)
+}
+
+// reportRun hands r to sink when it is a RunSink.
+func reportRun(sink LogSink, r proto.Run) {
+	if rs, ok := sink.(RunSink); ok {
+		rs.Run(r)
+	}
+}
+
+// exitCode is the exit status in err (nil: 0), -1 when there is none.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, exec.ErrWaitDelay) {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	var se *ScriptError
+	if errors.As(err, &se) {
+		return se.ExitCode
+	}
+	return -1
+}
+
+// ended is the run of source, started at start, that ended now with state
+// and err's exit status.
+func ended(source, state string, start, now time.Time, err error) proto.Run {
+	return proto.Run{Source: source, State: state, ExitCode: exitCode(err), StartedAt: start.UTC(),
+		DurationMS: now.Sub(start).Milliseconds()}
 }
 
 // Stream names passed to LogSink.
