@@ -203,6 +203,8 @@ type Workspace struct {
 	Outcomes  []Outcome
 	LeftFiles []string
 	Warnings  []string
+	// Logs is the startup-logs section (startlogs.go).
+	Logs StartupLogs
 }
 
 // Problem is the body of an error page (404, 403, ...).
