@@ -47,11 +47,17 @@ func (a *api) workspaceLogs(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, errorf(http.StatusBadRequest, "%s", err.Error()))
 		return
 	}
+	// A long poll or a stream ends when the server shuts down (a.base is
+	// cancelled then): http.Server.Shutdown would wait for it otherwise.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(a.base, cancel)
+	defer stop()
 	if follow {
-		a.followLogs(w, r, ws, q)
+		a.followLogs(ctx, w, ws, q)
 		return
 	}
-	page, err := a.logs.Page(r.Context(), ws, q)
+	page, err := a.logs.Page(ctx, ws, q)
 	if err != nil {
 		a.writeError(w, r, fmt.Errorf("read startup logs: %w", err))
 		return
@@ -59,14 +65,10 @@ func (a *api) workspaceLogs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-// followLogs streams lines as server-sent events until the client leaves
-// or the server shuts down (a.base), with a comment every poll interval of
-// quiet so proxies keep the connection.
-func (a *api) followLogs(w http.ResponseWriter, r *http.Request, ws store.Workspace, q startlogs.Query) {
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(a.base, cancel)
-	defer stop()
+// followLogs streams lines as server-sent events until ctx ends (the
+// client left or the server shuts down), with a comment every poll
+// interval of quiet so proxies keep the connection.
+func (a *api) followLogs(ctx context.Context, w http.ResponseWriter, ws store.Workspace, q startlogs.Query) {
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
