@@ -102,3 +102,19 @@ func TestForwarderRunsKeepLatest(t *testing.T) {
 		t.Errorf("runs %v order %v", f.runs, f.order)
 	}
 }
+
+// TestForwarderRequeue: lines of a failed request go back before those
+// queued since, in order, within the bounds.
+func TestForwarderRequeue(t *testing.T) {
+	f, _ := newTestForwarder()
+	f.Log("script:a", "stdout", "new")
+	unsent := []queued{{source: "script:a", line: proto.LogLine{Text: "old1"}}, {source: "script:a", line: proto.LogLine{Text: "old2"}}}
+	f.requeue(unsent)
+	var got []string
+	for _, q := range f.queue {
+		got = append(got, q.line.Text)
+	}
+	if strings.Join(got, ",") != "old1,old2,new" || f.bytes != len("old1old2new") {
+		t.Errorf("queue %v (%d bytes)", got, f.bytes)
+	}
+}
