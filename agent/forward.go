@@ -11,6 +11,7 @@ import (
 	"github.com/courierhq/courier/agent/conn"
 	"github.com/courierhq/courier/agent/mask"
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/agent/scripts"
 )
 
 // Bounds and pace of the output the agent forwards (issue 21). Lines wait
@@ -222,3 +223,14 @@ func (f *forwarder) requeue(unsent []queued) {
 	f.queue = append(unsent, f.queue...)
 	f.trimLocked()
 }
+
+var (
+	_ scripts.LogSink    = (*forwarder)(nil)
+	_ scripts.RunSink    = (*forwarder)(nil)
+	_ scripts.LineMasker = (*forwarder)(nil)
+)
+
+// MaskLine implements scripts.LineMasker: lines are masked whole before
+// they are cut at scripts.MaxLineBytes (Log masks again, which is
+// harmless).
+func (f *forwarder) MaskLine(line string) string { return f.masker.Load().Mask(line) }

@@ -9,7 +9,8 @@
 //     newline: standard and URL alphabets, padded and unpadded.
 //
 // It does not mask: values shorter than MinBytes (too many false hits), a
-// value split across two output lines or cut by the line splitter (16 KiB),
+// value split across two output lines or across the 64 KiB cut of a longer
+// line (agent/scripts masks lines whole before cutting them at 16 KiB),
 // a value transformed otherwise (quoted, escaped, hex, URL-encoded, base64
 // of a longer text that contains it), or a value the agent never received.
 // Masking errs on the side of hiding: text that merely equals a value is

@@ -72,10 +72,24 @@ type NopSink struct{}
 // Log does nothing.
 func (NopSink) Log(string, string, string) {}
 
+// LineMasker, when a LogSink implements it too, masks a whole line before
+// the line writer cuts it into MaxLineBytes pieces, so a secret value is
+// not cut into two unmasked halves. Lines are then held up to
+// MaxMaskedLineBytes before they are cut without their newline; a value
+// straddling that cut is not masked.
+type LineMasker interface {
+	MaskLine(line string) string
+}
+
+// MaxMaskedLineBytes is how much of a line without a newline is held for a
+// LineMasker: more than a secret value's largest base64 form.
+const MaxMaskedLineBytes = 64 << 10
+
 // lineWriter is an io.Writer that hands complete lines to a sink. Close
 // flushes a final line without a newline. mu guards buf.
 type lineWriter struct {
 	sink           LogSink
+	mask           LineMasker // nil: the sink does not mask
 	source, stream string
 
 	mu  sync.Mutex
@@ -83,29 +97,39 @@ type lineWriter struct {
 }
 
 func newLineWriter(sink LogSink, source, stream string) *lineWriter {
-	return &lineWriter{sink: sink, source: source, stream: stream}
+	w := &lineWriter{sink: sink, source: source, stream: stream}
+	w.mask, _ = sink.(LineMasker)
+	return w
+}
+
+// hold is the longest line kept whole before it is cut.
+func (w *lineWriter) hold() int {
+	if w.mask != nil {
+		return MaxMaskedLineBytes
+	}
+	return MaxLineBytes
 }
 
 // Write implements io.Writer; it never fails.
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := len(p)
+	n, hold := len(p), w.hold()
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
 			w.buf = append(w.buf, p...)
-			for len(w.buf) >= MaxLineBytes {
-				w.emit(w.buf[:MaxLineBytes])
-				w.buf = append(w.buf[:0], w.buf[MaxLineBytes:]...)
+			for len(w.buf) >= hold {
+				w.emit(w.buf[:hold])
+				w.buf = append(w.buf[:0], w.buf[hold:]...)
 			}
 			break
 		}
 		w.buf = append(w.buf, p[:i]...)
 		p = p[i+1:]
-		for len(w.buf) > MaxLineBytes {
-			w.emit(w.buf[:MaxLineBytes])
-			w.buf = w.buf[MaxLineBytes:]
+		for len(w.buf) > hold {
+			w.emit(w.buf[:hold])
+			w.buf = w.buf[hold:]
 		}
 		w.emit(w.buf)
 		w.buf = w.buf[:0]
@@ -124,6 +148,16 @@ func (w *lineWriter) Close() error {
 	return nil
 }
 
+// emit masks line (when the sink masks) and hands it to the sink in pieces
+// of at most MaxLineBytes.
 func (w *lineWriter) emit(line []byte) {
-	w.sink.Log(w.source, w.stream, string(bytes.TrimSuffix(line, []byte{'\r'})))
+	s := string(bytes.TrimSuffix(line, []byte{'\r'}))
+	if w.mask != nil {
+		s = w.mask.MaskLine(s)
+	}
+	for len(s) > MaxLineBytes {
+		w.sink.Log(w.source, w.stream, s[:MaxLineBytes])
+		s = s[MaxLineBytes:]
+	}
+	w.sink.Log(w.source, w.stream, s)
 }

@@ -3,6 +3,7 @@ package scripts
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -62,5 +63,34 @@ func TestRunTimedOut(t *testing.T) {
 	}
 	if n := len(sink.runs); n != 2 || sink.runs[1].State != proto.RunTimedOut || sink.runs[1].ExitCode != -1 {
 		t.Errorf("runs %+v, want running then timed_out with -1", sink.runs)
+	}
+}
+
+// maskSink masks one value, like the agent's forwarder.
+type maskSink struct{ recSink }
+
+func (m *maskSink) MaskLine(s string) string { return strings.ReplaceAll(s, "SECRET-VALUE-42", "***") }
+
+// TestLineWriterMasksBeforeCutting: a value that straddles the 16 KiB cut
+// of a long line is masked whole, with and without a newline.
+func TestLineWriterMasksBeforeCutting(t *testing.T) {
+	line := strings.Repeat("a", MaxLineBytes-5) + "SECRET-VALUE-42" + strings.Repeat("b", 100)
+	for _, tail := range []string{"\n", ""} {
+		sink := &maskSink{}
+		w := newLineWriter(sink, "src", StreamStdout)
+		_, _ = w.Write([]byte(line[:100]))
+		_, _ = w.Write([]byte(line[100:] + tail))
+		_ = w.Close()
+		var got []string
+		for _, l := range sink.all() {
+			if len(l.text) > MaxLineBytes {
+				t.Fatalf("a piece of %d bytes", len(l.text))
+			}
+			got = append(got, l.text)
+		}
+		joined := strings.Join(got, "")
+		if len(got) != 2 || strings.Contains(joined, "SECRET") || strings.Contains(joined, "VALUE-42") || !strings.Contains(joined, "***") {
+			t.Errorf("tail %q: %d pieces, masked %v", tail, len(got), strings.Contains(joined, "***"))
+		}
 	}
 }
