@@ -110,6 +110,9 @@ func (a *Agent) apply(ctx context.Context, s *conn.Session, ssh *sshd.Server) er
 		secrets[i] = inject.Secret{ID: p.ID, Name: p.Name, Value: v, EnvName: p.EnvName,
 			FilePath: p.FilePath, UpdatedAt: p.UpdatedAt, Disabled: p.Disabled, NotInScope: p.NotInScope}
 	}
+	// Before any script runs (the first apply releases them) and before
+	// processes get the new env.
+	a.fwd.setSecrets(values(secrets))
 	plan, err := inject.NewPlan(inject.Manifest{Home: a.cfg.Home, Env: m.Env, FileDeliveryDisabled: m.FileDeliveryDisabled}, secrets)
 	if err != nil {
 		return err
@@ -174,4 +177,13 @@ func (a *Agent) logReport(rep inject.Report) {
 		a.log.Warn("apply warning", zap.String("warning", w))
 	}
 	a.log.Info("secrets applied", zap.Int("secrets", len(rep.Outcomes)), zap.Any("outcomes", counts))
+}
+
+// values lists the secrets' values, for masking output.
+func values(secrets []inject.Secret) []string {
+	out := make([]string, 0, len(secrets))
+	for _, s := range secrets {
+		out = append(out, s.Value)
+	}
+	return out
 }

@@ -25,7 +25,7 @@ func newWorkspacesCommand() *cobra.Command {
 		Example: "  courier workspaces create dev --owner alice --template template.yaml\n  courier workspaces list\n  courier workspaces show dev\n  courier workspaces rotate-token dev --token-file /etc/courier/agent-token\n  courier workspaces delete dev",
 	}
 	cmd.AddCommand(newWorkspacesCreateCommand(), newWorkspacesListCommand(), newWorkspacesShowCommand(),
-		newWorkspacesDeleteCommand(), newWorkspacesRotateTokenCommand())
+		newWorkspacesDeleteCommand(), newWorkspacesRotateTokenCommand(), newWorkspacesLogsCommand())
 	return cmd
 }
 

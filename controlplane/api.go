@@ -13,6 +13,7 @@ import (
 	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/identity/oidc"
 	"github.com/courierhq/courier/controlplane/notify"
+	"github.com/courierhq/courier/controlplane/startlogs"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
 )
@@ -78,6 +79,8 @@ type api struct {
 	dbDown atomic.Int32
 
 	sshLive sshProxies // live SSH proxies, re-checked on notifications
+
+	logs *startlogs.Logs // startup logs (workspacelogs.go)
 }
 
 // routes registers every REST route on mux. Patterns use Go's ServeMux
@@ -112,6 +115,7 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/agent", a.authed(a.getAgentStatus))
 	mux.HandleFunc("DELETE /api/v2/workspaces/{workspace}", a.authed(a.deleteWorkspace))
 	mux.HandleFunc("POST /api/v2/workspaces/{workspace}/agent-token", a.authed(a.rotateAgentToken))
+	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/logs", a.authed(a.workspaceLogs))
 
 	mux.HandleFunc("GET /api/v2/users/{user}/secrets", a.authed(a.listSecrets))
 	mux.HandleFunc("POST /api/v2/users/{user}/secrets", a.authed(a.createSecret))

@@ -156,6 +156,8 @@ var authzMatrix = []authzRow{
 	{route: "GET /api/v2/workspaces", path: "/api/v2/workspaces", want: authed(200, 200, 200, 200)},
 	{route: "GET /api/v2/workspaces/{workspace}", path: "/api/v2/workspaces/{ws}", want: authed(200, 404, 200, 404)},
 	{route: "GET /api/v2/workspaces/{workspace}/agent", path: "/api/v2/workspaces/{ws}/agent", want: authed(200, 404, 200, 404)},
+	// Startup logs (issue 21): whoever may see the workspace, like show.
+	{route: "GET /api/v2/workspaces/{workspace}/logs", path: "/api/v2/workspaces/{ws}/logs", want: authed(200, 404, 200, 404)},
 	// Only the owner may open a shell: it reads every secret of the owner.
 	// Not with a read-scoped token: a shell can change anything.
 	{route: "GET /api/v2/workspaces/{workspace}/ssh", path: "/api/v2/workspaces/{ws}/ssh", ws: true,

@@ -78,6 +78,10 @@ func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
 				Env: o.EnvName, File: file, Resolved: resolved, Bad: bad})
 		}
 	}
+	if body.Logs, err = a.logs.Dash(r.Context(), ws); err != nil {
+		a.dashError(w, r, fmt.Errorf("read startup logs: %w", err))
+		return
+	}
 	a.render(w, r, http.StatusOK, "workspace", &web.Page{Title: "Workspace " + ws.Name, Nav: "workspaces", Body: body})
 }
 

@@ -60,6 +60,11 @@
 //     under R7). It is kept in the store, so it survives a restart. Access
 //     is the workspace's: its owner and admins; anyone else gets 404, as
 //     for a workspace that does not exist.
+//   - GET /api/v2/workspaces/{workspace}/logs returns the workspace's
+//     startup logs (issue 21; package startlogs, workspacelogs.go): its
+//     scripts' and apps' output, masked by the agent, with cursors, a long
+//     poll (wait) or server-sent events (follow), and each one's last run.
+//     Access is the workspace's, as for the agent status.
 //   - Agents: newest wins. A connection with a workspace's agent token
 //     replaces the one already open for that workspace, which is closed
 //     with websocket code 4001 (proto.CloseReplaced); the replacement is

@@ -15,6 +15,7 @@ import (
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/notify"
+	"github.com/courierhq/courier/controlplane/startlogs"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
 )
@@ -106,7 +107,14 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		return string(b), err
 	}
 	s.replicaID = uuid.NewString()
-	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, m.observeApply, s.replicaID)
+	// One startlogs service for the agents' reports and the readers, so a
+	// follower on this replica wakes at each write (issue 21).
+	logs, err := startlogs.New(startlogs.Config{Store: st})
+	if err != nil {
+		s.cancelBase()
+		return nil, err
+	}
+	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, m.observeApply, s.replicaID, logs)
 	if err != nil {
 		s.cancelBase()
 		return nil, fmt.Errorf("agent endpoint: %w", err)
@@ -120,7 +128,8 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	writes := publishingStore{Store: st, notifier: s.notifier, log: logger}
 	dialer := relayDialer{local: s.agents, store: st, self: s.replicaID, secret: replicaSecret,
 		ttl: cfg.ReplicaTTL, now: cfg.now, log: logger.Named("relay")}
-	a := &api{cfg: cfg, log: logger, store: writes, sealer: sealer, agents: dialer, base: s.base, web: pages, metrics: m}
+	a := &api{cfg: cfg, log: logger, store: writes, sealer: sealer, agents: dialer, base: s.base, web: pages, metrics: m,
+		logs: logs}
 	a.uses = identity.NewUseRecorder(identity.UseRecorderConfig{Store: st, Log: logger.Named("tokens")})
 	if a.sso, err = newRP(cfg.OIDC); err != nil {
 		s.cancelBase()

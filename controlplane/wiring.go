@@ -13,6 +13,7 @@ import (
 	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/notify/pgnotify"
 	"github.com/courierhq/courier/controlplane/seal"
+	"github.com/courierhq/courier/controlplane/startlogs"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/store/pgstore"
 )
@@ -74,7 +75,7 @@ func newNotifier(cfg Config, log *zap.Logger) (notifier, error) {
 }
 
 func newAgentServer(st store.Store, open func(store.Secret) (string, error), log *zap.Logger,
-	fileDeliveryDisabled bool, onApply func(string, proto.ApplyReport), replicaID string) (agentServer, error) {
+	fileDeliveryDisabled bool, onApply func(string, proto.ApplyReport), replicaID string, logs *startlogs.Logs) (agentServer, error) {
 	cfg := agentapi.DefaultConfig()
 	cfg.ReplicaID = replicaID
 	cfg.Store = st
@@ -82,5 +83,6 @@ func newAgentServer(st store.Store, open func(store.Secret) (string, error), log
 	cfg.Logger = log
 	cfg.FileDeliveryDisabled = fileDeliveryDisabled
 	cfg.OnApply = onApply
+	cfg.Logs = logs
 	return agentapi.New(cfg)
 }

@@ -112,6 +112,18 @@ type Session struct {
 	conn    *recordingConn
 	client  *http.Client
 	timeout time.Duration
+	// features is the control plane's proto.HeaderControlFeatures.
+	features string
+}
+
+// ControlHas reports whether the control plane announced feature f on
+// this session's upgrade.
+func (s *Session) ControlHas(f string) bool { return proto.HasFeature(s.features, f) }
+
+// ReportRuns sends script and app runs; only to a control plane that
+// announced proto.FeatureStartupLogs.
+func (s *Session) ReportRuns(ctx context.Context, r proto.RunReport) error {
+	return s.do(ctx, http.MethodPost, proto.PathRuns, r, nil)
 }
 
 // recordingConn keeps the first read error of the websocket, which carries
@@ -154,7 +166,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	hdr := http.Header{}
 	hdr.Set(proto.HeaderToken, cfg.Token)
 	hdr.Set(proto.HeaderVersion, proto.Version)
-	hdr.Set(proto.HeaderAgentFeatures, proto.FeatureSSHPeer)
+	hdr.Set(proto.HeaderAgentFeatures, proto.FeatureSSHPeer+","+proto.FeatureStartupLogs)
 	if cfg.AgentVersion != "" {
 		hdr.Set(proto.HeaderAgentVersion, cfg.AgentVersion)
 	}
@@ -181,6 +193,9 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		return nil, err
 	}
 	s := &Session{mux: mux, conn: nc, timeout: timeout}
+	if resp != nil {
+		s.features = resp.Header.Get(proto.HeaderControlFeatures)
+	}
 	s.client = &http.Client{Transport: &http.Transport{
 		DialContext: func(context.Context, string, string) (net.Conn, error) { return mux.OpenStream() },
 		// One stream per request keeps requests independent; streams are cheap.

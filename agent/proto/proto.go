@@ -283,6 +283,9 @@ type LogLine struct {
 	At     time.Time `json:"at"`
 	Stream string    `json:"stream"` // "stdout" or "stderr"
 	Text   string    `json:"text"`
+	// Source, when set, overrides the report's Source for this line. Sent
+	// only to a control plane that announced FeatureStartupLogs.
+	Source string `json:"source,omitempty"`
 }
 
 // LogReport is the body of POST PathLogs.

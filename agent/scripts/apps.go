@@ -171,6 +171,11 @@ func (s *Supervisor) runApp(ctx context.Context, app proto.App) {
 	for runs := 0; ; runs++ {
 		started := s.cfg.Clock.Now()
 		err := s.runOnce(ctx, app)
+		state := proto.RunExited
+		if ctx.Err() != nil {
+			state = proto.RunStopped
+		}
+		reportRun(s.cfg.Sink, ended("app:"+app.Slug, state, started, s.cfg.Clock.Now(), err))
 		if ctx.Err() != nil {
 			log.Info("app stopped")
 			return
@@ -208,6 +213,7 @@ func (s *Supervisor) runOnce(ctx context.Context, app proto.App) error {
 		return err
 	}
 	s.cfg.Logger.Info("app started", zap.String("app", app.Slug), zap.Int("pid", cmd.Process.Pid))
+	reportRun(s.cfg.Sink, proto.Run{Source: source, State: proto.RunRunning, StartedAt: s.cfg.Clock.Now().UTC()})
 	err = cmd.Wait()
 	if errors.Is(err, exec.ErrWaitDelay) {
 		return nil

@@ -79,7 +79,21 @@ func RunScripts(ctx context.Context, sp *spawn.Spawner, scripts []proto.Script, 
 		sink = NopSink{}
 	}
 	for i, s := range scripts {
-		if err := runScript(ctx, sp, i, s, sink); err != nil {
+		source, start := "script:"+s.Name, time.Now()
+		reportRun(sink, proto.Run{Source: source, State: proto.RunRunning, StartedAt: start.UTC()})
+		err := runScript(ctx, sp, i, s, sink)
+		var se *ScriptError
+		state := proto.RunSucceeded
+		switch {
+		case errors.As(err, &se) && se.Timeout > 0:
+			state = proto.RunTimedOut
+		case se != nil:
+			state = proto.RunFailed
+		case err != nil: // ctx ended: the agent is stopping
+			state = proto.RunStopped
+		}
+		reportRun(sink, ended(source, state, start, time.Now(), err))
+		if err != nil {
 			return err
 		}
 	}

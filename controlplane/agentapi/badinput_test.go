@@ -16,16 +16,24 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/store"
 )
 
 // rawAgent is an agent that sends whatever bytes a test gives it.
 func rawAgent(t *testing.T, f *fixture) *http.Client {
 	t.Helper()
 	ws, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(f.http.URL, "http")+proto.ConnectPath,
-		&websocket.DialOptions{HTTPHeader: http.Header{proto.HeaderToken: {agentToken}, proto.HeaderVersion: {proto.Version}}})
+		&websocket.DialOptions{HTTPHeader: http.Header{proto.HeaderToken: {agentToken}, proto.HeaderVersion: {proto.Version},
+			proto.HeaderAgentFeatures: {proto.FeatureStartupLogs}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return yamuxClient(t, ws)
+}
+
+// yamuxClient is an http.Client whose requests go over ws's yamux session.
+func yamuxClient(t *testing.T, ws *websocket.Conn) *http.Client {
+	t.Helper()
 	ws.SetReadLimit(proto.MaxMessageBytes)
 	sess, err := yamux.Client(websocket.NetConn(context.Background(), ws, websocket.MessageBinary), proto.YamuxConfig(0, 0))
 	if err != nil {
@@ -49,6 +57,7 @@ func TestAgentRoutesRefuseBadBodies(t *testing.T) {
 		proto.PathLifecycle: `{"state":"ready","detail":"` + canary + `"}`,
 		proto.PathLogs:      `{"source":"script:s","lines":[{"stream":"stdout","text":"` + canary + `"}]}`,
 		proto.PathApply:     `{"outcomes":[{"secret":"tok","outcome":"written","error":"` + canary + `"}]}`,
+		proto.PathRuns:      `{"runs":[{"source":"script:s","state":"failed","exit_code":1,"duration_ms":5}]}`,
 	}
 	faults := []struct {
 		name   string
@@ -91,8 +100,10 @@ func TestAgentRoutesRefuseBadBodies(t *testing.T) {
 		}
 	}
 	ws, _ := f.st.WorkspaceByID(t.Context(), "w1")
-	if ws.State != "" || len(f.srv.RecentLogs("w1")) != 0 {
-		t.Errorf("refused bodies changed state %q or logs %d", ws.State, len(f.srv.RecentLogs("w1")))
+	lines, _ := f.st.WorkspaceLogs(t.Context(), "w1", store.LogQuery{})
+	runs, _ := f.st.ScriptRuns(t.Context(), "w1")
+	if ws.State != "" || len(lines) != 0 || len(runs) != 0 {
+		t.Errorf("refused bodies changed state %q, logs %d or runs %d", ws.State, len(lines), len(runs))
 	}
 	if st, err := f.st.AgentStatus(t.Context(), "w1"); err != nil || st.LastApply != nil {
 		t.Errorf("a refused apply report was kept (%v)", err)
@@ -135,7 +146,8 @@ func TestOversizeFrameFromAgent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(f.http.URL, "http")+proto.ConnectPath,
-		&websocket.DialOptions{HTTPHeader: http.Header{proto.HeaderToken: {agentToken}, proto.HeaderVersion: {proto.Version}}})
+		&websocket.DialOptions{HTTPHeader: http.Header{proto.HeaderToken: {agentToken}, proto.HeaderVersion: {proto.Version},
+			proto.HeaderAgentFeatures: {proto.FeatureStartupLogs}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +171,8 @@ func TestOldAgentGetsPlainSSHStreams(t *testing.T) {
 	f := setup(t, false)
 	t.Cleanup(waitLingeringCloses)
 	ws, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(f.http.URL, "http")+proto.ConnectPath,
-		&websocket.DialOptions{HTTPHeader: http.Header{proto.HeaderToken: {agentToken}, proto.HeaderVersion: {proto.Version}}})
+		&websocket.DialOptions{HTTPHeader: http.Header{proto.HeaderToken: {agentToken}, proto.HeaderVersion: {proto.Version},
+			proto.HeaderAgentFeatures: {proto.FeatureStartupLogs}}})
 	if err != nil {
 		t.Fatal(err)
 	}

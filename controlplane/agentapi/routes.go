@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -15,15 +14,8 @@ import (
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/inject"
 	"github.com/courierhq/courier/internal/strictjson"
+	"github.com/courierhq/courier/internal/utf8clip"
 )
-
-// wsState is what the server remembers in memory of a workspace's agent
-// between connections: recent script/app output. The agent's status and
-// last apply report are in the store.
-type wsState struct {
-	logs    []proto.LogLine // ring of the last Config.LogLines lines
-	sources []string        // source of each line in logs
-}
 
 // routes is the HTTP handler served on every agent's yamux session, built
 // once; the session a request came on is in its context (sessionOf).
@@ -39,7 +31,10 @@ func (s *Server) routes() http.Handler {
 		s.lifecycle(w, r, sessionOf(r).ws.ID)
 	})
 	mux.HandleFunc("POST "+proto.PathLogs, func(w http.ResponseWriter, r *http.Request) {
-		s.logs(w, r, sessionOf(r).ws.ID)
+		s.logs(w, r, sessionOf(r))
+	})
+	mux.HandleFunc("POST "+proto.PathRuns, func(w http.ResponseWriter, r *http.Request) {
+		s.runs(w, r, sessionOf(r))
 	})
 	mux.HandleFunc("POST "+proto.PathApply, func(w http.ResponseWriter, r *http.Request) {
 		sess := sessionOf(r)
@@ -200,61 +195,11 @@ func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request, id string) {
 		missing := rep.Missing[:min(len(rep.Missing), 64)]
 		clipped := make([]string, len(missing))
 		for i, m := range missing {
-			clipped[i] = clip(m, 256)
+			clipped[i] = utf8clip.Clip(m, 256)
 		}
 		fields = append(fields, zap.Strings("missing", clipped))
 	}
 	s.log.Info("agent lifecycle", fields...)
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// Bounds on what a workspace's retained output may hold, so that an agent
-// (a compromised workspace holds its token) cannot make the control plane
-// keep LogLines lines of 4 MiB each. The agent splits lines at
-// scripts.MaxLineBytes (16 KiB), so an honest agent never hits them.
-const (
-	maxLogTextBytes   = 16 << 10
-	maxLogSourceBytes = 256
-	maxLogStreamBytes = 16
-)
-
-// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n]
-	for i := 0; i < utf8.UTFMax && len(s) > 0; i++ {
-		if r, size := utf8.DecodeLastRuneInString(s); r != utf8.RuneError || size != 1 {
-			break
-		}
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-func (s *Server) logs(w http.ResponseWriter, r *http.Request, id string) {
-	var rep proto.LogReport
-	if !decode(w, r, &rep) {
-		return
-	}
-	rep.Source = clip(rep.Source, maxLogSourceBytes)
-	s.mu.Lock()
-	st := s.stateLocked(id)
-	for _, l := range rep.Lines {
-		l.Text, l.Stream = clip(l.Text, maxLogTextBytes), clip(l.Stream, maxLogStreamBytes)
-		st.logs = append(st.logs, l)
-		st.sources = append(st.sources, rep.Source)
-	}
-	if n := len(st.logs) - s.cfg.LogLines; n > 0 {
-		st.logs = append([]proto.LogLine(nil), st.logs[n:]...)
-		st.sources = append([]string(nil), st.sources[n:]...)
-	}
-	s.mu.Unlock()
-	// Script output may hold anything a script prints, so only its size is
-	// logged here; operators read it in the agent's own log.
-	s.log.Debug("agent output received", zap.String("workspace_id", id), zap.String("source", rep.Source),
-		zap.Int("lines", len(rep.Lines)))
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -294,15 +239,6 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, sess *session) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) stateLocked(id string) *wsState {
-	st := s.state[id]
-	if st == nil {
-		st = &wsState{}
-		s.state[id] = st
-	}
-	return st
-}
-
 func (s *Server) internal(w http.ResponseWriter, what string, err error) {
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "the workspace no longer exists")
@@ -310,26 +246,4 @@ func (s *Server) internal(w http.ResponseWriter, what string, err error) {
 	}
 	s.log.Error("agent request failed", zap.String("while", what), zap.Error(err))
 	writeError(w, http.StatusInternalServerError, "internal error")
-}
-
-// LogLine is a line of script or app output with its source.
-type LogLine struct {
-	Source string
-	proto.LogLine
-}
-
-// RecentLogs returns the retained output of a workspace's scripts and apps,
-// oldest first.
-func (s *Server) RecentLogs(workspaceID string) []LogLine {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.state[workspaceID]
-	if st == nil {
-		return nil
-	}
-	out := make([]LogLine, len(st.logs))
-	for i := range st.logs {
-		out[i] = LogLine{Source: st.sources[i], LogLine: st.logs[i]}
-	}
-	return out
 }

@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/startlogs"
 	"github.com/courierhq/courier/controlplane/store"
 )
 
@@ -56,9 +57,9 @@ type Config struct {
 	// KeepaliveInterval and WriteTimeout tune dead-connection detection.
 	// Defaults proto.DefaultKeepaliveInterval and proto.DefaultWriteTimeout.
 	KeepaliveInterval, WriteTimeout time.Duration
-	// LogLines is how many script/app log lines are kept per workspace.
-	// Default 1000.
-	LogLines int
+	// Logs stores the output and runs of workspaces' scripts and apps
+	// (issue 21). Default: startlogs over Store with its defaults.
+	Logs *startlogs.Logs
 	// ReplicaID names this control-plane replica in the agents'
 	// connection records, so other replicas can relay SSH to it. Default
 	// "".
@@ -90,7 +91,7 @@ type Config struct {
 
 // DefaultConfig returns a Config with every default but Store and Open.
 func DefaultConfig() Config {
-	return Config{Logger: zap.NewNop(), LogLines: 1000, Now: time.Now,
+	return Config{Logger: zap.NewNop(), Now: time.Now,
 		KeepaliveInterval: proto.DefaultKeepaliveInterval, WriteTimeout: proto.DefaultWriteTimeout,
 		MaxConnecting: 512, AdmitTimeout: 15 * time.Second, MaxWaiting: 16384, AdmitWait: 30 * time.Second,
 		RecheckInterval: 5 * time.Minute}
@@ -103,8 +104,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Store is required", ErrConfig)
 	case c.Open == nil:
 		return fmt.Errorf("%w: Open is required", ErrConfig)
-	case c.LogLines < 0:
-		return fmt.Errorf("%w: LogLines is negative", ErrConfig)
 	case c.AdmitTimeout < 0 || c.AdmitWait < 0:
 		return fmt.Errorf("%w: AdmitTimeout or AdmitWait is negative", ErrConfig)
 	}
@@ -139,7 +138,6 @@ type Server struct {
 	sessions map[string]*session // by workspace ID
 	closed   bool
 	wg       sync.WaitGroup
-	state    map[string]*wsState // by workspace ID: recent script and app output
 }
 
 // session is one agent connection.
@@ -152,9 +150,12 @@ type session struct {
 	version string
 	// sshPeer: the agent understands proto.StreamSSHPeer.
 	sshPeer bool
-	at      time.Time
-	conn    *websocket.Conn
-	mux     *yamux.Session
+	// startupLogs: the agent masks its output (proto.FeatureStartupLogs),
+	// so its output may be stored.
+	startupLogs bool
+	at          time.Time
+	conn        *websocket.Conn
+	mux         *yamux.Session
 	// served is the owner's secrets revision last sent on this session
 	// (GET secrets), recorded with the session's next apply report.
 	served atomic.Int64
@@ -178,8 +179,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = d.Logger
 	}
-	if cfg.LogLines == 0 {
-		cfg.LogLines = d.LogLines
+	if cfg.Logs == nil && cfg.Store != nil {
+		l, err := startlogs.New(startlogs.Config{Store: cfg.Store})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Logs = l
 	}
 	if cfg.Now == nil {
 		cfg.Now = d.Now
@@ -211,7 +216,7 @@ func New(cfg Config) (*Server, error) {
 	base, stop := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, base: base, stop: stop, admit: newAdmission(cfg.MaxConnecting, cfg.MaxWaiting, cfg.AdmitWait, cfg.Now),
 		httpLog:  zap.NewStdLog(cfg.Logger.Named("agent-http")),
-		sessions: map[string]*session{}, state: map[string]*wsState{}}
+		sessions: map[string]*session{}}
 	s.handler = s.routes()
 	s.streams, s.streamSrv = newStreams(), s.newStreamServer()
 	return s, nil
@@ -293,6 +298,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 
+	w.Header().Set(proto.HeaderControlFeatures, proto.FeatureStartupLogs)
 	c, err := websocket.Accept(smallBuffers{ResponseWriter: w, read: wsReadBuffer, write: wsWriteBuffer}, r, nil)
 	if err != nil {
 		s.wg.Done()
@@ -325,7 +331,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := &session{id: uuid.NewString(), ws: ws, remote: r.RemoteAddr, conn: c, mux: mux,
 		version: agentVersion(r), at: s.cfg.Now().UTC(),
-		sshPeer: proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureSSHPeer)}
+		sshPeer:     proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureSSHPeer),
+		startupLogs: proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureStartupLogs)}
 	var once sync.Once
 	timer := time.AfterFunc(s.cfg.AdmitTimeout, func() { once.Do(release) })
 	sess.admitted = func() { once.Do(func() { timer.Stop(); release() }) }

@@ -128,7 +128,7 @@ func TestConnectFetchAndReport(t *testing.T) {
 		t.Error("unknown state accepted")
 	}
 	_ = s.ReportLogs(ctx, proto.LogReport{Source: "script:s", Lines: []proto.LogLine{{Stream: "stdout", Text: "hello"}}})
-	if l := f.srv.RecentLogs("w1"); len(l) != 1 || l[0].Text != "hello" || l[0].Source != "script:s" {
+	if l, _ := f.st.WorkspaceLogs(ctx, "w1", store.LogQuery{}); len(l) != 1 || l[0].Text != "hello" || l[0].Source != "script:s" {
 		t.Errorf("logs = %+v", l)
 	}
 	_ = s.ReportApply(ctx, proto.ApplyReport{Outcomes: []proto.Outcome{{Secret: "tok", Outcome: proto.OutcomeWritten}},

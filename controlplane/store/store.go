@@ -372,6 +372,24 @@ type Store interface {
 	// of another kind, or one expired at now (which it also deletes).
 	ConsumeOIDCFlow(ctx context.Context, kind string, keyHash []byte, now time.Time) (OIDCFlow, error)
 
+	// AppendWorkspaceLogs stores lines of a workspace's startup script
+	// and app output, oldest first, giving each the next Seq of the
+	// workspace (Seq only grows, even across trims), then deletes the
+	// workspace's oldest lines past lim, in one transaction. It returns
+	// the last Seq handed out. ErrNotFound if the workspace does not
+	// exist. See startlogs.go.
+	AppendWorkspaceLogs(ctx context.Context, workspaceID string, lines []LogLine, lim LogLimits) (int64, error)
+	// WorkspaceLogs returns a workspace's stored lines matching q, oldest
+	// first; none (not an error) for a workspace without any.
+	WorkspaceLogs(ctx context.Context, workspaceID string, q LogQuery) ([]LogLine, error)
+	// SetScriptRun records the last run of one script or app of a
+	// workspace (keyed by r.Source), replacing the one before.
+	// ErrNotFound if the workspace does not exist.
+	SetScriptRun(ctx context.Context, workspaceID string, r ScriptRun) error
+	// ScriptRuns returns the recorded runs of a workspace's scripts and
+	// apps, ordered by StartedAt then Source.
+	ScriptRuns(ctx context.Context, workspaceID string) ([]ScriptRun, error)
+
 	// Ready reports whether the database answers and holds every
 	// migration this build knows (a replica's readiness): nil, or an
 	// error that Unavailable may classify.

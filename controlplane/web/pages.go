@@ -209,6 +209,8 @@ type Workspace struct {
 	Outcomes  []Outcome
 	LeftFiles []string
 	Warnings  []string
+	// Logs is the startup-logs section (startlogs.go).
+	Logs StartupLogs
 	// Required are the secrets the template asks for, with their status.
 	Required []Requirement
 }
