@@ -103,14 +103,20 @@ type Logs struct {
 	// changed is closed, and replaced, after every write: it wakes this
 	// replica's followers.
 	changed chan struct{}
+	// sweepAt is the size of pending at which idle entries are dropped
+	// (see sweepLocked).
+	sweepAt int
 }
+
+// minSweep is the least size of pending that is swept.
+const minSweep = 1024
 
 // pending is what waits to be written for one workspace.
 type pending struct {
 	// turn is held by the request writing this workspace's batch.
 	turn  chan struct{}
 	batch *batch
-	last  time.Time // end of the last write
+	last  time.Time // end of the last write; guarded by Logs.mu
 }
 
 // batch is the lines of one write and its outcome; done is closed after.
@@ -126,7 +132,7 @@ func New(cfg Config) (*Logs, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Logs{cfg: cfg, pending: map[string]*pending{}, changed: make(chan struct{})}, nil
+	return &Logs{cfg: cfg, pending: map[string]*pending{}, changed: make(chan struct{}), sweepAt: minSweep}, nil
 }
 
 // Limits returns the per-workspace bounds in force.
@@ -157,6 +163,9 @@ func (l *Logs) Append(ctx context.Context, workspaceID string, lines []store.Log
 		return nil
 	}
 	l.mu.Lock()
+	if len(l.pending) >= l.sweepAt {
+		l.sweepLocked()
+	}
 	p := l.pending[workspaceID]
 	if p == nil {
 		p = &pending{turn: make(chan struct{}, 1), batch: &batch{done: make(chan struct{})}}
@@ -179,7 +188,10 @@ func (l *Logs) Append(ctx context.Context, workspaceID string, lines []store.Log
 		return b.err
 	default:
 	}
-	if wait := l.cfg.MinInterval - l.cfg.Now().Sub(p.last); wait > 0 {
+	l.mu.Lock()
+	last := p.last
+	l.mu.Unlock()
+	if wait := l.cfg.MinInterval - l.cfg.Now().Sub(last); wait > 0 {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -193,13 +205,29 @@ func (l *Logs) Append(ctx context.Context, workspaceID string, lines []store.Log
 	p.batch = &batch{done: make(chan struct{})}
 	l.mu.Unlock()
 	_, b.err = l.cfg.Store.AppendWorkspaceLogs(ctx, workspaceID, b.lines, l.cfg.Limits)
-	p.last = l.cfg.Now()
 	close(b.done)
 	l.mu.Lock()
+	p.last = l.cfg.Now()
 	close(l.changed)
 	l.changed = make(chan struct{})
 	l.mu.Unlock()
 	return b.err
+}
+
+// sweepLocked drops the entries of workspaces with nothing pending, no
+// write under way and no write for MinInterval, so pending does not grow
+// with every workspace that ever reported. A request still holding a
+// dropped entry only returns its batch's outcome (its lines, had it any,
+// would keep the entry). Amortized: the next sweep waits until pending
+// doubles.
+func (l *Logs) sweepLocked() {
+	now := l.cfg.Now()
+	for id, p := range l.pending {
+		if len(p.batch.lines) == 0 && len(p.turn) == 0 && now.Sub(p.last) >= l.cfg.MinInterval {
+			delete(l.pending, id)
+		}
+	}
+	l.sweepAt = max(minSweep, 2*len(l.pending))
 }
 
 // SetRuns records runs of a workspace's scripts and apps.

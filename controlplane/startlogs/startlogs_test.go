@@ -160,3 +160,23 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("Clean: %d bytes, stream %q", len(c.Text), c.Stream)
 	}
 }
+
+// TestSweep: entries of idle workspaces are dropped once pending reaches
+// its sweep size; one with lines waiting is kept.
+func TestSweep(t *testing.T) {
+	st, _ := fixture(t)
+	l, _ := New(Config{Store: st, MinInterval: -1})
+	l.mu.Lock()
+	for i := range minSweep {
+		l.pending[string(rune('a'+i%26))+time.Duration(i).String()] = &pending{turn: make(chan struct{}, 1),
+			batch: &batch{done: make(chan struct{})}}
+	}
+	busy := &pending{turn: make(chan struct{}, 1), batch: &batch{done: make(chan struct{}), lines: line("waiting")}}
+	l.pending["busy"] = busy
+	l.sweepLocked()
+	n, kept := len(l.pending), l.pending["busy"] == busy
+	l.mu.Unlock()
+	if n != 1 || !kept || l.sweepAt != minSweep {
+		t.Fatalf("after the sweep: %d entries (busy kept: %v), next sweep at %d", n, kept, l.sweepAt)
+	}
+}
