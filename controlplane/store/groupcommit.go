@@ -32,10 +32,19 @@ type writeReq struct {
 //     leading.
 //
 // A request whose ctx ends while queued gets the ctx error and is not run.
-func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+//
+// The audit records armed in ctx (audit.InTx) are appended after fn, in its
+// savepoint, only when fn succeeds (see withAudit).
+func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	if err := s.check(); err != nil {
 		return err
 	}
+	fn, written := withAudit(ctx, fn)
+	defer func() {
+		if err == nil {
+			written()
+		}
+	}()
 	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	s.queueMu.Lock()
 	s.queue = append(s.queue, req)
@@ -45,7 +54,8 @@ func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if lead {
 		s.lead()
 	}
-	return <-req.done
+	err = <-req.done
+	return err
 }
 
 // lead commits batches until the queue is empty (steps 2–5).

@@ -161,15 +161,20 @@ func (s *Store) check() error {
 
 // tx runs fn in a READ COMMITTED transaction, committing when it returns
 // nil, and runs it again (up to maxAttempts) when the server aborted it for
-// a deadlock or serialization failure. fn must be safe to run again.
+// a deadlock or serialization failure. fn must be safe to run again. The
+// audit records armed in ctx (audit.InTx) are appended as its last step.
 func (s *Store) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	if err := s.check(); err != nil {
 		return err
 	}
+	fn, written := withAudit(ctx, fn)
 	for attempt := 1; ; attempt++ {
 		err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, fn)
 		if attempt < maxAttempts && retryable(err) {
 			continue
+		}
+		if err == nil {
+			written()
 		}
 		return err
 	}
