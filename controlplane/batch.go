@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/courierhq/courier/controlplane/audit"
 	"io"
 	"net/http"
 	"strings"
@@ -91,7 +92,8 @@ func (a *api) batchSecrets(w http.ResponseWriter, r *http.Request) {
 	}
 	secs, err := a.prepareBatch(u.ID, entries)
 	if err == nil {
-		err = a.store.CreateSecrets(r.Context(), u.ID, secs, a.checkLimits)
+		auditBatch(r, u.ID, secs)
+		err = a.store.CreateSecrets(audit.InTx(r.Context()), u.ID, secs, a.checkLimits)
 	}
 	if err != nil {
 		a.writeError(w, r, err)

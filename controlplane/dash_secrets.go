@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"fmt"
+	"github.com/courierhq/courier/controlplane/audit"
 	"net/http"
 	"strings"
 
@@ -192,7 +193,7 @@ func (a *api) dashConfirmDelete(w http.ResponseWriter, r *http.Request) {
 // dashDeleteSecret: POST /account/secrets/{name}/delete.
 func (a *api) dashDeleteSecret(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if err := a.store.DeleteSecret(r.Context(), caller(r).ID, name); err != nil {
+	if err := a.store.DeleteSecret(audit.InTx(r.Context()), caller(r).ID, name); err != nil {
 		a.dashError(w, r, secretNotFound(err, name))
 		return
 	}

@@ -38,6 +38,8 @@ type Server struct {
 	// replicaID names this process among the replicas sharing the
 	// database (new at every start).
 	replicaID string
+	// auditRT runs the audit log's batcher, export and retention.
+	auditRT *auditRuntime
 	// notifier carries "user X's secrets changed" from the write paths to
 	// the agent endpoint (one process: notify.Local; on PostgreSQL across
 	// replicas: pgnotify).
@@ -106,6 +108,10 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		return string(b), err
 	}
 	s.replicaID = uuid.NewString()
+	if s.auditRT, err = newAuditRuntime(cfg, st, s.replicaID, logger.Named("audit")); err != nil {
+		s.cancelBase()
+		return nil, err
+	}
 	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, m.observeApply, s.replicaID)
 	if err != nil {
 		s.cancelBase()
@@ -122,6 +128,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		ttl: cfg.ReplicaTTL, now: cfg.now, log: logger.Named("relay")}
 	a := &api{cfg: cfg, log: logger, store: writes, sealer: sealer, agents: dialer, base: s.base, web: pages, metrics: m}
 	a.uses = identity.NewUseRecorder(identity.UseRecorderConfig{Store: st, Log: logger.Named("tokens")})
+	a.audit = s.auditRT.aud
 	if a.sso, err = newRP(cfg.OIDC); err != nil {
 		s.cancelBase()
 		_ = s.agents.Close()
@@ -176,6 +183,10 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	defer close(s.done)
 
+	// The audit log's batcher, exporter and retention stop last, after the
+	// requests drained, so the last records are flushed.
+	s.auditRT.start(s.cfg, s.store, s.log.Named("audit"))
+	defer s.auditRT.stop()
 	// Register this replica, and reset the agents no live replica holds:
 	// a status left "connected" by a killed predecessor would be a lie.
 	s.registerReplica(ctx)
@@ -294,6 +305,7 @@ func (s *Server) Close() error {
 		}
 		s.cancelBase()
 		_ = s.api.uses.Close() // without Run: write what was recorded, before the store closes
+		s.auditRT.stop()
 		errs := []error{s.notifier.Close(), s.agents.Close(), s.store.Close()}
 		if err := s.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)

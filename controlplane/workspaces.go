@@ -3,6 +3,7 @@ package controlplane
 import (
 	"errors"
 	"fmt"
+	"github.com/courierhq/courier/controlplane/audit"
 	"net/http"
 	"strings"
 
@@ -131,7 +132,8 @@ func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.AgentTokenLifetime > 0 {
 		ws.AgentTokenExpiresAt = ws.CreatedAt.Add(a.cfg.AgentTokenLifetime)
 	}
-	if err := a.store.CreateWorkspace(r.Context(), ws); err != nil {
+	noteTarget(r.Context(), audit.Target{Kind: targetWorkspace, ID: ws.ID, Name: ws.Name, OwnerID: ws.OwnerID})
+	if err := a.store.CreateWorkspace(audit.InTx(r.Context()), ws); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
