@@ -110,7 +110,7 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v2/workspaces", a.authed(a.audited(actWorkspaceNew, a.createWorkspace)))
 	mux.HandleFunc("GET /api/v2/workspaces", a.authed(a.listWorkspaces))
 	mux.HandleFunc("GET /api/v2/workspaces/{workspace}", a.authed(a.getWorkspace))
-	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/ssh", a.authed(a.sshWorkspace))
+	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/ssh", a.authed(a.audited(actSSHOpen, a.sshWorkspace)))
 	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/agent", a.authed(a.getAgentStatus))
 	mux.HandleFunc("DELETE /api/v2/workspaces/{workspace}", a.authed(a.audited(actWorkspaceDel, a.deleteWorkspace)))
 	mux.HandleFunc("POST /api/v2/workspaces/{workspace}/agent-token", a.authed(a.audited(actAgentTokenRot, a.rotateAgentToken)))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/courierhq/courier/controlplane/audit"
 	"net/http"
 	"sort"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/store"
 )

@@ -45,17 +45,25 @@ type auditor struct {
 
 // record queues r for the batcher (access decisions that change nothing).
 func (a *api) record(r audit.Record) {
-	if a.audit == nil || a.audit.off.Load() {
+	if a.audit == nil {
 		return
 	}
 	if r.Time.IsZero() {
 		r.Time = a.cfg.stamp()
 	}
-	if r.Replica == "" {
-		r.Replica = a.audit.replica
+	a.audit.add(r)
+}
+
+// add queues r for the batcher.
+func (au *auditor) add(r audit.Record) {
+	if au.off.Load() {
+		return
 	}
-	if err := a.audit.batch.Add(r); err != nil {
-		a.log.Error("could not queue an audit record", zap.String("action", r.Action), zap.Error(err))
+	if r.Replica == "" {
+		r.Replica = au.replica
+	}
+	if err := au.batch.Add(r); err != nil {
+		au.log.Error("could not queue an audit record", zap.String("action", r.Action), zap.Error(err))
 	}
 }
 
@@ -119,7 +127,7 @@ func requestID(r *http.Request) string {
 // agent, the request ID and this replica.
 func (a *api) origin(r *http.Request, action, reqID string) audit.Record {
 	rec := audit.Record{Time: a.cfg.stamp(), Action: action, UserAgent: r.UserAgent(), RequestID: reqID,
-		Actor: audit.Actor{Kind: audit.ActorAnonymous}}
+		Actor: audit.Actor{Kind: audit.ActorAnonymous}, Outcome: audit.Success}
 	if a.audit != nil {
 		rec.Replica = a.audit.replica
 	}
@@ -170,8 +178,6 @@ func (a *api) audited(action string, h http.HandlerFunc) http.HandlerFunc {
 			rec.Outcome = outcomeOf(sw.status)
 		case readActions[action] && rec.Target.OwnerID == rec.Actor.ID:
 			return // reading one's own secrets is not recorded
-		case rec.Outcome == "":
-			rec.Outcome = audit.Success
 		}
 		a.record(rec)
 		if rec.Outcome == audit.Success {
@@ -341,4 +347,22 @@ func noteOwner(ctx context.Context, u store.User) {
 			r.Target.OwnerID = u.ID
 		})
 	}
+}
+
+// auditFirstUse records the first use of API token t: the stored last use
+// is still zero and this replica has not recorded it yet. (Uses are
+// written in batches, so two replicas serving a token's first requests
+// within the same second may each record one.)
+func (a *api) auditFirstUse(r *http.Request, t store.APIToken) {
+	if a.audit == nil || !t.LastUsedAt.IsZero() {
+		return
+	}
+	if _, seen := a.audit.firstUse.LoadOrStore(t.ID, struct{}{}); seen {
+		return
+	}
+	rec := a.origin(r, actTokenFirstUse, requestID(r))
+	rec.Target = audit.Target{Kind: targetToken, ID: t.ID, Name: t.Name, OwnerID: t.UserID}
+	rec.Outcome = audit.Success
+	rec.Details = audit.Details(map[string]any{"scope": string(t.Scope)})
+	a.record(rec)
 }

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/courierhq/courier/controlplane/audit"
 	"io"
 	"net/http"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/inject"
 )

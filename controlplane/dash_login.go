@@ -3,10 +3,10 @@ package controlplane
 import (
 	"errors"
 	"fmt"
-	"github.com/courierhq/courier/controlplane/audit"
 	"net/http"
 	"strings"
 
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
 )

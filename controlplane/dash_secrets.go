@@ -2,10 +2,10 @@ package controlplane
 
 import (
 	"fmt"
-	"github.com/courierhq/courier/controlplane/audit"
 	"net/http"
 	"strings"
 
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
 	"github.com/courierhq/courier/inject"

@@ -112,7 +112,13 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		s.cancelBase()
 		return nil, err
 	}
-	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, m.observeApply, s.replicaID)
+	auditApply := s.auditRT.agentApply(st, cfg.stamp)
+	onApply := func(id string, rep proto.ApplyReport) {
+		m.observeApply(id, rep)
+		auditApply(id, rep)
+	}
+	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, onApply, s.replicaID,
+		s.auditRT.agentSession(cfg.stamp))
 	if err != nil {
 		s.cancelBase()
 		return nil, fmt.Errorf("agent endpoint: %w", err)
@@ -139,7 +145,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	a.routes(mux)
 	mux.Handle("GET "+relayPath, relayHandler{local: s.agents, self: s.replicaID, secret: replicaSecret,
 		nonces: &relayNonces{}, now: cfg.now, base: s.base, log: logger.Named("relay")})
-	mux.Handle(proto.ConnectPath, s.agents)
+	mux.Handle(proto.ConnectPath, a.auditAgentRefusals(s.agents))
 	mux.Handle("GET /metrics", m.handler())
 	s.handler = m.instrument(logger, mux)
 

@@ -74,7 +74,8 @@ func newNotifier(cfg Config, log *zap.Logger) (notifier, error) {
 }
 
 func newAgentServer(st store.Store, open func(store.Secret) (string, error), log *zap.Logger,
-	fileDeliveryDisabled bool, onApply func(string, proto.ApplyReport), replicaID string) (agentServer, error) {
+	fileDeliveryDisabled bool, onApply func(string, proto.ApplyReport), replicaID string,
+	onSession func(agentapi.SessionEvent)) (agentServer, error) {
 	cfg := agentapi.DefaultConfig()
 	cfg.ReplicaID = replicaID
 	cfg.Store = st
@@ -82,5 +83,6 @@ func newAgentServer(st store.Store, open func(store.Secret) (string, error), log
 	cfg.Logger = log
 	cfg.FileDeliveryDisabled = fileDeliveryDisabled
 	cfg.OnApply = onApply
+	cfg.OnSession = onSession
 	return agentapi.New(cfg)
 }

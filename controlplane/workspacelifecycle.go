@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/courierhq/courier/controlplane/audit"
 	"net/http"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/store"
 )
