@@ -247,6 +247,9 @@ var authzMatrix = []authzRow{
 	{route: "DELETE /api/v2/users/{user}/tokens/{name}", path: "/api/v2/users/{user}/tokens/{apitoken}", want: authed(204, 404, 204, 403)},
 	{route: "GET /api/v2/tokens", path: "/api/v2/tokens", want: authed(403, 403, 200, 200)},
 	{route: "GET /account/tokens", path: "/account/tokens", cookie: dashCookie, want: page(200, 200, 200, 200)},
+	// The audit log's pages (issue 20).
+	{route: "GET /audit", path: "/audit", cookie: dashCookie, want: page(403, 403, 200, 200)},
+	{route: "GET /account/activity", path: "/account/activity", cookie: dashCookie, want: page(200, 200, 200, 200)},
 	{route: "POST /account/tokens/new", path: "/account/tokens/new", cookie: dashCookie, want: page(200, 200, 200, 200),
 		body: func(c string) any { return url.Values{"name": {"dash" + c}, "lifetime": {"1d"}} }},
 	{route: "GET /account/tokens/{name}/revoke", path: "/account/tokens/{apitoken}/revoke", cookie: dashCookie, want: page(200, 404, 404, 404)},

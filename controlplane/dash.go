@@ -77,6 +77,9 @@ func (a *api) dashRoutes(mux *http.ServeMux) {
 	page("GET /users/{user}/delete", a.dashPage(a.dashConfirmDeleteUser))
 	page("POST /users/{user}/delete", a.dashPage(a.audited(actUserDelete, a.dashDeleteUser)))
 	page("GET /users/{user}/secrets", a.dashPage(a.audited(actSecretList, a.dashUserSecrets)))
+	// The audit log (issue 20; dash_audit.go).
+	page("GET /audit", a.dashPage(a.dashAudit))
+	page("GET /account/activity", a.dashPage(a.dashActivity))
 	page("GET /account/password", a.dashPage(a.dashPasswordPage))
 	page("POST /account/password", a.dashPage(a.audited(actUserPassword, a.dashChangePassword)))
 }
