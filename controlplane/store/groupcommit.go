@@ -39,7 +39,7 @@ func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) (err erro
 	if err := s.check(); err != nil {
 		return err
 	}
-	fn, written := withAudit(ctx, fn)
+	fn, written := s.withAudit(ctx, fn)
 	defer func() {
 		if err == nil {
 			written()
@@ -88,6 +88,7 @@ func (s *SQLite) commitBatch(batch []*writeReq) {
 		fail(fmt.Errorf("store: begin: %w", err), batch)
 		return
 	}
+	s.batchHead, s.headDirty = nil, false // read again by the batch's first audit append
 	errs := make([]error, len(batch))
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -109,6 +110,11 @@ func (s *SQLite) commitBatch(batch []*writeReq) {
 			fail(fmt.Errorf("store: savepoint: %w", err), batch)
 			return
 		}
+	}
+	if err := s.flushAuditHead(tx); err != nil {
+		_ = tx.Rollback()
+		fail(fmt.Errorf("store: audit head: %w", err), batch)
+		return
 	}
 	if err := tx.Commit(); err != nil {
 		fail(fmt.Errorf("store: commit: %w", err), batch)
