@@ -103,9 +103,9 @@ func (a *api) routes(mux *http.ServeMux) {
 
 	// Single sign-on (issue 19 part 1); the browser steps are in dashRoutes.
 	mux.HandleFunc("GET /api/v2/users/authmethods", a.authMethods)
-	mux.HandleFunc("POST /api/v2/users/oidc/token", a.oidcToken)
+	mux.HandleFunc("POST /api/v2/users/oidc/token", a.audited(actLogin, a.oidcToken))
 	mux.HandleFunc("POST /api/v2/users/oidc/device", a.oidcDeviceStart)
-	mux.HandleFunc("POST /api/v2/users/oidc/device/token", a.oidcDevicePoll)
+	mux.HandleFunc("POST /api/v2/users/oidc/device/token", a.audited(actLogin, a.oidcDevicePoll))
 
 	mux.HandleFunc("POST /api/v2/workspaces", a.authed(a.audited(actWorkspaceNew, a.createWorkspace)))
 	mux.HandleFunc("GET /api/v2/workspaces", a.authed(a.listWorkspaces))

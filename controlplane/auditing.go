@@ -366,3 +366,29 @@ func (a *api) auditFirstUse(r *http.Request, t store.APIToken) {
 	rec.Details = audit.Details(map[string]any{"scope": string(t.Scope)})
 	a.record(rec)
 }
+
+// skipAudit drops the record of ctx's request: the step decided nothing
+// (a device sign-in still pending) or another request records it.
+func skipAudit(ctx context.Context) {
+	if p := audit.Draft(ctx); p != nil {
+		p.MarkWritten()
+	}
+}
+
+// auditSSOUser returns ctx under which creating u (a user's first single
+// sign-on) appends its own user.create record, in that write's
+// transaction, beside the sign-in's.
+func (a *api) auditSSOUser(ctx context.Context, u store.User) context.Context {
+	if a.audit == nil || a.audit.off.Load() {
+		return ctx
+	}
+	rec := audit.Record{Time: a.cfg.stamp(), Action: actUserCreate, Outcome: audit.Success,
+		Actor: audit.Actor{Kind: audit.ActorSystem, Name: "single sign-on"}, Target: userTarget(u),
+		Replica: a.audit.replica, Details: audit.Details(map[string]any{"role": string(u.Role), "via": "oidc"})}
+	if p := audit.Draft(ctx); p != nil {
+		base := p.Records()[0]
+		rec.Source, rec.UserAgent, rec.RequestID = base.Source, base.UserAgent, base.RequestID
+	}
+	ctx, _ = audit.WithRecords(ctx, rec)
+	return ctx
+}

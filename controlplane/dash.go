@@ -46,7 +46,7 @@ func (a *api) dashRoutes(mux *http.ServeMux) {
 	page("POST /login", a.audited(actLogin, a.dashLogin))
 	page("POST /logout", a.dashPage(a.audited(actLogout, a.dashLogout)))
 	page("GET /login/oidc", a.oidcStart)
-	page("GET /api/v2/users/oidc/callback", a.oidcCallback) // oidcCallbackPath
+	page("GET /api/v2/users/oidc/callback", a.audited(actLogin, a.oidcCallback)) // oidcCallbackPath
 
 	page("GET /account/secrets", a.dashPage(a.dashSecrets))
 	page("GET /account/secrets/new", a.dashPage(a.dashNewSecret))
