@@ -64,6 +64,25 @@ func (rt *auditRuntime) start(cfg Config, st store.Store, log *zap.Logger) {
 			log.Error("audit log export stopped", zap.String("path", cfg.AuditLogFile), zap.Error(err))
 		}
 	}()
+	// Reading the chain's state chains the records a store staged (on
+	// PostgreSQL, see pgstore's audit_pending), so every second each record
+	// gets its place in the chain even when nobody reads the log.
+	rt.wg.Add(1)
+	go func() {
+		defer rt.wg.Done()
+		t := time.NewTicker(auditFlushEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := st.AuditState(ctx); err != nil && ctx.Err() == nil {
+					log.Warn("could not chain audit records", zap.Error(err))
+				}
+			}
+		}
+	}()
 	if cfg.AuditRetention > 0 {
 		rt.wg.Add(1)
 		go func() { defer rt.wg.Done(); prune(ctx, cfg, st, log) }()
