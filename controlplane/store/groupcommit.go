@@ -88,7 +88,7 @@ func (s *SQLite) commitBatch(batch []*writeReq) {
 		fail(fmt.Errorf("store: begin: %w", err), batch)
 		return
 	}
-	s.batchHead, s.headDirty = nil, false // read again by the batch's first audit append
+	s.batchHead, s.batchRecs = nil, nil // read again by the batch's first audit append
 	errs := make([]error, len(batch))
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -111,7 +111,7 @@ func (s *SQLite) commitBatch(batch []*writeReq) {
 			return
 		}
 	}
-	if err := s.flushAuditHead(tx); err != nil {
+	if err := s.flushAudit(tx); err != nil {
 		_ = tx.Rollback()
 		fail(fmt.Errorf("store: audit head: %w", err), batch)
 		return

@@ -42,7 +42,7 @@ type SQLite struct {
 	// head as the batch being committed has advanced it (see appendAudit).
 	writeMu   sync.Mutex
 	batchHead *audit.Head
-	headDirty bool
+	batchRecs []audit.Record
 
 	// queueMu guards the fields that follow: the writes waiting for the
 	// next group commit, and whether a writer is committing them (see
