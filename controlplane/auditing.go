@@ -340,11 +340,14 @@ func noteSignIn(ctx context.Context, actor audit.Actor, found bool, u store.User
 func noteOwner(ctx context.Context, u store.User) {
 	if p := audit.Draft(ctx); p != nil {
 		p.Update(func(r *audit.Record) {
-			if r.Target.Kind == targetUser {
+			switch {
+			case r.Target.Kind == targetUser:
 				r.Target = userTarget(u)
-				return
+			case r.Action == actSecretList: // the target is the user's whole list
+				r.Target.ID, r.Target.Name, r.Target.OwnerID = u.ID, u.Username, u.ID
+			default:
+				r.Target.OwnerID = u.ID
 			}
-			r.Target.OwnerID = u.ID
 		})
 	}
 }
