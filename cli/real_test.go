@@ -20,6 +20,7 @@ import (
 type realServer struct {
 	url   string
 	store store.Store
+	dir   string // the data dir
 }
 
 const adminPassword = "admin-password-123"
@@ -58,7 +59,7 @@ func startRealServer(t *testing.T) *realServer {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return &realServer{url: srv.URL(), store: st}
+	return &realServer{url: srv.URL(), store: st, dir: cfg.DataDir}
 }
 
 // value reads the stored value of user's secret name straight from the store.

@@ -60,7 +60,7 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 func subcommands() []func() *cobra.Command {
 	return []func() *cobra.Command{
 		newLoginCommand, newLogoutCommand, newWhoamiCommand,
-		newSecretCommand, newUsersCommand, newWorkspacesCommand, newTokensCommand,
+		newSecretCommand, newUsersCommand, newWorkspacesCommand, newTokensCommand, newAuditCommand,
 		newSSHCommand, newPortForwardCommand, newConfigSSHCommand, newVersionCommand, newCompletionCommand,
 		newServerCommand, newDevCommand,
 	}

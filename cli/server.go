@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -78,6 +80,8 @@ var serverEnv = []envBinding{
 	{"oidc-admin-group", "COURIER_OIDC_ADMIN_GROUP"},
 	{"oidc-provider-name", "COURIER_OIDC_PROVIDER_NAME"},
 	{"disable-password-login", "COURIER_DISABLE_PASSWORD_LOGIN"},
+	{"audit-log-file", "COURIER_AUDIT_LOG_FILE"},
+	{"audit-retention", "COURIER_AUDIT_RETENTION"},
 }
 
 func newServerCommand() *cobra.Command {
@@ -133,6 +137,10 @@ SSH session arriving at one replica is relayed to the one holding the agent.`,
 		"the longest lifetime of a personal API token: days (90d) or a duration (720h)")
 	fs.Var(agentLifetimeFlag{d: &cfg.AgentTokenLifetime, neverOK: true}, "agent-token-lifetime",
 		"how long a new or rotated agent token is accepted: days (30d) or a duration (720h); 0 or never: no expiry")
+	fs.StringVar(&cfg.AuditLogFile, "audit-log-file", "",
+		"append every audit record to this file as a JSON line (- for stdout), for a SIEM; reopened on SIGHUP")
+	fs.Var(agentLifetimeFlag{d: &cfg.AuditRetention, neverOK: true}, "audit-retention",
+		"prune audit records older than this: days (400d) or a duration; 0 or never (the default): keep them all")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console")
 	fs.StringVar(&cfg.OIDC.IssuerURL, "oidc-issuer-url", "",
@@ -178,6 +186,22 @@ func runServer(cmd *cobra.Command, cfg controlplane.Config) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, srv.Close()) }()
+	// SIGHUP reopens --audit-log-file, after logrotate moved it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				srv.ReopenAuditLog()
+			case <-stop:
+				return
+			}
+		}
+	}()
 	return srv.Run(cmd.Context())
 }
 

@@ -81,6 +81,7 @@ type api struct {
 	sshLive sshProxies // live SSH proxies, re-checked on notifications
 
 	logs *startlogs.Logs // startup logs (workspacelogs.go)
+	audit *auditor // the audit log's batcher (auditing.go); nil: not recorded
 }
 
 // routes registers every REST route on mux. Patterns use Go's ServeMux
@@ -89,46 +90,51 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
 
-	mux.HandleFunc("POST /api/v2/users/first", a.createFirstUser)
-	mux.HandleFunc("POST /api/v2/users/login", a.login)
-	mux.HandleFunc("POST /api/v2/users/logout", a.authed(a.logout))
-	mux.HandleFunc("POST /api/v2/users", a.authed(a.createUser))
+	mux.HandleFunc("POST /api/v2/users/first", a.audited(actUserCreate, a.createFirstUser))
+	mux.HandleFunc("POST /api/v2/users/login", a.audited(actLogin, a.login))
+	mux.HandleFunc("POST /api/v2/users/logout", a.authed(a.audited(actLogout, a.logout)))
+	mux.HandleFunc("POST /api/v2/users", a.authed(a.audited(actUserCreate, a.createUser)))
 	mux.HandleFunc("GET /api/v2/users", a.authed(a.listUsers))
 	mux.HandleFunc("GET /api/v2/users/{user}", a.authed(a.getUser))
 	// Users' lifecycle (userlifecycle.go).
-	mux.HandleFunc("PUT /api/v2/users/{user}/role", a.authed(a.setUserRole))
-	mux.HandleFunc("PUT /api/v2/users/{user}/status/suspend", a.authed(a.suspendUser))
-	mux.HandleFunc("PUT /api/v2/users/{user}/status/activate", a.authed(a.activateUser))
-	mux.HandleFunc("PUT /api/v2/users/{user}/password", a.authed(a.updatePassword))
-	mux.HandleFunc("DELETE /api/v2/users/{user}", a.authed(a.deleteUser))
+	mux.HandleFunc("PUT /api/v2/users/{user}/role", a.authed(a.audited(actUserRole, a.setUserRole)))
+	mux.HandleFunc("PUT /api/v2/users/{user}/status/suspend", a.authed(a.audited(actUserSuspend, a.suspendUser)))
+	mux.HandleFunc("PUT /api/v2/users/{user}/status/activate", a.authed(a.audited(actUserActivate, a.activateUser)))
+	mux.HandleFunc("PUT /api/v2/users/{user}/password", a.authed(a.audited(actUserPassword, a.updatePassword)))
+	mux.HandleFunc("DELETE /api/v2/users/{user}", a.authed(a.audited(actUserDelete, a.deleteUser)))
 
 	// Single sign-on (issue 19 part 1); the browser steps are in dashRoutes.
 	mux.HandleFunc("GET /api/v2/users/authmethods", a.authMethods)
-	mux.HandleFunc("POST /api/v2/users/oidc/token", a.oidcToken)
+	mux.HandleFunc("POST /api/v2/users/oidc/token", a.audited(actLogin, a.oidcToken))
 	mux.HandleFunc("POST /api/v2/users/oidc/device", a.oidcDeviceStart)
-	mux.HandleFunc("POST /api/v2/users/oidc/device/token", a.oidcDevicePoll)
+	mux.HandleFunc("POST /api/v2/users/oidc/device/token", a.audited(actLogin, a.oidcDevicePoll))
 
-	mux.HandleFunc("POST /api/v2/workspaces", a.authed(a.createWorkspace))
+	mux.HandleFunc("POST /api/v2/workspaces", a.authed(a.audited(actWorkspaceNew, a.createWorkspace)))
 	mux.HandleFunc("GET /api/v2/workspaces", a.authed(a.listWorkspaces))
 	mux.HandleFunc("GET /api/v2/workspaces/{workspace}", a.authed(a.getWorkspace))
-	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/ssh", a.authed(a.sshWorkspace))
+	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/ssh", a.authed(a.audited(actSSHOpen, a.sshWorkspace)))
 	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/agent", a.authed(a.getAgentStatus))
-	mux.HandleFunc("DELETE /api/v2/workspaces/{workspace}", a.authed(a.deleteWorkspace))
-	mux.HandleFunc("POST /api/v2/workspaces/{workspace}/agent-token", a.authed(a.rotateAgentToken))
+	mux.HandleFunc("DELETE /api/v2/workspaces/{workspace}", a.authed(a.audited(actWorkspaceDel, a.deleteWorkspace)))
+	mux.HandleFunc("POST /api/v2/workspaces/{workspace}/agent-token", a.authed(a.audited(actAgentTokenRot, a.rotateAgentToken)))
 	mux.HandleFunc("GET /api/v2/workspaces/{workspace}/logs", a.authed(a.workspaceLogs))
 
-	mux.HandleFunc("GET /api/v2/users/{user}/secrets", a.authed(a.listSecrets))
-	mux.HandleFunc("POST /api/v2/users/{user}/secrets", a.authed(a.createSecret))
-	mux.HandleFunc("POST /api/v2/users/{user}/secrets/batch", a.authed(a.batchSecrets))
-	mux.HandleFunc("GET /api/v2/users/{user}/secrets/{name}", a.authed(a.getSecret))
-	mux.HandleFunc("PATCH /api/v2/users/{user}/secrets/{name}", a.authed(a.updateSecret))
-	mux.HandleFunc("DELETE /api/v2/users/{user}/secrets/{name}", a.authed(a.deleteSecret))
+	mux.HandleFunc("GET /api/v2/users/{user}/secrets", a.authed(a.audited(actSecretList, a.listSecrets)))
+	mux.HandleFunc("POST /api/v2/users/{user}/secrets", a.authed(a.audited(actSecretCreate, a.createSecret)))
+	mux.HandleFunc("POST /api/v2/users/{user}/secrets/batch", a.authed(a.audited(actSecretBatch, a.batchSecrets)))
+	mux.HandleFunc("GET /api/v2/users/{user}/secrets/{name}", a.authed(a.audited(actSecretRead, a.getSecret)))
+	mux.HandleFunc("PATCH /api/v2/users/{user}/secrets/{name}", a.authed(a.audited(actSecretUpdate, a.updateSecret)))
+	mux.HandleFunc("DELETE /api/v2/users/{user}/secrets/{name}", a.authed(a.audited(actSecretDelete, a.deleteSecret)))
 
 	// Personal API tokens (issue 19 part 2; controlplane/apitokens.go).
-	mux.HandleFunc("POST /api/v2/users/{user}/tokens", a.authed(a.createAPIToken))
+	mux.HandleFunc("POST /api/v2/users/{user}/tokens", a.authed(a.audited(actTokenCreate, a.createAPIToken)))
 	mux.HandleFunc("GET /api/v2/users/{user}/tokens", a.authed(a.listAPITokens))
-	mux.HandleFunc("DELETE /api/v2/users/{user}/tokens/{name}", a.authed(a.deleteAPIToken))
+	mux.HandleFunc("DELETE /api/v2/users/{user}/tokens/{name}", a.authed(a.audited(actTokenRevoke, a.deleteAPIToken)))
 	mux.HandleFunc("GET /api/v2/tokens", a.authed(a.listAllAPITokens))
+
+	// The audit log (issue 20; auditapi.go).
+	mux.HandleFunc("GET /api/v2/audit", a.authed(a.listAudit))
+	mux.HandleFunc("GET /api/v2/audit/verify", a.authed(a.audited(actAuditVerify, a.verifyAudit)))
+	mux.HandleFunc("GET /api/v2/users/{user}/audit", a.authed(a.userAudit))
 
 	a.dashRoutes(mux)
 }

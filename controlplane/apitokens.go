@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/store"
 )
@@ -83,7 +84,9 @@ func (a *api) mintAPIToken(ctx context.Context, r *http.Request, owner store.Use
 			"you have %d API tokens, the most allowed: revoke one you no longer use first", len(have))
 	}
 	t.ID = uuid.NewString()
-	err = a.store.CreateAPIToken(ctx, t)
+	noteTarget(ctx, audit.Target{Kind: targetToken, ID: t.ID, Name: truncate(t.Name, identity.MaxNameBytes), OwnerID: owner.ID})
+	noteDetails(ctx, map[string]any{"scope": string(t.Scope), "expires_at": t.ExpiresAt})
+	err = a.store.CreateAPIToken(audit.InTx(ctx), t)
 	var ce *store.ConflictError
 	if errors.As(err, &ce) {
 		return store.APIToken{}, "", &apiError{status: http.StatusConflict, body: ErrorResponse{
@@ -181,7 +184,8 @@ func (a *api) listAllAPITokens(w http.ResponseWriter, r *http.Request) {
 // revokeAPIToken deletes u's token name; the next request with it is
 // refused, on every replica (every request looks the token up).
 func (a *api) revokeAPIToken(r *http.Request, u store.User, name string) error {
-	err := a.store.DeleteAPIToken(r.Context(), u.ID, name)
+	noteTarget(r.Context(), audit.Target{Kind: targetToken, Name: truncate(name, identity.MaxNameBytes), OwnerID: u.ID})
+	err := a.store.DeleteAPIToken(audit.InTx(r.Context()), u.ID, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, "token %q not found", truncate(name, identity.MaxNameBytes))
 	}

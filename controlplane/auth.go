@@ -187,6 +187,7 @@ func (a *api) resolveUser(r *http.Request) (store.User, error) {
 	)
 	switch {
 	case ref == "me" || ref == me.ID || strings.EqualFold(ref, me.Username):
+		noteOwner(r.Context(), me)
 		return me, nil
 	case looksLikeUUID(ref):
 		u, err = a.store.UserByID(r.Context(), ref)
@@ -201,8 +202,10 @@ func (a *api) resolveUser(r *http.Request) (store.User, error) {
 	}
 	switch {
 	case me.IsAdmin():
+		noteOwner(r.Context(), u)
 		return u, nil
 	case store.RoleOf(me) == store.RoleAuditor && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		noteOwner(r.Context(), u)
 		return u, nil
 	case store.RoleOf(me) == store.RoleAuditor:
 		return store.User{}, errAuditorReadOnly

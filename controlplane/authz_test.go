@@ -174,6 +174,12 @@ var authzMatrix = []authzRow{
 		body: func(string) any { return map[string]string{"value": canary + "-2"} }},
 	{route: "DELETE /api/v2/users/{user}/secrets/{name}", path: "/api/v2/users/{user}/secrets/{secret}", want: authed(204, 404, 403, 403)},
 
+	// The audit log (issue 20): admins and auditors read and verify it;
+	// everyone reads the records about themselves.
+	{route: "GET /api/v2/audit", path: "/api/v2/audit", want: authed(403, 403, 200, 200)},
+	{route: "GET /api/v2/audit/verify", path: "/api/v2/audit/verify", want: authed(403, 403, 200, 200)},
+	{route: "GET /api/v2/users/{user}/audit", path: "/api/v2/users/{user}/audit", want: authed(200, 404, 200, 200)},
+	{route: "GET /api/v2/users/{user}/audit", path: "/api/v2/users/me/audit", want: authed(200, 200, 200, 200)},
 	// Issue 19 part 1, single sign-on: public routes. This server has no
 	// OIDC provider configured, so all but authmethods answer 404.
 	{route: "GET /api/v2/users/authmethods", path: "/api/v2/users/authmethods", want: public(200)},
@@ -243,6 +249,9 @@ var authzMatrix = []authzRow{
 	{route: "DELETE /api/v2/users/{user}/tokens/{name}", path: "/api/v2/users/{user}/tokens/{apitoken}", want: authed(204, 404, 204, 403)},
 	{route: "GET /api/v2/tokens", path: "/api/v2/tokens", want: authed(403, 403, 200, 200)},
 	{route: "GET /account/tokens", path: "/account/tokens", cookie: dashCookie, want: page(200, 200, 200, 200)},
+	// The audit log's pages (issue 20).
+	{route: "GET /audit", path: "/audit", cookie: dashCookie, want: page(403, 403, 200, 200)},
+	{route: "GET /account/activity", path: "/account/activity", cookie: dashCookie, want: page(200, 200, 200, 200)},
 	{route: "POST /account/tokens/new", path: "/account/tokens/new", cookie: dashCookie, want: page(200, 200, 200, 200),
 		body: func(c string) any { return url.Values{"name": {"dash" + c}, "lifetime": {"1d"}} }},
 	{route: "GET /account/tokens/{name}/revoke", path: "/account/tokens/{apitoken}/revoke", cookie: dashCookie, want: page(200, 404, 404, 404)},

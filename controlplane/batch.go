@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/inject"
 )
@@ -91,7 +92,8 @@ func (a *api) batchSecrets(w http.ResponseWriter, r *http.Request) {
 	}
 	secs, err := a.prepareBatch(u.ID, entries)
 	if err == nil {
-		err = a.store.CreateSecrets(r.Context(), u.ID, secs, a.checkLimits)
+		auditBatch(r, u.ID, secs)
+		err = a.store.CreateSecrets(audit.InTx(r.Context()), u.ID, secs, a.checkLimits)
 	}
 	if err != nil {
 		a.writeError(w, r, err)

@@ -101,6 +101,17 @@ type Config struct {
 	// DisablePasswordLogin refuses password logins (REST and dashboard)
 	// and the first-user route; people sign in with OIDC. Default false.
 	DisablePasswordLogin bool
+	// AuditLogFile, when set, is where every audit record is appended as
+	// one JSON line ("-": standard output); reopened on SIGHUP. Default
+	// "": none.
+	AuditLogFile string
+	// AuditRetention prunes audit records older than this (in batches,
+	// keeping the chain verifiable from the first kept one). Default 0:
+	// kept forever.
+	AuditRetention time.Duration
+	// AuditHeadEvery is how often the audit chain's head is published to
+	// the log and the audit log file. Default 10 minutes.
+	AuditHeadEvery time.Duration
 	// Now is the clock. Default nil: time.Now.
 	Now func() time.Time
 }
@@ -154,6 +165,10 @@ func (c Config) Validate() error {
 		return bad("max body bytes must be positive")
 	case c.BcryptCost < 4 || c.BcryptCost > 31:
 		return bad("bcrypt cost %d is outside 4..31", c.BcryptCost)
+	case c.AuditRetention < 0 || c.AuditHeadEvery < 0:
+		return bad("audit retention and head interval must not be negative")
+	case c.AuditRetention > 0 && c.AuditRetention < 24*time.Hour:
+		return bad("audit retention must be at least a day (or 0: keep every record)")
 	case c.HeartbeatInterval <= 0 || c.ReplicaTTL <= c.HeartbeatInterval:
 		return bad("the replica heartbeat interval must be positive and shorter than the replica TTL")
 	}

@@ -43,42 +43,45 @@ func (a *api) dashRoutes(mux *http.ServeMux) {
 		http.Redirect(w, r, "/account/secrets", http.StatusSeeOther)
 	})
 	page("GET /login", a.dashLoginPage)
-	page("POST /login", a.dashLogin)
-	page("POST /logout", a.dashPage(a.dashLogout))
+	page("POST /login", a.audited(actLogin, a.dashLogin))
+	page("POST /logout", a.dashPage(a.audited(actLogout, a.dashLogout)))
 	page("GET /login/oidc", a.oidcStart)
-	page("GET /api/v2/users/oidc/callback", a.oidcCallback) // oidcCallbackPath
+	page("GET /api/v2/users/oidc/callback", a.audited(actLogin, a.oidcCallback)) // oidcCallbackPath
 
 	page("GET /account/secrets", a.dashPage(a.dashSecrets))
 	page("GET /account/secrets/new", a.dashPage(a.dashNewSecret))
-	page("POST /account/secrets/new", a.dashPage(a.dashCreateSecret))
+	page("POST /account/secrets/new", a.dashPage(a.audited(actSecretCreate, a.dashCreateSecret)))
 	page("GET /account/secrets/{name}/edit", a.dashPage(a.dashEditSecret))
-	page("POST /account/secrets/{name}/edit", a.dashPage(a.dashUpdateSecret))
-	page("POST /account/secrets/{name}/enabled", a.dashPage(a.dashToggleSecret))
+	page("POST /account/secrets/{name}/edit", a.dashPage(a.audited(actSecretUpdate, a.dashUpdateSecret)))
+	page("POST /account/secrets/{name}/enabled", a.dashPage(a.audited(actSecretUpdate, a.dashToggleSecret)))
 	page("GET /account/secrets/{name}/delete", a.dashPage(a.dashConfirmDelete))
-	page("POST /account/secrets/{name}/delete", a.dashPage(a.dashDeleteSecret))
+	page("POST /account/secrets/{name}/delete", a.dashPage(a.audited(actSecretDelete, a.dashDeleteSecret)))
 
 	// Personal API tokens (issue 19 part 2; dash_tokens.go).
 	page("GET /account/tokens", a.dashPage(a.dashTokens))
-	page("POST /account/tokens/new", a.dashPage(a.dashCreateToken))
+	page("POST /account/tokens/new", a.dashPage(a.audited(actTokenCreate, a.dashCreateToken)))
 	page("GET /account/tokens/{name}/revoke", a.dashPage(a.dashConfirmRevoke))
-	page("POST /account/tokens/{name}/revoke", a.dashPage(a.dashRevokeToken))
+	page("POST /account/tokens/{name}/revoke", a.dashPage(a.audited(actTokenRevoke, a.dashRevokeToken)))
 
 	page("GET /workspaces", a.dashPage(a.dashWorkspaces))
 	page("GET /workspaces/{workspace}", a.dashPage(a.dashWorkspace))
-	page("POST /workspaces/{workspace}/agent-token", a.dashPage(a.dashRotateAgentToken))
+	page("POST /workspaces/{workspace}/agent-token", a.dashPage(a.audited(actAgentTokenRot, a.dashRotateAgentToken)))
 	page("GET /workspaces/{workspace}/delete", a.dashPage(a.dashConfirmDeleteWorkspace))
-	page("POST /workspaces/{workspace}/delete", a.dashPage(a.dashDeleteWorkspace))
+	page("POST /workspaces/{workspace}/delete", a.dashPage(a.audited(actWorkspaceDel, a.dashDeleteWorkspace)))
 
 	// Users (dash_users.go).
 	page("GET /users", a.dashPage(a.dashUsers))
-	page("POST /users/{user}/role", a.dashPage(a.dashSetRole))
-	page("POST /users/{user}/suspend", a.dashPage(a.dashSuspend))
-	page("POST /users/{user}/activate", a.dashPage(a.dashActivate))
+	page("POST /users/{user}/role", a.dashPage(a.audited(actUserRole, a.dashSetRole)))
+	page("POST /users/{user}/suspend", a.dashPage(a.audited(actUserSuspend, a.dashSuspend)))
+	page("POST /users/{user}/activate", a.dashPage(a.audited(actUserActivate, a.dashActivate)))
 	page("GET /users/{user}/delete", a.dashPage(a.dashConfirmDeleteUser))
-	page("POST /users/{user}/delete", a.dashPage(a.dashDeleteUser))
-	page("GET /users/{user}/secrets", a.dashPage(a.dashUserSecrets))
+	page("POST /users/{user}/delete", a.dashPage(a.audited(actUserDelete, a.dashDeleteUser)))
+	page("GET /users/{user}/secrets", a.dashPage(a.audited(actSecretList, a.dashUserSecrets)))
+	// The audit log (issue 20; dash_audit.go).
+	page("GET /audit", a.dashPage(a.dashAudit))
+	page("GET /account/activity", a.dashPage(a.dashActivity))
 	page("GET /account/password", a.dashPage(a.dashPasswordPage))
-	page("POST /account/password", a.dashPage(a.dashChangePassword))
+	page("POST /account/password", a.dashPage(a.audited(actUserPassword, a.dashChangePassword)))
 }
 
 // dashPage wraps h so it runs only with a valid dashboard session cookie;

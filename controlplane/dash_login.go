@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
 )
@@ -73,7 +74,8 @@ func (a *api) dashLogin(w http.ResponseWriter, r *http.Request) {
 // cookie.
 func (a *api) dashLogout(w http.ResponseWriter, r *http.Request) {
 	hash, _ := r.Context().Value(ctxTokenHash).([]byte)
-	if err := a.store.DeleteSession(r.Context(), hash); err != nil && !errors.Is(err, store.ErrNotFound) {
+	noteTarget(r.Context(), userTarget(caller(r)))
+	if err := a.store.DeleteSession(audit.InTx(r.Context()), hash); err != nil && !errors.Is(err, store.ErrNotFound) {
 		a.dashError(w, r, fmt.Errorf("delete session: %w", err))
 		return
 	}

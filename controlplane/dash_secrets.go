@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
 	"github.com/courierhq/courier/inject"
@@ -206,7 +207,7 @@ func (a *api) dashConfirmDelete(w http.ResponseWriter, r *http.Request) {
 // dashDeleteSecret: POST /account/secrets/{name}/delete.
 func (a *api) dashDeleteSecret(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if err := a.store.DeleteSecret(r.Context(), caller(r).ID, name); err != nil {
+	if err := a.store.DeleteSecret(audit.InTx(r.Context()), caller(r).ID, name); err != nil {
 		a.dashError(w, r, secretNotFound(err, name))
 		return
 	}

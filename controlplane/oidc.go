@@ -318,6 +318,7 @@ func (a *api) oidcCallback(w http.ResponseWriter, r *http.Request) {
 
 // toCLI ends a CLI sign-in: a one-time code for the CLI's listener.
 func (a *api) toCLI(w http.ResponseWriter, r *http.Request, u store.User, lf loginFlow) {
+	skipAudit(r.Context()) // the sign-in is recorded when the CLI redeems the code
 	code, err := oidc.RandomString(32)
 	if err != nil {
 		a.ssoProblem(w, r, err)
@@ -466,6 +467,7 @@ func (a *api) oidcDevicePoll(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, r, err)
 			return
 		}
+		skipAudit(r.Context()) // still waiting: not a decision
 		writeJSON(w, http.StatusAccepted, client.OIDCDeviceToken{Pending: true, Interval: df.Interval})
 		return
 	}
@@ -545,7 +547,7 @@ func (a *api) linkOrCreate(ctx context.Context, id oidc.Identity) (store.User, e
 		}
 		nu := store.User{ID: uuid.NewString(), Username: name, Email: id.Email, Role: role,
 			OIDCIssuer: id.Issuer, OIDCSubject: id.Subject, CreatedAt: a.cfg.stamp()}
-		err := a.store.CreateUser(ctx, nu)
+		err := a.store.CreateUser(a.auditSSOUser(ctx, nu), nu)
 		var ce *store.ConflictError
 		if errors.As(err, &ce) && ce.Field == "username" && i < 25 {
 			continue

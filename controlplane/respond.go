@@ -116,6 +116,7 @@ func (a *api) explain(w http.ResponseWriter, r *http.Request, err error) *apiErr
 		a.log.Error("request failed", routeField(r), errField(err))
 		ae = errorf(http.StatusInternalServerError, "internal server error")
 	}
+	noteRefusal(r.Context(), ae)
 	return ae
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/inject"
 )
@@ -137,9 +138,11 @@ func usages(ss []store.Secret) []inject.Usage {
 // checked in the write transaction. The REST create and the dashboard's
 // create form both go through it.
 func (a *api) createOne(ctx context.Context, userID string, req createSecretRequest) (store.Secret, error) {
+	noteTarget(ctx, audit.Target{Kind: targetSecret, Name: truncate(req.Name, inject.MaxNameBytes), OwnerID: userID})
 	s, err := a.prepare(userID, req, a.cfg.stamp())
 	if err == nil {
-		err = a.store.CreateSecrets(ctx, userID, []store.Secret{s}, a.checkLimits)
+		noteTarget(ctx, audit.Target{ID: s.ID})
+		err = a.store.CreateSecrets(audit.InTx(ctx), userID, []store.Secret{s}, a.checkLimits)
 	}
 	return s, err
 }
@@ -148,11 +151,12 @@ func (a *api) createOne(ctx context.Context, userID string, req createSecretRequ
 // checked in the write transaction; a missing secret is a 404. The REST
 // PATCH and the dashboard's edit form both go through it.
 func (a *api) updateOne(ctx context.Context, userID, name string, req updateSecretRequest) (store.Secret, error) {
+	noteTarget(ctx, audit.Target{Kind: targetSecret, Name: name, OwnerID: userID})
 	upd, value, err := a.prepareUpdate(userID, name, req)
 	if err != nil {
 		return store.Secret{}, err
 	}
-	s, err := a.store.UpdateSecret(ctx, userID, name, upd, a.checkUpdate(userID, name, req, value))
+	s, err := a.store.UpdateSecret(audit.InTx(ctx), userID, name, upd, a.checkUpdate(userID, name, req, value))
 	return s, secretNotFound(err, name)
 }
 
@@ -371,7 +375,8 @@ func (a *api) deleteSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	if err := a.store.DeleteSecret(r.Context(), u.ID, name); err != nil {
+	noteTarget(r.Context(), audit.Target{Kind: targetSecret, Name: name, OwnerID: u.ID})
+	if err := a.store.DeleteSecret(audit.InTx(r.Context()), u.ID, name); err != nil {
 		a.writeError(w, r, secretNotFound(err, name))
 		return
 	}

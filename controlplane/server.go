@@ -39,6 +39,8 @@ type Server struct {
 	// replicaID names this process among the replicas sharing the
 	// database (new at every start).
 	replicaID string
+	// auditRT runs the audit log's batcher, export and retention.
+	auditRT *auditRuntime
 	// notifier carries "user X's secrets changed" from the write paths to
 	// the agent endpoint (one process: notify.Local; on PostgreSQL across
 	// replicas: pgnotify).
@@ -114,7 +116,17 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		s.cancelBase()
 		return nil, err
 	}
-	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, m.observeApply, s.replicaID, logs)
+	if s.auditRT, err = newAuditRuntime(cfg, st, s.replicaID, logger.Named("audit")); err != nil {
+		s.cancelBase()
+		return nil, err
+	}
+	auditApply := s.auditRT.agentApply(st, cfg.stamp)
+	onApply := func(id string, rep proto.ApplyReport) {
+		m.observeApply(id, rep)
+		auditApply(id, rep)
+	}
+	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, onApply, s.replicaID, logs,
+		s.auditRT.agentSession(cfg.stamp))
 	if err != nil {
 		s.cancelBase()
 		return nil, fmt.Errorf("agent endpoint: %w", err)
@@ -131,6 +143,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	a := &api{cfg: cfg, log: logger, store: writes, sealer: sealer, agents: dialer, base: s.base, web: pages, metrics: m,
 		logs: logs}
 	a.uses = identity.NewUseRecorder(identity.UseRecorderConfig{Store: st, Log: logger.Named("tokens")})
+	a.audit = s.auditRT.aud
 	if a.sso, err = newRP(cfg.OIDC); err != nil {
 		s.cancelBase()
 		_ = s.agents.Close()
@@ -141,7 +154,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	a.routes(mux)
 	mux.Handle("GET "+relayPath, relayHandler{local: s.agents, self: s.replicaID, secret: replicaSecret,
 		nonces: &relayNonces{}, now: cfg.now, base: s.base, log: logger.Named("relay")})
-	mux.Handle(proto.ConnectPath, s.agents)
+	mux.Handle(proto.ConnectPath, a.auditAgentRefusals(s.agents))
 	mux.Handle("GET /metrics", m.handler())
 	s.handler = m.instrument(logger, mux)
 
@@ -185,6 +198,10 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	defer close(s.done)
 
+	// The audit log's batcher, exporter and retention stop last, after the
+	// requests drained, so the last records are flushed.
+	s.auditRT.start(s.cfg, s.store, s.log.Named("audit"))
+	defer s.auditRT.stop()
 	// Register this replica, and reset the agents no live replica holds:
 	// a status left "connected" by a killed predecessor would be a lie.
 	s.registerReplica(ctx)
@@ -303,6 +320,7 @@ func (s *Server) Close() error {
 		}
 		s.cancelBase()
 		_ = s.api.uses.Close() // without Run: write what was recorded, before the store closes
+		s.auditRT.stop()
 		errs := []error{s.notifier.Close(), s.agents.Close(), s.store.Close()}
 		if err := s.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)

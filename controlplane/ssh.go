@@ -31,6 +31,7 @@ func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	noteTarget(r.Context(), workspaceTarget(ws))
 	if ws.OwnerID != caller(r).ID {
 		a.writeError(w, r, errorf(http.StatusForbidden,
 			"only the workspace's owner may open a shell in it (a shell can read the owner's secrets)"))
@@ -70,10 +71,12 @@ func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered the client
 	}
-	clientConn := websocket.NetConn(ctx, c, websocket.MessageBinary)
+	counted := &countingConn{Conn: websocket.NetConn(ctx, c, websocket.MessageBinary)}
+	var clientConn net.Conn = counted
 	// After NetConn, which turns the read limit off.
 	c.SetReadLimit(sshReadLimit)
 	defer clientConn.Close()
+	defer a.sshOpened(r)(counted)
 	// A suspension or deletion ends the session at once (sshrevoke.go).
 	defer a.sshLive.track(&sshProxy{userID: caller(r).ID, workspaceID: ws.ID, end: cancel})()
 	a.log.Info("ssh session started", zap.String("workspace_id", ws.ID))

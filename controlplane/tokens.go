@@ -11,6 +11,7 @@ import (
 // sees it), coalesced by the UseRecorder so that a request does not cost a
 // write.
 func (a *api) noteTokenUse(r *http.Request, t store.APIToken) {
+	a.auditFirstUse(r, t)
 	if a.uses == nil {
 		return
 	}

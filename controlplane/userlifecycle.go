@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/store"
 )
@@ -93,7 +94,8 @@ func (a *api) changeRole(ctx context.Context, u store.User, role store.Role) (st
 		return store.User{}, &apiError{status: http.StatusBadRequest, body: ErrorResponse{
 			Message: "invalid role", Validations: []Validation{{Field: "role", Detail: errBadRole.Error()}}}}
 	}
-	out, err := a.store.UpdateUser(ctx, u.ID, func(su *store.User) error {
+	out, err := a.store.UpdateUser(audit.InTx(ctx), u.ID, func(su *store.User) error {
+		noteDetails(ctx, map[string]any{"role": audit.Change{Old: string(store.RoleOf(*su)), New: string(role), Changed: true}})
 		su.Role = role
 		return nil
 	})
@@ -112,7 +114,7 @@ func (a *api) setSuspended(ctx context.Context, me, u store.User, suspend bool) 
 		return store.User{}, errSelfSuspend
 	}
 	now := a.cfg.stamp()
-	out, err := a.store.UpdateUser(ctx, u.ID, func(su *store.User) error {
+	out, err := a.store.UpdateUser(audit.InTx(ctx), u.ID, func(su *store.User) error {
 		switch {
 		case !suspend:
 			su.SuspendedAt = time.Time{}
@@ -158,7 +160,7 @@ func (a *api) removeUser(ctx context.Context, me, u store.User) error {
 	if u.ID == me.ID {
 		return errSelfDelete
 	}
-	if err := a.store.DeleteUser(ctx, u.ID); err != nil {
+	if err := a.store.DeleteUser(audit.InTx(ctx), u.ID); err != nil {
 		return lifecycleError(err, u)
 	}
 	a.log.Info("user deleted", zap.String("user_id", u.ID))
@@ -173,6 +175,7 @@ func (a *api) removeUser(ctx context.Context, me, u store.User) error {
 func (a *api) changePassword(r *http.Request, u store.User, old, password string) error {
 	me := caller(r)
 	own := u.ID == me.ID
+	noteTarget(r.Context(), userTarget(u))
 	var vs []Validation
 	switch {
 	case own && len(u.PasswordHash) == 0:
@@ -204,7 +207,7 @@ func (a *api) changePassword(r *http.Request, u store.User, old, password string
 		return fmt.Errorf("hash password: %w", err)
 	}
 	ctx := r.Context()
-	if _, err := a.store.UpdateUser(ctx, u.ID, func(su *store.User) error {
+	if _, err := a.store.UpdateUser(audit.InTx(ctx), u.ID, func(su *store.User) error {
 		su.PasswordHash = hash
 		return nil
 	}); err != nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/store"
 )
@@ -114,7 +115,9 @@ func (a *api) createFirstUser(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	err = a.store.CreateFirstUser(r.Context(), u)
+	noteTarget(r.Context(), userTarget(u))
+	noteActor(r.Context(), userActor(u))
+	err = a.store.CreateFirstUser(audit.InTx(r.Context()), u)
 	var ce *store.ConflictError
 	if errors.As(err, &ce) && ce.Field == "user" {
 		err = errorf(http.StatusConflict, "the first user already exists; ask an admin to create your account")
@@ -188,6 +191,7 @@ func (a *api) authenticate(r *http.Request, username, email, password string) (s
 		return store.User{}, fmt.Errorf("look up user: %w", err)
 	}
 	found := err == nil
+	noteSignIn(ctx, audit.Actor{Kind: audit.ActorAnonymous, Name: truncate(tried, 128)}, found, u)
 	th := a.cfg.LoginThrottle
 	addr := th.clientAddr(r)
 	acctKey := accountKeyPrefix + "name:" + strings.ToLower(tried)
@@ -227,6 +231,7 @@ func (a *api) authenticate(r *http.Request, username, email, password string) (s
 	if u.Suspended() { // said only after the right password: nothing to probe
 		return store.User{}, errSuspended
 	}
+	noteSignIn(ctx, userActor(u), true, u)
 	return u, nil
 }
 
@@ -258,7 +263,17 @@ func (a *api) startSession(ctx context.Context, userID string) (string, error) {
 	}
 	now := a.cfg.stamp()
 	sess := store.Session{TokenHash: tokHash, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(a.cfg.SessionLifetime)}
-	if err := a.store.CreateSession(ctx, sess); err != nil {
+	if p := audit.Draft(ctx); p != nil {
+		p.Update(func(r *audit.Record) {
+			if r.Actor.ID == "" {
+				r.Actor = audit.Actor{Kind: audit.ActorUser, ID: userID}
+			}
+			if r.Target.ID == "" {
+				r.Target = audit.Target{Kind: targetUser, ID: userID, OwnerID: userID}
+			}
+		})
+	}
+	if err := a.store.CreateSession(audit.InTx(ctx), sess); err != nil {
 		return "", fmt.Errorf("create session: %w", err)
 	}
 	return tok, nil
@@ -276,7 +291,8 @@ func (a *api) dummyHash() []byte {
 // logout: POST /api/v2/users/logout revokes the presented token → 204.
 func (a *api) logout(w http.ResponseWriter, r *http.Request) {
 	hash, _ := r.Context().Value(ctxTokenHash).([]byte)
-	if err := a.store.DeleteSession(r.Context(), hash); err != nil && !errors.Is(err, store.ErrNotFound) {
+	noteTarget(r.Context(), userTarget(caller(r)))
+	if err := a.store.DeleteSession(audit.InTx(r.Context()), hash); err != nil && !errors.Is(err, store.ErrNotFound) {
 		a.writeError(w, r, fmt.Errorf("delete session: %w", err))
 		return
 	}
@@ -306,9 +322,12 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	noteTarget(r.Context(), audit.Target{Kind: targetUser, Name: truncate(req.Username, 64)})
 	u, err := a.newUser(req)
 	if err == nil {
-		err = a.store.CreateUser(r.Context(), u)
+		noteTarget(r.Context(), userTarget(u))
+		noteDetails(r.Context(), map[string]any{"role": string(u.Role)})
+		err = a.store.CreateUser(audit.InTx(r.Context()), u)
 	}
 	if err != nil {
 		a.writeError(w, r, err)

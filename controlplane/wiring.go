@@ -75,7 +75,8 @@ func newNotifier(cfg Config, log *zap.Logger) (notifier, error) {
 }
 
 func newAgentServer(st store.Store, open func(store.Secret) (string, error), log *zap.Logger,
-	fileDeliveryDisabled bool, onApply func(string, proto.ApplyReport), replicaID string, logs *startlogs.Logs) (agentServer, error) {
+	fileDeliveryDisabled bool, onApply func(string, proto.ApplyReport), replicaID string, logs *startlogs.Logs,
+	onSession func(agentapi.SessionEvent)) (agentServer, error) {
 	cfg := agentapi.DefaultConfig()
 	cfg.ReplicaID = replicaID
 	cfg.Store = st
@@ -84,5 +85,6 @@ func newAgentServer(st store.Store, open func(store.Secret) (string, error), log
 	cfg.FileDeliveryDisabled = fileDeliveryDisabled
 	cfg.OnApply = onApply
 	cfg.Logs = logs
+	cfg.OnSession = onSession
 	return agentapi.New(cfg)
 }

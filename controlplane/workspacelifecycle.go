@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/store"
 )
@@ -40,6 +41,7 @@ func (a *api) manageableWorkspace(r *http.Request) (store.Workspace, error) {
 	if err != nil {
 		return ws, err
 	}
+	noteTarget(r.Context(), workspaceTarget(ws))
 	if me := caller(r); ws.OwnerID != me.ID && !me.IsAdmin() {
 		return store.Workspace{}, errNotManager
 	}
@@ -64,7 +66,8 @@ func (a *api) deleteWorkspace(w http.ResponseWriter, r *http.Request) {
 // removeWorkspace deletes ws for by (checked to be its owner or an admin),
 // for the REST route and the dashboard.
 func (a *api) removeWorkspace(ctx context.Context, by store.User, ws store.Workspace) error {
-	if err := a.store.DeleteWorkspace(ctx, ws.ID); err != nil {
+	noteTarget(ctx, workspaceTarget(ws))
+	if err := a.store.DeleteWorkspace(audit.InTx(ctx), ws.ID); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errNoWorkspace // deleted meanwhile
 		}
@@ -131,7 +134,8 @@ func (a *api) rotateToken(ctx context.Context, by store.User, ws store.Workspace
 	if lifetime > 0 {
 		expires = a.cfg.stamp().Add(lifetime)
 	}
-	stored, err := a.store.RotateAgentToken(ctx, ws.ID, hash, expires)
+	noteTarget(ctx, workspaceTarget(ws))
+	stored, err := a.store.RotateAgentToken(audit.InTx(ctx), ws.ID, hash, expires)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return RotatedAgentTokenResponse{}, errNoWorkspace

@@ -10,6 +10,7 @@ import (
 
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/inject"
 )
@@ -145,7 +146,8 @@ func (a *api) createWorkspace(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := a.store.CreateWorkspace(r.Context(), ws); err != nil {
+	noteTarget(r.Context(), audit.Target{Kind: targetWorkspace, ID: ws.ID, Name: ws.Name, OwnerID: ws.OwnerID})
+	if err := a.store.CreateWorkspace(audit.InTx(r.Context()), ws); err != nil {
 		a.writeError(w, r, err)
 		return
 	}

@@ -54,6 +54,9 @@ type Config struct {
 	FileDeliveryDisabled bool
 	// OnApply, if set, is called with each apply report (for metrics).
 	OnApply func(workspaceID string, rep proto.ApplyReport)
+	// OnSession, if set, is called when an agent's session starts and
+	// when it ends (for the audit log).
+	OnSession func(ev SessionEvent)
 	// KeepaliveInterval and WriteTimeout tune dead-connection detection.
 	// Defaults proto.DefaultKeepaliveInterval and proto.DefaultWriteTimeout.
 	KeepaliveInterval, WriteTimeout time.Duration
@@ -340,6 +343,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("agent connected", zap.String("workspace", ws.Name), zap.String("workspace_id", ws.ID),
 		zap.String("remote", r.RemoteAddr), zap.String("agent_version", sess.version))
 	s.recordConnected(sess)
+	if s.cfg.OnSession != nil {
+		s.cfg.OnSession(SessionEvent{Workspace: ws, Remote: r.RemoteAddr, Version: sess.version, Up: true})
+	}
 	s.register(sess)
 	stopExpiry := s.watchExpiry(sess)
 	s.recheckIfMissed(sess, rechecks)
@@ -370,6 +376,10 @@ func (s *Server) serveSession(sess *session, conn net.Conn) {
 	_ = conn.Close()
 	s.unregister(sess)
 	s.recordDisconnected(sess)
+	if s.cfg.OnSession != nil {
+		s.cfg.OnSession(SessionEvent{Workspace: sess.ws, Remote: sess.remote, Version: sess.version,
+			Duration: s.cfg.Now().UTC().Sub(sess.at)})
+	}
 	s.log.Info("agent disconnected", zap.String("workspace", sess.ws.Name), zap.String("workspace_id", sess.ws.ID),
 		zap.String("remote", sess.remote))
 }

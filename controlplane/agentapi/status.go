@@ -111,3 +111,14 @@ func (s *Server) replaced(old, newer *session) {
 		_ = old.mux.Close()
 	}()
 }
+
+// SessionEvent is an agent session starting (Up) or ending, as
+// Config.OnSession hears of it.
+type SessionEvent struct {
+	Workspace store.Workspace
+	// Remote is the peer's address, Version the agent's release.
+	Remote, Version string
+	Up              bool
+	// Duration is how long an ended session lasted.
+	Duration time.Duration
+}

@@ -32,10 +32,19 @@ type writeReq struct {
 //     leading.
 //
 // A request whose ctx ends while queued gets the ctx error and is not run.
-func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+//
+// The audit records armed in ctx (audit.InTx) are appended after fn, in its
+// savepoint, only when fn succeeds (see withAudit).
+func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	if err := s.check(); err != nil {
 		return err
 	}
+	fn, written := s.withAudit(ctx, fn)
+	defer func() {
+		if err == nil {
+			written()
+		}
+	}()
 	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	s.queueMu.Lock()
 	s.queue = append(s.queue, req)
@@ -45,7 +54,8 @@ func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if lead {
 		s.lead()
 	}
-	return <-req.done
+	err = <-req.done
+	return err
 }
 
 // lead commits batches until the queue is empty (steps 2–5).
@@ -78,6 +88,7 @@ func (s *SQLite) commitBatch(batch []*writeReq) {
 		fail(fmt.Errorf("store: begin: %w", err), batch)
 		return
 	}
+	s.batchHead, s.batchRecs = nil, nil // read again by the batch's first audit append
 	errs := make([]error, len(batch))
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -99,6 +110,11 @@ func (s *SQLite) commitBatch(batch []*writeReq) {
 			fail(fmt.Errorf("store: savepoint: %w", err), batch)
 			return
 		}
+	}
+	if err := s.flushAudit(tx); err != nil {
+		_ = tx.Rollback()
+		fail(fmt.Errorf("store: audit head: %w", err), batch)
+		return
 	}
 	if err := tx.Commit(); err != nil {
 		fail(fmt.Errorf("store: commit: %w", err), batch)

@@ -112,6 +112,7 @@ func (s *SQLite) UpdateSecret(ctx context.Context, userID, name string, u Secret
 		if err := SecretConflict(after, sec); err != nil {
 			return err
 		}
+		NoteSecretDiff(ctx, after[idx], sec)
 		after[idx] = sec
 		if check != nil {
 			if err := check(after); err != nil {

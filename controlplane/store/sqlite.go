@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store/stmtcache"
 	"go.uber.org/zap"
 	"modernc.org/sqlite" // the database/sql driver, pure Go
@@ -37,8 +38,11 @@ type SQLite struct {
 	log    *zap.Logger
 	closed atomic.Bool
 
-	// writeMu serializes write transactions.
-	writeMu sync.Mutex
+	// writeMu serializes write transactions, and guards the audit chain's
+	// head as the batch being committed has advanced it (see appendAudit).
+	writeMu   sync.Mutex
+	batchHead *audit.Head
+	batchRecs []audit.Record
 
 	// queueMu guards the fields that follow: the writes waiting for the
 	// next group commit, and whether a writer is committing them (see

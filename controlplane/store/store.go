@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/audit"
 )
 
 var (
@@ -389,6 +390,23 @@ type Store interface {
 	// ScriptRuns returns the recorded runs of a workspace's scripts and
 	// apps, ordered by StartedAt then Source.
 	ScriptRuns(ctx context.Context, workspaceID string) ([]ScriptRun, error)
+
+	// The audit log (issue 20; package audit). Besides these, every write
+	// method appends the records that audit.InTx armed in its ctx, in its
+	// own transaction and only when it succeeds, then marks them written.
+
+	// AppendAudit appends recs to the chain in one transaction.
+	AppendAudit(ctx context.Context, recs []audit.Record) error
+	// ListAudit returns the records f selects (f.Validate is applied):
+	// newest first, or oldest first after f.After.
+	ListAudit(ctx context.Context, f audit.Filter) ([]audit.Record, error)
+	// AuditState returns the chain's head and retention checkpoint.
+	AuditState(ctx context.Context) (audit.State, error)
+	// PruneAudit deletes the oldest records, at most limit, up to the last
+	// one (in seq order) timed before before, and stores the last deleted
+	// record's seq and hash as the checkpoint, in one transaction. It
+	// returns how many it deleted.
+	PruneAudit(ctx context.Context, before time.Time, limit int) (int, error)
 
 	// Ready reports whether the database answers and holds every
 	// migration this build knows (a replica's readiness): nil, or an

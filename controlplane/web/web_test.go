@@ -55,6 +55,9 @@ func TestRenderEveryPage(t *testing.T) {
 		// issue 19 part 4
 		"workspace_token":  &WorkspaceToken{Name: evil, Token: "t"},
 		"workspace_delete": &DeleteWorkspace{Name: evil},
+		// Issue 20: the audit log.
+		"audit": &Audit{Action: "/audit", All: true, Filter: AuditFilter{Actor: evil}, Error: evil, Older: "/audit?before=1",
+			Rows: []AuditRow{{Seq: 1, Actor: evil, Target: evil, Details: evil, Reason: evil}}},
 	}
 	if len(bodies) != len(r.pages) {
 		t.Fatalf("%d pages parsed, %d tested", len(r.pages), len(bodies))

@@ -132,7 +132,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, keep []by
 	if keep == nil {
 		keep = []byte{}
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND token_hash != $2`, userID, keep)
+	tag, err := s.exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND token_hash != $2`, userID, keep)
 	if err != nil {
 		return 0, err
 	}
@@ -161,7 +161,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
 	if !storable(t.ID, t.UserID, t.Name, string(t.Scope), t.LastUsedAddr) {
 		return ErrText
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO api_tokens(`+apiTokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	_, err := s.exec(ctx, `INSERT INTO api_tokens(`+apiTokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		t.ID, t.UserID, t.Name, t.TokenHash, string(t.Scope), nanos(t.CreatedAt), nanos(t.ExpiresAt),
 		nanos(t.LastUsedAt), t.LastUsedAddr)
 	switch code, constraint := sqlState(err); {
@@ -224,7 +224,7 @@ func (s *Store) DeleteAPIToken(ctx context.Context, userID, name string) error {
 	if !storable(userID, name) {
 		return store.ErrNotFound
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM api_tokens WHERE user_id = $1 AND name = $2`, userID, name)
+	tag, err := s.exec(ctx, `DELETE FROM api_tokens WHERE user_id = $1 AND name = $2`, userID, name)
 	if err != nil {
 		return err
 	}
@@ -264,7 +264,7 @@ func (s *Store) DeleteWorkspace(ctx context.Context, id string) error {
 	if !storable(id) {
 		return store.ErrNotFound
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM workspaces WHERE id = $1`, id)
+	tag, err := s.exec(ctx, `DELETE FROM workspaces WHERE id = $1`, id)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,9 @@
 //   - login counters are updated under transaction-scoped advisory locks,
 //     one per key, taken in key order;
 //   - migrations run in one transaction under an advisory lock, so
-//     replicas starting together apply each migration once.
+//     replicas starting together apply each migration once;
+//   - audit records are staged in the change's transaction and chained
+//     by whichever replica holds the chain's head row lock (audit.go).
 //
 // Transactions that the server aborts for a deadlock or a serialization
 // failure are retried a few times.
@@ -161,15 +163,20 @@ func (s *Store) check() error {
 
 // tx runs fn in a READ COMMITTED transaction, committing when it returns
 // nil, and runs it again (up to maxAttempts) when the server aborted it for
-// a deadlock or serialization failure. fn must be safe to run again.
+// a deadlock or serialization failure. fn must be safe to run again. The
+// audit records armed in ctx (audit.InTx) are staged in it (see stage).
 func (s *Store) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	if err := s.check(); err != nil {
 		return err
 	}
+	fn, written := withAudit(ctx, fn)
 	for attempt := 1; ; attempt++ {
 		err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, fn)
 		if attempt < maxAttempts && retryable(err) {
 			continue
+		}
+		if err == nil {
+			written()
 		}
 		return err
 	}

@@ -166,6 +166,7 @@ func (s *Store) UpdateSecret(ctx context.Context, userID, name string, u store.S
 		if err := store.SecretConflict(after, sec); err != nil {
 			return err
 		}
+		store.NoteSecretDiff(ctx, after[idx], sec)
 		after[idx] = sec
 		if check != nil {
 			if err := check(after); err != nil {

@@ -123,7 +123,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	if !storable(sess.UserID) {
 		return ErrText
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO sessions(token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+	_, err := s.exec(ctx, `INSERT INTO sessions(token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
 		sess.TokenHash, sess.UserID, nanos(sess.CreatedAt), nanos(sess.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("pgstore: create session: %w", err)
@@ -155,6 +155,6 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, tokenHash)
+	_, err := s.exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, tokenHash)
 	return err
 }

@@ -37,7 +37,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, w store.Workspace) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO workspaces(`+workspaceCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	_, err = s.exec(ctx, `INSERT INTO workspaces(`+workspaceCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		w.ID, w.Name, w.OwnerID, json.RawMessage(tmpl), w.AgentTokenHash, nanos(w.CreatedAt), shown(w.State), nanos(w.StateAt), nanos(w.AgentTokenExpiresAt))
 	switch code, constraint := sqlState(err); {
 	case code == codeUnique && constraint == "workspaces_owner_name":

@@ -1,0 +1,165 @@
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// BenchmarkAuditOverhead measures what the audit log costs the API: 100
+// concurrent clients (each its own user) run create + list + delete (three
+// requests, two audited changes written in their own transactions) against
+// one real server, in rounds that alternate the audit on and off (a
+// test-only switch; users cannot turn it off), so that both arms see the
+// same machine, the same database and the same warm-up. One round is b.N
+// ops. It reports the median requests per second of each arm, their ratio
+// (on / off), and the median CPU time per request of each arm (server and
+// clients together), which a loaded, shared machine disturbs far less than
+// the throughput. SQLite by default; PostgreSQL with
+// COURIER_TEST_STORE=postgres.
+func BenchmarkAuditOverhead(b *testing.B) {
+	const (
+		clients = 100
+		rounds  = 10 // on, off, on, off, ...
+	)
+	cfg := DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DataDir = b.TempDir()
+	cfg.BcryptCost = bcrypt.MinCost
+	useTestStore(b, &cfg)
+	srv, err := New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+		_ = srv.Close()
+	}()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
+	defer hc.CloseIdleConnections()
+	call := func(method, path, token string, body any) (int, []byte, error) {
+		var rd io.Reader
+		if body != nil {
+			j, _ := json.Marshal(body)
+			rd = bytes.NewReader(j)
+		}
+		req, _ := http.NewRequest(method, srv.URL()+path, rd)
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set(HeaderSessionToken, token)
+		}
+		res, err := hc.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer res.Body.Close()
+		out, err := io.ReadAll(res.Body)
+		return res.StatusCode, out, err
+	}
+	login := func(user string) string {
+		_, out, _ := call("POST", "/api/v2/users/login", "", map[string]string{"username": user, "password": testPassword})
+		var lr LoginResponse
+		_ = json.Unmarshal(out, &lr)
+		return lr.SessionToken
+	}
+	if st, out, err := call("POST", "/api/v2/users/first", "", map[string]string{"username": "root", "email": "root@example.com", "password": testPassword}); st != 201 {
+		b.Fatalf("first user: %d %s %v", st, out, err)
+	}
+	admin := login("root")
+	tokens := make([]string, clients)
+	for i := range tokens {
+		name := fmt.Sprintf("user%03d", i)
+		if st, out, _ := call("POST", "/api/v2/users", admin, map[string]string{"username": name, "email": name + "@example.com", "password": testPassword}); st != 201 {
+			b.Fatalf("create user: %d %s", st, out)
+		}
+		tokens[i] = login(name)
+	}
+
+	// cpu is the process's CPU time (server and clients), which other
+	// processes on a shared machine disturb far less than wall time.
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	round := func(id int) (rate, cpuPerReq float64) {
+		var (
+			next    atomic.Int64
+			wg      sync.WaitGroup
+			failure atomic.Value
+			reqs    atomic.Int64
+		)
+		start, cpu0 := time.Now(), cpu()
+		for c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := next.Add(1)
+					if i > int64(b.N) {
+						return
+					}
+					name := fmt.Sprintf("r%ds%d", id, i)
+					for _, r := range []struct {
+						method, path string
+						body         any
+						want         int
+					}{
+						{"POST", "/api/v2/users/me/secrets", map[string]string{"name": name, "value": "v", "env_name": "E" + name}, 201},
+						{"GET", "/api/v2/users/me/secrets", nil, 200},
+						{"DELETE", "/api/v2/users/me/secrets/" + name, nil, 204},
+					} {
+						st, out, err := call(r.method, r.path, tokens[c], r.body)
+						reqs.Add(1)
+						if err != nil || st != r.want {
+							failure.CompareAndSwap(nil, fmt.Sprintf("%s %s: %d %s %v", r.method, r.path, st, out, err))
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if f := failure.Load(); f != nil {
+			b.Fatal(f)
+		}
+		n := float64(reqs.Load())
+		return n / time.Since(start).Seconds(), float64((cpu() - cpu0).Microseconds()) / n
+	}
+
+	var on, off, cpuOn, cpuOff []float64
+	b.ResetTimer()
+	for r := range rounds {
+		recording := r%2 == 0
+		srv.api.audit.off.Store(!recording)
+		rate, c := round(r)
+		if recording {
+			on, cpuOn = append(on, rate), append(cpuOn, c)
+		} else {
+			off, cpuOff = append(off, rate), append(cpuOff, c)
+		}
+	}
+	b.StopTimer()
+	srv.api.audit.off.Store(false)
+	median := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+	medOn, medOff := median(on), median(off)
+	b.ReportMetric(medOn, "on-req/s")
+	b.ReportMetric(medOff, "off-req/s")
+	b.ReportMetric(medOn/medOff, "on/off")
+	b.ReportMetric(median(cpuOn), "on-cpu-µs/req")
+	b.ReportMetric(median(cpuOff), "off-cpu-µs/req")
+}

@@ -1,0 +1,97 @@
+package controlplane
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/agentapi"
+	"github.com/courierhq/courier/controlplane/audit"
+	"github.com/courierhq/courier/controlplane/store"
+)
+
+// The agents' part of the audit log: connected, disconnected, refused and
+// apply reported. Each changes nothing a person asked for, so each goes
+// through the batcher.
+
+// hostOf is the address of a host:port (or the input when it has no
+// port).
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+func agentActor(ws store.Workspace) audit.Actor {
+	return audit.Actor{Kind: audit.ActorAgent, ID: ws.ID, Name: ws.Name}
+}
+
+// agentSession records an agent session starting or ending.
+func (rt *auditRuntime) agentSession(now func() time.Time) func(ev agentapi.SessionEvent) {
+	return func(ev agentapi.SessionEvent) {
+		rec := audit.Record{Time: now(), Actor: agentActor(ev.Workspace), Source: hostOf(ev.Remote),
+			Target: workspaceTarget(ev.Workspace), Outcome: audit.Success, Replica: rt.aud.replica}
+		if ev.Up {
+			rec.Action = actAgentConnect
+			rec.Details = audit.Details(map[string]any{"agent_version": ev.Version})
+		} else {
+			rec.Action = actAgentDrop
+			rec.Details = audit.Details(map[string]any{"duration_seconds": int64(ev.Duration / time.Second)})
+		}
+		rt.aud.add(rec)
+	}
+}
+
+// agentApply records an apply report: how many secrets ended in each
+// outcome, never paths' contents or values.
+func (rt *auditRuntime) agentApply(st store.Store, now func() time.Time) func(string, proto.ApplyReport) {
+	return func(workspaceID string, rep proto.ApplyReport) {
+		counts := map[string]any{}
+		for _, o := range rep.Outcomes {
+			n, _ := counts[o.Outcome].(int)
+			counts[o.Outcome] = n + 1
+		}
+		rec := audit.Record{Time: now(), Action: actAgentApply, Outcome: audit.Success, Replica: rt.aud.replica,
+			Actor:   audit.Actor{Kind: audit.ActorAgent, ID: workspaceID},
+			Target:  audit.Target{Kind: targetWorkspace, ID: workspaceID},
+			Details: audit.Details(map[string]any{"outcomes": counts, "warnings": len(rep.Warnings)})}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if ws, err := st.WorkspaceByID(ctx, workspaceID); err == nil {
+			rec.Actor, rec.Target = agentActor(ws), workspaceTarget(ws)
+		}
+		rt.aud.add(rec)
+	}
+}
+
+// auditAgentRefusals wraps the agents' endpoint: a refused connection
+// (no, a bad or a revoked token, a suspended owner, a protocol version
+// mismatch) leaves a record. 503s (too many agents connecting at once, or
+// shutting down) are load shedding, not access decisions, and are not
+// recorded.
+func (a *api) auditAgentRefusals(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &auditWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		if sw.status < 400 || sw.status == http.StatusServiceUnavailable {
+			return
+		}
+		rec := a.origin(r, actAgentRefused, requestID(r))
+		rec.Actor = audit.Actor{Kind: audit.ActorAgent}
+		rec.Target = audit.Target{Kind: targetWorkspace}
+		rec.Outcome = audit.Denied
+		switch sw.status {
+		case http.StatusUnauthorized:
+			rec.Reason = "missing, unknown, expired or rotated agent token"
+		case proto.StatusVersionMismatch:
+			rec.Reason = "agent protocol version mismatch"
+			rec.Details = audit.Details(map[string]any{"agent_protocol": truncate(r.Header.Get(proto.HeaderVersion), 32)})
+		default:
+			rec.Reason = http.StatusText(sw.status)
+		}
+		a.record(rec)
+	})
+}

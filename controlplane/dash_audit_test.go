@@ -1,0 +1,47 @@
+package controlplane
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestDashAuditPages: the audit log page lists and filters every record for
+// an admin, a member sees only the records about them on their activity
+// page, each row labels its cells (the narrow-screen layout) and a bad
+// filter is refused with an explanation.
+func TestDashAuditPages(t *testing.T) {
+	ts := newTestServer(t)
+	p := ts.setup()
+	ts.want(ts.do("POST", "/api/v2/users/me/secrets", p.alice, secretBody("deploy-key")), 201)
+	ts.want(ts.do("POST", "/api/v2/users/me/secrets", p.bob, secretBody("bobs-key")), 201)
+	ts.waitAudit(p.admin, 8)
+
+	admin := ts.browser()
+	admin.login("root")
+	page := wantPage(t, admin.get("/audit"), 200)
+	for _, want := range []string{`href="/audit" aria-current="page"`, "deploy-key", "bobs-key", `data-label="Actor"`,
+		`<code>secret.create</code>`, `id="filters"`, `name="actor"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("audit page lacks %s", want)
+		}
+	}
+	page = wantPage(t, admin.get("/audit?action=secret.*&target=bobs-key"), 200)
+	if !strings.Contains(page, "bobs-key") || strings.Contains(page, "deploy-key") || strings.Contains(page, "session.login") {
+		t.Errorf("filtered page shows other records")
+	}
+	page = wantPage(t, admin.get("/audit?outcome=maybe"), 400)
+	if !strings.Contains(page, "outcome") {
+		t.Errorf("bad filter page does not explain: %s", page)
+	}
+
+	alice := ts.browser()
+	alice.login("alice")
+	wantPage(t, alice.get("/audit"), 403)
+	page = wantPage(t, alice.get("/account/activity"), 200)
+	if !strings.Contains(page, "deploy-key") || strings.Contains(page, "bobs-key") || strings.Contains(page, `name="actor"`) {
+		t.Errorf("alice's activity page shows others' records or the actor filter")
+	}
+	if strings.Contains(page, canary) {
+		t.Fatal("a value on the activity page")
+	}
+}
