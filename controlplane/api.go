@@ -80,8 +80,8 @@ type api struct {
 
 	sshLive sshProxies // live SSH proxies, re-checked on notifications
 
-	logs *startlogs.Logs // startup logs (workspacelogs.go)
-	audit *auditor // the audit log's batcher (auditing.go); nil: not recorded
+	logs  *startlogs.Logs // startup logs (workspacelogs.go)
+	audit *auditor        // the audit log's batcher (auditing.go); nil: not recorded
 }
 
 // routes registers every REST route on mux. Patterns use Go's ServeMux
