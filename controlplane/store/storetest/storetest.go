@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"Closed", testClosed},
 	}
 	tests = append(tests, lifecycleTests...)
+	tests = append(tests, replicaLoadTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
