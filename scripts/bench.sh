@@ -18,23 +18,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AGENTS=${AGENTS:-15000}
-FLEET_AGENTS=3000 FLEET_BALANCERS=2 FLEET_SETTLE=60s fleet_only=false
+FLEET_AGENTS=3000 FLEET_BALANCERS=2 FLEET_SETTLE=60s FLEET_TIMEOUT=5m fleet_only=false
 for arg in "$@"; do
   case "$arg" in
-  --fleet-full) FLEET_AGENTS=30000 FLEET_BALANCERS=4 FLEET_SETTLE=150s ;;
+  --fleet-full) FLEET_AGENTS=30000 FLEET_BALANCERS=4 FLEET_SETTLE=150s FLEET_TIMEOUT=15m ;;
   --fleet-only) fleet_only=true ;;
   *) echo "bench.sh: unknown argument $arg (--fleet-full, --fleet-only)" >&2; exit 2 ;;
   esac
 done
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+# BENCH_KEEP=DIR keeps the JSON summaries and the progress log there.
+trap '[ -n "${BENCH_KEEP:-}" ] && mkdir -p "$BENCH_KEEP" && cp "$out"/*.json "$out"/progress.log "$BENCH_KEEP"/ 2>/dev/null; rm -rf "$out"' EXIT
 go build -o "$out/courier-load" ./cmd/courier-load
-load() { "$out/courier-load" "$@" 2>"$out/progress.log" >/dev/null || { tail -20 "$out/progress.log"; exit 1; }; }
+load() { "$out/courier-load" "$@" 2>>"$out/progress.log" >/dev/null || { tail -20 "$out/progress.log"; exit 1; }; }
 
 fleet() {
   echo "7/7 replicas: $FLEET_AGENTS agents, 3 replicas on their own PostgreSQL, $FLEET_BALANCERS haproxy; one replica killed and brought back; SSH fan-out 500 (50 at once)" >&2
   load -agents "$FLEET_AGENTS" -replicas 3 -balancers "$FLEET_BALANCERS" -dialers 200 -idle 20s \
-    -settle "$FLEET_SETTLE" -ssh-sessions 500 -ssh-concurrency 50 -timeout 5m -o "$out/replicas.json"
+    -settle "$FLEET_SETTLE" -ssh-sessions 500 -ssh-concurrency 50 -timeout "$FLEET_TIMEOUT" -o "$out/replicas.json"
 }
 if $fleet_only; then
   fleet

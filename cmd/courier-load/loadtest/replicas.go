@@ -20,8 +20,11 @@ type FleetResult struct {
 	Steady []ReplicaSteady `json:"steady"`
 	// Postgres is the database over the same idle time.
 	Postgres PostgresSteady `json:"postgres"`
-	Kill     *KillResult    `json:"kill,omitempty"`
-	Settle   *SettleResult  `json:"settle,omitempty"`
+	// ShardCPUSecsConnect is the shard processes' CPU time until every
+	// agent had applied once: the simulated agents share the machine.
+	ShardCPUSecsConnect float64       `json:"shard_cpu_seconds_connect"`
+	Kill                *KillResult   `json:"kill,omitempty"`
+	Settle              *SettleResult `json:"settle,omitempty"`
 }
 
 // ReplicaSteady is one replica with the fleet idle.
@@ -33,6 +36,9 @@ type ReplicaSteady struct {
 	// RSSPerAgentKiB is (RSS − base) / Agents.
 	RSSPerAgentKiB float64 `json:"rss_per_agent_kib"`
 	CPUPercentIdle float64 `json:"cpu_percent_idle"`
+	// CPUSecsConnect is its CPU time from setup's end until every agent
+	// had applied once.
+	CPUSecsConnect float64 `json:"cpu_seconds_connect"`
 }
 
 // PostgresSteady is PostgreSQL under the idle fleet.

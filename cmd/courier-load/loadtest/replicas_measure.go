@@ -60,6 +60,11 @@ func (fr *fleetRun) steady(ctx context.Context, res *FleetResult, base []serverS
 	if err != nil {
 		return err
 	}
+	for _, sp := range fr.shards {
+		if ps, err := readProc(sp.cmd.Process.Pid); err == nil {
+			res.ShardCPUSecsConnect += ps.CPUSecs
+		}
+	}
 	r.say(fmt.Sprintf("steady: holding the fleet idle for %s", r.cfg.Idle))
 	select {
 	case <-ctx.Done():
@@ -73,13 +78,14 @@ func (fr *fleetRun) steady(ctx context.Context, res *FleetResult, base []serverS
 		}
 		secs := s1.at.Sub(s0[i].at).Seconds()
 		rs := ReplicaSteady{Agents: s1.agents, RSSBaseBytes: base[i].proc.RSSBytes, RSSBytes: s1.proc.RSSBytes,
-			CPUPercentIdle: (s1.proc.CPUSecs - s0[i].proc.CPUSecs) / secs * 100}
+			CPUPercentIdle: (s1.proc.CPUSecs - s0[i].proc.CPUSecs) / secs * 100,
+			CPUSecsConnect: s0[i].proc.CPUSecs - base[i].proc.CPUSecs}
 		if s1.agents > 0 {
 			rs.RSSPerAgentKiB = float64(s1.proc.RSSBytes-base[i].proc.RSSBytes) / float64(s1.agents) / 1024
 		}
 		res.Steady = append(res.Steady, rs)
-		r.say(fmt.Sprintf("steady: replica %d holds %d agents, RSS %.0f MiB (%.1f KiB/agent), CPU %.1f%%",
-			i, rs.Agents, float64(rs.RSSBytes)/(1<<20), rs.RSSPerAgentKiB, rs.CPUPercentIdle))
+		r.say(fmt.Sprintf("steady: replica %d holds %d agents, RSS %.0f MiB (%.1f KiB/agent), CPU %.1f%% idle (%.1fs while the fleet connected)",
+			i, rs.Agents, float64(rs.RSSBytes)/(1<<20), rs.RSSPerAgentKiB, rs.CPUPercentIdle, rs.CPUSecsConnect))
 	}
 	pg1, err := fr.pg.stats(ctx)
 	if err != nil {
@@ -87,8 +93,8 @@ func (fr *fleetRun) steady(ctx context.Context, res *FleetResult, base []serverS
 	}
 	res.Postgres = PostgresSteady{pgStats: pg1, CPUSecsConnect: pg0.CPUSecs - pgBase.CPUSecs,
 		CPUPercentIdle: (pg1.CPUSecs - pg0.CPUSecs) / r.cfg.Idle.Seconds() * 100}
-	r.say(fmt.Sprintf("steady: PostgreSQL %d connections, %d processes, PSS %.0f MiB, CPU %.1f%% idle (%.1fs while the fleet connected)",
-		pg1.Connections, pg1.Processes, float64(pg1.PSSBytes)/(1<<20), res.Postgres.CPUPercentIdle, res.Postgres.CPUSecsConnect))
+	r.say(fmt.Sprintf("steady: PostgreSQL %d connections, %d processes, PSS %.0f MiB, CPU %.1f%% idle (%.1fs while the fleet connected; the shards %.1fs)",
+		pg1.Connections, pg1.Processes, float64(pg1.PSSBytes)/(1<<20), res.Postgres.CPUPercentIdle, res.Postgres.CPUSecsConnect, res.ShardCPUSecsConnect))
 	return nil
 }
 
