@@ -29,13 +29,14 @@ type balancer struct {
 // from idling out. leastconn sends a reconnecting agent to the replica
 // with the fewest connections from this balancer: after a replica is
 // back, reconnects (rebalancing, natural churn) fill it first. A replica
-// is checked on /readyz every 500 ms, and marked down at once on a
-// refused or failed connection seen in live traffic (observe layer4): a
-// killed replica has the fewest connections, and leastconn would
-// otherwise send every reconnecting agent to it until the checks fail.
-// A refused connection is retried on another replica (redispatch at every
-// retry, after haproxy's turn-around of min(timeout connect, 1 s)), so a
-// killed replica costs a retry, not an error.
+// is checked on /readyz every 500 ms and leaves after two failed checks;
+// a killed replica has the fewest connections, so until then leastconn
+// sends reconnecting agents to it: a refused connection is retried on
+// another replica (redispatch at every retry, after haproxy's turn-around
+// of min(timeout connect, 1 s)), so it costs a retry, not an error. No
+// "observe layer4 ... on-error mark-down": under a reconnect storm it
+// would take live replicas out on a few slow connects, and with all of
+// them out the balancer answers 503 to everyone.
 // maxconn is per balancer: each agent takes two descriptors (client and
 // server side).
 func haproxyConfig(listen string, maxconn int, replicas []string) string {
@@ -48,7 +49,7 @@ defaults
 	timeout client 60s
 	timeout server 60s
 	timeout tunnel 1h
-	timeout check 2s
+	timeout check 3s
 	retries 3
 	option redispatch 1
 frontend courier
@@ -58,7 +59,7 @@ backend replicas
 	balance leastconn
 	option httpchk GET /readyz
 	http-check expect status 200
-	default-server inter 500ms fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down maxconn %d
+	default-server inter 500ms fall 2 rise 2 maxconn %d
 `, maxconn, listen, maxconn)
 	for i, r := range replicas {
 		fmt.Fprintf(&b, "\tserver r%d %s check\n", i, r)

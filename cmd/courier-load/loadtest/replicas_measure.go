@@ -112,8 +112,12 @@ type KillResult struct {
 	Spread           Spread  `json:"spread"`
 	NotReapplied     int     `json:"not_reapplied"`
 	// SecretUpdates is one secret of every user changed just after the
-	// kill, through a balancer; UpdateErrors how many failed.
+	// kill, through a balancer, each tried up to 5 times a second apart
+	// (as an operator would retry a 503): UpdateRetries counts the failed
+	// attempts, UpdateErrors the updates that never succeeded, and
+	// UpdateKinds the failed attempts by kind.
 	SecretUpdates int            `json:"secret_updates"`
+	UpdateRetries int            `json:"update_retries"`
 	UpdateErrors  int            `json:"update_errors"`
 	UpdateKinds   map[string]int `json:"update_error_kinds,omitempty"`
 	UpdateSecs    float64        `json:"update_seconds"`
@@ -148,9 +152,10 @@ func (fr *fleetRun) killOne(ctx context.Context) (KillResult, error) {
 	fr.replicas[res.Replica].kill()
 
 	t := time.Now()
-	res.SecretUpdates, res.UpdateErrors, res.UpdateKinds = fr.changeOneSecretEach(ctx)
+	res.SecretUpdates, res.UpdateRetries, res.UpdateErrors, res.UpdateKinds = fr.changeOneSecretEach(ctx)
 	res.UpdateSecs = time.Since(t).Seconds()
-	r.say(fmt.Sprintf("kill: changed one secret of each of %d users in %.1fs, %d errors", res.SecretUpdates, res.UpdateSecs, res.UpdateErrors))
+	r.say(fmt.Sprintf("kill: changed one secret of each of %d users in %.1fs, %d failed attempts %v, %d never succeeded",
+		res.SecretUpdates, res.UpdateSecs, res.UpdateRetries, res.UpdateKinds, res.UpdateErrors))
 
 	var last merged
 	seen := false
@@ -181,6 +186,7 @@ func (fr *fleetRun) killOne(ctx context.Context) (KillResult, error) {
 // passes.
 func (fr *fleetRun) waitOutage(ctx context.Context, cond func(merged) bool) error {
 	deadline := time.Now().Add(fr.r.cfg.Timeout)
+	lastSay := time.Now()
 	for {
 		m, err := fr.shards.callAll(opOutage)
 		if err != nil {
@@ -188,6 +194,11 @@ func (fr *fleetRun) waitOutage(ctx context.Context, cond func(merged) bool) erro
 		}
 		if cond(m) {
 			return nil
+		}
+		if time.Since(lastSay) > 5*time.Second {
+			lastSay = time.Now()
+			fr.r.say(fmt.Sprintf("kill: %d lost, %d re-applied, %d not yet; %d agents without the change; errors %v",
+				m.Lost, len(m.ReappliedAt), m.NotReapplied, m.StaleRevision, m.Errors))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("timed out after %s waiting for the killed replica's agents to re-apply (%d lost, %d not re-applied, %d without the change)",
@@ -202,8 +213,8 @@ func (fr *fleetRun) waitOutage(ctx context.Context, cond func(merged) bool) erro
 }
 
 // changeOneSecretEach gives the first secret of every user a new value,
-// through the first balancer, 16 at a time.
-func (fr *fleetRun) changeOneSecretEach(ctx context.Context) (n, errs int, kinds map[string]int) {
+// through the first balancer, 16 at a time, each tried up to 5 times.
+func (fr *fleetRun) changeOneSecretEach(ctx context.Context) (n, retries, errs int, kinds map[string]int) {
 	kinds = map[string]int{}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
@@ -214,19 +225,34 @@ func (fr *fleetRun) changeOneSecretEach(ctx context.Context) (n, errs int, kinds
 		u.mu.Unlock()
 		g.Go(func() error {
 			v := "value-" + randomHex(32)
-			_, err := u.api.UpdateSecret(gctx, "me", name, client.UpdateSecretRequest{Value: &v})
+			var err error
+			for try := range 5 {
+				if try > 0 {
+					select {
+					case <-gctx.Done():
+						return nil
+					case <-time.After(time.Second):
+					}
+				}
+				if _, err = u.api.UpdateSecret(gctx, "me", name, client.UpdateSecretRequest{Value: &v}); err == nil {
+					break
+				}
+				mu.Lock()
+				retries++
+				kinds[apiKind(err)]++
+				mu.Unlock()
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			n++
 			if err != nil {
 				errs++
-				kinds[apiKind(err)]++
 			}
 			return nil
 		})
 	}
 	_ = g.Wait()
-	return n, errs, kinds
+	return n, retries, errs, kinds
 }
 
 // SettleResult is the distribution of agents over the replicas after the
