@@ -7,6 +7,8 @@
 #   scripts/bench.sh --fleet-full   # the replica scenario in full: 30,000 agents, 3 replicas,
 #                                   # 4 haproxy (~6 minutes, ~4 GiB of RAM)
 #   scripts/bench.sh --fleet-only   # the replica scenario alone (with or without --fleet-full)
+#   FLEET_AGENTS=12000 scripts/bench.sh --fleet-only   # another size (also FLEET_BALANCERS,
+#                                   # FLEET_SETTLE, FLEET_TIMEOUT)
 #
 # The replica scenario (courier-load --replicas) starts its own PostgreSQL
 # cluster (fsync on), the replicas on it and haproxy in front; it needs
@@ -18,7 +20,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AGENTS=${AGENTS:-15000}
-FLEET_AGENTS=3000 FLEET_BALANCERS=2 FLEET_SETTLE=60s FLEET_TIMEOUT=5m fleet_only=false
+FLEET_AGENTS=${FLEET_AGENTS:-3000} FLEET_BALANCERS=${FLEET_BALANCERS:-2} FLEET_SETTLE=${FLEET_SETTLE:-60s}
+FLEET_TIMEOUT=${FLEET_TIMEOUT:-5m} fleet_only=false
 for arg in "$@"; do
   case "$arg" in
   --fleet-full) FLEET_AGENTS=30000 FLEET_BALANCERS=4 FLEET_SETTLE=150s FLEET_TIMEOUT=15m ;;

@@ -62,8 +62,9 @@ type fleetRun struct {
 }
 
 // runFleet runs the replica scenario (see FleetConfig): PostgreSQL, the
-// replicas, the balancers, the setup, the shards; then steady, a replica
-// killed and brought back, the distribution settling, and SSH fan-out.
+// replicas, the balancers, the setup, the shards; then steady, SSH
+// fan-out, a replica killed and brought back, and the distribution
+// settling.
 func (r *Runner) runFleet(ctx context.Context, sum Summary) (_ Summary, err error) {
 	cfg := r.cfg
 	fr := &fleetRun{r: r}
@@ -140,6 +141,16 @@ func (r *Runner) runFleet(ctx context.Context, sum Summary) (_ Summary, err erro
 	if err := fr.steady(ctx, res, base, pg0); err != nil {
 		return fr.finish(sum, res), err
 	}
+	if cfg.SSHSessions > 0 {
+		// While the fleet is steady: during a rebalance a session to an
+		// agent that is being moved fails (it is between replicas for
+		// about a second), as at any reconnect.
+		ssh, err := r.sshFanOut(ctx)
+		sum.SSH = &ssh
+		if err != nil {
+			return fr.finish(sum, res), err
+		}
+	}
 	kill, err := fr.killOne(ctx)
 	res.Kill = &kill
 	if err != nil {
@@ -149,13 +160,6 @@ func (r *Runner) runFleet(ctx context.Context, sum Summary) (_ Summary, err erro
 	res.Settle = &settle
 	if err != nil {
 		return fr.finish(sum, res), err
-	}
-	if cfg.SSHSessions > 0 {
-		ssh, err := r.sshFanOut(ctx)
-		sum.SSH = &ssh
-		if err != nil {
-			return fr.finish(sum, res), err
-		}
 	}
 	return fr.finish(sum, res), nil
 }
