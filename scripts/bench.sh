@@ -49,18 +49,18 @@ table(fleet_rows(sys.argv[1]))
 PY
   exit 0
 fi
-echo "1/6 one agent, control plane down 10 s, three times" >&2
+echo "1/7 one agent, control plane down 10 s, three times" >&2
 load -agents 1 -scenarios restart,restart,restart -down 10s -o "$out/outage.json"
-echo "2/6 $AGENTS agents: steady (20 s idle) and one restart" >&2
+echo "2/7 $AGENTS agents: steady (20 s idle) and one restart" >&2
 load -agents "$AGENTS" -dialers 200 -scenarios steady,restart -idle 20s -timeout 3m -o "$out/fleet.json"
-echo "3/6 2,000 agents: churn (10 s) and SSH fan-out (500 sessions, 50 at once)" >&2
+echo "3/7 2,000 agents: churn (10 s) and SSH fan-out (500 sessions, 50 at once)" >&2
 load -agents 2000 -scenarios churn,ssh -churn 10s -ssh-sessions 500 -ssh-concurrency 50 -o "$out/churn.json"
-echo "4/6 API create+list+delete, 100 clients" >&2
+echo "4/7 API create+list+delete, 100 clients" >&2
 go test -run '^$' -bench 'CreateList$' -benchtime 3000x ./controlplane/ >"$out/api.txt"
 go test -run '^$' -bench 'CreateListAt3300$' -benchtime 9000x ./controlplane/ >"$out/api3000.txt"
-echo "5/6 apply of 50 files vs serial baseline" >&2
+echo "5/7 apply of 50 files vs serial baseline" >&2
 go test -run '^$' -bench ApplyRatio -benchtime 100x ./inject/ >"$out/apply.txt"
-echo "6/6 ssh ws true through Courier vs OpenSSH sshd (skipped without sshd or root)" >&2
+echo "6/7 ssh ws true through Courier vs OpenSSH sshd (skipped without sshd or root)" >&2
 go test -run '^$' -bench BenchmarkSSHTrueVsOpenSSH -benchtime 20x ./cmd/courier-agent/ >"$out/sshtrue.txt"
 fleet
 
