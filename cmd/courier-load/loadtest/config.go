@@ -1,9 +1,11 @@
 // Package loadtest simulates a fleet of Courier agents against one control
-// plane and measures it: connect, fetch and apply latencies, errors by kind,
-// the control plane's memory and CPU per connected agent, and its behaviour
-// through a restart, under secret churn and under SSH fan-out. Every
-// simulated agent speaks the real protocol with the agent/conn client and
-// applies with inject and filewriter (on an in-memory filesystem).
+// plane, or against replicas on PostgreSQL behind haproxy, and measures
+// it: connect, fetch and apply latencies, errors by kind, the control
+// plane's memory and CPU per connected agent, and its behaviour through a
+// restart, under secret churn, under SSH fan-out, and when a replica is
+// killed. Every simulated agent speaks the real protocol with the
+// agent/conn client and applies with inject and filewriter (on an
+// in-memory filesystem).
 //
 // It is the engine of cmd/courier-load. It talks to loopback addresses only
 // and is bounded in agents and time.

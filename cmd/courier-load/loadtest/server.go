@@ -36,12 +36,15 @@ const (
 	envRebalance     = "COURIER_LOAD_REBALANCE_INTERVAL"
 )
 
-// ServeChild runs the control plane when this process is the child the
-// load tool started (it re-executes itself), and reports whether it was.
-// The child is what `courier server` runs — controlplane.New and Run on
-// SQLite — with the lowest bcrypt cost, so that creating the fleet's users
-// does not dominate the setup, and optionally net/http/pprof on a second
-// loopback address. It returns when SIGTERM or SIGINT ends ctx.
+// ServeChild runs the child the load tool started (it re-executes itself)
+// when this process is one, and reports whether it was: a control plane,
+// or a shard of the replica scenario's agents (shard.go). The control
+// plane is what `courier server` runs — controlplane.New and Run, on
+// SQLite, or on PostgreSQL as one of several replicas — with the lowest
+// bcrypt cost, so that creating the fleet's users does not dominate the
+// setup, and optionally net/http/pprof on a second loopback address. It
+// returns when SIGTERM or SIGINT ends ctx (a shard also when its stdin
+// closes).
 func ServeChild(ctx context.Context) (bool, error) {
 	switch os.Getenv(envChild) {
 	case "serve":
