@@ -164,8 +164,12 @@ func (a *simAgent) serve(ctx context.Context, env *fleetEnv, s *conn.Session, re
 	for _, o := range rep.Outcomes {
 		po := proto.Outcome{Secret: o.Name, Path: o.Path, EnvName: o.EnvName, Outcome: o.Outcome, Winner: o.Winner,
 			InPlace: o.InPlace}
-		if o.Err != nil {
+		// A write cut short because the run is ending (the agents'
+		// context) is not a failure of the control plane.
+		if o.Err != nil && ctx.Err() == nil {
 			env.errs.add("apply_outcome_failed")
+		}
+		if o.Err != nil {
 			po.Error = o.Err.Error()
 		}
 		pr.Outcomes = append(pr.Outcomes, po)
