@@ -105,8 +105,8 @@ func TestShardProtocol(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fin.Apply.N < 12 || fin.Connect.N < 12 || fin.Errors["session_lost"] != 6 {
-		t.Fatalf("final: %d applies, %d connects, errors %v; want 12, 12 and 6 sessions lost", fin.Apply.N, fin.Connect.N, fin.Errors)
+	if fin.Apply.N < 12 || fin.Connect.N < 12 || fin.Errors["session_lost"] < 6 {
+		t.Fatalf("final: %d applies, %d connects, errors %v; want at least 12, 12 and 6 sessions lost", fin.Apply.N, fin.Connect.N, fin.Errors)
 	}
 	_ = inW.Close()
 	select {
