@@ -66,6 +66,7 @@ var serverEnv = []envBinding{
 	{"encryption-key-file", "COURIER_ENCRYPTION_KEY_FILE"},
 	{"advertise-url", "COURIER_ADVERTISE_URL"},
 	{"replica-secret-file", "COURIER_REPLICA_SECRET_FILE"},
+	{"rebalance-interval", "COURIER_REBALANCE_INTERVAL"},
 	{"disable-secret-file-path", "COURIER_DISABLE_SECRET_FILE_PATH"},
 	{"trusted-proxies", "COURIER_TRUSTED_PROXIES"},
 	{"max-token-lifetime", "COURIER_MAX_TOKEN_LIFETIME"},
@@ -129,6 +130,8 @@ SSH session arriving at one replica is relayed to the one holding the agent.`,
 		"this replica's base URL as the other replicas reach it (http://10.0.0.5:8080), for relaying SSH to agents it holds")
 	fs.StringVar(&cfg.ReplicaSecretFile, "replica-secret-file", "",
 		"file with the secret (32+ bytes) replicas share to authenticate relayed SSH; without it nothing is relayed")
+	fs.DurationVar(&cfg.RebalanceInterval, "rebalance-interval", cfg.RebalanceInterval,
+		"how often a replica holding clearly more than its share of agents asks a few to reconnect elsewhere; negative: never")
 	fs.BoolVar(&cfg.DisableSecretFilePath, "disable-secret-file-path", false,
 		"refuse file targets and deliver secrets as env vars only")
 	fs.StringVar(&trustedProxies, "trusted-proxies", "",

@@ -35,6 +35,8 @@ type agentServer interface {
 	Connected() int
 	// RecordConnections records every agent it holds as connected again.
 	RecordConnections(ctx context.Context) error
+	// ShedOne asks one agent to reconnect (rebalancing); false if none.
+	ShedOne() bool
 	// WatchSecrets tells connected agents of the changes sub delivers,
 	// until ctx ends.
 	WatchSecrets(ctx context.Context, sub notify.Subscription) error

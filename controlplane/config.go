@@ -54,6 +54,12 @@ type Config struct {
 	// treat it as gone (its agents marked disconnected, nothing relayed to
 	// it). Default 30s; more than HeartbeatInterval.
 	ReplicaTTL time.Duration
+	// RebalanceInterval is how often the replica compares the agents it
+	// holds with its share (connected agents over live replicas) and,
+	// holding clearly more, asks a few to reconnect so the load balancer
+	// sends them elsewhere (controlplane/rebalance). Default 10s; negative
+	// turns it off.
+	RebalanceInterval time.Duration
 	// TLSCert and TLSKey are PEM files; both set serves HTTPS, both empty
 	// serves plain HTTP (behind a TLS-terminating proxy). Default "".
 	TLSCert string
@@ -133,6 +139,7 @@ func DefaultConfig() Config {
 		LoginThrottle:     DefaultLoginThrottle(),
 		HeartbeatInterval: 5 * time.Second,
 		ReplicaTTL:        30 * time.Second,
+		RebalanceInterval: 10 * time.Second,
 	}
 }
 

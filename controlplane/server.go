@@ -207,7 +207,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.registerReplica(ctx)
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); s.heartbeat(s.base) }()
-	defer func() { s.cancelBase(); <-hbDone; s.unregisterReplica() }()
+	rbDone := make(chan struct{})
+	go func() { defer close(rbDone); s.rebalanceAgents(s.base) }()
+	defer func() { s.cancelBase(); <-hbDone; <-rbDone; s.unregisterReplica() }()
 	if !s.sealer.Encrypted() {
 		s.log.Warn("no encryption key configured: secret values are stored unencrypted in the database; " +
 			"set --encryption-key-file to seal them at rest")

@@ -2,7 +2,17 @@
 # Reruns the figures of BENCHMARKS.md and prints them as one table.
 #
 #   scripts/bench.sh                # the full set (15,000 agents: ~4 minutes, ~1.5 GiB of RAM)
+#                                   # and the replica scenario's small form (3,000 agents)
 #   AGENTS=2000 scripts/bench.sh    # a smaller fleet
+#   scripts/bench.sh --fleet-full   # the replica scenario in full: 30,000 agents, 3 replicas,
+#                                   # 4 haproxy (~6 minutes, ~4 GiB of RAM)
+#   scripts/bench.sh --fleet-only   # the replica scenario alone (with or without --fleet-full)
+#   FLEET_AGENTS=12000 scripts/bench.sh --fleet-only   # another size (also FLEET_BALANCERS,
+#                                   # FLEET_SETTLE, FLEET_TIMEOUT)
+#
+# The replica scenario (courier-load --replicas) starts its own PostgreSQL
+# cluster (fsync on), the replicas on it and haproxy in front; it needs
+# Debian's postgresql and haproxy packages, and root or the postgres user.
 #
 # Loopback only. Every run starts its own control plane in a temporary
 # directory and removes it. Needs Go and python3 (to read the JSON); the SSH
@@ -10,27 +20,54 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AGENTS=${AGENTS:-15000}
+FLEET_AGENTS=${FLEET_AGENTS:-3000} FLEET_BALANCERS=${FLEET_BALANCERS:-2} FLEET_SETTLE=${FLEET_SETTLE:-60s}
+FLEET_TIMEOUT=${FLEET_TIMEOUT:-5m} fleet_only=false
+for arg in "$@"; do
+  case "$arg" in
+  --fleet-full) FLEET_AGENTS=30000 FLEET_BALANCERS=4 FLEET_SETTLE=150s FLEET_TIMEOUT=15m ;;
+  --fleet-only) fleet_only=true ;;
+  *) echo "bench.sh: unknown argument $arg (--fleet-full, --fleet-only)" >&2; exit 2 ;;
+  esac
+done
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+# BENCH_KEEP=DIR keeps the JSON summaries and the progress log there.
+trap '[ -n "${BENCH_KEEP:-}" ] && mkdir -p "$BENCH_KEEP" && cp "$out"/*.json "$out"/progress.log "$BENCH_KEEP"/ 2>/dev/null; rm -rf "$out"' EXIT
 go build -o "$out/courier-load" ./cmd/courier-load
-load() { "$out/courier-load" "$@" 2>"$out/progress.log" >/dev/null || { tail -20 "$out/progress.log"; exit 1; }; }
+load() { "$out/courier-load" "$@" 2>>"$out/progress.log" >/dev/null || { tail -20 "$out/progress.log"; exit 1; }; }
 
-echo "1/6 one agent, control plane down 10 s, three times" >&2
+fleet() {
+  echo "7/7 replicas: $FLEET_AGENTS agents, 3 replicas on their own PostgreSQL, $FLEET_BALANCERS haproxy; one replica killed and brought back; SSH fan-out 500 (50 at once)" >&2
+  load -agents "$FLEET_AGENTS" -replicas 3 -balancers "$FLEET_BALANCERS" -dialers 200 -idle 20s \
+    -settle "$FLEET_SETTLE" -ssh-sessions 500 -ssh-concurrency 50 -timeout "$FLEET_TIMEOUT" -o "$out/replicas.json"
+}
+if $fleet_only; then
+  fleet
+  python3 - "$out" <<'PY'
+import sys; sys.path.insert(0, "scripts")
+from bench_fleet import fleet_rows, table
+table(fleet_rows(sys.argv[1]))
+PY
+  exit 0
+fi
+echo "1/7 one agent, control plane down 10 s, three times" >&2
 load -agents 1 -scenarios restart,restart,restart -down 10s -o "$out/outage.json"
-echo "2/6 $AGENTS agents: steady (20 s idle) and one restart" >&2
+echo "2/7 $AGENTS agents: steady (20 s idle) and one restart" >&2
 load -agents "$AGENTS" -dialers 200 -scenarios steady,restart -idle 20s -timeout 3m -o "$out/fleet.json"
-echo "3/6 2,000 agents: churn (10 s) and SSH fan-out (500 sessions, 50 at once)" >&2
+echo "3/7 2,000 agents: churn (10 s) and SSH fan-out (500 sessions, 50 at once)" >&2
 load -agents 2000 -scenarios churn,ssh -churn 10s -ssh-sessions 500 -ssh-concurrency 50 -o "$out/churn.json"
-echo "4/6 API create+list+delete, 100 clients" >&2
+echo "4/7 API create+list+delete, 100 clients" >&2
 go test -run '^$' -bench 'CreateList$' -benchtime 3000x ./controlplane/ >"$out/api.txt"
 go test -run '^$' -bench 'CreateListAt3300$' -benchtime 9000x ./controlplane/ >"$out/api3000.txt"
-echo "5/6 apply of 50 files vs serial baseline" >&2
+echo "5/7 apply of 50 files vs serial baseline" >&2
 go test -run '^$' -bench ApplyRatio -benchtime 100x ./inject/ >"$out/apply.txt"
-echo "6/6 ssh ws true through Courier vs OpenSSH sshd (skipped without sshd or root)" >&2
+echo "6/7 ssh ws true through Courier vs OpenSSH sshd (skipped without sshd or root)" >&2
 go test -run '^$' -bench BenchmarkSSHTrueVsOpenSSH -benchtime 20x ./cmd/courier-agent/ >"$out/sshtrue.txt"
+fleet
 
 python3 - "$out" "$AGENTS" <<'PY'
 import json, re, sys
+sys.path.insert(0, "scripts")
+from bench_fleet import fleet_rows, table
 out, agents = sys.argv[1], sys.argv[2]
 o = json.load(open(f"{out}/outage.json"))
 f = json.load(open(f"{out}/fleet.json"))
@@ -60,10 +97,5 @@ rows = [
     ("apply 50 files / 200 KiB vs serial baseline", metric(app, "ratio"), "<= 0.5"),
     ("ssh ws true: Courier vs OpenSSH sshd on loopback", f'{metric(sst, "ratio")} ({metric(sst, "courier-ms/op")} / {metric(sst, "sshd-ms/op")} ms)' if "ratio" in sst else "skipped (no sshd or not root)", "<= 0.2"),
 ]
-w = max(len(a) for a, _, _ in rows)
-v = max(len(b) for _, b, _ in rows)
-print(f'{"figure":<{w}} | {"measured":<{v}} | target')
-print(f'{"-"*w}-|-{"-"*v}-|-------')
-for a, b, t in rows:
-    print(f"{a:<{w}} | {b:<{v}} | {t}")
+table(rows + fleet_rows(out))
 PY

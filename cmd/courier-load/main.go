@@ -1,5 +1,6 @@
 // Command courier-load simulates a fleet of Courier agents against one
-// control plane and prints what it measured as JSON (see package
+// control plane, or several replicas behind haproxy (--replicas), and
+// prints what it measured as JSON (see package
 // cmd/courier-load/loadtest and BENCHMARKS.md). It only wires flags to the engine.
 package main
 
@@ -36,7 +37,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	cfg := loadtest.DefaultConfig()
 	fs := flag.NewFlagSet("courier-load", flag.ContinueOnError)
-	fs.IntVar(&cfg.Agents, "agents", cfg.Agents, "agents to simulate (at most 19000)")
+	fs.IntVar(&cfg.Agents, "agents", cfg.Agents, "agents to simulate (at most 19000 on one server, 100000 with --replicas)")
 	fs.IntVar(&cfg.AgentsPerUser, "agents-per-user", cfg.AgentsPerUser, "workspaces owned by each simulated user")
 	fs.IntVar(&cfg.SecretsPerUser, "secrets-per-user", cfg.SecretsPerUser, "secrets each user starts with")
 	scenarios := fs.String("scenarios", strings.Join(cfg.Scenarios, ","), "comma-separated, in order: steady, restart, churn, ssh")
@@ -52,6 +53,11 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.URL, "url", "", "target a running control plane on loopback instead of starting one")
 	fs.StringVar(&cfg.AdminUser, "admin-user", "", "with --url: an admin's username")
 	adminPassFile := fs.String("admin-password-file", "", "with --url: file holding the admin's password")
+	fs.IntVar(&cfg.Fleet.Replicas, "replicas", 0, "run the replica scenario with this many control planes on their own PostgreSQL (0: off)")
+	fs.IntVar(&cfg.Fleet.Balancers, "balancers", cfg.Fleet.Balancers, "replicas: haproxy instances, each in front of every replica")
+	fs.IntVar(&cfg.Fleet.ShardAgents, "shard-agents", cfg.Fleet.ShardAgents, "replicas: agents per shard process")
+	fs.DurationVar(&cfg.Fleet.Settle, "settle", cfg.Fleet.Settle, "replicas: how long to watch the distribution after the killed replica is back")
+	fs.DurationVar(&cfg.Fleet.RebalanceInterval, "rebalance-interval", 0, "replicas: the replicas' --rebalance-interval (0: their default)")
 	out := fs.String("o", "", "also write the JSON summary to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

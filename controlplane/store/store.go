@@ -314,6 +314,11 @@ type Store interface {
 	// RemoveReplica unregisters replica id (nothing if it is not
 	// registered).
 	RemoveReplica(ctx context.Context, id string) error
+	// ConnectedAgentsByReplica returns, for every registered replica whose
+	// heartbeat is not before liveSince, how many agents it holds
+	// connected (0 for one holding none): what a replica compares its own
+	// load with to rebalance (controlplane/rebalance).
+	ConnectedAgentsByReplica(ctx context.Context, liveSince time.Time) (map[string]int, error)
 
 	// UpdateUser reads user id inside a write transaction, calls fn with it
 	// and stores what fn left in Role, SuspendedAt, PasswordHash, Email,

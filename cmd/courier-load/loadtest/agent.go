@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,9 +35,21 @@ type simAgent struct {
 	user      *simUser
 	writer    *filewriter.Writer
 
+	// url is the control plane (or balancer) this agent dials; "" is
+	// fleetEnv.url.
+	url string
+
 	applies   atomic.Int64 // completed applies
 	lastApply atomic.Int64 // UnixNano of the last completed apply
 	idle      atomic.Bool  // applied and waiting on its session
+	// losses counts sessions lost (not ended by the run); seenRevision is
+	// the newest secrets revision the agent applied or was told of by a
+	// change notice.
+	losses       atomic.Int64
+	seenRevision atomic.Int64
+	// mark is the state at the replica scenario's mark (see shard.go);
+	// only the shard's command loop touches it.
+	mark agentMark
 
 	// mu guards sess.
 	mu   sync.Mutex
@@ -85,7 +98,11 @@ func (a *simAgent) run(ctx context.Context, env *fleetEnv, started func()) error
 	loop, err := conn.NewLoop(conn.LoopConfig{
 		Dial: func(ctx context.Context) (*conn.Session, error) {
 			t := time.Now()
-			s, err := conn.Dial(ctx, conn.Config{URL: env.url, Token: a.token, AgentVersion: "courier-load"})
+			url := a.url
+			if url == "" {
+				url = env.url
+			}
+			s, err := conn.Dial(ctx, conn.Config{URL: url, Token: a.token, AgentVersion: "courier-load"})
 			if err != nil {
 				if ctx.Err() == nil {
 					env.errs.add(dialKind(err))
@@ -101,6 +118,9 @@ func (a *simAgent) run(ctx context.Context, env *fleetEnv, started func()) error
 			err := a.serve(ctx, env, s, release)
 			if err != nil && ctx.Err() == nil {
 				env.errs.add(serveKind(err))
+				if errors.Is(err, errSessionLost) {
+					a.losses.Add(1)
+				}
 			}
 			return err
 		},
@@ -144,8 +164,12 @@ func (a *simAgent) serve(ctx context.Context, env *fleetEnv, s *conn.Session, re
 	for _, o := range rep.Outcomes {
 		po := proto.Outcome{Secret: o.Name, Path: o.Path, EnvName: o.EnvName, Outcome: o.Outcome, Winner: o.Winner,
 			InPlace: o.InPlace}
-		if o.Err != nil {
+		// A write cut short because the run is ending (the agents'
+		// context) is not a failure of the control plane.
+		if o.Err != nil && ctx.Err() == nil {
 			env.errs.add("apply_outcome_failed")
+		}
+		if o.Err != nil {
 			po.Error = o.Err.Error()
 		}
 		pr.Outcomes = append(pr.Outcomes, po)
@@ -154,6 +178,7 @@ func (a *simAgent) serve(ctx context.Context, env *fleetEnv, s *conn.Session, re
 		return fmt.Errorf("%w: %w", errReport, err)
 	}
 	env.apply.add(time.Since(t))
+	a.seeRevision(resp.Revision)
 	a.lastApply.Store(time.Now().UnixNano())
 	if a.applies.Add(1) == 1 {
 		env.firstApplied.Add(1)
@@ -190,12 +215,18 @@ func (a *simAgent) serve(ctx context.Context, env *fleetEnv, s *conn.Session, re
 				kind = proto.StreamSSH
 			}
 			if kind != proto.StreamSSH {
-				// A change notice (live file refresh) or another kind:
-				// read to its end and dropped, as no simulated workspace
-				// opted into live refresh.
+				// A change notice or another kind: read to its end. No
+				// simulated workspace opted into live refresh, so nothing
+				// is re-applied; a notice's revision is remembered (the
+				// replica scenario checks that a change reached every
+				// agent).
 				go func() {
-					_, _ = io.Copy(io.Discard, io.LimitReader(st, 1<<16))
+					b, _ := io.ReadAll(io.LimitReader(st, proto.MaxSecretsChangedBytes))
 					_ = st.Close()
+					var m proto.SecretsChanged
+					if kind == proto.StreamSecretsChanged && json.Unmarshal(b, &m) == nil {
+						a.seeRevision(m.Revision)
+					}
 				}()
 				continue
 			}
@@ -210,6 +241,16 @@ func (a *simAgent) serve(ctx context.Context, env *fleetEnv, s *conn.Session, re
 	case <-s.Done():
 		<-accepted
 		return fmt.Errorf("%w: %v", errSessionLost, s.Err())
+	}
+}
+
+// seeRevision records rev if it is newer than the newest seen.
+func (a *simAgent) seeRevision(rev int64) {
+	for {
+		cur := a.seenRevision.Load()
+		if rev <= cur || a.seenRevision.CompareAndSwap(cur, rev) {
+			return
+		}
 	}
 }
 

@@ -1,9 +1,11 @@
 // Package loadtest simulates a fleet of Courier agents against one control
-// plane and measures it: connect, fetch and apply latencies, errors by kind,
-// the control plane's memory and CPU per connected agent, and its behaviour
-// through a restart, under secret churn and under SSH fan-out. Every
-// simulated agent speaks the real protocol with the agent/conn client and
-// applies with inject and filewriter (on an in-memory filesystem).
+// plane, or against replicas on PostgreSQL behind haproxy, and measures
+// it: connect, fetch and apply latencies, errors by kind, the control
+// plane's memory and CPU per connected agent, and its behaviour through a
+// restart, under secret churn, under SSH fan-out, and when a replica is
+// killed. Every simulated agent speaks the real protocol with the
+// agent/conn client and applies with inject and filewriter (on an
+// in-memory filesystem).
 //
 // It is the engine of cmd/courier-load. It talks to loopback addresses only
 // and is bounded in agents and time.
@@ -79,20 +81,57 @@ type Config struct {
 	// Exe is the program re-executed as the control plane child (see
 	// ServeChild). Default the running executable.
 	Exe string
+	// Fleet, when Fleet.Replicas is not 0, runs the replica scenario
+	// instead of Scenarios (see fleet_scenario.go). Default off.
+	Fleet FleetConfig
 }
+
+// FleetConfig is the replica scenario: its own PostgreSQL, Replicas
+// control planes on it, Balancers haproxy instances each in front of all
+// of them, and the agents sharded over processes of at most ShardAgents.
+type FleetConfig struct {
+	// Replicas is how many control planes share the database: 0 (off) or
+	// 2..MaxReplicas. Default 0.
+	Replicas int
+	// Balancers is how many haproxy instances the agents are split over.
+	// Default 1.
+	Balancers int
+	// ShardAgents bounds the agents one process simulates. Default 10,000.
+	ShardAgents int
+	// Settle is how long the distribution of agents over the replicas is
+	// watched after the killed replica is back. Default 60s.
+	Settle time.Duration
+	// RebalanceInterval is passed to every replica (see
+	// controlplane.Config.RebalanceInterval). Default 0: the replica's.
+	RebalanceInterval time.Duration
+}
+
+// Bounds of the replica scenario, from the 20,000 descriptors a process
+// may hold here: a balancer holds two per agent, a replica one per agent
+// (and must take a killed one's share).
+const (
+	MaxReplicas        = 5
+	MaxBalancers       = 8
+	MaxFleetAgents     = 100000
+	maxAgentsPerLB     = 9000
+	maxAgentsPerServer = 18000
+)
 
 // DefaultConfig returns a Config with every default filled.
 func DefaultConfig() Config {
 	return Config{Agents: 100, AgentsPerUser: 50, SecretsPerUser: 4,
 		Scenarios: []string{ScenarioSteady, ScenarioRestart}, Dialers: 50, SetupWorkers: 16,
 		Idle: 10 * time.Second, Churn: 10 * time.Second, ChurnWritesPerSec: 20,
-		SSHSessions: 200, SSHConcurrency: 50, Timeout: 2 * time.Minute}
+		SSHSessions: 200, SSHConcurrency: 50, Timeout: 2 * time.Minute,
+		Fleet: FleetConfig{Balancers: 1, ShardAgents: 10000, Settle: time.Minute}}
 }
 
 // Validate reports whether c is usable.
 func (c Config) Validate() error {
 	bad := func(f string, a ...any) error { return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(f, a...)) }
 	switch {
+	case c.Fleet.Replicas != 0:
+		return c.Fleet.validate(c)
 	case c.Agents < 1 || c.Agents > MaxAgents:
 		return bad("agents must be 1..%d, got %d", MaxAgents, c.Agents)
 	case c.AgentsPerUser < 1:
@@ -137,4 +176,39 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validate checks the replica scenario's part of c (and the common fields
+// it uses).
+func (f FleetConfig) validate(c Config) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case f.Replicas < 2 || f.Replicas > MaxReplicas:
+		return bad("replicas must be 0 (off) or 2..%d, got %d", MaxReplicas, f.Replicas)
+	case f.Balancers < 1 || f.Balancers > MaxBalancers:
+		return bad("balancers must be 1..%d, got %d", MaxBalancers, f.Balancers)
+	case f.ShardAgents < 1 || f.ShardAgents > MaxAgents:
+		return bad("agents per shard must be 1..%d, got %d", MaxAgents, f.ShardAgents)
+	case c.Agents < 1 || c.Agents > MaxFleetAgents:
+		return bad("agents must be 1..%d with replicas, got %d", MaxFleetAgents, c.Agents)
+	case (c.Agents+f.Balancers-1)/f.Balancers > maxAgentsPerLB:
+		return bad("%d agents over %d balancers is more than %d a balancer (two descriptors each); add balancers",
+			c.Agents, f.Balancers, maxAgentsPerLB)
+	case (c.Agents+f.Replicas-2)/(f.Replicas-1) > maxAgentsPerServer:
+		return bad("%d agents over %d replicas, one killed, is more than %d a replica; add replicas",
+			c.Agents, f.Replicas, maxAgentsPerServer)
+	case c.URL != "":
+		return bad("the replica scenario starts its own control planes (no --url)")
+	case f.Settle < 0 || f.Settle > 30*time.Minute || f.RebalanceInterval < 0:
+		return bad("settle must be 0..30m and the rebalance interval not negative")
+	case c.AgentsPerUser < 1 || c.SecretsPerUser < 1 || c.SecretsPerUser > 40:
+		return bad("agents per user must be at least 1, secrets per user 1..40 (one is changed during the outage)")
+	case c.Dialers < 1 || c.SetupWorkers < 1 || c.Timeout <= 0 || c.Timeout > 30*time.Minute || c.Idle < 0 || c.Idle > 10*time.Minute:
+		return bad("dialers and setup workers at least 1, timeout 0..30m, idle 0..10m")
+	case c.SSHSessions < 0 || c.SSHConcurrency < 1:
+		return bad("ssh sessions must not be negative, ssh concurrency at least 1")
+	}
+	return nil
 }

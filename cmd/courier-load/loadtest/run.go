@@ -39,6 +39,8 @@ type Summary struct {
 	Restarts []RestartResult `json:"restarts,omitempty"`
 	Churn    *ChurnResult    `json:"churn,omitempty"`
 	SSH      *SSHResult      `json:"ssh,omitempty"`
+	// Fleet is the replica scenario's (FleetConfig).
+	Fleet *FleetResult `json:"fleet,omitempty"`
 }
 
 // Runner runs one load configuration. Progress lines go to Progress.
@@ -109,6 +111,9 @@ func (r *Runner) Run(ctx context.Context) (sum Summary, err error) {
 	cfg := r.cfg
 	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	sum = Summary{Date: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Agents: cfg.Agents}
+	if cfg.Fleet.Replicas != 0 {
+		return r.runFleet(ctx, sum)
+	}
 	if err := raiseFileLimit(cfg.Agents + 200); err != nil {
 		return sum, err
 	}

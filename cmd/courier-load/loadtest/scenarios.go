@@ -21,6 +21,7 @@ type serverSample struct {
 	goroutines float64
 	heapInuse  float64
 	stackInuse float64
+	agents     int // courier_agents_connected (replica scenario)
 	at         time.Time
 }
 

@@ -27,21 +27,45 @@ const (
 	envListen  = "COURIER_LOAD_LISTEN"
 	envDataDir = "COURIER_LOAD_DATA_DIR"
 	envPprof   = "COURIER_LOAD_PPROF"
+	// The replica scenario's: the database, this replica's address as the
+	// others reach it, the file of the secret replicas share (relayed SSH),
+	// and the rebalance interval.
+	envPostgres      = "COURIER_LOAD_POSTGRES_URL"
+	envAdvertise     = "COURIER_LOAD_ADVERTISE_URL"
+	envReplicaSecret = "COURIER_LOAD_REPLICA_SECRET_FILE"
+	envRebalance     = "COURIER_LOAD_REBALANCE_INTERVAL"
 )
 
-// ServeChild runs the control plane when this process is the child the
-// load tool started (it re-executes itself), and reports whether it was.
-// The child is what `courier server` runs — controlplane.New and Run on
-// SQLite — with the lowest bcrypt cost, so that creating the fleet's users
-// does not dominate the setup, and optionally net/http/pprof on a second
-// loopback address. It returns when SIGTERM or SIGINT ends ctx.
+// ServeChild runs the child the load tool started (it re-executes itself)
+// when this process is one, and reports whether it was: a control plane,
+// or a shard of the replica scenario's agents (shard.go). The control
+// plane is what `courier server` runs — controlplane.New and Run, on
+// SQLite, or on PostgreSQL as one of several replicas — with the lowest
+// bcrypt cost, so that creating the fleet's users does not dominate the
+// setup, and optionally net/http/pprof on a second loopback address. It
+// returns when SIGTERM or SIGINT ends ctx (a shard also when its stdin
+// closes).
 func ServeChild(ctx context.Context) (bool, error) {
-	if os.Getenv(envChild) != "serve" {
+	switch os.Getenv(envChild) {
+	case "serve":
+	case "shard":
+		return true, serveShard(ctx, os.Stdin, os.Stdout, os.Stderr)
+	default:
 		return false, nil
 	}
 	cfg := controlplane.DefaultConfig()
 	cfg.Listen = os.Getenv(envListen)
 	cfg.DataDir = os.Getenv(envDataDir)
+	cfg.PostgresURL = os.Getenv(envPostgres)
+	cfg.AdvertiseURL = os.Getenv(envAdvertise)
+	cfg.ReplicaSecretFile = os.Getenv(envReplicaSecret)
+	if v := os.Getenv(envRebalance); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return true, fmt.Errorf("%s: %w", envRebalance, err)
+		}
+		cfg.RebalanceInterval = d
+	}
 	cfg.BcryptCost = bcrypt.MinCost
 	cfg.ShutdownTimeout = 5 * time.Second
 	logger, err := zap.NewProduction()
@@ -69,6 +93,8 @@ func ServeChild(ctx context.Context) (bool, error) {
 type serverProc struct {
 	exe, listen, dataDir, pprof string
 	logTo                       io.Writer
+	// env is added to the child's environment (the replica scenario's).
+	env []string
 
 	cmd  *exec.Cmd
 	exit chan error
@@ -78,6 +104,7 @@ type serverProc struct {
 func (p *serverProc) start(ctx context.Context) error {
 	cmd := exec.Command(p.exe)
 	cmd.Env = append(os.Environ(), envChild+"=serve", envListen+"="+p.listen, envDataDir+"="+p.dataDir)
+	cmd.Env = append(cmd.Env, p.env...)
 	if p.pprof != "" {
 		cmd.Env = append(cmd.Env, envPprof+"="+p.pprof)
 	}
@@ -134,6 +161,16 @@ func (p *serverProc) stop() error {
 		return nil
 	}
 	return err
+}
+
+// kill ends the child with SIGKILL, as a crash would, and waits for it.
+func (p *serverProc) kill() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exit
+	p.cmd = nil
 }
 
 // procStats is what /proc says of the server process.

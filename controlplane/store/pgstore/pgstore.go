@@ -58,7 +58,13 @@ const maxAttempts = 5
 // Store is the PostgreSQL store.Store. It is safe for concurrent use, and
 // any number of Stores (in any number of processes) may share one database.
 type Store struct {
-	pool   *pgxpool.Pool
+	pool *pgxpool.Pool
+	// probe is one connection of its own for Ready: a storm of agents
+	// reconnecting can queue every connection of pool for seconds, and a
+	// readiness check waiting in that queue would call a reachable
+	// database unreachable (the replica scenario of courier-load saw every
+	// replica leave the balancers at once).
+	probe  *pgxpool.Pool
 	log    *zap.Logger
 	closed atomic.Bool
 }
@@ -84,13 +90,20 @@ func Open(ctx context.Context, url string, logger *zap.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connect to %s: %w", where, err)
 	}
-	s := &Store{pool: pool, log: logger}
-	if err := pool.Ping(ctx); err != nil {
+	probeCfg := cfg.Copy()
+	probeCfg.MaxConns, probeCfg.MinConns = 1, 0
+	probe, err := pgxpool.NewWithConfig(ctx, probeCfg)
+	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: connect to %s: %w", where, err)
 	}
+	s := &Store{pool: pool, probe: probe, log: logger}
+	if err := pool.Ping(ctx); err != nil {
+		s.closePools()
+		return nil, fmt.Errorf("pgstore: connect to %s: %w", where, err)
+	}
 	if err := s.migrate(ctx); err != nil {
-		pool.Close()
+		s.closePools()
 		return nil, err
 	}
 	logger.Info("opened PostgreSQL store", zap.String("database", where))
@@ -150,8 +163,13 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	s.pool.Close()
+	s.closePools()
 	return nil
+}
+
+func (s *Store) closePools() {
+	s.pool.Close()
+	s.probe.Close()
 }
 
 func (s *Store) check() error {
@@ -255,7 +273,7 @@ func (s *Store) Ready(ctx context.Context) error {
 		return err
 	}
 	var v *int64
-	if err := s.pool.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
+	if err := s.probe.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
 		return err
 	}
 	have := int64(0)

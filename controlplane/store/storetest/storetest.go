@@ -55,6 +55,7 @@ func Run(t *testing.T, open Opener) {
 	tests = append(tests, scopeTests...)
 	tests = append(tests, startLogsTests...)
 	tests = append(tests, auditTests...)
+	tests = append(tests, replicaLoadTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)

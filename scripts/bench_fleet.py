@@ -1,0 +1,42 @@
+"""The replica scenario's rows of scripts/bench.sh's table, read from the
+JSON courier-load --replicas wrote (replicas.json), and the table printer."""
+import json
+
+
+def fleet_rows(out):
+    d = json.load(open(f"{out}/replicas.json"))
+    f, k, s = d["fleet"], d["fleet"]["kill"], d["fleet"]["settle"]
+    n, reps, lbs = d["agents"], f["replicas"], f["balancers"]
+    pg = f["postgres"]
+    ssh = d.get("ssh") or {}
+    first, last = s["samples"][0]["agents"], s["samples"][-1]["agents"]
+    mid = s["samples"][len(s["samples"]) // 2]
+    rows = [
+        (f"{n:,} agents on {reps} replicas ({lbs} haproxy, {f['shards']} load processes): all applied once",
+         f'{d["connect_all_seconds"]:.1f} s, {d["failures"]} failures', "30,000 on three replicas, 0 errors"),
+        (f"{n:,} idle agents: server RSS per agent, each replica",
+         " / ".join(f'{r["rss_per_agent_kib"]:.1f} KiB ({r["agents"]:,})' for r in f["steady"]), "<= 32 KiB (perf)"),
+        (f"{n:,} idle agents: PostgreSQL connections, PSS, CPU idle",
+         f'{pg["connections"]}, {pg["pss_bytes"] / 2**20:.0f} MiB, {pg["cpu_percent_idle"]:.1f} % of a core', "-"),
+        (f"replica killed under {n:,}: its {k['lost']:,} agents re-applied (last / p50)",
+         f'{k["all_reapplied_seconds"]:.1f} s / {k["reapply"]["p50_ms"] / 1000:.1f} s, {k["not_reapplied"]} not', "<= 30 s, 0 errors"),
+        (f"replica killed under {n:,}: re-applies per second", " ".join(map(str, k["spread"]["per_second"])), "no herd"),
+        (f"replica killed under {n:,}: secret changed in the outage seen by every agent",
+         f'{k["change_seen_seconds"]:.1f} s after the kill, {k["stale_revision"]} agents without it, {k["update_errors"]} write errors', "every agent"),
+        (f"replica killed under {n:,}: failures (all kinds)", f'{d["failures"]} {d["errors"]}', "0"),
+        (f"killed replica back: agents per replica at 0 s / {mid['seconds']:.0f} s / {s['samples'][-1]['seconds']:.0f} s",
+         f'{first} / {mid["agents"]} / {last} (largest {s["max_over_share"]:.2f}x its share, {s["moved"]:,} moved)', "not lopsided forever"),
+    ]
+    if ssh:
+        rows.append((f"SSH fan-out {ssh['sessions']} through a balancer ({ssh['concurrency']} at once): p50 / p99",
+                     f'{ssh["session"]["p50_ms"]:.1f} / {ssh["session"]["p99_ms"]:.1f} ms, {ssh["errors"]} errors', "-"))
+    return rows
+
+
+def table(rows):
+    w = max(len(a) for a, _, _ in rows)
+    v = max(len(b) for _, b, _ in rows)
+    print(f'{"figure":<{w}} | {"measured":<{v}} | target')
+    print(f'{"-" * w}-|-{"-" * v}-|-------')
+    for a, b, t in rows:
+        print(f"{a:<{w}} | {b:<{v}} | {t}")
