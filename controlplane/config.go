@@ -81,6 +81,9 @@ type Config struct {
 	// SessionLifetime is how long a login session stays valid. Default 7
 	// days.
 	SessionLifetime time.Duration
+	// SessionSweepInterval is how often expired login sessions are
+	// deleted, each with a session.expired audit record. Default 1 minute.
+	SessionSweepInterval time.Duration
 	// MaxTokenLifetime is the longest lifetime a personal API token may be
 	// created with. Default 90 days.
 	MaxTokenLifetime time.Duration
@@ -126,20 +129,21 @@ type Config struct {
 // DataDir (or PostgresURL), which the caller must set.
 func DefaultConfig() Config {
 	return Config{
-		Listen:            ":8080",
-		LogLevel:          "info",
-		LogFormat:         LogFormatJSON,
-		Limits:            inject.DefaultLimits(),
-		SessionLifetime:   7 * 24 * time.Hour,
-		MaxTokenLifetime:  90 * 24 * time.Hour,
-		ShutdownTimeout:   10 * time.Second,
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxBodyBytes:      1 << 20,
-		BcryptCost:        10,
-		LoginThrottle:     DefaultLoginThrottle(),
-		HeartbeatInterval: 5 * time.Second,
-		ReplicaTTL:        30 * time.Second,
-		RebalanceInterval: 10 * time.Second,
+		Listen:               ":8080",
+		LogLevel:             "info",
+		LogFormat:            LogFormatJSON,
+		Limits:               inject.DefaultLimits(),
+		SessionLifetime:      7 * 24 * time.Hour,
+		SessionSweepInterval: time.Minute,
+		MaxTokenLifetime:     90 * 24 * time.Hour,
+		ShutdownTimeout:      10 * time.Second,
+		ReadHeaderTimeout:    10 * time.Second,
+		MaxBodyBytes:         1 << 20,
+		BcryptCost:           10,
+		LoginThrottle:        DefaultLoginThrottle(),
+		HeartbeatInterval:    5 * time.Second,
+		ReplicaTTL:           30 * time.Second,
+		RebalanceInterval:    10 * time.Second,
 	}
 }
 
@@ -162,6 +166,8 @@ func (c Config) Validate() error {
 		return bad("every limit must be positive")
 	case c.SessionLifetime <= 0:
 		return bad("session lifetime must be positive")
+	case c.SessionSweepInterval <= 0:
+		return bad("the session sweep interval must be positive")
 	case c.MaxTokenLifetime <= 0:
 		return bad("the maximum API token lifetime must be positive")
 	case c.AgentTokenLifetime < 0:

@@ -209,7 +209,9 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer close(hbDone); s.heartbeat(s.base) }()
 	rbDone := make(chan struct{})
 	go func() { defer close(rbDone); s.rebalanceAgents(s.base) }()
-	defer func() { s.cancelBase(); <-hbDone; <-rbDone; s.unregisterReplica() }()
+	expDone := make(chan struct{})
+	go func() { defer close(expDone); s.expireSessions(s.base) }()
+	defer func() { s.cancelBase(); <-hbDone; <-rbDone; <-expDone; s.unregisterReplica() }()
 	if !s.sealer.Encrypted() {
 		s.log.Warn("no encryption key configured: secret values are stored unencrypted in the database; " +
 			"set --encryption-key-file to seal them at rest")

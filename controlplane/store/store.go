@@ -400,6 +400,13 @@ type Store interface {
 	// method appends the records that audit.InTx armed in its ctx, in its
 	// own transaction and only when it succeeds, then marks them written.
 
+	// ExpireSessions deletes up to limit sessions whose ExpiresAt is not
+	// after now (oldest expiry first; sessions without an expiry stay)
+	// and, in the same transaction, appends record(sess) to the audit
+	// chain for each one deleted. Replicas sweeping at once delete
+	// disjoint sessions, so each expiry is recorded once. It returns how
+	// many it deleted.
+	ExpireSessions(ctx context.Context, now time.Time, limit int, record func(Session) audit.Record) (int, error)
 	// AppendAudit appends recs to the chain in one transaction.
 	AppendAudit(ctx context.Context, recs []audit.Record) error
 	// ListAudit returns the records f selects (f.Validate is applied):

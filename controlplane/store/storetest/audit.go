@@ -24,6 +24,7 @@ var auditTests = []struct {
 	{"AuditInTheChangesTransaction", testAuditInTx},
 	{"AuditConcurrentAppendsKeepOneChain", testAuditConcurrent},
 	{"AuditPruneKeepsChainVerifiable", testAuditPrune},
+	{"ExpireSessions", testExpireSessions},
 }
 
 func auditRec(action, actor, target string, at time.Time) audit.Record {
