@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/agentapi"
 	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/startlogs"
@@ -125,8 +126,24 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		m.observeApply(id, rep)
 		auditApply(id, rep)
 	}
-	s.agents, err = newAgentServer(st, open, logger.Named("agentapi"), cfg.DisableSecretFilePath, onApply, s.replicaID, logs,
-		s.auditRT.agentSession(cfg.stamp))
+	acfg := agentapi.DefaultConfig()
+	acfg.ReplicaID = s.replicaID
+	acfg.Store = st
+	acfg.Open = open
+	acfg.Logger = logger.Named("agentapi")
+	acfg.FileDeliveryDisabled = cfg.DisableSecretFilePath
+	acfg.OnApply = onApply
+	acfg.Logs = logs
+	acfg.OnSession = s.auditRT.agentSession(cfg.stamp)
+	// An agent's address, in its status and the audit log, is the one
+	// --trusted-proxies gives, as for every other client.
+	acfg.ClientAddr = func(r *http.Request) string {
+		if ip, _ := cfg.LoginThrottle.clientIP(r); ip.IsValid() {
+			return ip.String()
+		}
+		return r.RemoteAddr
+	}
+	s.agents, err = newAgentServer(acfg)
 	if err != nil {
 		s.cancelBase()
 		return nil, fmt.Errorf("agent endpoint: %w", err)

@@ -8,12 +8,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/agentapi"
 	"github.com/courierhq/courier/controlplane/notify"
 	"github.com/courierhq/courier/controlplane/notify/pgnotify"
 	"github.com/courierhq/courier/controlplane/seal"
-	"github.com/courierhq/courier/controlplane/startlogs"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/store/pgstore"
 )
@@ -74,17 +72,6 @@ func newNotifier(cfg Config, log *zap.Logger) (notifier, error) {
 	return notifier{Notifier: n, run: n.Run}, nil
 }
 
-func newAgentServer(st store.Store, open func(store.Secret) (string, error), log *zap.Logger,
-	fileDeliveryDisabled bool, onApply func(string, proto.ApplyReport), replicaID string, logs *startlogs.Logs,
-	onSession func(agentapi.SessionEvent)) (agentServer, error) {
-	cfg := agentapi.DefaultConfig()
-	cfg.ReplicaID = replicaID
-	cfg.Store = st
-	cfg.Open = open
-	cfg.Logger = log
-	cfg.FileDeliveryDisabled = fileDeliveryDisabled
-	cfg.OnApply = onApply
-	cfg.Logs = logs
-	cfg.OnSession = onSession
+func newAgentServer(cfg agentapi.Config) (agentServer, error) {
 	return agentapi.New(cfg)
 }

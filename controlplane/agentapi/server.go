@@ -57,6 +57,10 @@ type Config struct {
 	// OnSession, if set, is called when an agent's session starts and
 	// when it ends (for the audit log).
 	OnSession func(ev SessionEvent)
+	// ClientAddr, if set, gives an agent's address from its upgrade
+	// request (the control plane honours --trusted-proxies there); the
+	// address its status and SessionEvent show. Default r.RemoteAddr.
+	ClientAddr func(r *http.Request) string
 	// KeepaliveInterval and WriteTimeout tune dead-connection detection.
 	// Defaults proto.DefaultKeepaliveInterval and proto.DefaultWriteTimeout.
 	KeepaliveInterval, WriteTimeout time.Duration
@@ -332,7 +336,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 		return
 	}
-	sess := &session{id: uuid.NewString(), ws: ws, remote: r.RemoteAddr, conn: c, mux: mux,
+	sess := &session{id: uuid.NewString(), ws: ws, remote: s.clientAddr(r), conn: c, mux: mux,
 		version: agentVersion(r), at: s.cfg.Now().UTC(),
 		sshPeer:     proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureSSHPeer),
 		startupLogs: proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureStartupLogs)}
@@ -341,10 +345,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sess.admitted = func() { once.Do(func() { timer.Stop(); release() }) }
 	admitted = true
 	s.log.Info("agent connected", zap.String("workspace", ws.Name), zap.String("workspace_id", ws.ID),
-		zap.String("remote", r.RemoteAddr), zap.String("agent_version", sess.version))
+		zap.String("remote", sess.remote), zap.String("agent_version", sess.version))
 	s.recordConnected(sess)
 	if s.cfg.OnSession != nil {
-		s.cfg.OnSession(SessionEvent{Workspace: ws, Remote: r.RemoteAddr, Version: sess.version, Up: true})
+		s.cfg.OnSession(SessionEvent{Workspace: ws, Remote: sess.remote, Version: sess.version, Up: true})
 	}
 	s.register(sess)
 	stopExpiry := s.watchExpiry(sess)
@@ -484,4 +488,12 @@ func (s *Server) Close() error {
 	}
 	s.wg.Wait()
 	return nil
+}
+
+// clientAddr is r's client address as Config.ClientAddr says.
+func (s *Server) clientAddr(r *http.Request) string {
+	if s.cfg.ClientAddr != nil {
+		return s.cfg.ClientAddr(r)
+	}
+	return r.RemoteAddr
 }
