@@ -55,10 +55,16 @@ func (f *forwarder) Log(source, stream, line string) {
 	}
 }
 
+// retryInterval is how soon lines that found no connection are tried again.
+const retryInterval = 500 * time.Millisecond
+
 // run flushes batches until ctx ends, then makes one last bounded attempt.
+// It wakes for new lines, and on a timer only while lines wait for a
+// connection: an idle agent with nothing to send is not woken at all.
 func (f *forwarder) run(ctx context.Context) {
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
+	retry := time.NewTimer(retryInterval)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -67,18 +73,27 @@ func (f *forwarder) run(ctx context.Context) {
 			cancel()
 			return
 		case <-f.wake:
-		case <-tick.C:
+		case <-retry.C:
 		}
-		f.flush(ctx)
+		if !f.flush(ctx) {
+			retry.Reset(retryInterval)
+		}
 	}
 }
 
-func (f *forwarder) flush(ctx context.Context) {
+// flush sends the pending lines and reports false when there are lines it
+// could not try for want of a connection.
+func (f *forwarder) flush(ctx context.Context) bool {
 	s := f.session()
-	if s == nil {
-		return
-	}
 	f.mu.Lock()
+	if f.count == 0 {
+		f.mu.Unlock()
+		return true
+	}
+	if s == nil {
+		f.mu.Unlock()
+		return false
+	}
 	batch := f.pending
 	f.pending, f.count = map[string][]proto.LogLine{}, 0
 	f.mu.Unlock()
@@ -90,4 +105,5 @@ func (f *forwarder) flush(ctx context.Context) {
 			f.log.Debug("could not forward output to the control plane", zap.Error(err))
 		}
 	}
+	return true
 }
