@@ -10,10 +10,12 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/courierhq/courier/agent/conn"
@@ -38,11 +40,15 @@ func benchToken(i int) string { return fmt.Sprintf("bench-agent-token-%06d-01234
 //
 //	go test -run '^$' -bench SessionMemory -benchtime 1x ./controlplane/agentapi/
 //
+// With AGENTAPI_BENCH_HEAPPROFILE=file and -test.memprofilerate=1 it also
+// writes a heap profile of the server with the sessions connected.
+//
 // Metrics per session: heap-B (live heap objects), stack-B (goroutine
 // stacks), goroutines. A whole control plane's RSS is courier-load's to
 // measure (BENCHMARKS.md).
 func BenchmarkSessionMemory(b *testing.B) {
-	f := setupCfg(b, func(*agentapi.Config) {})
+	// The fixture's observed logger would keep every session's log lines.
+	f := setupCfg(b, func(c *agentapi.Config) { c.Logger = zap.NewNop() })
 	ctx := context.Background()
 	for i := range benchSessions {
 		sum := sha256.Sum256([]byte(benchToken(i)))
@@ -74,6 +80,10 @@ func BenchmarkSessionMemory(b *testing.B) {
 		}
 		time.Sleep(time.Second) // the last reports' requests end
 		after := serverMemory()
+		if p := os.Getenv("AGENTAPI_BENCH_HEAPPROFILE"); p != "" {
+			// With -test.memprofilerate=1: where each byte of a session is.
+			writeHeapProfile(b, p)
+		}
 		_ = stdin.Close() // the child disconnects and exits
 		if err := child.Wait(); err != nil {
 			b.Fatal(err)
@@ -90,6 +100,17 @@ func BenchmarkSessionMemory(b *testing.B) {
 	b.ReportMetric(stack/n, "stack-B/session")
 	b.ReportMetric(gs/n, "goroutines/session")
 	b.ReportMetric(0, "ns/op")
+}
+
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // serverMemory returns live heap bytes, stack bytes and goroutines after a
