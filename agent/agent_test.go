@@ -19,6 +19,7 @@ import (
 
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/agentapi"
+	"github.com/courierhq/courier/controlplane/startlogs"
 	"github.com/courierhq/courier/controlplane/store"
 )
 
@@ -67,8 +68,15 @@ func newCPTemplate(t *testing.T, tmpl store.Template) *cp {
 		t.Fatal(err)
 	}
 	srvLog := &syncBuf{}
+	// The startup logs are stored, as the control plane does, so tests
+	// can read what the agent's scripts printed from st.
+	logs, err := startlogs.New(startlogs.Config{Store: st, MinInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := agentapi.New(agentapi.Config{Store: st, Open: func(s store.Secret) (string, error) { return string(s.Value), nil },
-		Logger: zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), srvLog, zap.DebugLevel))})
+		Logger: zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), srvLog, zap.DebugLevel)),
+		Logs:   logs})
 	if err != nil {
 		t.Fatal(err)
 	}

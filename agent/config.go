@@ -76,6 +76,12 @@ type Config struct {
 	// Metrics, when set, receives the agent's counters (SSH sessions and
 	// forwarded connections). nil means they are kept but not exported.
 	Metrics prometheus.Registerer
+	// AfterBoot, if set, is called once the startup scripts have run and
+	// the agent has reported ready (or start_error): the burst of a boot —
+	// connect, fetch, apply, scripts — is over and the agent goes idle.
+	// courier-agent gives the memory the boot used back to the system
+	// there (internal/memrelease).
+	AfterBoot func()
 	// Version is the agent's release, sent to the control plane on every
 	// connect and shown in the workspace's status. Default "dev".
 	Version string

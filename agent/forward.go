@@ -42,7 +42,11 @@ type forwarder struct {
 	session func() *conn.Session
 	log     *zap.Logger
 	masker  atomic.Pointer[mask.Masker]
-	wake    chan struct{}
+	// wake asks for a flush now (a run, or a full batch); queued says a
+	// line is waiting, to be sent within flushEvery. An idle agent has no
+	// timer running at all (issue 23: ~0 CPU when idle).
+	wake   chan struct{}
+	queued chan struct{}
 
 	// mu guards the fields that follow.
 	mu      sync.Mutex
@@ -56,7 +60,7 @@ type forwarder struct {
 
 func newForwarder(session func() *conn.Session, log *zap.Logger) *forwarder {
 	return &forwarder{session: session, log: log.Named("output"), runs: map[string]proto.Run{},
-		values: map[string]bool{}, wake: make(chan struct{}, 1)}
+		values: map[string]bool{}, wake: make(chan struct{}, 1), queued: make(chan struct{}, 1)}
 }
 
 // setSecrets adds the values of the owner's secrets to those masked. Values
@@ -96,6 +100,11 @@ func (f *forwarder) Log(source, stream, line string) {
 	f.mu.Unlock()
 	if full {
 		f.poke()
+		return
+	}
+	select {
+	case f.queued <- struct{}{}:
+	default:
 	}
 }
 
@@ -130,10 +139,23 @@ func (f *forwarder) trimLocked() {
 	}
 }
 
+// retryInterval is how soon what found no connection is tried again.
+const retryInterval = 500 * time.Millisecond
+
 // run flushes batches until ctx ends, then makes one last bounded attempt.
+// Its timer runs only while something waits: flushEvery after the first
+// line queued, retryInterval while a flush left something unsent.
 func (f *forwarder) run(ctx context.Context) {
-	tick := time.NewTicker(flushEvery)
-	defer tick.Stop()
+	timer := time.NewTimer(flushEvery)
+	timer.Stop()
+	defer timer.Stop()
+	armed := false
+	arm := func(d time.Duration) {
+		if !armed {
+			timer.Reset(d)
+			armed = true
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -141,19 +163,30 @@ func (f *forwarder) run(ctx context.Context) {
 			f.flush(fctx)
 			cancel()
 			return
+		case <-f.queued:
+			arm(flushEvery)
+			continue
 		case <-f.wake:
-		case <-tick.C:
+		case <-timer.C:
+			armed = false
 		}
-		f.flush(ctx)
+		if !f.flush(ctx) {
+			arm(retryInterval)
+		}
 	}
 }
 
 // flush sends what is queued, in order, in requests of at most flushBytes;
-// what a failed request held goes back to the front of the queue.
-func (f *forwarder) flush(ctx context.Context) {
+// what a failed request held goes back to the front of the queue. It
+// reports false when something is left to send (no connection, or a
+// request failed).
+func (f *forwarder) flush(ctx context.Context) bool {
 	s := f.session()
 	if s == nil {
-		return
+		f.mu.Lock()
+		idle := len(f.queue) == 0 && len(f.order) == 0
+		f.mu.Unlock()
+		return idle
 	}
 	stores := s.ControlHas(proto.FeatureStartupLogs)
 	f.mu.Lock()
@@ -180,7 +213,7 @@ func (f *forwarder) flush(ctx context.Context) {
 		if err := s.ReportLogs(ctx, rep); err != nil {
 			f.log.Debug("could not forward output to the control plane", zap.Error(err))
 			f.requeue(batch)
-			return
+			return false
 		}
 		batch = batch[n:]
 	}
@@ -195,8 +228,10 @@ func (f *forwarder) flush(ctx context.Context) {
 				}
 			}
 			f.mu.Unlock()
+			return false
 		}
 	}
+	return true
 }
 
 // chunk is how many of batch's first lines go in one request: at most

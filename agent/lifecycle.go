@@ -38,6 +38,9 @@ wait:
 	} else {
 		a.report(proto.StateReady, "")
 	}
+	if a.cfg.AfterBoot != nil {
+		a.cfg.AfterBoot()
+	}
 	if len(m.Apps) == 0 {
 		<-ctx.Done()
 		return

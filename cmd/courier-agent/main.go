@@ -1,3 +1,10 @@
+// The runtime's periodic check of the CPU limit (once a second, for
+// GOMAXPROCS to follow a container's limit as it changes) is the one timer
+// that wakes an idle agent that often; GOMAXPROCS is still set from the
+// limit at start. See BENCHMARKS.md, "An idle agent".
+//
+//go:debug updatemaxprocs=0
+
 // Command courier-agent is the workspace agent daemon. It only wires: flags
 // and environment become an agent.Config, signals become cancellation, and
 // logs are flushed last. See package agent for what it does.
@@ -25,6 +32,7 @@ import (
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/agent/sshd"
 	"github.com/courierhq/courier/agent/tokenenv"
+	"github.com/courierhq/courier/internal/memrelease"
 )
 
 // version is set with -ldflags "-X main.version=...".
@@ -107,12 +115,8 @@ func run(args []string) error {
 	// child's env as well.
 	_ = os.Unsetenv("COURIER_AGENT_TOKEN_FILE")
 	cfg := agent.Config{URL: *url, Token: token, TokenFile: *tokenFile, DataDir: *dataDir, Home: *home,
-		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive, Version: version, LiveFiles: *liveFiles, EnvFile: *envFile}
-	if exe, err := os.Executable(); err == nil {
-		cfg.SFTPCommand = []string{exe, sftpServerArg}
-	} else {
-		log.Warn("sftp and scp are unavailable: cannot find this executable", zap.Error(err))
-	}
+		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive, Version: version, LiveFiles: *liveFiles, EnvFile: *envFile,
+		AfterBoot: memrelease.AfterBurst}
 	if token != "" && *tokenFile != "" {
 		cfg.TokenFile = "" // the explicit token wins; say so
 		log.Warn("both COURIER_AGENT_TOKEN and a token file are set; using COURIER_AGENT_TOKEN")

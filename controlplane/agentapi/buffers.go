@@ -18,7 +18,7 @@ import (
 // frame that spans one, never a copy.
 const (
 	wsReadBuffer  = 512
-	wsWriteBuffer = 1024
+	wsWriteBuffer = 512
 )
 
 // smallBuffers wraps an upgrade's ResponseWriter so that the websocket

@@ -241,7 +241,7 @@ func (s *Server) watchExpiry(sess *session) func() bool {
 }
 
 // revoke closes sess with proto.CloseRevoked and reason, once; the session
-// is forgotten as it ends (serveSession). One warning is logged per
+// is forgotten as it ends (endSession). One warning is logged per
 // session.
 func (s *Server) revoke(sess *session, reason string) {
 	if !sess.revoked.CompareAndSwap(false, true) {

@@ -173,6 +173,13 @@ type session struct {
 	// admitted gives the session's place among the connecting back (see
 	// Config.MaxConnecting); it may be called any number of times.
 	admitted func()
+	// stopExpiry stops the token's expiry timer (watchExpiry).
+	stopExpiry func() bool
+	srv        *Server
+	// pending counts the streams the agent has opened that are not yet
+	// accepted; endTokens the two events (setup done, connection closed)
+	// after which endSession runs. See streamOpening and connClosed.
+	pending, endTokens atomic.Int32
 }
 
 type sessionKey struct{}
@@ -312,8 +319,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("agent websocket upgrade failed", zap.String("workspace", ws.Name), zap.Error(err))
 		return
 	}
-	conn := websocket.NetConn(s.base, c, websocket.MessageBinary)
-	// After NetConn, which turns the read limit off.
 	c.SetReadLimit(proto.MaxMessageBytes)
 	ycfg := proto.YamuxConfig(s.cfg.KeepaliveInterval, s.cfg.WriteTimeout)
 	// The agent opens a stream per request, a few at a time: a short
@@ -330,16 +335,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_ = s.streamSrv.Serve(s.streams) // until Close
 		}()
 	})
+	// The session keeps the workspace's identity and token, not its
+	// template, which the manifest reads from the store on each request:
+	// a template's scripts and env would otherwise stay in memory for
+	// every connected agent.
+	ws.Template = store.Template{}
+	sess := &session{srv: s, id: uuid.NewString(), ws: ws, remote: s.clientAddr(r), conn: c,
+		version: agentVersion(r), at: s.cfg.Now().UTC(),
+		sshPeer:     proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureSSHPeer),
+		startupLogs: proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureStartupLogs)}
+	// This setup holds a token of each until it is done (see setupDone).
+	sess.pending.Store(1)
+	sess.endTokens.Store(2)
+	conn := &wsConn{c: c, events: sess}
 	mux, err := yamux.Server(conn, ycfg)
 	if err != nil {
 		s.wg.Done()
 		_ = conn.Close()
 		return
 	}
-	sess := &session{id: uuid.NewString(), ws: ws, remote: s.clientAddr(r), conn: c, mux: mux,
-		version: agentVersion(r), at: s.cfg.Now().UTC(),
-		sshPeer:     proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureSSHPeer),
-		startupLogs: proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureStartupLogs)}
+	sess.mux = mux
 	var once sync.Once
 	timer := time.AfterFunc(s.cfg.AdmitTimeout, func() { once.Do(release) })
 	sess.admitted = func() { once.Do(func() { timer.Stop(); release() }) }
@@ -351,33 +366,81 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.cfg.OnSession(SessionEvent{Workspace: ws, Remote: sess.remote, Version: sess.version, Up: true})
 	}
 	s.register(sess)
-	stopExpiry := s.watchExpiry(sess)
+	sess.stopExpiry = s.watchExpiry(sess)
 	s.recheckIfMissed(sess, rechecks)
 	// The handler returns, so the upgrade request and the deep stack of
-	// its goroutine are freed; a fresh goroutine serves the session.
-	go func() {
-		defer stopExpiry()
-		s.serveSession(sess, conn)
-	}()
+	// its goroutine are freed. No goroutine waits for the session: one
+	// accepts streams while the agent is opening some (streamOpening), and
+	// one forgets the session when its connection closes (connClosed).
+	sess.setupDone()
 }
 
-// serveSession serves the protocol's HTTP routes on sess until it ends or
-// the Server closes, then forgets it.
-func (s *Server) serveSession(sess *session, conn net.Conn) {
+// streamOpening is called (from yamux's receive loop, through wsConn) for
+// each stream the agent opens, before yamux queues it for accepting. It
+// starts acceptStreams unless one is running: a goroutine runs while
+// pending is above zero.
+func (sess *session) streamOpening() {
+	if sess.pending.Add(1) == 1 {
+		sess.srv.goAccept(sess)
+	}
+}
+
+// connClosed is called once, when the session's connection closes (yamux
+// closes it as the session ends, whatever ended it).
+func (sess *session) connClosed() {
+	if sess.endTokens.Add(-1) == 0 {
+		go sess.srv.endSession(sess)
+	}
+}
+
+// setupDone hands the session over once ServeHTTP has set it up: streams
+// the agent opened meanwhile get their accepting goroutine, and a
+// connection that closed meanwhile ends the session.
+func (sess *session) setupDone() {
+	if sess.pending.Add(-1) > 0 {
+		sess.srv.goAccept(sess)
+	}
+	if sess.endTokens.Add(-1) == 0 {
+		go sess.srv.endSession(sess)
+	}
+}
+
+// goAccept starts acceptStreams. The session's wg count, held until
+// endSession, which runs after yamux's receive loop (the only caller of
+// streamOpening) has returned, makes the Add safe against Close.
+func (s *Server) goAccept(sess *session) {
+	s.wg.Add(1)
+	go s.acceptStreams(sess)
+}
+
+// acceptStreams hands the streams the agent opens to the stream server
+// until none is on its way, or the session or the Server ends.
+func (s *Server) acceptStreams(sess *session) {
 	defer s.wg.Done()
-	defer sess.admitted()
 	for {
 		st, err := sess.mux.AcceptStream()
 		if err != nil {
-			break // the session ended
+			return // the session ended; endSession forgets it
 		}
 		if !s.streams.offer(st, sess) {
 			_ = st.Close()
-			break // the Server closed
+			_ = sess.mux.Close() // the Server closed
+			return
+		}
+		if sess.pending.Add(-1) == 0 {
+			return
 		}
 	}
+}
+
+// endSession forgets sess once its connection has closed.
+func (s *Server) endSession(sess *session) {
+	defer s.wg.Done()
+	defer sess.admitted()
+	defer sess.stopExpiry()
+	// Returns once yamux's loops have ended (at once if another call
+	// closed the session already and they have).
 	_ = sess.mux.Close()
-	_ = conn.Close()
 	s.unregister(sess)
 	s.recordDisconnected(sess)
 	if s.cfg.OnSession != nil {
@@ -393,8 +456,16 @@ func (s *Server) serveSession(sess *session, conn net.Conn) {
 // not noticed yet that it is dead. The replaced agent is told why
 // (proto.CloseReplaced), which makes it back off instead of reconnecting at
 // once and replacing this one in turn.
+//
+// A Server that closed after ServeHTTP checked is not left with a session
+// it did not see: sess is closed instead.
 func (s *Server) register(sess *session) {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = sess.mux.Close()
+		return
+	}
 	old := s.sessions[sess.ws.ID]
 	s.sessions[sess.ws.ID] = sess
 	s.mu.Unlock()

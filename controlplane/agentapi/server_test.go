@@ -23,7 +23,13 @@ import (
 	"github.com/courierhq/courier/controlplane/store"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// BenchmarkSessionMemory runs its agents in a child process: this one.
+	if benchClientsChild() {
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const (
 	agentToken = "agent-token-for-tests-0123456789"
@@ -46,7 +52,7 @@ func setup(t *testing.T, fileDisabled bool) *fixture {
 }
 
 // setupCfg is setup with mod applied to the Server's Config.
-func setupCfg(t *testing.T, mod func(*agentapi.Config)) *fixture {
+func setupCfg(t testing.TB, mod func(*agentapi.Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"), nil)

@@ -26,6 +26,18 @@ func sources(ws store.Workspace) map[string]bool {
 	return out
 }
 
+// sourcesOf reads the workspace's template from the store (a session
+// keeps no template; see connect) and returns its scripts' and apps'
+// sources.
+func (s *Server) sourcesOf(w http.ResponseWriter, r *http.Request, sess *session) (map[string]bool, bool) {
+	ws, err := s.cfg.Store.WorkspaceByID(r.Context(), sess.ws.ID)
+	if err != nil {
+		s.internal(w, "reading the workspace's template", err)
+		return nil, false
+	}
+	return sources(ws), true
+}
+
 // logs stores an agent's output (POST proto.PathLogs). Output of an agent
 // that did not announce proto.FeatureStartupLogs is not masked of secret
 // values, so it is dropped (204: the older agent has nothing to do).
@@ -44,7 +56,10 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, sess *session) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	known := sources(sess.ws)
+	known, ok := s.sourcesOf(w, r, sess)
+	if !ok {
+		return
+	}
 	lines := make([]store.LogLine, 0, len(rep.Lines))
 	dropped := 0
 	for _, l := range rep.Lines {
@@ -79,7 +94,10 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request, sess *session) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d runs in one report, at most %d", len(rep.Runs), proto.MaxReportRuns))
 		return
 	}
-	known := sources(sess.ws)
+	known, ok := s.sourcesOf(w, r, sess)
+	if !ok {
+		return
+	}
 	now := s.cfg.Now().UTC()
 	runs := make([]store.ScriptRun, 0, len(rep.Runs))
 	for _, run := range rep.Runs {

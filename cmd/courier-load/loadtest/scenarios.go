@@ -29,6 +29,15 @@ type serverSample struct {
 // started the server) so heap figures are live memory, not garbage.
 func (r *Runner) sample(ctx context.Context) (serverSample, error) {
 	s := serverSample{at: time.Now()}
+	// RSS first, as the process holds it: the forced GC below goes through
+	// pprof's heap endpoint, whose profile of a large fleet allocates
+	// megabytes that would still be resident when /proc is read after it.
+	if r.srv != nil {
+		var err error
+		if s.proc, err = r.srv.stats(); err != nil {
+			return s, err
+		}
+	}
 	if r.pprof != "" {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.pprof+"/debug/pprof/heap?gc=1", nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
@@ -40,11 +49,6 @@ func (r *Runner) sample(ctx context.Context) (serverSample, error) {
 		return s, fmt.Errorf("reading /metrics: %w", err)
 	}
 	s.goroutines, s.heapInuse, s.stackInuse = m["go_goroutines"], m["go_memstats_heap_inuse_bytes"], m["go_memstats_stack_inuse_bytes"]
-	if r.srv != nil {
-		if s.proc, err = r.srv.stats(); err != nil {
-			return s, err
-		}
-	}
 	return s, nil
 }
 
