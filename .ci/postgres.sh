@@ -13,6 +13,7 @@
 # "courier" (a test server: nothing of value is in it). Run as root, the
 # server runs as the "postgres" user, since PostgreSQL refuses to run as
 # root. Running it again while the server is up just prints the URL.
+# fsync is off (a test server) unless COURIER_PG_FSYNC=on (benchmarks).
 set -euo pipefail
 
 dir="${COURIER_PG_DIR:-/tmp/courier-pg}"
@@ -61,7 +62,7 @@ fi
 
 if ! up; then
   as "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >&2
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${COURIER_PG_FSYNC:-off}" start >&2
 fi
 
 psql() { as "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
