@@ -117,6 +117,11 @@ func run(args []string) error {
 	cfg := agent.Config{URL: *url, Token: token, TokenFile: *tokenFile, DataDir: *dataDir, Home: *home,
 		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive, Version: version, LiveFiles: *liveFiles, EnvFile: *envFile,
 		AfterBoot: memrelease.AfterBurst}
+	if exe, err := os.Executable(); err == nil {
+		cfg.SFTPCommand = []string{exe, sftpServerArg}
+	} else {
+		log.Warn("sftp and scp are unavailable: cannot find this executable", zap.Error(err))
+	}
 	if token != "" && *tokenFile != "" {
 		cfg.TokenFile = "" // the explicit token wins; say so
 		log.Warn("both COURIER_AGENT_TOKEN and a token file are set; using COURIER_AGENT_TOKEN")
