@@ -1,20 +1,13 @@
 package controlplane
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // BenchmarkAuditOverhead measures what the audit log costs the API: 100
@@ -33,61 +26,10 @@ func BenchmarkAuditOverhead(b *testing.B) {
 		clients = 100
 		rounds  = 10 // on, off, on, off, ...
 	)
-	cfg := DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = b.TempDir()
-	cfg.BcryptCost = bcrypt.MinCost
-	useTestStore(b, &cfg)
-	srv, err := New(cfg, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-		_ = srv.Close()
-	}()
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
-	defer hc.CloseIdleConnections()
+	e := newBenchEnv(b, clients, 1)
+	srv, tokens := e.srvs[0], e.tokens
 	call := func(method, path, token string, body any) (int, []byte, error) {
-		var rd io.Reader
-		if body != nil {
-			j, _ := json.Marshal(body)
-			rd = bytes.NewReader(j)
-		}
-		req, _ := http.NewRequest(method, srv.URL()+path, rd)
-		req.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			req.Header.Set(HeaderSessionToken, token)
-		}
-		res, err := hc.Do(req)
-		if err != nil {
-			return 0, nil, err
-		}
-		defer res.Body.Close()
-		out, err := io.ReadAll(res.Body)
-		return res.StatusCode, out, err
-	}
-	login := func(user string) string {
-		_, out, _ := call("POST", "/api/v2/users/login", "", map[string]string{"username": user, "password": testPassword})
-		var lr LoginResponse
-		_ = json.Unmarshal(out, &lr)
-		return lr.SessionToken
-	}
-	if st, out, err := call("POST", "/api/v2/users/first", "", map[string]string{"username": "root", "email": "root@example.com", "password": testPassword}); st != 201 {
-		b.Fatalf("first user: %d %s %v", st, out, err)
-	}
-	admin := login("root")
-	tokens := make([]string, clients)
-	for i := range tokens {
-		name := fmt.Sprintf("user%03d", i)
-		if st, out, _ := call("POST", "/api/v2/users", admin, map[string]string{"username": name, "email": name + "@example.com", "password": testPassword}); st != 201 {
-			b.Fatalf("create user: %d %s", st, out)
-		}
-		tokens[i] = login(name)
+		return e.call(srv, method, path, token, body)
 	}
 
 	// cpu is the process's CPU time (server and clients), which other

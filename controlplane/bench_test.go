@@ -50,14 +50,24 @@ func BenchmarkCreateListTwoReplicasAt3300(b *testing.B) {
 	benchCreateList(b, 90*time.Millisecond, 2)
 }
 
-func benchCreateList(b *testing.B, every time.Duration, replicas int) {
-	const clients = 100
+// benchEnv is a running control plane (one or more replicas on one
+// database) with 100 users signed in, for the API benchmarks. Its servers
+// stop when the benchmark ends.
+type benchEnv struct {
+	srvs   []*Server
+	hc     *http.Client
+	tokens []string // one session per client, each its own user
+}
+
+// newBenchEnv starts replicas servers (on PostgreSQL when more than one,
+// else on the test store) and signs in clients users.
+func newBenchEnv(b *testing.B, clients, replicas int) *benchEnv {
 	pgURL := ""
 	if replicas > 1 {
 		pgURL = pgtest.URL(b)
 	}
-	srvs := make([]*Server, replicas)
-	for i := range srvs {
+	e := &benchEnv{srvs: make([]*Server, replicas)}
+	for i := range e.srvs {
 		cfg := DefaultConfig()
 		cfg.Listen = "127.0.0.1:0"
 		cfg.DataDir = b.TempDir()
@@ -71,57 +81,62 @@ func benchCreateList(b *testing.B, every time.Duration, replicas int) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- srv.Run(ctx) }()
-		defer func() {
+		b.Cleanup(func() {
 			cancel()
 			<-done
 			_ = srv.Close()
-		}()
-		srvs[i] = srv
+		})
+		e.srvs[i] = srv
 	}
-	srv := srvs[0]
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
-	defer hc.CloseIdleConnections()
-	// callOn sends a request to one replica; call to the first.
-	callOn := func(srv *Server, method, path, token string, body any) (int, []byte, error) {
-		var rd io.Reader
-		if body != nil {
-			j, _ := json.Marshal(body)
-			rd = bytes.NewReader(j)
-		}
-		req, _ := http.NewRequest(method, srv.URL()+path, rd)
-		req.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			req.Header.Set(HeaderSessionToken, token)
-		}
-		res, err := hc.Do(req)
-		if err != nil {
-			return 0, nil, err
-		}
-		defer res.Body.Close()
-		out, err := io.ReadAll(res.Body)
-		return res.StatusCode, out, err
-	}
-	call := func(method, path, token string, body any) (int, []byte, error) {
-		return callOn(srv, method, path, token, body)
-	}
+	e.hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
+	b.Cleanup(e.hc.CloseIdleConnections)
+	srv := e.srvs[0]
 	login := func(user string) string {
-		_, out, _ := call("POST", "/api/v2/users/login", "", map[string]string{"username": user, "password": testPassword})
+		_, out, _ := e.call(srv, "POST", "/api/v2/users/login", "", map[string]string{"username": user, "password": testPassword})
 		var lr LoginResponse
 		_ = json.Unmarshal(out, &lr)
 		return lr.SessionToken
 	}
-	if st, out, err := call("POST", "/api/v2/users/first", "", map[string]string{"username": "root", "email": "root@example.com", "password": testPassword}); st != 201 {
+	if st, out, err := e.call(srv, "POST", "/api/v2/users/first", "", map[string]string{"username": "root", "email": "root@example.com", "password": testPassword}); st != 201 {
 		b.Fatalf("first user: %d %s %v", st, out, err)
 	}
 	admin := login("root")
-	tokens := make([]string, clients)
-	for i := range tokens {
+	e.tokens = make([]string, clients)
+	for i := range e.tokens {
 		name := fmt.Sprintf("user%03d", i)
-		if st, out, _ := call("POST", "/api/v2/users", admin, map[string]string{"username": name, "email": name + "@example.com", "password": testPassword}); st != 201 {
+		if st, out, _ := e.call(srv, "POST", "/api/v2/users", admin, map[string]string{"username": name, "email": name + "@example.com", "password": testPassword}); st != 201 {
 			b.Fatalf("create user: %d %s", st, out)
 		}
-		tokens[i] = login(name)
+		e.tokens[i] = login(name)
 	}
+	return e
+}
+
+// call sends one JSON request to srv and returns the status and body.
+func (e *benchEnv) call(srv *Server, method, path, token string, body any) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		j, _ := json.Marshal(body)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, srv.URL()+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set(HeaderSessionToken, token)
+	}
+	res, err := e.hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	out, err := io.ReadAll(res.Body)
+	return res.StatusCode, out, err
+}
+
+func benchCreateList(b *testing.B, every time.Duration, replicas int) {
+	const clients = 100
+	e := newBenchEnv(b, clients, replicas)
+	srvs, tokens := e.srvs, e.tokens
 
 	var (
 		next atomic.Int64
@@ -134,7 +149,7 @@ func benchCreateList(b *testing.B, every time.Duration, replicas int) {
 		failure  atomic.Value
 	)
 	timed := func(srv *Server, local *[]time.Duration, t0 time.Time, want int, method, path, token string, body any) {
-		st, out, err := callOn(srv, method, path, token, body)
+		st, out, err := e.call(srv, method, path, token, body)
 		*local = append(*local, time.Since(t0))
 		if err != nil || st != want {
 			failure.CompareAndSwap(nil, fmt.Sprintf("%s %s: %d %s %v", method, path, st, out, err))
