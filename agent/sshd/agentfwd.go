@@ -9,6 +9,8 @@ import (
 	gliderssh "github.com/gliderlabs/ssh"
 	"go.uber.org/zap"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/courierhq/courier/agent/proto"
 )
 
 // agentChannelType is the channel OpenSSH clients open to their agent for
@@ -74,6 +76,7 @@ func (s *Server) forwardAgent(sess gliderssh.Session, log *zap.Logger) (string, 
 			}()
 		}
 	}()
+	s.event(sess.Context(), proto.SSHAgentForward, "")
 	stop := func() {
 		_ = ln.Close()
 		<-accepted

@@ -12,6 +12,8 @@ import (
 	gliderssh "github.com/gliderlabs/ssh"
 	"go.uber.org/zap"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/courierhq/courier/agent/proto"
 )
 
 // dialTimeout bounds the dial of a local forward (ssh -L) to its target.
@@ -47,7 +49,7 @@ func (s *Server) handleDirectTCPIP(_ *gliderssh.Server, _ *gossh.ServerConn, nc 
 		return
 	}
 	target := net.JoinHostPort(d.DestAddr, strconv.FormatUint(uint64(d.DestPort), 10))
-	s.openDirect(ctx, nc, kindDirectTCPIP, "tcp", target)
+	s.openDirect(ctx, nc, kindDirectTCPIP, "tcp", target, proto.SSHForwardLocal)
 }
 
 // handleDirectStreamlocal serves ssh -L to a Unix socket in the workspace.
@@ -57,12 +59,13 @@ func (s *Server) handleDirectStreamlocal(_ *gliderssh.Server, _ *gossh.ServerCon
 		_ = nc.Reject(gossh.ConnectionFailed, "malformed direct-streamlocal request")
 		return
 	}
-	s.openDirect(ctx, nc, kindDirectStreamlocal, "unix", s.socketPath(d.SocketPath))
+	s.openDirect(ctx, nc, kindDirectStreamlocal, "unix", s.socketPath(d.SocketPath), proto.SSHForwardUnixLocal)
 }
 
 // openDirect dials target and bridges it with the channel until either
-// side ends or the connection does.
-func (s *Server) openDirect(ctx gliderssh.Context, nc gossh.NewChannel, kind, network, target string) {
+// side ends or the connection does. event is the proto.SSHEvent kind
+// reported at the first connection to target.
+func (s *Server) openDirect(ctx gliderssh.Context, nc gossh.NewChannel, kind, network, target, event string) {
 	log := s.log.With(zap.String("kind", kind), zap.String("target", sanitizeTarget(target)),
 		zap.String("remote", ctx.RemoteAddr().String()))
 	if s.currentPolicy().DisableForwarding {
@@ -93,6 +96,9 @@ func (s *Server) openDirect(ctx gliderssh.Context, nc gossh.NewChannel, kind, ne
 	}
 	s.metrics.inc(kind, resultOK)
 	log.Debug("ssh forward opened")
+	if s.firstTarget(ctx, event, target) {
+		s.event(ctx, event, target)
+	}
 	s.bridge(ctx, ch, reqs, conn)
 	log.Debug("ssh forward closed")
 }

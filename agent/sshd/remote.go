@@ -13,6 +13,8 @@ import (
 	gliderssh "github.com/gliderlabs/ssh"
 	"go.uber.org/zap"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/courierhq/courier/agent/proto"
 )
 
 // Global request and channel payloads of remote forwarding (RFC 4254 §7.1
@@ -171,6 +173,7 @@ func (f *remoteForwards) listenTCP(ctx gliderssh.Context, conn *gossh.ServerConn
 		return false, nil
 	}
 	f.s.metrics.inc(kindTCPIPForward, resultOK)
+	f.s.event(ctx, proto.SSHForwardRemote, lns[0].Addr().String())
 	for _, ln := range lns {
 		log.Debug("ssh remote forward listening", zap.Stringer("address", ln.Addr()))
 		f.serve(ctx, conn, ln, kindForwardedTCPIP, func(c net.Conn) []byte {
@@ -209,6 +212,7 @@ func (f *remoteForwards) listenUnix(ctx gliderssh.Context, conn *gossh.ServerCon
 		return false
 	}
 	f.s.metrics.inc(kindStreamlocalForward, resultOK)
+	f.s.event(ctx, proto.SSHForwardUnixRemote, full)
 	log.Debug("ssh remote forward listening")
 	f.serve(ctx, conn, ln, kindForwardedStreamlocal, func(net.Conn) []byte {
 		return gossh.Marshal(&forwardedStreamlocalData{SocketPath: path})

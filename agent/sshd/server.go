@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/agent/spawn"
 )
 
@@ -60,6 +61,13 @@ type Config struct {
 	// Metrics counts sessions and forwarded connections. nil means
 	// counters registered nowhere.
 	Metrics *Metrics
+	// OnEvent, if set, is told of each forward opened (ssh -L at its first
+	// connection to each target in an SSH connection, ssh -R when its
+	// listener is bound, ssh -A when a session asks for it) and each sftp
+	// session started, for the audit log (events.go). Refusals are not
+	// reported. It is called on the SSH server's goroutines and must not
+	// block.
+	OnEvent func(proto.SSHEvent)
 }
 
 // Policy is what a connection may do besides sessions.

@@ -8,6 +8,7 @@ import (
 	"github.com/pkg/sftp"
 	"go.uber.org/zap"
 
+	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/agent/spawn"
 )
 
@@ -27,6 +28,7 @@ func (s *Server) handleSFTP(sess gliderssh.Session) {
 
 	log := s.log.With(zap.String("kind", kindSFTP), zap.String("remote", sess.RemoteAddr().String()))
 	log.Debug("ssh subsystem started", zap.String("subsystem", "sftp"))
+	s.event(sess.Context(), proto.SSHSFTP, "")
 	spec := spawn.Spec{
 		Path:    s.cfg.SFTPCommand[0],
 		Args:    s.cfg.SFTPCommand[1:],

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/courierhq/courier/agent/proto"
 )
 
 // sftpTestArg makes the test binary the SFTP server (see TestMain), as
@@ -89,6 +92,9 @@ func TestAgentForwarding(t *testing.T) {
 	})
 	if h.count(kindAgent, resultOK) != 1 {
 		t.Errorf("auth-agent ok = %v, want 1", h.count(kindAgent, resultOK))
+	}
+	if got := h.events.kinds(); fmt.Sprint(got) != fmt.Sprint([]string{proto.SSHAgentForward}) {
+		t.Errorf("events = %q, want one %s", got, proto.SSHAgentForward)
 	}
 }
 

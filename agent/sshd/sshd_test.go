@@ -39,6 +39,8 @@ type harness struct {
 	srv  *Server
 	home string
 	logs *observer.ObservedLogs
+	// events records what the server told Config.OnEvent (events_test.go).
+	events *eventLog
 }
 
 func newHarness(t *testing.T) *harness {
@@ -62,7 +64,9 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Spawner: sp, HostKey: key, Logger: zap.New(core), SFTPCommand: []string{os.Args[0], sftpTestArg}})
+	events := &eventLog{}
+	srv, err := New(Config{Spawner: sp, HostKey: key, Logger: zap.New(core), SFTPCommand: []string{os.Args[0], sftpTestArg},
+		OnEvent: events.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +81,7 @@ func newHarness(t *testing.T) *harness {
 			}
 		}
 	})
-	return &harness{srv: srv, home: home, logs: logs}
+	return &harness{srv: srv, home: home, logs: logs, events: events}
 }
 
 func clientConfig() *gossh.ClientConfig {
