@@ -40,6 +40,7 @@ type Agent struct {
 	spawner    *spawn.Spawner
 	writer     *filewriter.Writer
 	fwd        *forwarder
+	sshEvents  *sshEvents
 	sshMetrics *sshd.Metrics
 
 	// firstApply is closed after the first successful apply; manifest is
@@ -93,6 +94,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: cfg.Logger, token: tok, spawner: sp, writer: w, sshMetrics: m,
 		firstApply: make(chan struct{}), done: make(chan struct{}), changes: newChanges()}
 	a.fwd = newForwarder(a.session, cfg.Logger)
+	a.sshEvents = newSSHEvents(a.session, cfg.Logger)
 	return a, nil
 }
 
@@ -162,7 +164,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	ssh, err := sshd.New(sshd.Config{Spawner: a.spawner, HostKey: hostKey, Logger: a.log.Named("ssh"),
-		SFTPCommand: a.cfg.SFTPCommand, Metrics: a.sshMetrics})
+		SFTPCommand: a.cfg.SFTPCommand, Metrics: a.sshMetrics, OnEvent: a.sshEvents.add})
 	if err != nil {
 		return err
 	}
@@ -187,8 +189,9 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	a.appsDone = make(chan struct{})
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.fwd.run(ctx) }()
+	go func() { defer wg.Done(); a.sshEvents.run(ctx) }()
 	go func() { defer wg.Done(); defer close(a.appsDone); a.lifecycle(ctx) }()
 	_ = loop.Run(ctx) // returns when ctx ends
 	a.shutdown(ssh)
