@@ -36,6 +36,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST "+proto.PathRuns, func(w http.ResponseWriter, r *http.Request) {
 		s.runs(w, r, sessionOf(r))
 	})
+	mux.HandleFunc("POST "+proto.PathSSHEvents, func(w http.ResponseWriter, r *http.Request) {
+		s.sshEvents(w, r, sessionOf(r))
+	})
 	mux.HandleFunc("POST "+proto.PathApply, func(w http.ResponseWriter, r *http.Request) {
 		sess := sessionOf(r)
 		s.apply(w, r, sess)

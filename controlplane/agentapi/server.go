@@ -61,6 +61,10 @@ type Config struct {
 	// request (the control plane honours --trusted-proxies there); the
 	// address its status and SessionEvent show. Default r.RemoteAddr.
 	ClientAddr func(r *http.Request) string
+	// OnSSHEvent, if set, is called with each SSH event an agent reports
+	// (forwards opened, sftp started; strings clipped), for the audit log.
+	// Only then is proto.FeatureSSHEvents announced to agents.
+	OnSSHEvent func(ws store.Workspace, ev proto.SSHEvent)
 	// KeepaliveInterval and WriteTimeout tune dead-connection detection.
 	// Defaults proto.DefaultKeepaliveInterval and proto.DefaultWriteTimeout.
 	KeepaliveInterval, WriteTimeout time.Duration
@@ -312,7 +316,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 
-	w.Header().Set(proto.HeaderControlFeatures, proto.FeatureStartupLogs)
+	features := proto.FeatureStartupLogs
+	if s.cfg.OnSSHEvent != nil {
+		features += "," + proto.FeatureSSHEvents
+	}
+	w.Header().Set(proto.HeaderControlFeatures, features)
 	c, err := websocket.Accept(smallBuffers{ResponseWriter: w, read: wsReadBuffer, write: wsWriteBuffer}, r, nil)
 	if err != nil {
 		s.wg.Done()
