@@ -95,3 +95,25 @@ func (a *api) auditAgentRefusals(h http.Handler) http.Handler {
 		a.record(rec)
 	})
 }
+
+// sshEvent records a forward opened or an sftp session started inside an
+// SSH connection, as the workspace's agent reported it (the control plane
+// relays SSH encrypted and cannot see inside). The actor is the agent: the
+// user and client in the details are its word, not an authenticated fact.
+func (rt *auditRuntime) sshEvent(now func() time.Time) func(store.Workspace, proto.SSHEvent) {
+	return func(ws store.Workspace, ev proto.SSHEvent) {
+		action := actSSHForward
+		if ev.Kind == proto.SSHSFTP {
+			action = actSSHSFTP
+		}
+		details := map[string]any{"kind": ev.Kind, "client": ev.Client, "user": ev.User}
+		if ev.Target != "" {
+			details["target"] = ev.Target
+		}
+		if !ev.At.IsZero() {
+			details["agent_time"] = ev.At.UTC().Format(time.RFC3339Nano)
+		}
+		rt.aud.add(audit.Record{Time: now(), Actor: agentActor(ws), Source: hostOf(ev.Client), Action: action,
+			Target: workspaceTarget(ws), Outcome: audit.Success, Replica: rt.aud.replica, Details: audit.Details(details)})
+	}
+}

@@ -19,6 +19,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == sftpTestArg {
+		os.Exit(serveSFTPForTest()) // audit_sshevents_test.go
+	}
 	goleak.VerifyTestMain(mainWithCleanup{m})
 }
 

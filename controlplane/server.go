@@ -135,6 +135,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	acfg.OnApply = onApply
 	acfg.Logs = logs
 	acfg.OnSession = s.auditRT.agentSession(cfg.stamp)
+	acfg.OnSSHEvent = s.auditRT.sshEvent(cfg.stamp)
 	// An agent's address, in its status and the audit log, is the one
 	// --trusted-proxies gives, as for every other client.
 	acfg.ClientAddr = func(r *http.Request) string {
