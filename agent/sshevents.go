@@ -11,14 +11,9 @@ import (
 	"github.com/courierhq/courier/agent/proto"
 )
 
-// Bounds and pace of the SSH events the agent reports (issue 20).
-const (
-	// maxQueuedSSHEvents bounds the events waiting for a connection; past
-	// it the oldest are dropped and counted.
-	maxQueuedSSHEvents = 1024
-	// sshEventsEvery is the most an event waits before it is sent.
-	sshEventsEvery = time.Second
-)
+// maxQueuedSSHEvents bounds the SSH events (issue 20) waiting for a
+// connection; past it the oldest are dropped and counted.
+const maxQueuedSSHEvents = 1024
 
 // sshEvents is the SSH server's sshd.Config.OnEvent: a bounded queue that
 // never blocks the SSH server, sent in batches on the current session to a
@@ -59,11 +54,15 @@ func (e *sshEvents) trimLocked() {
 	}
 }
 
-// run sends what is queued until ctx ends, then makes one last bounded
-// attempt.
+// run sends what is queued as soon as it is queued, until ctx ends, then
+// makes one last bounded attempt. A timer runs only while something is
+// left unsent (retryInterval, as the output forwarder): an idle agent has
+// none (issue 23).
 func (e *sshEvents) run(ctx context.Context) {
-	tick := time.NewTicker(sshEventsEvery)
-	defer tick.Stop()
+	timer := time.NewTimer(retryInterval)
+	timer.Stop()
+	defer timer.Stop()
+	armed := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -72,18 +71,26 @@ func (e *sshEvents) run(ctx context.Context) {
 			cancel()
 			return
 		case <-e.wake:
-		case <-tick.C:
+		case <-timer.C:
+			armed = false
 		}
-		e.flush(ctx)
+		if !e.flush(ctx) && !armed {
+			timer.Reset(retryInterval)
+			armed = true
+		}
 	}
 }
 
 // flush sends the queue in requests of at most proto.MaxReportSSHEvents;
-// what a failed request held goes back to the front of the queue.
-func (e *sshEvents) flush(ctx context.Context) {
+// what a failed request held goes back to the front of the queue. It
+// reports false when something is left to send (no connection, or a
+// request failed).
+func (e *sshEvents) flush(ctx context.Context) bool {
 	s := e.session()
 	if s == nil {
-		return
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(e.queue) == 0
 	}
 	e.mu.Lock()
 	batch, dropped := e.queue, e.dropped
@@ -93,11 +100,11 @@ func (e *sshEvents) flush(ctx context.Context) {
 		e.log.Warn("ssh events dropped while the control plane could not take them", zap.Int("events", dropped))
 	}
 	if len(batch) == 0 {
-		return
+		return true
 	}
 	if !s.ControlHas(proto.FeatureSSHEvents) {
 		e.log.Debug("the control plane does not take ssh events; not reported", zap.Int("events", len(batch)))
-		return
+		return true
 	}
 	for len(batch) > 0 {
 		n := min(len(batch), proto.MaxReportSSHEvents)
@@ -107,8 +114,9 @@ func (e *sshEvents) flush(ctx context.Context) {
 			e.queue = append(batch, e.queue...)
 			e.trimLocked()
 			e.mu.Unlock()
-			return
+			return false
 		}
 		batch = batch[n:]
 	}
+	return true
 }

@@ -160,7 +160,7 @@ func TestAuditSSHForwardAndSFTP(t *testing.T) {
 		recs = ts.readAudit(p.admin)
 		return count(actSSHForward) >= 1 && count(actSSHSFTP) >= 1
 	})
-	// Anything late would be a duplicate: give it the agent's send period.
+	// Anything late would be a duplicate: give it time to arrive.
 	time.Sleep(1500 * time.Millisecond)
 	ts.api.audit.batch.Flush(context.Background())
 	recs = ts.readAudit(p.admin)
