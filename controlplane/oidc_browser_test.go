@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,39 +18,12 @@ import (
 // the secrets page, signed in; then a refusal shown as a page. Screenshots
 // go to the test's artifact directory (kept with go test -artifacts).
 func TestOIDCSignInChromium(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("chromium is required on CI: %v", err)
-		}
-		t.Skip("chromium not installed")
-	}
+	chromium := chromiumPath(t)
 	p := startSSOProvider(t, "")
 	ts := newTestServer(t, withSSO(t, p.URL))
 	p.SetUser(t, "sub-ada")
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(360, 780))...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
-	defer cancel()
-	dir := t.ArtifactDir()
-	shot := func(name string) {
-		t.Helper()
-		wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
-		if err != nil || wide {
-			t.Errorf("%s: the page scrolls sideways at 360 px (%v)", name, err)
-		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctx, alloc, shot, dir := browser360(t, chromium)
 	location := func() *url.URL {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Location())

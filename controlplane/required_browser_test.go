@@ -1,14 +1,9 @@
 package controlplane
 
 import (
-	"context"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -20,13 +15,7 @@ import (
 // bad glob first: refused beside the field), and finds it listed with its
 // scope and the requirement met.
 func TestRequiredSecretsChromium(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("chromium is required on CI: %v", err)
-		}
-		t.Skip("chromium not installed")
-	}
+	chromium := chromiumPath(t)
 	ts := newTestServer(t)
 	p := ts.setup()
 	ts.want(ts.do("POST", "/api/v2/workspaces", p.admin, map[string]any{"name": "dev", "owner": "alice",
@@ -34,28 +23,7 @@ func TestRequiredSecretsChromium(t *testing.T) {
 			{"env": "NPM_TOKEN", "description": "Token for the private npm registry", "docs_url": "https://wiki.example.com/npm", "required": true},
 		}}}), 201)
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(360, 780))...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
-	defer cancel()
-	dir := t.ArtifactDir()
-	shot := func(name string) {
-		t.Helper()
-		wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
-		if err != nil || wide {
-			t.Errorf("%s: the page scrolls sideways at 360 px (%v)", name, err)
-		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctx, _, shot, _ := browser360(t, chromium)
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
