@@ -20,8 +20,9 @@ type Filter struct {
 	Target string
 	// Outcome is Success, Failure or Denied.
 	Outcome string
-	// Involving keeps records whose actor, target or target owner is
-	// this user ID (a member reading their own records).
+	// Involving keeps the records of this user ID (a member reading
+	// their own): those whose actor is that user, whose target is that
+	// user, or whose target that user owns.
 	Involving string
 	// Since and Until bound the record's time: Since <= time < Until.
 	Since, Until time.Time

@@ -54,13 +54,54 @@ func ScanAudit(scan func(dest ...any) error) (audit.Record, error) {
 	return r, err
 }
 
+// InvolvingCond is audit.Filter.Involving's condition, its one
+// placeholder ("?") standing for the user ID three times: the actor is
+// that user, the target is that user, or the target is that user's.
+const InvolvingCond = `((actor_kind = 'user' AND actor_id = ?) OR (target_kind = 'user' AND target_id = ?) OR target_owner = ?)`
+
 // AuditQuery returns the SELECT for f (already validated) and its
 // arguments; ph(n) spells the n-th placeholder (1-based).
 func AuditQuery(f audit.Filter, ph func(n int) string) (string, []any) {
-	var (
-		where []string
-		args  []any
-	)
+	where, args := auditWhere(f, ph, nil)
+	return auditSelect(`audit_log`, `seq`, where, f), args
+}
+
+// InvolvingQuery returns the SELECT for f (valid, with Involving set)
+// through the side table audit_involves (migration 0013), and its
+// arguments: the records up to mark, or all that it holds when mark < 0.
+// join is how the dialect joins it to audit_log so that the side table's
+// index drives the walk ("CROSS JOIN" in SQLite, which keeps that order;
+// "JOIN" in PostgreSQL).
+func InvolvingQuery(f audit.Filter, ph func(n int) string, join string, mark int64) (string, []any) {
+	conds, args := []string{`user_id = ` + ph(1)}, []any{f.Involving}
+	if mark >= 0 {
+		args = append(args, mark)
+		conds = append(conds, `rec <= `+ph(2))
+	}
+	g := f
+	g.Involving = ""
+	where, args := auditWhere(g, ph, args)
+	return auditSelect(`audit_involves `+join+` audit_log ON seq = rec`, `rec`, append(conds, where...), f), args
+}
+
+// auditSelect is the SELECT of AuditCols from the table expression from,
+// under where, ordered by the column seqCol, as f asks.
+func auditSelect(from, seqCol string, where []string, f audit.Filter) string {
+	order := "DESC"
+	if f.Oldest {
+		order = "ASC"
+	}
+	q := `SELECT ` + AuditCols + ` FROM ` + from
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	return q + fmt.Sprintf(` ORDER BY %s %s LIMIT %d`, seqCol, order, f.Limit)
+}
+
+// auditWhere returns f's conditions and their arguments, after the
+// arguments in args (the placeholders count on from them).
+func auditWhere(f audit.Filter, ph func(n int) string, args []any) ([]string, []any) {
+	var where []string
 	add := func(cond string, vals ...any) {
 		for range vals {
 			args = append(args, nil)
@@ -84,7 +125,7 @@ func AuditQuery(f audit.Filter, ph func(n int) string) (string, []any) {
 		add(`outcome = ?`, f.Outcome)
 	}
 	if f.Involving != "" {
-		add(`(actor_id = ? OR target_id = ? OR target_owner = ?)`, f.Involving, f.Involving, f.Involving)
+		add(InvolvingCond, f.Involving, f.Involving, f.Involving)
 	}
 	if !f.Since.IsZero() {
 		add(`at >= ?`, Nanos(f.Since))
@@ -98,15 +139,7 @@ func AuditQuery(f audit.Filter, ph func(n int) string) (string, []any) {
 	if f.Before > 0 {
 		add(`seq < ?`, f.Before)
 	}
-	order := "DESC"
-	if f.Oldest {
-		order = "ASC"
-	}
-	q := `SELECT ` + AuditCols + ` FROM audit_log`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	return q + fmt.Sprintf(` ORDER BY seq %s LIMIT %d`, order, f.Limit), args
+	return where, args
 }
 
 // scopeOf is a scope for the audit record: [] (every workspace) for none.
@@ -245,21 +278,11 @@ func (s *SQLite) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Record,
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
+	if f.Involving != "" {
+		return s.listInvolving(ctx, f)
+	}
 	q, args := AuditQuery(f, func(int) string { return "?" })
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []audit.Record
-	for rows.Next() {
-		r, err := ScanAudit(rows.Scan)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return s.queryAudit(ctx, q, args)
 }
 
 // AuditState implements Store.
@@ -290,6 +313,9 @@ func (s *SQLite) PruneAudit(ctx context.Context, before time.Time, limit int) (i
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM audit_log WHERE seq <= ?`, last.Seq)
 		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM audit_involves WHERE rec <= ?`, last.Seq); err != nil {
 			return err
 		}
 		m, _ := res.RowsAffected()

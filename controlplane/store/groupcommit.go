@@ -116,6 +116,7 @@ func (s *SQLite) commitBatch(batch []*writeReq) {
 		fail(fmt.Errorf("store: audit head: %w", err), batch)
 		return
 	}
+	s.maybeIndexInvolves(tx)
 	if err := tx.Commit(); err != nil {
 		fail(fmt.Errorf("store: commit: %w", err), batch)
 		return

@@ -43,6 +43,10 @@ type SQLite struct {
 	writeMu   sync.Mutex
 	batchHead *audit.Head
 	batchRecs []audit.Record
+	// involvesAt is when a group commit last indexed users' audit
+	// records; involvesEvery how often it does (see audit_involves.go).
+	involvesAt    time.Time
+	involvesEvery time.Duration
 
 	// queueMu guards the fields that follow: the writes waiting for the
 	// next group commit, and whether a writer is committing them (see
@@ -98,7 +102,7 @@ func OpenSQLite(ctx context.Context, path string, logger *zap.Logger) (*SQLite, 
 	// again. Two cores' worth of readers is what can run anyway.
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxOpenConns)
-	s := &SQLite{db: db, log: logger}
+	s := &SQLite{db: db, log: logger, involvesEvery: involvesEvery}
 	if err := s.migrate(ctx); err != nil {
 		_ = db.Close()
 		return nil, err

@@ -22,6 +22,7 @@ var auditTests = []struct {
 }{
 	{"AuditAppendAndList", testAuditAppendList},
 	{"AuditInTheChangesTransaction", testAuditInTx},
+	{"AuditInvolvingMatchesAScan", testAuditInvolving},
 	{"AuditConcurrentAppendsKeepOneChain", testAuditConcurrent},
 	{"AuditPruneKeepsChainVerifiable", testAuditPrune},
 	{"ExpireSessions", testExpireSessions},
