@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/hex"
 	"context"
 	"errors"
 	"strings"
@@ -155,5 +156,25 @@ func TestPendingWrittenOnce(t *testing.T) {
 	}
 	if ToWriteCtx := InTx(context.Background()); Armed(ToWriteCtx) != nil {
 		t.Fatal("InTx without a draft armed something")
+	}
+}
+
+// TestHashEncodingIsStable pins the chain's encoding: a record hashed by
+// the first release must hash the same forever, or every database's chain
+// would stop verifying. The value was computed by the original streaming
+// implementation.
+func TestHashEncodingIsStable(t *testing.T) {
+	r := Record{Time: time.Date(2026, 5, 1, 10, 0, 0, 123, time.UTC), Actor: Actor{Kind: "user", ID: "u1", Name: "alice"},
+		Source: "192.0.2.1", UserAgent: "curl/8", Action: "secret.update", Target: Target{Kind: "secret", ID: "s1", Name: "deploy-key", OwnerID: "u1"},
+		Outcome: "success", Details: []byte(`{"changed":{"value":{"changed":true}}}`), RequestID: "req-1", Replica: "r1"}
+	got := hex.EncodeToString(Hash(r, []byte("0123456789abcdef0123456789abcdef")))
+	if want := "1933bf165fbf94cab499d75f6b91c893a0dd0707d3de0e5f96edb4a02260154f"; got != want {
+		t.Fatalf("Hash = %s, want %s: the encoding changed", got, want)
+	}
+	// Past the stack buffer: a record near the fields' bound.
+	long := r
+	long.UserAgent, long.Reason = strings.Repeat("a", maxField), strings.Repeat("b", maxField)
+	if bytes.Equal(Hash(long, nil), Hash(r, nil)) {
+		t.Fatal("a long record hashed like a short one")
 	}
 }

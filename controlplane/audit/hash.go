@@ -3,7 +3,6 @@ package audit
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"hash"
 	"strings"
 	"unicode/utf8"
 )
@@ -19,26 +18,23 @@ const domain = "courier-audit-v1\n"
 // protected by the links, so a swapped pair shows as reordered rather than
 // as edited.
 func Hash(r Record, prev []byte) []byte {
-	h := sha256.New()
-	h.Write([]byte(domain))
-	var t [8]byte
-	binary.BigEndian.PutUint64(t[:], uint64(r.Time.UnixNano()))
-	h.Write(t[:])
-	for _, f := range []string{
+	// One buffer hashed at once: writing each field to a hash.Hash made
+	// the stores' group commits allocate a copy of every field.
+	var stack [1024]byte
+	b := append(stack[:0], domain...)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Time.UnixNano()))
+	for _, f := range [...]string{
 		r.Actor.Kind, r.Actor.ID, r.Actor.Name, r.Source, r.UserAgent, r.Action,
 		r.Target.Kind, r.Target.ID, r.Target.Name, r.Target.OwnerID,
 		r.Outcome, r.Reason, string(r.Details), r.RequestID, r.Replica,
 	} {
-		field(h, []byte(f))
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
 	}
-	field(h, prev)
-	return h.Sum(nil)
-}
-
-func field(h hash.Hash, b []byte) {
-	var n [binary.MaxVarintLen64]byte
-	h.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))])
-	h.Write(b)
+	b = binary.AppendUvarint(b, uint64(len(prev)))
+	b = append(b, prev...)
+	sum := sha256.Sum256(b)
+	return sum[:]
 }
 
 // Chain sets r's Seq, PrevHash and Hash to follow head, and returns the new

@@ -216,8 +216,19 @@ func (s *SQLite) appendAudit(ctx context.Context, tx *sql.Tx, recs []audit.Recor
 }
 
 // auditChunks are the row counts of the multi-row INSERTs flushAudit
-// uses (largest first), so that few statement texts are ever prepared.
-var auditChunks = []int{64, 16, 4, 1}
+// uses (largest first), so that few statement texts are ever prepared;
+// auditInserts are their texts.
+var (
+	auditChunks  = []int{64, 16, 4, 1}
+	auditInserts = func() map[int]string {
+		m := map[int]string{}
+		row := "(" + strings.TrimSuffix(strings.Repeat("?, ", 19), ", ") + ")"
+		for _, n := range auditChunks {
+			m[n] = `INSERT INTO audit_log(` + AuditCols + `) VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+		}
+		return m
+	}()
+)
 
 // flushAudit inserts the batch's chained records and writes its head.
 func (s *SQLite) flushAudit(tx *sql.Tx) error {
@@ -225,15 +236,14 @@ func (s *SQLite) flushAudit(tx *sql.Tx) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	args := make([]any, 0, min(len(recs), auditChunks[0])*19)
 	for _, n := range auditChunks {
 		for len(recs) >= n {
-			args := make([]any, 0, n*19)
+			args = args[:0]
 			for _, r := range recs[:n] {
 				args = append(args, AuditArgs(r)...)
 			}
-			row := "(" + strings.TrimSuffix(strings.Repeat("?, ", 19), ", ") + ")"
-			q := `INSERT INTO audit_log(` + AuditCols + `) VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
-			if _, err := tx.Exec(q, args...); err != nil {
+			if _, err := tx.Exec(auditInserts[n], args...); err != nil {
 				return fmt.Errorf("append audit records: %w", err)
 			}
 			recs = recs[n:]

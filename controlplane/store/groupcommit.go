@@ -88,7 +88,13 @@ func (s *SQLite) commitBatch(batch []*writeReq) {
 		fail(fmt.Errorf("store: begin: %w", err), batch)
 		return
 	}
-	s.batchHead, s.batchRecs = nil, nil // read again by the batch's first audit append
+	// The head is read again by the batch's first audit append; the
+	// records' slice is kept for the next batch unless a burst grew it.
+	s.batchHead = nil
+	if cap(s.batchRecs) > 256 {
+		s.batchRecs = nil
+	}
+	s.batchRecs = s.batchRecs[:0]
 	errs := make([]error, len(batch))
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
