@@ -48,11 +48,15 @@ func (ts *testServer) readAudit(admin string) []audit.Record {
 	}
 }
 
-// waitAudit flushes the batcher and waits until the log holds n records.
+// waitAudit flushes the API tokens' last uses (which write first-use
+// records) and the batcher, and waits until the log holds n records.
 func (ts *testServer) waitAudit(admin string, n int) []audit.Record {
 	ts.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		if err := ts.api.uses.Flush(context.Background()); err != nil {
+			ts.t.Fatal(err)
+		}
 		ts.api.audit.batch.Flush(context.Background())
 		st, err := ts.store.AuditState(context.Background())
 		if err != nil {

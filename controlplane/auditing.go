@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,9 +37,6 @@ type auditor struct {
 	// off switches recording off; only tests set it (the benchmark's
 	// "audit off" arm). No flag reaches it.
 	off atomic.Bool
-	// firstUse remembers the API tokens whose first use this replica
-	// recorded, so concurrent first requests record it once.
-	firstUse sync.Map // token ID → struct{}
 }
 
 // record queues r for the batcher (access decisions that change nothing).
@@ -112,9 +108,13 @@ const (
 // or auditor reading another user's secret metadata.
 var readActions = map[string]bool{actSecretList: true, actSecretRead: true}
 
-// requestID is the client's X-Request-Id when it is short and printable,
-// else a new one; the response carries it back.
+// requestID is the ID already given to r (see auditFirstUse), else the
+// client's X-Request-Id when it is short and printable, else a new one;
+// the response carries it back.
 func requestID(r *http.Request) string {
+	if id, ok := r.Context().Value(ctxRequestID).(string); ok {
+		return id
+	}
 	id := r.Header.Get(headerRequestID)
 	if id == "" || len(id) > maxRequestIDBytes || strings.IndexFunc(id, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
 		return uuid.NewString()
@@ -352,22 +352,28 @@ func noteOwner(ctx context.Context, u store.User) {
 	}
 }
 
-// auditFirstUse records the first use of API token t: the stored last use
-// is still zero and this replica has not recorded it yet. (Uses are
-// written in batches, so two replicas serving a token's first requests
-// within the same second may each record one.)
-func (a *api) auditFirstUse(r *http.Request, t store.APIToken) {
-	if a.audit == nil || !t.LastUsedAt.IsZero() {
-		return
+// auditFirstUse drafts the token.first_use record of r, a use at time at
+// of API token t, when the store says t was never used (ok false
+// otherwise, or with the audit off). The draft is not recorded here: the
+// use recorder hands it to the store's coalesced last-use write, which
+// appends it in its transaction only when that write moves the token's
+// last use from never — so a token's first use leaves one record however
+// many replicas serve its first requests, and a request costs no write.
+// r is returned carrying the record's request ID, which the response
+// carries too (an audited route's record reuses it).
+func (a *api) auditFirstUse(w http.ResponseWriter, r *http.Request, t store.APIToken, at time.Time) (audit.Record, *http.Request, bool) {
+	if a.audit == nil || a.audit.off.Load() || !t.LastUsedAt.IsZero() {
+		return audit.Record{}, r, false
 	}
-	if _, seen := a.audit.firstUse.LoadOrStore(t.ID, struct{}{}); seen {
-		return
-	}
-	rec := a.origin(r, actTokenFirstUse, requestID(r))
+	reqID := requestID(r)
+	w.Header().Set(headerRequestID, reqID)
+	r = r.WithContext(context.WithValue(r.Context(), ctxRequestID, reqID))
+	rec := a.origin(r, actTokenFirstUse, reqID)
+	rec.Time = at
 	rec.Target = audit.Target{Kind: targetToken, ID: t.ID, Name: t.Name, OwnerID: t.UserID}
 	rec.Outcome = audit.Success
 	rec.Details = audit.Details(map[string]any{"scope": string(t.Scope)})
-	a.record(rec)
+	return rec, r, true
 }
 
 // skipAudit drops the record of ctx's request: the step decided nothing

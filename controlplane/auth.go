@@ -61,6 +61,7 @@ const (
 	ctxUser ctxKey = iota
 	ctxTokenHash
 	ctxCred
+	ctxRequestID // the request's ID, once given (see requestID)
 )
 
 // credential says how a request authenticated: with a login session or a
@@ -109,7 +110,7 @@ func (a *api) authed(h http.HandlerFunc) http.HandlerFunc {
 				a.writeError(w, r, errReadOnlyToken)
 				return
 			}
-			a.noteTokenUse(r, *t)
+			r = a.noteTokenUse(w, r, *t)
 		}
 		w, wrote := a.watchWrite(w, r)
 		h(w, r)
