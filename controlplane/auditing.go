@@ -31,9 +31,12 @@ import (
 
 // auditor batches the records of access decisions and names this replica.
 type auditor struct {
-	batch   *audit.Batcher
-	replica string
-	log     *zap.Logger
+	batch *audit.Batcher
+	// refusals folds the requests refused for their credential into one
+	// record per source and reason per refusalWindow (see refusedCredential).
+	refusals *audit.Tally
+	replica  string
+	log      *zap.Logger
 	// off switches recording off; only tests set it (the benchmark's
 	// "audit off" arm). No flag reaches it.
 	off atomic.Bool
@@ -67,6 +70,7 @@ func (au *auditor) add(r audit.Record) {
 const (
 	actLogin          = "session.login"
 	actLogout         = "session.logout"
+	actRefused        = "session.refused"
 	actTokenCreate    = "token.create"
 	actTokenRevoke    = "token.revoke"
 	actTokenFirstUse  = "token.first_use"
@@ -289,6 +293,31 @@ func (w *auditWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("hijack not supported")
 	}
 	return hj.Hijack()
+}
+
+// refusalWindow is how long requests refused for their credential from one
+// address, for one reason, are counted into one session.refused record.
+const refusalWindow = time.Minute
+
+// refusedCredential counts r, refused with err for the credential it
+// presented (via "header" or "cookie"), into its source's session.refused
+// record of the current minute (audit.Tally): a flood of bad tokens costs
+// a map update per request and a record per address per minute, never a
+// write per request. A request that presented no credential is not a
+// decision about one and is not counted. The record names the reason and
+// never the presented token, nor any part of it.
+func (a *api) refusedCredential(r *http.Request, err error, via string) {
+	var cr *credentialRefusal
+	if a.audit == nil || a.audit.off.Load() || !errors.As(err, &cr) {
+		return
+	}
+	rec := a.origin(r, actRefused, requestID(r))
+	rec.Actor = audit.Actor{Kind: audit.ActorAnonymous}
+	rec.Target = audit.Target{Kind: targetSession}
+	rec.Outcome = audit.Denied
+	rec.Reason = cr.why + " " + map[string]string{"header": "token", "cookie": "session cookie"}[via]
+	rec.Details = audit.Details(map[string]any{"credential": via})
+	a.audit.refusals.Add(rec)
 }
 
 // auditFlushEvery is how long an access decision's record waits in memory
