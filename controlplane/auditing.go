@@ -306,12 +306,14 @@ const refusalWindow = time.Minute
 // write per request. A request that presented no credential is not a
 // decision about one and is not counted. The record names the reason and
 // never the presented token, nor any part of it.
-func (a *api) refusedCredential(r *http.Request, err error, via string) {
+func (a *api) refusedCredential(w http.ResponseWriter, r *http.Request, err error, via string) {
 	var cr *credentialRefusal
 	if a.audit == nil || a.audit.off.Load() || !errors.As(err, &cr) {
 		return
 	}
-	rec := a.origin(r, actRefused, requestID(r))
+	reqID := requestID(r)
+	w.Header().Set(headerRequestID, reqID)
+	rec := a.origin(r, actRefused, reqID)
 	rec.Actor = audit.Actor{Kind: audit.ActorAnonymous}
 	rec.Target = audit.Target{Kind: targetSession}
 	rec.Outcome = audit.Denied

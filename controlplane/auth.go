@@ -115,7 +115,7 @@ func (a *api) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, err := a.withCredential(r.Context(), presentedToken(r), true)
 		if err != nil {
-			a.refusedCredential(r, err, "header")
+			a.refusedCredential(w, r, err, "header")
 			a.writeError(w, r, err)
 			return
 		}
