@@ -311,15 +311,26 @@ func (a *api) refusedCredential(w http.ResponseWriter, r *http.Request, err erro
 	if a.audit == nil || a.audit.off.Load() || !errors.As(err, &cr) {
 		return
 	}
-	reqID := requestID(r)
-	w.Header().Set(headerRequestID, reqID)
-	rec := a.origin(r, actRefused, reqID)
-	rec.Actor = audit.Actor{Kind: audit.ActorAnonymous}
-	rec.Target = audit.Target{Kind: targetSession}
-	rec.Outcome = audit.Denied
-	rec.Reason = cr.why + " " + map[string]string{"header": "token", "cookie": "session cookie"}[via]
-	rec.Details = audit.Details(map[string]any{"credential": via})
-	a.audit.refusals.Add(rec)
+	var source string
+	if ip, _ := a.cfg.LoginThrottle.clientIP(r); ip.IsValid() {
+		source = ip.String()
+	}
+	reason := cr.why + " token"
+	if via == "cookie" {
+		reason = cr.why + " session cookie"
+	}
+	a.audit.refusals.Add(audit.TallyKey{Source: source, Action: actRefused, Reason: reason}, a.cfg.stamp(), func() audit.Record {
+		// The window's first refusal of its key: its answer names the
+		// record's request ID.
+		reqID := requestID(r)
+		w.Header().Set(headerRequestID, reqID)
+		rec := a.origin(r, actRefused, reqID)
+		rec.Actor = audit.Actor{Kind: audit.ActorAnonymous}
+		rec.Target = audit.Target{Kind: targetSession}
+		rec.Outcome = audit.Denied
+		rec.Details = audit.Details(map[string]any{"credential": via})
+		return rec
+	})
 }
 
 // auditFlushEvery is how long an access decision's record waits in memory

@@ -63,9 +63,15 @@ type Tally struct {
 	keys int // distinct keys held (overflow entries not counted)
 }
 
+// TallyKey names one tallied record: a window's decisions with the same
+// key share it. The record's Source, Action and Reason are the key's.
+type TallyKey struct {
+	Source, Action, Reason string
+}
+
 type tallyKey struct {
-	source, action, reason string
-	overflow               bool
+	TallyKey
+	overflow bool
 }
 
 type tallied struct {
@@ -83,33 +89,34 @@ func NewTally(cfg TallyConfig) (*Tally, error) {
 	return &Tally{cfg: cfg, held: map[tallyKey]*tallied{}}, nil
 }
 
-// Add counts r (its Time is the decision's) in its key's record of the
-// current window.
-func (t *Tally) Add(r Record) {
-	k := tallyKey{source: r.Source, action: r.Action, reason: r.Reason}
+// Add counts a decision of key k at time at in k's record of the current
+// window. draft builds that record (with the window's first decision's
+// user agent, request ID and details) and is called only for the first
+// decision of k in a window, so a flood costs a map lookup per decision.
+func (t *Tally) Add(k TallyKey, at time.Time, draft func() Record) {
+	key := tallyKey{TallyKey: k}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e := t.held[k]
+	e := t.held[key]
 	if e == nil && t.keys >= t.cfg.MaxKeys {
-		k = tallyKey{action: r.Action, reason: r.Reason, overflow: true}
-		e = t.held[k]
-		if e == nil {
-			r.Source = ""
-		}
+		key = tallyKey{TallyKey: TallyKey{Action: k.Action, Reason: k.Reason}, overflow: true}
+		e = t.held[key]
 	}
 	if e == nil {
-		e = &tallied{rec: r, first: r.Time, last: r.Time}
-		t.held[k] = e
-		if !k.overflow {
+		r := draft()
+		r.Source, r.Action, r.Reason = key.Source, key.Action, key.Reason
+		e = &tallied{rec: r, first: at, last: at}
+		t.held[key] = e
+		if !key.overflow {
 			t.keys++
 		}
 	}
 	e.count++
-	if r.Time.Before(e.first) {
-		e.first = r.Time
+	if at.Before(e.first) {
+		e.first = at
 	}
-	if r.Time.After(e.last) {
-		e.last = r.Time
+	if at.After(e.last) {
+		e.last = at
 	}
 }
 

@@ -21,9 +21,14 @@ func TestTallyFoldsAFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
-	refusal := func(src, reason string, i int) Record {
-		return Record{Time: t0.Add(time.Duration(i) * time.Millisecond), Source: src, Action: "session.refused",
-			Reason: reason, Outcome: Denied, RequestID: "req", Details: Details(map[string]any{"credential": "header"})}
+	drafts := 0
+	refusal := func(src, reason string, i int) (TallyKey, time.Time, func() Record) {
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		return TallyKey{Source: src, Action: "session.refused", Reason: reason}, at, func() Record {
+			drafts++ // under the Tally's lock
+			return Record{Time: at, Source: src, Action: "session.refused", Reason: reason, Outcome: Denied,
+				RequestID: "req", Details: Details(map[string]any{"credential": "header"})}
+		}
 	}
 	var wg sync.WaitGroup
 	for g := range 4 {
@@ -42,6 +47,9 @@ func TestTallyFoldsAFlood(t *testing.T) {
 	tl.Add(refusal("192.0.2.1", "unknown token", -3))
 	tl.Flush()
 	tl.Flush() // nothing held: nothing emitted
+	if drafts != 3 {
+		t.Errorf("%d records drafted for 1004 decisions of 3 keys, want 3", drafts)
+	}
 
 	type details struct {
 		Count      int    `json:"count"`
