@@ -142,8 +142,9 @@ func (a *api) withSession(ctx context.Context, tok string) (context.Context, err
 
 // withCredential returns ctx carrying the user of tok — a login session,
 // or a personal API token when apiTokens — and the token's hash, or
-// errUnauthenticated (a *credentialRefusal when tok is not empty). The token is looked up by its SHA-256 and the stored
-// hash compared in constant time. A suspended user is refused here, on
+// errUnauthenticated (a *credentialRefusal, saying why, when tok is not
+// empty). The token is looked up by its SHA-256 and the stored hash
+// compared in constant time. A suspended user is refused here, on
 // every request, so a suspension takes effect at once on every replica.
 func (a *api) withCredential(ctx context.Context, tok string, apiTokens bool) (context.Context, error) {
 	if tok == "" {
