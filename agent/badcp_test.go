@@ -1,21 +1,16 @@
 package agent
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/coder/websocket"
-	"github.com/hashicorp/yamux"
 
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/store"
@@ -25,67 +20,35 @@ import (
 // protocol's transport (websocket, yamux, HTTP) but answers the manifest and
 // secrets routes with whatever bytes a test gives it.
 type badCP struct {
-	hs                *httptest.Server
+	*fakeCP
 	manifest, secrets []byte
 
-	wg       sync.WaitGroup
-	mu       sync.Mutex // guards the fields that follow
-	sessions []*yamux.Session
-	applies  []string // raw apply reports
-	fetches  int      // secrets answers served
+	mu      sync.Mutex // guards the fields that follow
+	applies []string   // raw apply reports
+	fetches int        // secrets answers served
 }
 
 func newBadCP(t *testing.T, manifest, secrets []byte) *badCP {
 	t.Helper()
 	b := &badCP{manifest: manifest, secrets: secrets}
-	b.hs = httptest.NewServer(http.HandlerFunc(b.connect))
-	t.Cleanup(func() {
-		b.mu.Lock()
-		for _, s := range b.sessions {
-			_ = s.Close()
-		}
-		b.mu.Unlock()
-		b.hs.Close()
-		b.wg.Wait()
+	b.fakeCP = newFakeCP(t, "", func(mux *http.ServeMux) {
+		mux.HandleFunc("GET "+proto.PathManifest, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(b.manifest) })
+		mux.HandleFunc("GET "+proto.PathSecrets, func(w http.ResponseWriter, _ *http.Request) {
+			b.mu.Lock()
+			b.fetches++
+			b.mu.Unlock()
+			_, _ = w.Write(b.secrets)
+		})
+		mux.HandleFunc("POST "+proto.PathApply, func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			b.mu.Lock()
+			b.applies = append(b.applies, string(body))
+			b.mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+		})
+		mux.HandleFunc("POST /", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	})
 	return b
-}
-
-func (b *badCP) connect(w http.ResponseWriter, r *http.Request) {
-	b.wg.Add(1)
-	defer b.wg.Done()
-	c, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		return
-	}
-	c.SetReadLimit(proto.MaxMessageBytes)
-	sess, err := yamux.Server(websocket.NetConn(context.Background(), c, websocket.MessageBinary), proto.YamuxConfig(0, 0))
-	if err != nil {
-		return
-	}
-	b.mu.Lock()
-	b.sessions = append(b.sessions, sess)
-	b.mu.Unlock()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+proto.PathManifest, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(b.manifest) })
-	mux.HandleFunc("GET "+proto.PathSecrets, func(w http.ResponseWriter, _ *http.Request) {
-		b.mu.Lock()
-		b.fetches++
-		b.mu.Unlock()
-		_, _ = w.Write(b.secrets)
-	})
-	mux.HandleFunc("POST "+proto.PathApply, func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		b.mu.Lock()
-		b.applies = append(b.applies, string(body))
-		b.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("POST /", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	hs := &http.Server{Handler: mux}
-	go func() { <-sess.CloseChan(); _ = hs.Close() }()
-	_ = hs.Serve(sess)
-	_ = hs.Close()
 }
 
 func (b *badCP) state() (fetches int, applies []string) {
@@ -199,7 +162,7 @@ func TestMaliciousControlPlaneAnswers(t *testing.T) {
 				secrets = []byte(tc.secrets)
 			}
 			b := newBadCP(t, manifest, secrets)
-			_, logs, stop := startAgentAt(t, b.hs.URL, home, nil)
+			_, logs, stop := startAgentAt(t, b.URL(), home, nil)
 			eventually(t, "two refused answers", func() bool {
 				return strings.Count(logs.String(), "the control plane sent an answer the agent cannot use") >= 2
 			})
@@ -259,7 +222,7 @@ func TestMaliciousControlPlaneSecrets(t *testing.T) {
 	// its own, so one bad entry cannot hold back the others.
 	good := `{"name":"good","value":"fine","file_path":"` + filepath.Join(out, "good") + `"}`
 	b := newBadCP(t, goodManifest(t, out), []byte(`{"secrets":[`+strings.Join(append(entries, good), ",")+`]}`))
-	_, logs, stop := startAgentAt(t, b.hs.URL, home, nil)
+	_, logs, stop := startAgentAt(t, b.URL(), home, nil)
 	eventually(t, "the startup script", func() bool { return readFile(filepath.Join(out, "env.out")) != "" })
 	stop()
 

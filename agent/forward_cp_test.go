@@ -2,15 +2,10 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 
-	"github.com/coder/websocket"
-	"github.com/hashicorp/yamux"
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/agent/conn"
@@ -18,73 +13,30 @@ import (
 )
 
 // logsCP is a control plane that records output and run reports, and
-// announces startup-logs or not (an older control plane).
+// announces startup-logs or not (an older control plane, which has no
+// runs route).
 type logsCP struct {
-	announce bool
-	hs       *httptest.Server
-	wg       sync.WaitGroup
+	*fakeCP
 
-	mu       sync.Mutex // guards the fields that follow
-	sessions []*yamux.Session
-	logs     []proto.LogReport
-	runs     []proto.RunReport
+	mu   sync.Mutex // guards the fields that follow
+	logs []proto.LogReport
+	runs []proto.RunReport
 }
 
 func newLogsCP(t *testing.T, announce bool) *logsCP {
 	t.Helper()
-	cp := &logsCP{announce: announce}
-	cp.hs = httptest.NewServer(http.HandlerFunc(cp.connect))
-	t.Cleanup(func() {
-		cp.mu.Lock()
-		for _, s := range cp.sessions {
-			_ = s.Close()
+	cp := &logsCP{}
+	features := ""
+	if announce {
+		features = proto.FeatureStartupLogs
+	}
+	cp.fakeCP = newFakeCP(t, features, func(mux *http.ServeMux) {
+		mux.HandleFunc("POST "+proto.PathLogs, collect(&cp.mu, &cp.logs))
+		if announce {
+			mux.HandleFunc("POST "+proto.PathRuns, collect(&cp.mu, &cp.runs))
 		}
-		cp.mu.Unlock()
-		cp.hs.Close()
-		cp.wg.Wait()
 	})
 	return cp
-}
-
-func (cp *logsCP) connect(w http.ResponseWriter, r *http.Request) {
-	cp.wg.Add(1)
-	defer cp.wg.Done()
-	if cp.announce {
-		w.Header().Set(proto.HeaderControlFeatures, proto.FeatureStartupLogs)
-	}
-	c, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		return
-	}
-	sess, err := yamux.Server(websocket.NetConn(context.Background(), c, websocket.MessageBinary), proto.YamuxConfig(0, 0))
-	if err != nil {
-		return
-	}
-	cp.mu.Lock()
-	cp.sessions = append(cp.sessions, sess)
-	cp.mu.Unlock()
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+proto.PathLogs, func(w http.ResponseWriter, r *http.Request) {
-		var rep proto.LogReport
-		b, _ := io.ReadAll(r.Body)
-		_ = json.Unmarshal(b, &rep)
-		cp.mu.Lock()
-		cp.logs = append(cp.logs, rep)
-		cp.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	})
-	if cp.announce { // an older control plane has no such route
-		mux.HandleFunc("POST "+proto.PathRuns, func(w http.ResponseWriter, r *http.Request) {
-			var rep proto.RunReport
-			b, _ := io.ReadAll(r.Body)
-			_ = json.Unmarshal(b, &rep)
-			cp.mu.Lock()
-			cp.runs = append(cp.runs, rep)
-			cp.mu.Unlock()
-			w.WriteHeader(http.StatusNoContent)
-		})
-	}
-	_ = (&http.Server{Handler: mux}).Serve(sess)
 }
 
 // TestForwarderNegotiates: to a control plane that announced startup-logs
@@ -94,7 +46,7 @@ func (cp *logsCP) connect(w http.ResponseWriter, r *http.Request) {
 func TestForwarderNegotiates(t *testing.T) {
 	for _, announce := range []bool{true, false} {
 		cp := newLogsCP(t, announce)
-		s, err := conn.Dial(context.Background(), conn.Config{URL: cp.hs.URL, Token: "t"})
+		s, err := conn.Dial(context.Background(), conn.Config{URL: cp.URL(), Token: "t"})
 		if err != nil {
 			t.Fatal(err)
 		}

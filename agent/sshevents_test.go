@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 
-	"github.com/coder/websocket"
-	"github.com/hashicorp/yamux"
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/agent/conn"
@@ -40,67 +37,37 @@ func TestSSHEventsQueueIsBounded(t *testing.T) {
 // one, which has no such route), and records event reports; fail makes
 // the route answer 500.
 type eventsCP struct {
-	announce, fail bool
-	hs             *httptest.Server
-	wg             sync.WaitGroup
+	*fakeCP
 
 	mu       sync.Mutex // guards the fields that follow
-	sessions []*yamux.Session
 	reports  []proto.SSHEventReport
 	requests int
 }
 
 func newEventsCP(t *testing.T, announce, fail bool) *eventsCP {
 	t.Helper()
-	cp := &eventsCP{announce: announce, fail: fail}
-	cp.hs = httptest.NewServer(http.HandlerFunc(cp.connect))
-	t.Cleanup(func() {
-		cp.mu.Lock()
-		for _, s := range cp.sessions {
-			_ = s.Close()
-		}
-		cp.mu.Unlock()
-		cp.hs.Close()
-		cp.wg.Wait()
+	cp := &eventsCP{}
+	features := ""
+	if announce {
+		features = proto.FeatureStartupLogs + "," + proto.FeatureSSHEvents
+	}
+	cp.fakeCP = newFakeCP(t, features, func(mux *http.ServeMux) {
+		mux.HandleFunc("POST "+proto.PathSSHEvents, func(w http.ResponseWriter, r *http.Request) {
+			var rep proto.SSHEventReport
+			b, _ := io.ReadAll(r.Body)
+			_ = json.Unmarshal(b, &rep)
+			cp.mu.Lock()
+			defer cp.mu.Unlock()
+			cp.requests++
+			if fail {
+				w.WriteHeader(http.StatusInternalServerError)
+				return
+			}
+			cp.reports = append(cp.reports, rep)
+			w.WriteHeader(http.StatusNoContent)
+		})
 	})
 	return cp
-}
-
-func (cp *eventsCP) connect(w http.ResponseWriter, r *http.Request) {
-	cp.wg.Add(1)
-	defer cp.wg.Done()
-	if cp.announce {
-		w.Header().Set(proto.HeaderControlFeatures, proto.FeatureStartupLogs+","+proto.FeatureSSHEvents)
-	}
-	c, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		return
-	}
-	sess, err := yamux.Server(websocket.NetConn(context.Background(), c, websocket.MessageBinary), proto.YamuxConfig(0, 0))
-	if err != nil {
-		return
-	}
-	cp.mu.Lock()
-	cp.sessions = append(cp.sessions, sess)
-	cp.mu.Unlock()
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+proto.PathSSHEvents, func(w http.ResponseWriter, r *http.Request) {
-		var rep proto.SSHEventReport
-		b, _ := io.ReadAll(r.Body)
-		_ = json.Unmarshal(b, &rep)
-		cp.mu.Lock()
-		cp.requests++
-		if !cp.fail {
-			cp.reports = append(cp.reports, rep)
-		}
-		cp.mu.Unlock()
-		if cp.fail {
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-	_ = (&http.Server{Handler: mux}).Serve(sess)
 }
 
 // TestSSHEventsNegotiate: events go, in order and in batches of at most
@@ -121,7 +88,7 @@ func TestSSHEventsNegotiate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cp := newEventsCP(t, tc.announce, tc.fail)
-			s, err := conn.Dial(context.Background(), conn.Config{URL: cp.hs.URL, Token: "t"})
+			s, err := conn.Dial(context.Background(), conn.Config{URL: cp.URL(), Token: "t"})
 			if err != nil {
 				t.Fatal(err)
 			}

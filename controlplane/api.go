@@ -69,6 +69,9 @@ type api struct {
 	// uses coalesces the last use of API tokens (see noteTokenUse); the
 	// Server runs and closes it.
 	uses *identity.UseRecorder
+	// starts limits the unauthenticated sign-in starts per client
+	// address (see limitSignInStart).
+	starts *identity.StartLimiter
 
 	dummyOnce sync.Once
 	dummy     []byte // see dummyHash

@@ -185,6 +185,13 @@ func (a *api) listAllAPITokens(w http.ResponseWriter, r *http.Request) {
 // refused, on every replica (every request looks the token up).
 func (a *api) revokeAPIToken(r *http.Request, u store.User, name string) error {
 	noteTarget(r.Context(), audit.Target{Kind: targetToken, Name: truncate(name, identity.MaxNameBytes), OwnerID: u.ID})
+	// Write this replica's pending last uses first: a token used and
+	// revoked within one interval keeps its first-use record.
+	if a.uses != nil {
+		if err := a.uses.Flush(r.Context()); err != nil {
+			a.log.Warn("write API tokens' last uses before a revocation", errField(err))
+		}
+	}
 	err := a.store.DeleteAPIToken(audit.InTx(r.Context()), u.ID, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, "token %q not found", truncate(name, identity.MaxNameBytes))

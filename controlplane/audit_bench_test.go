@@ -105,3 +105,84 @@ func BenchmarkAuditOverhead(b *testing.B) {
 	b.ReportMetric(median(cpuOn), "on-cpu-µs/req")
 	b.ReportMetric(median(cpuOff), "off-cpu-µs/req")
 }
+
+// BenchmarkRefusedCredentialFlood measures what recording refused
+// credentials (session.refused, tallied per address and reason per
+// minute) costs a flood of requests with garbage tokens: 100 concurrent
+// clients on one address, in rounds alternating the audit on and off as
+// BenchmarkAuditOverhead does. It reports each arm's median throughput and
+// CPU time per request, their ratio, and the audit records the whole
+// flood left once the tally was flushed (one per address and reason per
+// window, whatever b.N). SQLite by default; PostgreSQL with
+// COURIER_TEST_STORE=postgres.
+func BenchmarkRefusedCredentialFlood(b *testing.B) {
+	const (
+		clients = 100
+		rounds  = 6 // on, off, on, ...
+	)
+	e := newBenchEnv(b, 1, 1)
+	srv := e.srvs[0]
+	ctx := b.Context()
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	st0, err := srv.store.AuditState(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	round := func() (rate, cpuPerReq float64) {
+		var (
+			next    atomic.Int64
+			wg      sync.WaitGroup
+			failure atomic.Value
+		)
+		start, cpu0 := time.Now(), cpu()
+		for c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for next.Add(1) <= int64(b.N) {
+					st, out, err := e.call(srv, "GET", "/api/v2/users/me/secrets", fmt.Sprintf("garbage-%d", c), nil)
+					if err != nil || st != 401 {
+						failure.CompareAndSwap(nil, fmt.Sprintf("%d %s %v", st, out, err))
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if f := failure.Load(); f != nil {
+			b.Fatal(f)
+		}
+		return float64(b.N) / time.Since(start).Seconds(), float64((cpu() - cpu0).Microseconds()) / float64(b.N)
+	}
+	var on, off, cpuOn, cpuOff []float64
+	b.ResetTimer()
+	for r := range rounds {
+		recording := r%2 == 0
+		srv.api.audit.off.Store(!recording)
+		rate, c := round()
+		if recording {
+			on, cpuOn = append(on, rate), append(cpuOn, c)
+		} else {
+			off, cpuOff = append(off, rate), append(cpuOff, c)
+		}
+	}
+	b.StopTimer()
+	srv.api.audit.off.Store(false)
+	srv.api.audit.refusals.Flush()
+	srv.api.audit.batch.Flush(ctx)
+	st1, err := srv.store.AuditState(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	median := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+	medOn, medOff := median(on), median(off)
+	b.ReportMetric(medOn, "on-req/s")
+	b.ReportMetric(medOff, "off-req/s")
+	b.ReportMetric(medOn/medOff, "on/off")
+	b.ReportMetric(median(cpuOn), "on-cpu-µs/req")
+	b.ReportMetric(median(cpuOff), "off-cpu-µs/req")
+	b.ReportMetric(float64(st1.Head.Seq-st0.Head.Seq), "records")
+}

@@ -48,11 +48,16 @@ func (ts *testServer) readAudit(admin string) []audit.Record {
 	}
 }
 
-// waitAudit flushes the batcher and waits until the log holds n records.
+// waitAudit flushes the API tokens' last uses (which write first-use
+// records), the tally of refused credentials and the batcher, and waits until the log holds n records.
 func (ts *testServer) waitAudit(admin string, n int) []audit.Record {
 	ts.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		if err := ts.api.uses.Flush(context.Background()); err != nil {
+			ts.t.Fatal(err)
+		}
+		ts.api.audit.refusals.Flush()
 		ts.api.audit.batch.Flush(context.Background())
 		st, err := ts.store.AuditState(context.Background())
 		if err != nil {
@@ -156,6 +161,7 @@ func TestAuditOneRecordPerAction(t *testing.T) {
 	expect(actAgentDrop, audit.Success)
 
 	ts.want(ts.do("POST", "/api/v2/users/logout", p.bob, nil), 401) // bob's sessions ended at suspension
+	expect(actRefused, audit.Denied)
 	ts.want(ts.do("POST", "/api/v2/users/logout", p.alice, nil), 204)
 	expect(actLogout, audit.Success)
 

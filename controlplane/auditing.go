@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,15 +31,15 @@ import (
 
 // auditor batches the records of access decisions and names this replica.
 type auditor struct {
-	batch   *audit.Batcher
-	replica string
-	log     *zap.Logger
+	batch *audit.Batcher
+	// refusals folds the requests refused for their credential into one
+	// record per source and reason per refusalWindow (see refusedCredential).
+	refusals *audit.Tally
+	replica  string
+	log      *zap.Logger
 	// off switches recording off; only tests set it (the benchmark's
 	// "audit off" arm). No flag reaches it.
 	off atomic.Bool
-	// firstUse remembers the API tokens whose first use this replica
-	// recorded, so concurrent first requests record it once.
-	firstUse sync.Map // token ID → struct{}
 }
 
 // record queues r for the batcher (access decisions that change nothing).
@@ -71,6 +70,7 @@ func (au *auditor) add(r audit.Record) {
 const (
 	actLogin          = "session.login"
 	actLogout         = "session.logout"
+	actRefused        = "session.refused"
 	actTokenCreate    = "token.create"
 	actTokenRevoke    = "token.revoke"
 	actTokenFirstUse  = "token.first_use"
@@ -112,9 +112,13 @@ const (
 // or auditor reading another user's secret metadata.
 var readActions = map[string]bool{actSecretList: true, actSecretRead: true}
 
-// requestID is the client's X-Request-Id when it is short and printable,
-// else a new one; the response carries it back.
+// requestID is the ID already given to r (see auditFirstUse), else the
+// client's X-Request-Id when it is short and printable, else a new one;
+// the response carries it back.
 func requestID(r *http.Request) string {
+	if id, ok := r.Context().Value(ctxRequestID).(string); ok {
+		return id
+	}
 	id := r.Header.Get(headerRequestID)
 	if id == "" || len(id) > maxRequestIDBytes || strings.IndexFunc(id, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
 		return uuid.NewString()
@@ -291,6 +295,44 @@ func (w *auditWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return hj.Hijack()
 }
 
+// refusalWindow is how long requests refused for their credential from one
+// address, for one reason, are counted into one session.refused record.
+const refusalWindow = time.Minute
+
+// refusedCredential counts r, refused with err for the credential it
+// presented (via "header" or "cookie"), into its source's session.refused
+// record of the current minute (audit.Tally): a flood of bad tokens costs
+// a map update per request and a record per address per minute, never a
+// write per request. A request that presented no credential is not a
+// decision about one and is not counted. The record names the reason and
+// never the presented token, nor any part of it.
+func (a *api) refusedCredential(w http.ResponseWriter, r *http.Request, err error, via string) {
+	var cr *credentialRefusal
+	if a.audit == nil || a.audit.off.Load() || !errors.As(err, &cr) {
+		return
+	}
+	var source string
+	if ip, _ := a.cfg.LoginThrottle.clientIP(r); ip.IsValid() {
+		source = ip.String()
+	}
+	reason := cr.why + " token"
+	if via == "cookie" {
+		reason = cr.why + " session cookie"
+	}
+	a.audit.refusals.Add(audit.TallyKey{Source: source, Action: actRefused, Reason: reason}, a.cfg.stamp(), func() audit.Record {
+		// The window's first refusal of its key: its answer names the
+		// record's request ID.
+		reqID := requestID(r)
+		w.Header().Set(headerRequestID, reqID)
+		rec := a.origin(r, actRefused, reqID)
+		rec.Actor = audit.Actor{Kind: audit.ActorAnonymous}
+		rec.Target = audit.Target{Kind: targetSession}
+		rec.Outcome = audit.Denied
+		rec.Details = audit.Details(map[string]any{"credential": via})
+		return rec
+	})
+}
+
 // auditFlushEvery is how long an access decision's record waits in memory
 // at most.
 const auditFlushEvery = time.Second
@@ -352,22 +394,28 @@ func noteOwner(ctx context.Context, u store.User) {
 	}
 }
 
-// auditFirstUse records the first use of API token t: the stored last use
-// is still zero and this replica has not recorded it yet. (Uses are
-// written in batches, so two replicas serving a token's first requests
-// within the same second may each record one.)
-func (a *api) auditFirstUse(r *http.Request, t store.APIToken) {
-	if a.audit == nil || !t.LastUsedAt.IsZero() {
-		return
+// auditFirstUse drafts the token.first_use record of r, a use at time at
+// of API token t, when the store says t was never used (ok false
+// otherwise, or with the audit off). The draft is not recorded here: the
+// use recorder hands it to the store's coalesced last-use write, which
+// appends it in its transaction only when that write moves the token's
+// last use from never — so a token's first use leaves one record however
+// many replicas serve its first requests, and a request costs no write.
+// r is returned carrying the record's request ID, which the response
+// carries too (an audited route's record reuses it).
+func (a *api) auditFirstUse(w http.ResponseWriter, r *http.Request, t store.APIToken, at time.Time) (audit.Record, *http.Request, bool) {
+	if a.audit == nil || a.audit.off.Load() || !t.LastUsedAt.IsZero() {
+		return audit.Record{}, r, false
 	}
-	if _, seen := a.audit.firstUse.LoadOrStore(t.ID, struct{}{}); seen {
-		return
-	}
-	rec := a.origin(r, actTokenFirstUse, requestID(r))
+	reqID := requestID(r)
+	w.Header().Set(headerRequestID, reqID)
+	r = r.WithContext(context.WithValue(r.Context(), ctxRequestID, reqID))
+	rec := a.origin(r, actTokenFirstUse, reqID)
+	rec.Time = at
 	rec.Target = audit.Target{Kind: targetToken, ID: t.ID, Name: t.Name, OwnerID: t.UserID}
 	rec.Outcome = audit.Success
 	rec.Details = audit.Details(map[string]any{"scope": string(t.Scope)})
-	a.record(rec)
+	return rec, r, true
 }
 
 // skipAudit drops the record of ctx's request: the step decided nothing

@@ -49,15 +49,20 @@ func newAuditRuntime(cfg Config, st store.Store, replica string, log *zap.Logger
 	if err != nil {
 		return nil, err
 	}
-	return &auditRuntime{aud: &auditor{batch: b, replica: replica, log: log}, exporter: ex}, nil
+	aud := &auditor{batch: b, replica: replica, log: log}
+	if aud.refusals, err = audit.NewTally(audit.TallyConfig{Emit: aud.add, Window: refusalWindow}); err != nil {
+		return nil, err
+	}
+	return &auditRuntime{aud: aud, exporter: ex}, nil
 }
 
 // start runs the batcher, the exporter and retention until stop.
 func (rt *auditRuntime) start(cfg Config, st store.Store, log *zap.Logger) {
 	ctx, cancel := context.WithCancel(context.Background())
 	rt.cancel = cancel
-	rt.wg.Add(2)
+	rt.wg.Add(3)
 	go func() { defer rt.wg.Done(); _ = rt.aud.batch.Run(ctx) }()
+	go func() { defer rt.wg.Done(); _ = rt.aud.refusals.Run(ctx) }()
 	go func() {
 		defer rt.wg.Done()
 		if err := rt.exporter.Run(ctx); err != nil {
@@ -96,6 +101,7 @@ func (rt *auditRuntime) stop() {
 		rt.cancel()
 	}
 	rt.wg.Wait()
+	rt.aud.refusals.Flush() // into the batcher, before its last flush
 	_ = rt.aud.batch.Close()
 }
 

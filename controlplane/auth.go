@@ -61,6 +61,7 @@ const (
 	ctxUser ctxKey = iota
 	ctxTokenHash
 	ctxCred
+	ctxRequestID // the request's ID, once given (see requestID)
 )
 
 // credential says how a request authenticated: with a login session or a
@@ -84,6 +85,20 @@ func credentialOf(r *http.Request) credential {
 	return c
 }
 
+// credentialRefusal is errUnauthenticated for a presented credential, with
+// why it was refused for the audit record (the client is told no more).
+type credentialRefusal struct{ why string }
+
+func (e *credentialRefusal) Error() string { return errUnauthenticated.Error() }
+func (e *credentialRefusal) Unwrap() error { return errUnauthenticated }
+
+// Why a presented credential was refused.
+var (
+	errOverlongToken = &credentialRefusal{why: "over-long"}
+	errUnknownToken  = &credentialRefusal{why: "unknown, expired or revoked"}
+	errUserBarred    = &credentialRefusal{why: "suspended or deleted user's"}
+)
+
 var (
 	errUnauthenticated = errorf(http.StatusUnauthorized,
 		"authentication required: send a valid session token in the Coder-Session-Token header")
@@ -100,6 +115,7 @@ func (a *api) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, err := a.withCredential(r.Context(), presentedToken(r), true)
 		if err != nil {
+			a.refusedCredential(w, r, err, "header")
 			a.writeError(w, r, err)
 			return
 		}
@@ -109,7 +125,7 @@ func (a *api) authed(h http.HandlerFunc) http.HandlerFunc {
 				a.writeError(w, r, errReadOnlyToken)
 				return
 			}
-			a.noteTokenUse(r, *t)
+			r = a.noteTokenUse(w, r, *t)
 		}
 		w, wrote := a.watchWrite(w, r)
 		h(w, r)
@@ -126,12 +142,16 @@ func (a *api) withSession(ctx context.Context, tok string) (context.Context, err
 
 // withCredential returns ctx carrying the user of tok — a login session,
 // or a personal API token when apiTokens — and the token's hash, or
-// errUnauthenticated. The token is looked up by its SHA-256 and the stored
-// hash compared in constant time. A suspended user is refused here, on
+// errUnauthenticated (a *credentialRefusal, saying why, when tok is not
+// empty). The token is looked up by its SHA-256 and the stored hash
+// compared in constant time. A suspended user is refused here, on
 // every request, so a suspension takes effect at once on every replica.
 func (a *api) withCredential(ctx context.Context, tok string, apiTokens bool) (context.Context, error) {
-	if tok == "" || len(tok) > 256 {
+	if tok == "" {
 		return nil, errUnauthenticated
+	}
+	if len(tok) > 256 {
+		return nil, errOverlongToken
 	}
 	hash := hashToken(tok)
 	var (
@@ -144,12 +164,12 @@ func (a *api) withCredential(ctx context.Context, tok string, apiTokens bool) (c
 		userID = sess.UserID
 	case err == nil || errors.Is(err, store.ErrNotFound):
 		if !apiTokens {
-			return nil, errUnauthenticated
+			return nil, errUnknownToken
 		}
 		t, err := a.store.APITokenByHash(ctx, hash, a.cfg.now())
 		if errors.Is(err, store.ErrNotFound) ||
 			(err == nil && subtle.ConstantTimeCompare(t.TokenHash, hash) != 1) {
-			return nil, errUnauthenticated
+			return nil, errUnknownToken
 		}
 		if err != nil {
 			return nil, fmt.Errorf("look up API token: %w", err)
@@ -160,7 +180,7 @@ func (a *api) withCredential(ctx context.Context, tok string, apiTokens bool) (c
 	}
 	u, err := a.store.UserByID(ctx, userID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Suspended()) {
-		return nil, errUnauthenticated
+		return nil, errUserBarred
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up session user: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/inject"
 )
 
@@ -107,6 +108,12 @@ type Config struct {
 	LoginThrottle LoginThrottle
 	// OIDC configures single sign-on (issue 19). Default: off.
 	OIDC OIDCConfig
+	// SignInStarts limits how often a client address may start a single
+	// sign-on or device sign-in (each start stores a flow, unauthenticated);
+	// refused starts get 429 with Retry-After. Zero fields take
+	// identity.StartLimitConfig's defaults (20 at once, then 10 a minute
+	// per address; 600 a minute in all, per replica).
+	SignInStarts identity.StartLimitConfig
 	// DisablePasswordLogin refuses password logins (REST and dashboard)
 	// and the first-user route; people sign in with OIDC. Default false.
 	DisablePasswordLogin bool

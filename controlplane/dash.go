@@ -99,6 +99,7 @@ func (a *api) dashPage(h http.HandlerFunc) http.HandlerFunc {
 				return
 			}
 			if tok != "" {
+				a.refusedCredential(w, r, err, "cookie")
 				http.SetCookie(w, a.cookie(r, dashCookie, "", -1))
 			}
 			http.Redirect(w, r, "/login", http.StatusSeeOther)

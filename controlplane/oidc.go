@@ -212,6 +212,22 @@ func (a *api) ssoProblem(w http.ResponseWriter, r *http.Request, err error) {
 	a.dashError(w, r, a.ssoError(err))
 }
 
+// errStartsLimited refuses a sign-in start over its address's budget.
+type errStartsLimited struct{ retryAfter time.Duration }
+
+func (e *errStartsLimited) Error() string { return "too many sign-in starts from this address" }
+
+// limitSignInStart takes one start of r's client address (as login
+// throttling sees it, through --trusted-proxies) from the limiter, before
+// anything is stored: an unauthenticated flood cannot fill oidc_flows.
+func (a *api) limitSignInStart(r *http.Request) error {
+	if d := a.starts.Allow(a.cfg.LoginThrottle.clientAddr(r), a.cfg.now()); d > 0 {
+		a.log.Debug("sign-in start refused: over the address's budget", routeField(r), zap.Duration("retry_after", d))
+		return &errStartsLimited{retryAfter: d}
+	}
+	return nil
+}
+
 // oidcStart: GET /login/oidc sends the browser to the provider. The CLI
 // adds redirect_uri (its loopback listener), code_challenge (S256) and
 // state.
@@ -238,6 +254,13 @@ func (a *api) oidcStart(w http.ResponseWriter, r *http.Request) {
 	authURL, state, f, err := a.sso.AuthCodeURL(r.Context(), a.redirectURL(r), "")
 	if err != nil {
 		a.log.Warn("single sign-on start failed", routeField(r), errField(err))
+		a.ssoProblem(w, r, err)
+		return
+	}
+	// Counted once it would store a flow (a start refused because the
+	// provider is down stores nothing, and a person retrying is not
+	// locked out by it).
+	if err := a.limitSignInStart(r); err != nil {
 		a.ssoProblem(w, r, err)
 		return
 	}
@@ -408,6 +431,11 @@ func pkceVerifierOK(v string) bool {
 func (a *api) oidcDeviceStart(w http.ResponseWriter, r *http.Request) {
 	if a.sso == nil {
 		a.writeError(w, r, errSSOOff)
+		return
+	}
+	// Counted before the provider is asked: a flood is not passed on.
+	if err := a.limitSignInStart(r); err != nil {
+		a.writeError(w, r, err)
 		return
 	}
 	d, err := a.sso.StartDevice(r.Context())

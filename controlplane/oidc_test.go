@@ -7,15 +7,18 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/identity/oidc"
 	"github.com/courierhq/courier/controlplane/identity/oidc/oidctest"
 	"github.com/courierhq/courier/controlplane/store"
@@ -619,4 +622,62 @@ func TestOIDCAcrossReplicas(t *testing.T) {
 	code, _ := cliSignIn(t, b, p, "sub-ada", verifier, q)
 	a.want(a.do("POST", "/api/v2/users/oidc/token", "", client.OIDCTokenRequest{Code: code, CodeVerifier: verifier}), 201)
 	b.want(b.do("POST", "/api/v2/users/oidc/token", "", client.OIDCTokenRequest{Code: code, CodeVerifier: verifier}), 400)
+}
+
+// A flood of sign-in starts from one address — browser redirects and
+// device authorizations, which each store a flow before anyone is
+// authenticated — gets its burst, then 429 with Retry-After, storing
+// nothing more; another address is not held back; the budget refills.
+func TestOIDCStartsAreLimitedPerAddress(t *testing.T) {
+	p := startSSOProvider(t, "")
+	var now atomic.Pointer[time.Time]
+	t0 := time.Now()
+	now.Store(&t0)
+	ts := newTestServer(t, withSSO(t, p.URL), func(c *Config) {
+		c.SignInStarts = identity.StartLimitConfig{PerSource: 6, SourceBurst: 3} // then one per 10 s
+		c.LoginThrottle.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		c.Now = func() time.Time { return *now.Load() }
+	})
+	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	start := func(from string, device bool) (int, string) {
+		t.Helper()
+		method, path := "GET", "/login/oidc"
+		if device {
+			method, path = "POST", "/api/v2/users/oidc/device"
+		}
+		req, _ := http.NewRequest(method, ts.URL()+path, nil)
+		req.Header.Set("X-Forwarded-For", from)
+		res, err := noRedirects.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode, res.Header.Get("Retry-After")
+	}
+	accepted := 0
+	for i := range 100 {
+		st, retry := start("198.51.100.7", i%2 == 1)
+		switch {
+		case st == http.StatusSeeOther || st == http.StatusCreated:
+			accepted++
+		case st == http.StatusTooManyRequests && retry == "10":
+		default:
+			t.Fatalf("start %d: %d (Retry-After %q)", i, st, retry)
+		}
+	}
+	if accepted != 3 {
+		t.Fatalf("%d of 100 starts accepted, want the burst of 3", accepted)
+	}
+	if st, _ := start("203.0.113.9", false); st != http.StatusSeeOther {
+		t.Fatalf("another address: %d", st)
+	}
+	later := t0.Add(10 * time.Second)
+	now.Store(&later)
+	if st, _ := start("198.51.100.7", true); st != http.StatusCreated {
+		t.Fatalf("after a refill: %d", st)
+	}
+	if st, retry := start("198.51.100.7", false); st != http.StatusTooManyRequests || retry != "10" {
+		t.Fatalf("second start on one refill: %d (Retry-After %q)", st, retry)
+	}
 }

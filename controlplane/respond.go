@@ -79,12 +79,17 @@ func (a *api) explain(w http.ResponseWriter, r *http.Request, err error) *apiErr
 		ce  *store.ConflictError
 		mbe *http.MaxBytesError
 		te  *errThrottled
+		sl  *errStartsLimited
 	)
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &te):
 		w.Header().Set("Retry-After", te.retryAfterSeconds())
 		ae = errorf(http.StatusTooManyRequests, "too many failed logins; try again later")
+	case errors.As(err, &sl):
+		secs := (&errThrottled{retryAfter: sl.retryAfter}).retryAfterSeconds()
+		w.Header().Set("Retry-After", secs)
+		ae = errorf(http.StatusTooManyRequests, "too many sign-ins started from your address; try again in %s s", secs)
 	case errors.As(err, &mbe):
 		ae = errorf(http.StatusRequestEntityTooLarge, "request body is larger than the %d-byte limit", mbe.Limit)
 	case errors.As(err, &le):

@@ -162,6 +162,11 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		logs: logs}
 	a.uses = identity.NewUseRecorder(identity.UseRecorderConfig{Store: st, Log: logger.Named("tokens")})
 	a.audit = s.auditRT.aud
+	if a.starts, err = identity.NewStartLimiter(cfg.SignInStarts); err != nil {
+		s.cancelBase()
+		_ = s.agents.Close()
+		return nil, fmt.Errorf("sign-in start limit: %w", err)
+	}
 	if a.sso, err = newRP(cfg.OIDC); err != nil {
 		s.cancelBase()
 		_ = s.agents.Close()

@@ -51,6 +51,11 @@ func Chain(head Head, r *Record) Head {
 // maxField bounds each text field of a record, in bytes.
 const maxField = 512
 
+// Clean makes r storable as Chain would (see clean); a store that keeps
+// records before chaining them (PostgreSQL's audit_pending) calls it, so a
+// client's odd user agent cannot make the write fail.
+func (r *Record) Clean() { r.clean() }
+
 // clean makes every text field valid UTF-8 without NUL (PostgreSQL's TEXT
 // refuses both) and at most maxField bytes, so that what is hashed is
 // exactly what every store keeps. Details is left alone: json.Marshal made

@@ -1,5 +1,6 @@
 // Package identity holds the rules of who someone is and what they may
 // present: personal API tokens (minting, hashing, scopes, lifetimes, the
-// coalesced record of their last use) and password policy. The REST
+// coalesced record of their last use), password policy, and how often an
+// unauthenticated client may start a sign-in (StartLimiter). The REST
 // handlers and the dashboard call it; it knows nothing of HTTP routing.
 package identity

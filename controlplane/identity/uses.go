@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store"
 )
 
@@ -89,15 +90,42 @@ func NewUseRecorder(cfg UseRecorderConfig) *UseRecorder {
 // Record notes a use of token id at time at from client address addr.
 // It never blocks on the store.
 func (u *UseRecorder) Record(id string, at time.Time, addr string) {
+	u.add(store.APITokenUse{ID: id, At: at, Addr: addr})
+}
+
+// RecordFirst is Record for a use of a token the store said was never
+// used: first is the token.first_use record of this use. Of the drafts
+// gathered between two writes the earliest is kept, and the store appends
+// it only if its write is the one that moves the token's last use from
+// never (see store.APITokenUse), so a request still costs no write and
+// replicas racing on a new token record its first use once.
+func (u *UseRecorder) RecordFirst(id string, at time.Time, addr string, first audit.Record) {
+	u.add(store.APITokenUse{ID: id, At: at, Addr: addr, FirstUse: &first})
+}
+
+func (u *UseRecorder) add(use store.APITokenUse) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.closed {
 		return
 	}
-	if prev, ok := u.pending[id]; ok && prev.At.After(at) {
-		return
+	u.pending[use.ID] = mergeUse(u.pending[use.ID], use)
+}
+
+// mergeUse combines two uses of one token (prev may be the zero use): the
+// later time and address, and the earlier first-use draft.
+func mergeUse(prev, use store.APITokenUse) store.APITokenUse {
+	if prev.ID == "" {
+		return use
 	}
-	u.pending[id] = store.APITokenUse{ID: id, At: at, Addr: addr}
+	out := prev
+	if use.At.After(prev.At) {
+		out.At, out.Addr = use.At, use.Addr
+	}
+	if f := use.FirstUse; f != nil && (out.FirstUse == nil || f.Time.Before(out.FirstUse.Time)) {
+		out.FirstUse = f
+	}
+	return out
 }
 
 // Pending is how many tokens have uses not yet written.
@@ -178,9 +206,7 @@ func (u *UseRecorder) Flush(ctx context.Context) error {
 	if err != nil {
 		u.mu.Lock()
 		for id, use := range batch {
-			if cur, ok := u.pending[id]; !ok || use.At.After(cur.At) {
-				u.pending[id] = use
-			}
+			u.pending[id] = mergeUse(use, u.pending[id])
 		}
 		u.mu.Unlock()
 	}

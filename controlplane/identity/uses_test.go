@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store"
 )
 
@@ -242,5 +243,35 @@ func TestUseRecorderWarnsOncePerOutage(t *testing.T) {
 	}
 	if calls := st.snapshot(); len(calls) != 1 || calls[0][0].ID != "a" {
 		t.Fatalf("after recovery: %+v", calls)
+	}
+}
+
+// Of the first-use drafts gathered between two writes the earliest is
+// written, beside the latest use; a failed write keeps it for the next.
+func TestUseRecorderKeepsEarliestFirstUse(t *testing.T) {
+	st := &countingStore{}
+	u := NewUseRecorder(UseRecorderConfig{Store: st})
+	draft := func(reqID string, at time.Time) audit.Record {
+		return audit.Record{Time: at, Action: "token.first_use", RequestID: reqID}
+	}
+	u.RecordFirst("a", t0.Add(2*time.Second), "10.0.0.2", draft("second", t0.Add(2*time.Second)))
+	u.RecordFirst("a", t0.Add(time.Second), "10.0.0.1", draft("first", t0.Add(time.Second)))
+	u.Record("a", t0.Add(3*time.Second), "10.0.0.3")
+	st.setFail(true)
+	if err := u.Flush(context.Background()); err == nil {
+		t.Fatal("a failing store's write succeeded")
+	}
+	u.RecordFirst("a", t0.Add(4*time.Second), "10.0.0.4", draft("fourth", t0.Add(4*time.Second)))
+	st.setFail(false)
+	if err := u.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	calls := st.snapshot()
+	if len(calls) != 1 || len(calls[0]) != 1 {
+		t.Fatalf("writes %+v, want one use", calls)
+	}
+	got := calls[0][0]
+	if !got.At.Equal(t0.Add(4*time.Second)) || got.Addr != "10.0.0.4" || got.FirstUse == nil || got.FirstUse.RequestID != "first" {
+		t.Fatalf("written %+v (first use %+v), want the latest use and the earliest draft", got, got.FirstUse)
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"github.com/courierhq/courier/controlplane/audit"
 	"time"
 )
 
@@ -63,6 +64,13 @@ type APITokenUse struct {
 	ID   string
 	At   time.Time
 	Addr string
+	// FirstUse, when set, is the token.first_use audit record of the
+	// earliest of the uses this one stands for (its time, source, user
+	// agent and request ID). TouchAPITokens appends it, in its own
+	// transaction, only if that transaction is the one that moves the
+	// token's last use from never to a time: so across replicas a token's
+	// first use is recorded exactly once.
+	FirstUse *audit.Record
 }
 
 // RoleOf returns u's role, RoleMember for the zero value.

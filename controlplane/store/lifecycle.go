@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/courierhq/courier/controlplane/audit"
 	"strings"
 	"time"
 )
@@ -220,19 +221,38 @@ func (s *SQLite) DeleteAPIToken(ctx context.Context, userID, name string) error 
 	})
 }
 
-// TouchAPITokens implements Store.
+// TouchAPITokens implements Store. A use with a FirstUse record first
+// tries the update that only a never-used token matches; when it matched,
+// the record is chained in the same transaction (see appendAudit).
 func (s *SQLite) TouchAPITokens(ctx context.Context, uses []APITokenUse) error {
 	if len(uses) == 0 {
 		return s.check()
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
+		var firsts []audit.Record
 		for _, u := range uses {
+			if u.FirstUse != nil {
+				res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ?, last_used_addr = ? WHERE id = ? AND last_used_at = 0`,
+					nanos(u.At), u.Addr, u.ID)
+				if err != nil {
+					return err
+				}
+				if n, err := res.RowsAffected(); err != nil {
+					return err
+				} else if n == 1 {
+					firsts = append(firsts, *u.FirstUse)
+					continue
+				}
+			}
 			if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ?, last_used_addr = ? WHERE id = ? AND last_used_at < ?`,
 				nanos(u.At), u.Addr, u.ID, nanos(u.At)); err != nil {
 				return err
 			}
 		}
-		return nil
+		if len(firsts) == 0 {
+			return nil
+		}
+		return s.appendAudit(ctx, tx, firsts)
 	})
 }
 

@@ -354,7 +354,10 @@ type Store interface {
 	DeleteAPIToken(ctx context.Context, userID, name string) error
 	// TouchAPITokens records the last use of each token in uses, in one
 	// transaction; a use older than the one recorded is ignored, and an
-	// unknown token ID is skipped.
+	// unknown token ID is skipped. A use's FirstUse record is appended to
+	// the audit log in that transaction when, and only when, it is the
+	// write that moves the token's last use from never (zero): of two
+	// replicas touching a never-used token at once, one records it.
 	TouchAPITokens(ctx context.Context, uses []APITokenUse) error
 
 	// DeleteWorkspace deletes the workspace and its agent status;

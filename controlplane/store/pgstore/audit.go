@@ -38,6 +38,7 @@ const pendingInsert = `INSERT INTO audit_pending(` + pendingCols + `) VALUES
 func stage(ctx context.Context, tx pgx.Tx, recs []audit.Record) error {
 	b := &pgx.Batch{}
 	for _, r := range recs {
+		r.Clean()
 		args := store.AuditArgs(r)
 		b.Queue(pendingInsert, args[1:17]...) // without seq, prev_hash, hash
 	}

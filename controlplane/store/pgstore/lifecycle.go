@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store"
 )
 
@@ -234,7 +237,12 @@ func (s *Store) DeleteAPIToken(ctx context.Context, userID, name string) error {
 	return nil
 }
 
-// TouchAPITokens implements store.Store.
+// TouchAPITokens implements store.Store. A use with a FirstUse record
+// first tries the update that only a never-used token matches: under READ
+// COMMITTED a second replica's same update waits for the first's row lock
+// and then finds last_used_at no longer zero, so only one transaction
+// stages the record. The uses are applied in ID order, so that two
+// replicas' batches lock rows in one order.
 func (s *Store) TouchAPITokens(ctx context.Context, uses []store.APITokenUse) error {
 	if err := s.check(); err != nil {
 		return err
@@ -242,18 +250,52 @@ func (s *Store) TouchAPITokens(ctx context.Context, uses []store.APITokenUse) er
 	if len(uses) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	uses = slices.Clone(uses)
+	slices.SortStableFunc(uses, func(a, b store.APITokenUse) int { return strings.Compare(a.ID, b.ID) })
+	var staged bool
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		staged = false
 		b := &pgx.Batch{}
+		var firsts []*audit.Record // per queued statement: the record its match would record
 		for _, u := range uses {
 			addr := u.Addr
 			if !storable(u.ID, addr) {
 				continue
 			}
+			if u.FirstUse != nil {
+				b.Queue(`UPDATE api_tokens SET last_used_at = $1, last_used_addr = $2 WHERE id = $3 AND last_used_at = 0`,
+					nanos(u.At), addr, u.ID)
+				firsts = append(firsts, u.FirstUse)
+			}
 			b.Queue(`UPDATE api_tokens SET last_used_at = $1, last_used_addr = $2 WHERE id = $3 AND last_used_at < $1`,
 				nanos(u.At), addr, u.ID)
+			firsts = append(firsts, nil)
 		}
-		return tx.SendBatch(ctx, b).Close()
+		br := tx.SendBatch(ctx, b)
+		var recs []audit.Record
+		for _, first := range firsts {
+			tag, err := br.Exec()
+			if err != nil {
+				_ = br.Close()
+				return err
+			}
+			if first != nil && tag.RowsAffected() == 1 {
+				recs = append(recs, *first)
+			}
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		staged = true
+		return stage(ctx, tx, recs)
 	})
+	if err != nil || !staged {
+		return err
+	}
+	return s.chainPending(ctx)
 }
 
 // DeleteWorkspace implements store.Store; the agent status goes with it.

@@ -26,6 +26,7 @@ var auditTests = []struct {
 	{"AuditConcurrentAppendsKeepOneChain", testAuditConcurrent},
 	{"AuditPruneKeepsChainVerifiable", testAuditPrune},
 	{"ExpireSessions", testExpireSessions},
+	{"TokenFirstUseRecordedOnce", testTokenFirstUse},
 }
 
 func auditRec(action, actor, target string, at time.Time) audit.Record {
@@ -295,5 +296,74 @@ func RunAuditTamper(t *testing.T, open func(t *testing.T) (store.Store, Tamperer
 				t.Fatalf("Verify = %+v; want record %d %s", rep, tc.bad, tc.problem)
 			}
 		})
+	}
+}
+
+// testTokenFirstUse: TouchAPITokens appends a use's first-use record only
+// in the write that moves the token's last use from never — once, however
+// many writers (replicas) race, and never for a use after that.
+func testTokenFirstUse(t *testing.T, s store.Store) {
+	u := mkUser(t, s, "firstuse")
+	mk := func(name string) store.APIToken {
+		tok := store.APIToken{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", len(name)), UserID: u.ID, Name: name,
+			TokenHash: []byte("first-use-" + name), Scope: store.ScopeRead, CreatedAt: T0, ExpiresAt: T0.Add(24 * time.Hour)}
+		if err := s.CreateAPIToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	raced, quiet := mk("raced"), mk("quiet-token")
+	first := func(tok store.APIToken, at time.Time, reqID string) *audit.Record {
+		r := auditRec("token.first_use", u.ID, tok.ID, at)
+		r.Target.Kind, r.RequestID = "token", reqID
+		r.UserAgent = "agent \xff\x00 odd" // a client's bytes: stored cleaned, never refused
+		return &r
+	}
+
+	// Eight writers race to record the first use of one token.
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			at := T0.Add(time.Duration(i+1) * time.Second)
+			errs <- s.TouchAPITokens(ctx, []store.APITokenUse{{ID: raced.ID, At: at, Addr: "192.0.2.1",
+				FirstUse: first(raced, at, fmt.Sprint("req-", i))}})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("TouchAPITokens: %v", err)
+		}
+	}
+	// A later use still carrying a first-use draft (a replica that had not
+	// seen the write) records nothing; a use without one neither.
+	later := T0.Add(time.Minute)
+	if err := s.TouchAPITokens(ctx, []store.APITokenUse{
+		{ID: raced.ID, At: later, Addr: "192.0.2.2", FirstUse: first(raced, later, "req-late")},
+		{ID: quiet.ID, At: later, Addr: "192.0.2.3"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TouchAPITokens(ctx, []store.APITokenUse{{ID: quiet.ID, At: later.Add(time.Second), FirstUse: first(quiet, later, "req-quiet")}}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.ListAudit(ctx, audit.Filter{Action: "token.first_use", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Target.ID != raced.ID || !strings.HasPrefix(recs[0].RequestID, "req-") ||
+		recs[0].RequestID == "req-late" || recs[0].UserAgent != "agent \uFFFD odd" {
+		t.Fatalf("first-use records %+v, want one for the raced token from one of the racers", recs)
+	}
+	got, err := s.APITokenByHash(ctx, raced.TokenHash, T0)
+	if err != nil || !got.LastUsedAt.Equal(later) || got.LastUsedAddr != "192.0.2.2" {
+		t.Fatalf("last use after the races: %+v, %v", got, err)
+	}
+	if rep := verify(t, s); !rep.OK {
+		t.Fatalf("chain after first uses: %+v", rep)
 	}
 }
