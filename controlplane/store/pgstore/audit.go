@@ -37,14 +37,27 @@ const pendingInsert = `INSERT INTO audit_pending(` + pendingCols + `) VALUES
 // own transaction, which takes no lock on the chain (see the migration).
 func stage(ctx context.Context, tx pgx.Tx, recs []audit.Record) error {
 	b := &pgx.Batch{}
-	for _, r := range recs {
-		args := store.AuditArgs(r)
-		b.Queue(pendingInsert, args[1:17]...) // without seq, prev_hash, hash
-	}
+	queueRecords(b, recs)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("pgstore: stage audit records: %w", err)
 	}
 	return nil
+}
+
+// queueRecords queues the inserts of recs into audit_pending.
+func queueRecords(b *pgx.Batch, recs []audit.Record) {
+	for _, r := range recs {
+		args := store.AuditArgs(r)
+		b.Queue(pendingInsert, args[1:17]...) // without seq, prev_hash, hash
+	}
+}
+
+// queueAudit queues the records armed in ctx (audit.InTx), if any, for
+// the transaction b is sent in.
+func queueAudit(ctx context.Context, b *pgx.Batch) {
+	if _, recs := audit.ToWrite(ctx); len(recs) > 0 {
+		queueRecords(b, recs)
+	}
 }
 
 // chainBatch is how many pending records one chaining transaction moves.
