@@ -1,7 +1,13 @@
 package pgnotify
 
 import (
+	"context"
+	"fmt"
+	"strconv"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/courierhq/courier/controlplane/store/pgstore/pgtest"
 )
@@ -27,5 +33,70 @@ func TestPublishDoesNotWaitForFlush(t *testing.T) {
 	}
 	if err := n.Publish(t.Context(), "00000000-0000-0000-0000-000000000000"); err != nil {
 		t.Fatalf("Publish: %v", err)
+	}
+}
+
+// TestConcurrentPublishesShareStatements: publishes made while another is
+// being sent join one batch, and every user published is heard, once per
+// batch it was in.
+func TestConcurrentPublishesShareStatements(t *testing.T) {
+	url := pgtest.ServerURL(t)
+	cfg := DefaultConfig()
+	cfg.URL = url
+	cfg.Channel = "courier_test_batch_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	ctx := t.Context()
+	listen, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listen.Close(context.Background())
+	if _, err := listen.Exec(ctx, "LISTEN "+pgx.Identifier{cfg.Channel}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	// Hold the send slot, so the publishes below all queue behind it.
+	n.sendSem <- struct{}{}
+	const users = 50
+	errs := make(chan error, users)
+	for i := range users {
+		go func() { errs <- n.Publish(ctx, fmt.Sprintf("user-%02d", i)) }()
+	}
+	// Wait until all have joined one batch.
+	for {
+		n.pubMu.Lock()
+		joined := 0
+		if n.pending != nil {
+			joined = len(n.pending.users)
+		}
+		n.pubMu.Unlock()
+		if joined == users {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	<-n.sendSem
+	for range users {
+		if err := <-errs; err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+	}
+	heard := map[string]bool{}
+	for len(heard) < users {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		msg, err := listen.WaitForNotification(wctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("heard %d of %d users: %v", len(heard), users, err)
+		}
+		heard[msg.Payload] = true
+	}
+	for i := range users {
+		if u := fmt.Sprintf("user-%02d", i); !heard[u] {
+			t.Errorf("%s not heard", u)
+		}
 	}
 }
