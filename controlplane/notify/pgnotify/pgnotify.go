@@ -155,6 +155,11 @@ func New(cfg Config) (*Notifier, error) {
 	// misses one resyncs. So its own transaction (pg_notify takes a
 	// transaction ID) need not wait for the WAL flush; with fsync on, that
 	// wait was one more disk flush per secret write, on a pool of two.
+	// (Sending it inside the change's own transaction would save the
+	// round trip but not the cost: PostgreSQL serializes every notifying
+	// transaction from its PreCommit_Notify, under a database-wide lock,
+	// until its commit ends, flush included, so the writes would stop
+	// sharing flushes.)
 	pcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
 	if err != nil {
