@@ -157,11 +157,13 @@ func (a *api) withCredential(ctx context.Context, tok string, apiTokens bool) (c
 	var (
 		userID string
 		cred   credential
+		u      store.User
+		known  bool // u is userID's, read with the session
 	)
-	sess, err := a.store.SessionByHash(ctx, hash, a.cfg.now())
+	sess, su, err := a.store.SessionUser(ctx, hash, a.cfg.now())
 	switch {
 	case err == nil && subtle.ConstantTimeCompare(sess.TokenHash, hash) == 1:
-		userID = sess.UserID
+		userID, u, known = sess.UserID, su, true
 	case err == nil || errors.Is(err, store.ErrNotFound):
 		if !apiTokens {
 			return nil, errUnknownToken
@@ -178,7 +180,9 @@ func (a *api) withCredential(ctx context.Context, tok string, apiTokens bool) (c
 	default:
 		return nil, fmt.Errorf("look up session: %w", err)
 	}
-	u, err := a.store.UserByID(ctx, userID)
+	if !known {
+		u, err = a.store.UserByID(ctx, userID)
+	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Suspended()) {
 		return nil, errUserBarred
 	}

@@ -226,6 +226,10 @@ type Store interface {
 	CreateSession(ctx context.Context, s Session) error
 	// SessionByHash returns ErrNotFound for an unknown or expired session.
 	SessionByHash(ctx context.Context, tokenHash []byte, now time.Time) (Session, error)
+	// SessionUser is SessionByHash and UserByID of the session's user in
+	// one read (every authenticated request makes it). ErrNotFound for an
+	// unknown or expired session.
+	SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (Session, User, error)
 	DeleteSession(ctx context.Context, tokenHash []byte) error
 
 	// CreateWorkspace creates w; a name already used by the same owner is a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -131,6 +132,37 @@ func (s *SQLite) SessionByHash(ctx context.Context, tokenHash []byte, now time.T
 	}
 	return sess, nil
 }
+
+// sessionUserCols are userCols qualified with u., for the join with
+// sessions (both tables have created_at).
+var sessionUserCols = "u." + strings.ReplaceAll(userCols, ", ", ", u.")
+
+// SessionUser implements Store.
+func (s *SQLite) SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (Session, User, error) {
+	if err := s.check(); err != nil {
+		return Session{}, User{}, err
+	}
+	var sess Session
+	var created, expires int64
+	u, err := scanUser(scanFunc(func(dest ...any) error {
+		return s.db.QueryRowContext(ctx, `SELECT s.token_hash, s.user_id, s.created_at, s.expires_at, `+sessionUserCols+`
+			FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`, tokenHash).
+			Scan(append([]any{&sess.TokenHash, &sess.UserID, &created, &expires}, dest...)...)
+	}))
+	if err != nil {
+		return Session{}, User{}, err
+	}
+	sess.CreatedAt, sess.ExpiresAt = fromNanos(created), fromNanos(expires)
+	if !sess.ExpiresAt.IsZero() && !now.Before(sess.ExpiresAt) {
+		return Session{}, User{}, ErrNotFound
+	}
+	return sess, u, nil
+}
+
+// scanFunc is a Scan method of its own.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 // DeleteSession implements Store.
 func (s *SQLite) DeleteSession(ctx context.Context, tokenHash []byte) error {

@@ -37,11 +37,7 @@ const pendingInsert = `INSERT INTO audit_pending(` + pendingCols + `) VALUES
 // own transaction, which takes no lock on the chain (see the migration).
 func stage(ctx context.Context, tx pgx.Tx, recs []audit.Record) error {
 	b := &pgx.Batch{}
-	for _, r := range recs {
-		r.Clean()
-		args := store.AuditArgs(r)
-		b.Queue(pendingInsert, args[1:17]...) // without seq, prev_hash, hash
-	}
+	queueRecords(b, recs)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("pgstore: stage audit records: %w", err)
 	}
@@ -54,6 +50,24 @@ const involvesInsert = `INSERT INTO audit_involves(rec, user_id)
 	UNION SELECT seq, target_id FROM audit_log WHERE seq BETWEEN $1 AND $2 AND target_kind = 'user' AND target_id <> ''
 	UNION SELECT seq, target_owner FROM audit_log WHERE seq BETWEEN $1 AND $2 AND target_owner <> ''
 	ON CONFLICT DO NOTHING`
+
+// queueRecords queues the inserts of recs into audit_pending, cleaned
+// first (PostgreSQL's TEXT refuses what audit.Record.Clean removes).
+func queueRecords(b *pgx.Batch, recs []audit.Record) {
+	for _, r := range recs {
+		r.Clean()
+		args := store.AuditArgs(r)
+		b.Queue(pendingInsert, args[1:17]...) // without seq, prev_hash, hash
+	}
+}
+
+// queueAudit queues the records armed in ctx (audit.InTx), if any, for
+// the transaction b is sent in.
+func queueAudit(ctx context.Context, b *pgx.Batch) {
+	if _, recs := audit.ToWrite(ctx); len(recs) > 0 {
+		queueRecords(b, recs)
+	}
+}
 
 // chainBatch is how many pending records one chaining transaction moves.
 const chainBatch = 1000

@@ -4,10 +4,11 @@
 //
 // Concurrency is settled in the database, never in process memory, so it
 // holds across replicas:
-//   - a user's secret writes lock that user's row (SELECT ... FOR NO KEY
-//     UPDATE) before reading the set, so a CheckFunc sees every change
-//     committed before it and none can slip in before the commit; the
-//     unique indexes on name, env name and file path back this up;
+//   - a user's secret writes lock that user's row before reading the set
+//     (raising the user's secrets revision takes the FOR NO KEY UPDATE
+//     lock; see secrettx.go), so a CheckFunc sees every change committed
+//     before it and none can slip in before the commit; the unique index
+//     on name backs this up;
 //   - the first user is created under a table lock;
 //   - login counters are updated under transaction-scoped advisory locks,
 //     one per key, taken in key order;

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/courierhq/courier/controlplane/store"
 )
@@ -82,10 +83,11 @@ func (s *Store) GetSecret(ctx context.Context, userID, name string) (store.Secre
 	return scanSecret(s.pool.QueryRow(ctx, `SELECT `+secretCols+` FROM secrets WHERE user_id = $1 AND name = $2`, userID, name))
 }
 
-// CreateSecrets implements store.Store. The user's row lock is held from
-// before the set is read until the commit, so check sees every secret
-// committed by any replica and no other writer of this user commits in
-// between.
+// CreateSecrets implements store.Store. The user's row lock (writeSecrets)
+// is held from before the set is read until the commit, so check sees
+// every secret committed by any replica and no other writer of this user
+// commits in between. Three round trips: the lock with the read, the
+// inserts with the audit records, the commit.
 func (s *Store) CreateSecrets(ctx context.Context, userID string, secs []store.Secret, check store.CheckFunc) error {
 	if !storable(userID) {
 		return fmt.Errorf("pgstore: user %q: %w", userID, store.ErrNotFound)
@@ -95,14 +97,11 @@ func (s *Store) CreateSecrets(ctx context.Context, userID string, secs []store.S
 			return ErrText
 		}
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		if err := lockUser(ctx, tx, userID); err != nil {
-			return err
-		}
-		after, err := listSecrets(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
+	var before []store.Secret
+	return s.writeSecrets(ctx, userID, func(_ *secretTx, b *pgx.Batch) {
+		queueList(b, userID, &before)
+	}, func(t *secretTx) error {
+		after := before
 		for _, sec := range secs {
 			sec.UserID = userID
 			if err := store.SecretConflict(after, sec); err != nil {
@@ -115,23 +114,38 @@ func (s *Store) CreateSecrets(ctx context.Context, userID string, secs []store.S
 				return err
 			}
 		}
+		b := &pgx.Batch{}
 		for _, sec := range secs {
 			value := sec.Value
 			if value == nil {
 				value = []byte{}
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO secrets(`+secretCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			b.Queue(`INSERT INTO secrets(`+secretCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 				sec.ID, userID, sec.Name, sec.Description, sec.EnvName, sec.FilePath, value, int16(sec.Format), sec.Enabled,
-				nanos(sec.CreatedAt), nanos(sec.UpdatedAt), store.EncodeScope(sec.Workspaces)); err != nil {
-				return writeErr("insert secret", err, sec)
-			}
+				nanos(sec.CreatedAt), nanos(sec.UpdatedAt), store.EncodeScope(sec.Workspaces))
 		}
-		return bumpRevision(ctx, tx, userID)
+		return t.finish(b, func(br pgx.BatchResults) error {
+			for _, sec := range secs {
+				if _, err := br.Exec(); err != nil {
+					return writeErr("insert secret", err, sec)
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// queueList queues the read of userID's secrets into *out.
+func queueList(b *pgx.Batch, userID string, out *[]store.Secret) {
+	b.Queue(`SELECT `+secretCols+` FROM secrets WHERE user_id = $1 ORDER BY name`, userID).Query(func(rows pgx.Rows) error {
+		var err error
+		*out, err = collect(rows, nil, scanSecret)
+		return err
 	})
 }
 
 // UpdateSecret implements store.Store, under the user's row lock like
-// CreateSecrets.
+// CreateSecrets, in as many round trips.
 func (s *Store) UpdateSecret(ctx context.Context, userID, name string, u store.SecretUpdate, check store.CheckFunc) (store.Secret, error) {
 	if !storable(userID, name) {
 		return store.Secret{}, store.ErrNotFound
@@ -141,18 +155,13 @@ func (s *Store) UpdateSecret(ctx context.Context, userID, name string, u store.S
 			return store.Secret{}, ErrText
 		}
 	}
-	var updated store.Secret
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		if err := lockUser(ctx, tx, userID); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return store.ErrNotFound
-			}
-			return err
-		}
-		after, err := listSecrets(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
+	var (
+		updated store.Secret
+		after   []store.Secret
+	)
+	err := s.writeSecrets(ctx, userID, func(_ *secretTx, b *pgx.Batch) {
+		queueList(b, userID, &after)
+	}, func(t *secretTx) error {
 		idx := -1
 		for i, sec := range after {
 			if sec.Name == name {
@@ -177,48 +186,50 @@ func (s *Store) UpdateSecret(ctx context.Context, userID, name string, u store.S
 		if value == nil {
 			value = []byte{}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE secrets SET description = $1, env_name = $2, file_path = $3, value = $4,
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE secrets SET description = $1, env_name = $2, file_path = $3, value = $4,
 			value_format = $5, enabled = $6, updated_at = $7, workspaces = $8 WHERE id = $9`,
 			sec.Description, sec.EnvName, sec.FilePath, value, int16(sec.Format), sec.Enabled, nanos(sec.UpdatedAt),
-			store.EncodeScope(sec.Workspaces), sec.ID); err != nil {
-			return writeErr("update secret", err, sec)
+			store.EncodeScope(sec.Workspaces), sec.ID)
+		if err := t.finish(b, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return writeErr("update secret", err, sec)
+			}
+			return nil
+		}); err != nil {
+			return err
 		}
 		updated = sec
-		return bumpRevision(ctx, tx, userID)
+		return nil
 	})
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Secret{}, store.ErrNotFound
+	}
 	return updated, err
 }
 
-// DeleteSecret implements store.Store.
+// DeleteSecret implements store.Store in two round trips: the lock, the
+// delete and the audit records, then the commit. Nothing to delete rolls
+// it all back.
 func (s *Store) DeleteSecret(ctx context.Context, userID, name string) error {
 	if !storable(userID, name) {
 		return store.ErrNotFound
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		if err := lockUser(ctx, tx, userID); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
+	err := s.writeSecrets(ctx, userID, func(t *secretTx, b *pgx.Batch) {
+		b.Queue(`DELETE FROM secrets WHERE user_id = $1 AND name = $2`, userID, name).Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() == 0 {
 				return store.ErrNotFound
 			}
-			return err
-		}
-		tag, err := tx.Exec(ctx, `DELETE FROM secrets WHERE user_id = $1 AND name = $2`, userID, name)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return store.ErrNotFound
-		}
-		return bumpRevision(ctx, tx, userID)
-	})
-}
-
-// bumpRevision raises userID's secrets revision inside a write of its
-// secrets (the user's row is already locked).
-func bumpRevision(ctx context.Context, tx pgx.Tx, userID string) error {
-	if _, err := tx.Exec(ctx, `UPDATE users SET secrets_revision = secrets_revision + 1 WHERE id = $1`, userID); err != nil {
-		return fmt.Errorf("pgstore: raise secrets revision: %w", err)
+			return nil
+		})
+		// The store changes nothing in a delete's records, so they are
+		// final now; a missing secret rolls them back with the rest.
+		t.queueAudit(b)
+	}, nil)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.ErrNotFound
 	}
-	return nil
+	return err
 }
 
 // SecretsRevision implements store.Store.

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -149,6 +150,38 @@ func (s *Store) SessionByHash(ctx context.Context, tokenHash []byte, now time.Ti
 	}
 	return sess, nil
 }
+
+// sessionUserCols are userCols qualified with u., for the join with
+// sessions (both tables have created_at).
+var sessionUserCols = "u." + strings.ReplaceAll(userCols, ", ", ", u.")
+
+// SessionUser implements store.Store: one round trip where SessionByHash
+// and UserByID take two.
+func (s *Store) SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (store.Session, store.User, error) {
+	if err := s.check(); err != nil {
+		return store.Session{}, store.User{}, err
+	}
+	var sess store.Session
+	var created, expires int64
+	row := s.pool.QueryRow(ctx, `SELECT s.token_hash, s.user_id, s.created_at, s.expires_at, `+sessionUserCols+`
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1`, tokenHash)
+	u, err := scanUser(scanFunc(func(dest ...any) error {
+		return row.Scan(append([]any{&sess.TokenHash, &sess.UserID, &created, &expires}, dest...)...)
+	}))
+	if err != nil {
+		return store.Session{}, store.User{}, err
+	}
+	sess.CreatedAt, sess.ExpiresAt = fromNanos(created), fromNanos(expires)
+	if !sess.ExpiresAt.IsZero() && !now.Before(sess.ExpiresAt) {
+		return store.Session{}, store.User{}, store.ErrNotFound
+	}
+	return sess, u, nil
+}
+
+// scanFunc is a Scan method of its own.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 // DeleteSession implements store.Store.
 func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {

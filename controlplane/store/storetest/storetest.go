@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -154,11 +155,26 @@ func testSessions(t *testing.T, s store.Store) {
 	if _, err := s.SessionByHash(ctx, h, T0.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("expired session: %v", err)
 	}
+	// SessionUser: the same session and the user as UserByID reads it.
+	sess, su, err := s.SessionUser(ctx, h, T0.Add(time.Minute))
+	want, _ := s.UserByID(ctx, u.ID)
+	if err != nil || !reflect.DeepEqual(sess, got) || !reflect.DeepEqual(su, want) || su.ID != u.ID {
+		t.Fatalf("SessionUser = %+v, %+v, %v; want %+v, %+v", sess, su, err, got, want)
+	}
+	if _, _, err := s.SessionUser(ctx, h, T0.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SessionUser of an expired session: %v", err)
+	}
+	if _, _, err := s.SessionUser(ctx, []byte("no such hash"), T0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SessionUser of an unknown session: %v", err)
+	}
 	if err := s.DeleteSession(ctx, h); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.SessionByHash(ctx, h, T0); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("deleted session: %v", err)
+	}
+	if _, _, err := s.SessionUser(ctx, h, T0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SessionUser of a deleted session: %v", err)
 	}
 }
 
