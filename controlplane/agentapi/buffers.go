@@ -16,9 +16,18 @@ import (
 // the buffer go straight into the caller's slice and writes bigger than it
 // straight to the socket, so small buffers cost a system call only on a
 // frame that spans one, never a copy.
+//
+// Both are 128 bytes. Above the reader sits yamux's own 4 KiB reader, which
+// asks for whole buffers: a frame's payload goes from the socket straight
+// into it, and this buffer only holds the websocket header read with the
+// start of a payload, or a small frame whole (a yamux header with its
+// websocket header is 18 bytes; a ping is one). Writes are a yamux header
+// (12 bytes) or a frame's body; a message of more than 124 bytes now takes
+// a second write, as one of more than 508 did at 512 bytes. An idle agent
+// costs one small frame each way per keepalive interval either way.
 const (
-	wsReadBuffer  = 512
-	wsWriteBuffer = 512
+	wsReadBuffer  = 128
+	wsWriteBuffer = 128
 )
 
 // smallBuffers wraps an upgrade's ResponseWriter so that the websocket

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -132,6 +133,8 @@ type Server struct {
 	base    context.Context
 	stop    context.CancelFunc
 	handler http.Handler // routes, shared by every session
+	// ycfg is every session's yamux configuration (see yamuxConfig).
+	ycfg    *yamux.Config
 	admit   *admission
 	httpLog *log.Logger // ErrorLog of every session's http.Server
 	// streams and streamSrv serve the protocol's routes on every
@@ -174,9 +177,12 @@ type session struct {
 	// (revoke.go): its requests are refused and no SSH stream is opened
 	// while it closes.
 	revoked atomic.Bool
-	// admitted gives the session's place among the connecting back (see
-	// Config.MaxConnecting); it may be called any number of times.
-	admitted func()
+	// admitRelease gives the session's place among the connecting back
+	// (see Config.MaxConnecting); admitted calls it once (admitDone), at
+	// the first apply report, at AdmitTimeout (admitTimer) or at the end.
+	admitRelease func()
+	admitTimer   atomic.Pointer[time.Timer]
+	admitDone    atomic.Bool
 	// stopExpiry stops the token's expiry timer (watchExpiry).
 	stopExpiry func() bool
 	srv        *Server
@@ -236,6 +242,7 @@ func New(cfg Config) (*Server, error) {
 		httpLog:  zap.NewStdLog(cfg.Logger.Named("agent-http")),
 		sessions: map[string]*session{}}
 	s.handler = s.routes()
+	s.ycfg = yamuxConfig(cfg.KeepaliveInterval, cfg.WriteTimeout)
 	s.streams, s.streamSrv = newStreams(), s.newStreamServer()
 	return s, nil
 }
@@ -328,12 +335,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(proto.MaxMessageBytes)
-	ycfg := proto.YamuxConfig(s.cfg.KeepaliveInterval, s.cfg.WriteTimeout)
-	// The agent opens a stream per request, a few at a time: a short
-	// backlog is plenty and saves memory on every connection.
-	ycfg.AcceptBacklog = 32
-	// One loop pings every session (see keepalive), not a goroutine each.
-	ycfg.EnableKeepAlive = false
 	s.startOnce.Do(func() {
 		s.wg.Add(3)
 		go s.keepalive()
@@ -356,16 +357,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sess.pending.Store(1)
 	sess.endTokens.Store(2)
 	conn := &wsConn{c: c, events: sess}
-	mux, err := yamux.Server(conn, ycfg)
+	mux, err := yamux.Server(conn, s.ycfg)
 	if err != nil {
 		s.wg.Done()
 		_ = conn.Close()
 		return
 	}
 	sess.mux = mux
-	var once sync.Once
-	timer := time.AfterFunc(s.cfg.AdmitTimeout, func() { once.Do(release) })
-	sess.admitted = func() { once.Do(func() { timer.Stop(); release() }) }
+	sess.admitRelease = release
+	sess.admitTimer.Store(time.AfterFunc(s.cfg.AdmitTimeout, sess.admitted))
+	if sess.admitDone.Load() { // the timer fired already: drop it
+		sess.admitTimer.Store(nil)
+	}
 	admitted = true
 	s.log.Info("agent connected", zap.String("workspace", ws.Name), zap.String("workspace_id", ws.ID),
 		zap.String("remote", sess.remote), zap.String("agent_version", sess.version))
@@ -381,6 +384,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// accepts streams while the agent is opening some (streamOpening), and
 	// one forgets the session when its connection closes (connClosed).
 	sess.setupDone()
+}
+
+// admitted gives the session's place among the connecting back, once; it
+// may be called any number of times, from any goroutine. The timer and the
+// release are dropped with it, so an idle session keeps neither.
+func (sess *session) admitted() {
+	if !sess.admitDone.CompareAndSwap(false, true) {
+		return
+	}
+	if t := sess.admitTimer.Swap(nil); t != nil {
+		t.Stop()
+	}
+	sess.admitRelease()
 }
 
 // streamOpening is called (from yamux's receive loop, through wsConn) for
@@ -568,6 +584,33 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	return nil
 }
+
+// Yamux settings of the server's sessions, beyond proto.YamuxConfig.
+const (
+	// acceptBacklog bounds the streams an agent has opened that are not
+	// yet accepted (yamux resets those over it) and the server's own opens
+	// that the agent has not yet acknowledged (those wait). The agent
+	// opens a stream per request, a few at a time, and each is accepted
+	// within moments (acceptStreams): 16 leaves room for bursts, and the
+	// accept queue, allocated per session, is 224 bytes instead of 384 at
+	// 32 or 2 KiB at yamux's default of 256.
+	acceptBacklog = 16
+)
+
+// yamuxConfig returns the configuration every session shares: yamux keeps
+// a pointer to it, so one copy serves all, and one logger (yamux's own
+// logging is discarded; sessions log their ends with zap) rather than a
+// log.Logger that yamux would make per session from LogOutput.
+func yamuxConfig(keepalive, writeTimeout time.Duration) *yamux.Config {
+	c := proto.YamuxConfig(keepalive, writeTimeout)
+	c.AcceptBacklog = acceptBacklog
+	// One loop pings every session (see keepalive), not a goroutine each.
+	c.EnableKeepAlive = false
+	c.LogOutput, c.Logger = nil, discardLogger
+	return c
+}
+
+var discardLogger = log.New(io.Discard, "", 0)
 
 // clientAddr is r's client address as Config.ClientAddr says.
 func (s *Server) clientAddr(r *http.Request) string {
