@@ -100,10 +100,40 @@ type serverProc struct {
 	exit chan error
 }
 
+// serverGODEBUG is the runtime setting the deployment files give the
+// control plane (deploy/images/server/Dockerfile,
+// deploy/courier-server.service): goroutines start with 2 KiB of stack, not
+// the runtime's running average, which the agent sessions' deep reads make
+// 4 KiB (see agentapi's wsConn.Write).
+const serverGODEBUG = "adaptivestackstart=0"
+
+// withServerGODEBUG returns env with serverGODEBUG added to GODEBUG, unless
+// GODEBUG already says adaptivestackstart (to measure without it, run the
+// tool with GODEBUG=adaptivestackstart=1).
+func withServerGODEBUG(env []string) []string {
+	out := make([]string, 0, len(env)+1)
+	cur := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			cur = v
+			continue
+		}
+		out = append(out, kv)
+	}
+	switch {
+	case strings.Contains(cur, "adaptivestackstart="):
+	case cur == "":
+		cur = serverGODEBUG
+	default:
+		cur += "," + serverGODEBUG
+	}
+	return append(out, "GODEBUG="+cur)
+}
+
 // start runs the child and waits until /healthz answers 200.
 func (p *serverProc) start(ctx context.Context) error {
 	cmd := exec.Command(p.exe)
-	cmd.Env = append(os.Environ(), envChild+"=serve", envListen+"="+p.listen, envDataDir+"="+p.dataDir)
+	cmd.Env = append(withServerGODEBUG(os.Environ()), envChild+"=serve", envListen+"="+p.listen, envDataDir+"="+p.dataDir)
 	cmd.Env = append(cmd.Env, p.env...)
 	if p.pprof != "" {
 		cmd.Env = append(cmd.Env, envPprof+"="+p.pprof)
