@@ -157,7 +157,7 @@ type Server struct {
 // session is one agent connection.
 type session struct {
 	id     string // unique per connection, recorded in the store
-	ws     store.Workspace
+	ws     sessionWorkspace
 	remote string
 	// version and at are the agent's release and the connection time, as
 	// recorded in the store.
@@ -190,6 +190,27 @@ type session struct {
 	// accepted; endTokens the two events (setup done, connection closed)
 	// after which endSession runs. See streamOpening and connClosed.
 	pending, endTokens atomic.Int32
+}
+
+// sessionWorkspace is what a session keeps of its workspace: who it is and
+// what its token is. The template (the manifest reads it from the store on
+// each request) and the lifecycle state are left out, so the session fits a
+// smaller allocation.
+type sessionWorkspace struct {
+	ID, Name, OwnerID   string
+	AgentTokenHash      []byte
+	AgentTokenExpiresAt time.Time
+}
+
+func keepWorkspace(ws store.Workspace) sessionWorkspace {
+	return sessionWorkspace{ID: ws.ID, Name: ws.Name, OwnerID: ws.OwnerID, AgentTokenHash: ws.AgentTokenHash,
+		AgentTokenExpiresAt: ws.AgentTokenExpiresAt}
+}
+
+// workspace returns the kept fields as a store.Workspace (for the hooks).
+func (w sessionWorkspace) workspace() store.Workspace {
+	return store.Workspace{ID: w.ID, Name: w.Name, OwnerID: w.OwnerID, AgentTokenHash: w.AgentTokenHash,
+		AgentTokenExpiresAt: w.AgentTokenExpiresAt}
 }
 
 type sessionKey struct{}
@@ -349,7 +370,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// a template's scripts and env would otherwise stay in memory for
 	// every connected agent.
 	ws.Template = store.Template{}
-	sess := &session{srv: s, id: uuid.NewString(), ws: ws, remote: s.clientAddr(r), conn: c,
+	sess := &session{srv: s, id: uuid.NewString(), ws: keepWorkspace(ws), remote: s.clientAddr(r), conn: c,
 		version: agentVersion(r), at: s.cfg.Now().UTC(),
 		sshPeer:     proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureSSHPeer),
 		startupLogs: proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureStartupLogs)}
@@ -468,7 +489,7 @@ func (s *Server) endSession(sess *session) {
 	s.unregister(sess)
 	s.recordDisconnected(sess)
 	if s.cfg.OnSession != nil {
-		s.cfg.OnSession(SessionEvent{Workspace: sess.ws, Remote: sess.remote, Version: sess.version,
+		s.cfg.OnSession(SessionEvent{Workspace: sess.ws.workspace(), Remote: sess.remote, Version: sess.version,
 			Duration: s.cfg.Now().UTC().Sub(sess.at)})
 	}
 	s.log.Info("agent disconnected", zap.String("workspace", sess.ws.Name), zap.String("workspace_id", sess.ws.ID),
