@@ -42,8 +42,12 @@ type smallBuffers struct {
 func (s smallBuffers) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // Hijack takes the connection over from net/http, keeping any bytes the
-// client sent after its request (already read into net/http's buffer) at
-// the head of the new reader.
+// client sent after its request (already read into net/http's buffer, as
+// an agent's first frames often are) ahead of the rest: in the new reader's
+// buffer when they fit, else in the connection returned, which reads them
+// first. The websocket library takes what the reader holds and then reads
+// the returned connection, so either way it gets them in order, and the
+// reader keeps its size for the connection's life.
 func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(s.ResponseWriter).Hijack()
 	if err != nil {
@@ -53,16 +57,41 @@ func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_ = c.Close()
 		return nil, nil, err
 	}
-	r := bufio.NewReaderSize(c, s.read)
-	if n := brw.Reader.Buffered(); n > 0 {
-		early, _ := brw.Reader.Peek(n)
-		r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), c), max(s.read, n))
-		// Pull them into r's buffer, where a caller that asks what is
-		// buffered (the websocket library does) finds them.
-		if _, err := r.Peek(n); err != nil {
-			_ = c.Close()
-			return nil, nil, errors.Join(errors.New("reading bytes buffered before the upgrade"), err)
-		}
+	w := bufio.NewWriterSize(c, s.write)
+	n := brw.Reader.Buffered()
+	if n == 0 {
+		return c, bufio.NewReadWriter(bufio.NewReaderSize(c, s.read), w), nil
 	}
-	return c, bufio.NewReadWriter(r, bufio.NewWriterSize(c, s.write)), nil
+	early, _ := brw.Reader.Peek(n)
+	if n > s.read {
+		pc := &prefixConn{Conn: c, early: bytes.Clone(early)}
+		return pc, bufio.NewReadWriter(bufio.NewReaderSize(pc, s.read), w), nil
+	}
+	r := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), c), s.read)
+	// Pull them into r's buffer, where a caller that asks what is
+	// buffered (the websocket library does) finds them.
+	if _, err := r.Peek(n); err != nil {
+		_ = c.Close()
+		return nil, nil, errors.Join(errors.New("reading bytes buffered before the upgrade"), err)
+	}
+	return c, bufio.NewReadWriter(r, w), nil
+}
+
+// prefixConn is a connection whose first reads return early, the bytes a
+// client sent before the hijack.
+type prefixConn struct {
+	net.Conn
+	early []byte // nil once read
+}
+
+// Read implements io.Reader.
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.early) == 0 {
+		return c.Conn.Read(p)
+	}
+	n := copy(p, c.early)
+	if c.early = c.early[n:]; len(c.early) == 0 {
+		c.early = nil
+	}
+	return n, nil
 }
