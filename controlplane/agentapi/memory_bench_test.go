@@ -40,6 +40,10 @@ func benchToken(i int) string { return fmt.Sprintf("bench-agent-token-%06d-01234
 //
 //	go test -run '^$' -bench SessionMemory -benchtime 1x ./controlplane/agentapi/
 //
+// Prefix GODEBUG=adaptivestackstart=0 to measure stacks as the deployed
+// server runs (see wsConn.Write): without it yamux's send loop starts, and
+// stays, at 4 KiB.
+//
 // With AGENTAPI_BENCH_HEAPPROFILE=file and -test.memprofilerate=1 it also
 // writes a heap profile of the server with the sessions connected.
 //

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -98,6 +99,9 @@ type serverProc struct {
 
 	cmd  *exec.Cmd
 	exit chan error
+	// pid is the running child's (0: none), for stats, which the progress
+	// reporter calls while a restart replaces cmd.
+	pid atomic.Int64
 }
 
 // serverGODEBUG is the runtime setting the deployment files give the
@@ -143,6 +147,7 @@ func (p *serverProc) start(ctx context.Context) error {
 		return fmt.Errorf("starting the control plane: %w", err)
 	}
 	p.cmd, p.exit = cmd, make(chan error, 1)
+	p.pid.Store(int64(cmd.Process.Pid))
 	go func() { p.exit <- cmd.Wait() }()
 	return p.waitHealthy(ctx)
 }
@@ -185,6 +190,7 @@ func (p *serverProc) stop() error {
 		_ = p.cmd.Process.Kill()
 		err = <-p.exit
 	}
+	p.pid.Store(0)
 	p.cmd = nil
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && !ee.Exited() { // killed by our signal
@@ -200,6 +206,7 @@ func (p *serverProc) kill() {
 	}
 	_ = p.cmd.Process.Kill()
 	<-p.exit
+	p.pid.Store(0)
 	p.cmd = nil
 }
 
@@ -210,10 +217,11 @@ type procStats struct {
 }
 
 func (p *serverProc) stats() (procStats, error) {
-	if p.cmd == nil {
+	pid := p.pid.Load()
+	if pid == 0 {
 		return procStats{}, errors.New("no control plane process")
 	}
-	return readProc(p.cmd.Process.Pid)
+	return readProc(int(pid))
 }
 
 // readProc reads VmRSS from /proc/PID/status and utime+stime from
