@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,12 +45,78 @@ func TestSmallBuffersSizes(t *testing.T) {
 	}
 }
 
+// The reader keeps its size when the client's first bytes, sent with the
+// upgrade request, are more than it holds; they are read first, then what
+// the client sends next.
+func TestSmallBuffersEarlyBytesOverReader(t *testing.T) {
+	type result struct {
+		size int
+		got  string
+	}
+	done := make(chan result, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := smallBuffers{ResponseWriter: w, read: 16, write: 16}.Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		_, _ = brw.Writer.WriteString("HTTP/1.1 101 Switching Protocols\r\n\r\n")
+		if err := brw.Writer.Flush(); err != nil {
+			t.Error(err)
+		}
+		b := make([]byte, 64+5)
+		_, err = io.ReadFull(brw.Reader, b)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- result{brw.Reader.Size(), string(b)}
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	early := strings.Repeat("e", 64)
+	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n" + early)); err != nil {
+		t.Fatal(err)
+	}
+	// The rest only once the server has answered: it is not in net/http's
+	// buffer at the hijack.
+	br := bufio.NewReader(conn)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if line, err := br.ReadString('\n'); err != nil {
+		t.Fatalf("reading the answer: %q %v", line, err)
+	}
+	if _, err := conn.Write([]byte("later")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.size != 16 || r.got != early+"later" {
+			t.Errorf("reader of %d bytes read %q", r.size, r.got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler did not finish")
+	}
+}
+
 // A client that sends its first frame in the same packet as the upgrade
 // request (net/http has already read it into its own buffer) loses nothing,
 // and messages larger than both buffers arrive whole, both ways.
+//
+// The early frame (35 bytes) fits a 64-byte reader and not a 16-byte one
+// (then the connection returned reads it first).
 func TestSmallBuffersKeepEarlyBytes(t *testing.T) {
+	for _, read := range []int{16, 64} {
+		t.Run(strconv.Itoa(read), func(t *testing.T) { testSmallBuffersKeepEarlyBytes(t, read) })
+	}
+}
+
+func testSmallBuffersKeepEarlyBytes(t *testing.T, read int) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(smallBuffers{ResponseWriter: w, read: 16, write: 16}, r, nil)
+		c, err := websocket.Accept(smallBuffers{ResponseWriter: w, read: read, write: 16}, r, nil)
 		if err != nil {
 			t.Error(err)
 			return

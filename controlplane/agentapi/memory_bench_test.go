@@ -40,11 +40,16 @@ func benchToken(i int) string { return fmt.Sprintf("bench-agent-token-%06d-01234
 //
 //	go test -run '^$' -bench SessionMemory -benchtime 1x ./controlplane/agentapi/
 //
+// Prefix GODEBUG=adaptivestackstart=0 to measure stacks as the deployed
+// server runs (see wsConn.Write): without it yamux's send loop starts, and
+// stays, at 4 KiB.
+//
 // With AGENTAPI_BENCH_HEAPPROFILE=file and -test.memprofilerate=1 it also
 // writes a heap profile of the server with the sessions connected.
 //
-// Metrics per session: heap-B (live heap objects), stack-B (goroutine
-// stacks), goroutines. A whole control plane's RSS is courier-load's to
+// Metrics per session: heap-B (live heap objects), unused-B (the free
+// slots of the heap's spans that hold live objects: what the connects'
+// garbage leaves behind), stack-B (goroutine stacks), goroutines. A whole control plane's RSS is courier-load's to
 // measure (BENCHMARKS.md).
 func BenchmarkSessionMemory(b *testing.B) {
 	// The fixture's observed logger would keep every session's log lines.
@@ -59,7 +64,7 @@ func BenchmarkSessionMemory(b *testing.B) {
 		}
 	}
 	b.ResetTimer()
-	var heap, stack, gs float64
+	var heap, unused, stack, gs float64
 	for range b.N {
 		before := serverMemory()
 		child := exec.Command(os.Args[0], "-test.run=^$")
@@ -94,9 +99,11 @@ func BenchmarkSessionMemory(b *testing.B) {
 		heap += (after[0] - before[0]) / benchSessions
 		stack += (after[1] - before[1]) / benchSessions
 		gs += (after[2] - before[2]) / benchSessions
+		unused += (after[3] - before[3]) / benchSessions
 	}
 	n := float64(b.N)
 	b.ReportMetric(heap/n, "heap-B/session")
+	b.ReportMetric(unused/n, "unused-B/session")
 	b.ReportMetric(stack/n, "stack-B/session")
 	b.ReportMetric(gs/n, "goroutines/session")
 	b.ReportMetric(0, "ns/op")
@@ -113,14 +120,15 @@ func writeHeapProfile(b *testing.B, path string) {
 	}
 }
 
-// serverMemory returns live heap bytes, stack bytes and goroutines after a
-// GC.
-func serverMemory() [3]float64 {
+// serverMemory returns live heap bytes, stack bytes, goroutines and the
+// unused bytes of in-use heap spans after a GC.
+func serverMemory() [4]float64 {
 	runtime.GC()
 	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"},
-		{Name: "/sched/goroutines:goroutines"}}
+		{Name: "/sched/goroutines:goroutines"}, {Name: "/memory/classes/heap/unused:bytes"}}
 	metrics.Read(s)
-	return [3]float64{float64(s[0].Value.Uint64()), float64(s[1].Value.Uint64()), float64(s[2].Value.Uint64())}
+	return [4]float64{float64(s[0].Value.Uint64()), float64(s[1].Value.Uint64()), float64(s[2].Value.Uint64()),
+		float64(s[3].Value.Uint64())}
 }
 
 // benchClientsChild runs BenchmarkSessionMemory's agents when this process

@@ -39,13 +39,14 @@ const (
 	msgOwnerDeleted   = "the owner of this workspace was deleted"
 )
 
-// expired reports whether ws's agent token has expired at now.
-func expired(ws store.Workspace, now time.Time) bool {
-	return !ws.AgentTokenExpiresAt.IsZero() && !now.Before(ws.AgentTokenExpiresAt)
+// expired reports whether a token that expires at exp (zero: never) has
+// expired at now.
+func expired(exp, now time.Time) bool {
+	return !exp.IsZero() && !now.Before(exp)
 }
 
-func expiredReason(ws store.Workspace) string {
-	return "the token expired at " + ws.AgentTokenExpiresAt.UTC().Format(time.RFC3339)
+func expiredReason(exp time.Time) string {
+	return "the token expired at " + exp.UTC().Format(time.RFC3339)
 }
 
 // refusal is why a connect is refused: an HTTP status and message.
@@ -59,7 +60,7 @@ type refusal struct {
 // suspended. It returns nil when the agent may connect, or an error for a
 // store failure.
 func (s *Server) admitToken(ctx context.Context, ws store.Workspace) (*refusal, error) {
-	if expired(ws, s.cfg.Now()) {
+	if expired(ws.AgentTokenExpiresAt, s.cfg.Now()) {
 		return &refusal{http.StatusUnauthorized, fmt.Sprintf(
 			"the agent token expired at %s; rotate it with courier workspaces rotate-token",
 			ws.AgentTokenExpiresAt.UTC().Format(time.RFC3339))}, nil
@@ -211,7 +212,7 @@ func (s *Server) recheckIfMissed(sess *session, rechecks uint64) {
 
 // revokedReason says why the token of a session on ws is no longer valid,
 // given the owners and workspaces as stored now; "" when it still is.
-func revokedReason(ws store.Workspace, users map[string]store.User, workspaces map[string]store.Workspace, now time.Time) string {
+func revokedReason(ws sessionWorkspace, users map[string]store.User, workspaces map[string]store.Workspace, now time.Time) string {
 	owner, ok := users[ws.OwnerID]
 	if !ok {
 		return reasonOwnerDeleted
@@ -222,8 +223,8 @@ func revokedReason(ws store.Workspace, users map[string]store.User, workspaces m
 		return reasonWorkspaceDeleted
 	case subtle.ConstantTimeCompare(cur.AgentTokenHash, ws.AgentTokenHash) != 1:
 		return reasonRotated
-	case expired(cur, now):
-		return expiredReason(cur)
+	case expired(cur.AgentTokenExpiresAt, now):
+		return expiredReason(cur.AgentTokenExpiresAt)
 	case owner.Suspended():
 		return reasonOwnerSuspended
 	}
@@ -236,7 +237,7 @@ func (s *Server) watchExpiry(sess *session) func() bool {
 	if sess.ws.AgentTokenExpiresAt.IsZero() {
 		return func() bool { return false }
 	}
-	t := time.AfterFunc(sess.ws.AgentTokenExpiresAt.Sub(s.cfg.Now()), func() { s.revoke(sess, expiredReason(sess.ws)) })
+	t := time.AfterFunc(sess.ws.AgentTokenExpiresAt.Sub(s.cfg.Now()), func() { s.revoke(sess, expiredReason(sess.ws.AgentTokenExpiresAt)) })
 	return t.Stop
 }
 

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -132,6 +133,8 @@ type Server struct {
 	base    context.Context
 	stop    context.CancelFunc
 	handler http.Handler // routes, shared by every session
+	// ycfg is every session's yamux configuration (see yamuxConfig).
+	ycfg    *yamux.Config
 	admit   *admission
 	httpLog *log.Logger // ErrorLog of every session's http.Server
 	// streams and streamSrv serve the protocol's routes on every
@@ -154,7 +157,7 @@ type Server struct {
 // session is one agent connection.
 type session struct {
 	id     string // unique per connection, recorded in the store
-	ws     store.Workspace
+	ws     sessionWorkspace
 	remote string
 	// version and at are the agent's release and the connection time, as
 	// recorded in the store.
@@ -174,9 +177,12 @@ type session struct {
 	// (revoke.go): its requests are refused and no SSH stream is opened
 	// while it closes.
 	revoked atomic.Bool
-	// admitted gives the session's place among the connecting back (see
-	// Config.MaxConnecting); it may be called any number of times.
-	admitted func()
+	// admitRelease gives the session's place among the connecting back
+	// (see Config.MaxConnecting); admitted calls it once (admitDone), at
+	// the first apply report, at AdmitTimeout (admitTimer) or at the end.
+	admitRelease func()
+	admitTimer   atomic.Pointer[time.Timer]
+	admitDone    atomic.Bool
 	// stopExpiry stops the token's expiry timer (watchExpiry).
 	stopExpiry func() bool
 	srv        *Server
@@ -184,6 +190,27 @@ type session struct {
 	// accepted; endTokens the two events (setup done, connection closed)
 	// after which endSession runs. See streamOpening and connClosed.
 	pending, endTokens atomic.Int32
+}
+
+// sessionWorkspace is what a session keeps of its workspace: who it is and
+// what its token is. The template (the manifest reads it from the store on
+// each request) and the lifecycle state are left out, so the session fits a
+// smaller allocation.
+type sessionWorkspace struct {
+	ID, Name, OwnerID   string
+	AgentTokenHash      []byte
+	AgentTokenExpiresAt time.Time
+}
+
+func keepWorkspace(ws store.Workspace) sessionWorkspace {
+	return sessionWorkspace{ID: ws.ID, Name: ws.Name, OwnerID: ws.OwnerID, AgentTokenHash: ws.AgentTokenHash,
+		AgentTokenExpiresAt: ws.AgentTokenExpiresAt}
+}
+
+// workspace returns the kept fields as a store.Workspace (for the hooks).
+func (w sessionWorkspace) workspace() store.Workspace {
+	return store.Workspace{ID: w.ID, Name: w.Name, OwnerID: w.OwnerID, AgentTokenHash: w.AgentTokenHash,
+		AgentTokenExpiresAt: w.AgentTokenExpiresAt}
 }
 
 type sessionKey struct{}
@@ -236,6 +263,7 @@ func New(cfg Config) (*Server, error) {
 		httpLog:  zap.NewStdLog(cfg.Logger.Named("agent-http")),
 		sessions: map[string]*session{}}
 	s.handler = s.routes()
+	s.ycfg = yamuxConfig(cfg.KeepaliveInterval, cfg.WriteTimeout)
 	s.streams, s.streamSrv = newStreams(), s.newStreamServer()
 	return s, nil
 }
@@ -328,12 +356,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(proto.MaxMessageBytes)
-	ycfg := proto.YamuxConfig(s.cfg.KeepaliveInterval, s.cfg.WriteTimeout)
-	// The agent opens a stream per request, a few at a time: a short
-	// backlog is plenty and saves memory on every connection.
-	ycfg.AcceptBacklog = 32
-	// One loop pings every session (see keepalive), not a goroutine each.
-	ycfg.EnableKeepAlive = false
 	s.startOnce.Do(func() {
 		s.wg.Add(3)
 		go s.keepalive()
@@ -348,7 +370,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// a template's scripts and env would otherwise stay in memory for
 	// every connected agent.
 	ws.Template = store.Template{}
-	sess := &session{srv: s, id: uuid.NewString(), ws: ws, remote: s.clientAddr(r), conn: c,
+	sess := &session{srv: s, id: uuid.NewString(), ws: keepWorkspace(ws), remote: s.clientAddr(r), conn: c,
 		version: agentVersion(r), at: s.cfg.Now().UTC(),
 		sshPeer:     proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureSSHPeer),
 		startupLogs: proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureStartupLogs)}
@@ -356,16 +378,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sess.pending.Store(1)
 	sess.endTokens.Store(2)
 	conn := &wsConn{c: c, events: sess}
-	mux, err := yamux.Server(conn, ycfg)
+	mux, err := yamux.Server(conn, s.ycfg)
 	if err != nil {
 		s.wg.Done()
 		_ = conn.Close()
 		return
 	}
 	sess.mux = mux
-	var once sync.Once
-	timer := time.AfterFunc(s.cfg.AdmitTimeout, func() { once.Do(release) })
-	sess.admitted = func() { once.Do(func() { timer.Stop(); release() }) }
+	sess.admitRelease = release
+	sess.admitTimer.Store(time.AfterFunc(s.cfg.AdmitTimeout, sess.admitted))
+	if sess.admitDone.Load() { // the timer fired already: drop it
+		sess.admitTimer.Store(nil)
+	}
 	admitted = true
 	s.log.Info("agent connected", zap.String("workspace", ws.Name), zap.String("workspace_id", ws.ID),
 		zap.String("remote", sess.remote), zap.String("agent_version", sess.version))
@@ -381,6 +405,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// accepts streams while the agent is opening some (streamOpening), and
 	// one forgets the session when its connection closes (connClosed).
 	sess.setupDone()
+}
+
+// admitted gives the session's place among the connecting back, once; it
+// may be called any number of times, from any goroutine. The timer and the
+// release are dropped with it, so an idle session keeps neither.
+func (sess *session) admitted() {
+	if !sess.admitDone.CompareAndSwap(false, true) {
+		return
+	}
+	if t := sess.admitTimer.Swap(nil); t != nil {
+		t.Stop()
+	}
+	sess.admitRelease()
 }
 
 // streamOpening is called (from yamux's receive loop, through wsConn) for
@@ -452,7 +489,7 @@ func (s *Server) endSession(sess *session) {
 	s.unregister(sess)
 	s.recordDisconnected(sess)
 	if s.cfg.OnSession != nil {
-		s.cfg.OnSession(SessionEvent{Workspace: sess.ws, Remote: sess.remote, Version: sess.version,
+		s.cfg.OnSession(SessionEvent{Workspace: sess.ws.workspace(), Remote: sess.remote, Version: sess.version,
 			Duration: s.cfg.Now().UTC().Sub(sess.at)})
 	}
 	s.log.Info("agent disconnected", zap.String("workspace", sess.ws.Name), zap.String("workspace_id", sess.ws.ID),
@@ -568,6 +605,33 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	return nil
 }
+
+// Yamux settings of the server's sessions, beyond proto.YamuxConfig.
+const (
+	// acceptBacklog bounds the streams an agent has opened that are not
+	// yet accepted (yamux resets those over it) and the server's own opens
+	// that the agent has not yet acknowledged (those wait). The agent
+	// opens a stream per request, a few at a time, and each is accepted
+	// within moments (acceptStreams): 16 leaves room for bursts, and the
+	// accept queue, allocated per session, is 224 bytes instead of 384 at
+	// 32 or 2 KiB at yamux's default of 256.
+	acceptBacklog = 16
+)
+
+// yamuxConfig returns the configuration every session shares: yamux keeps
+// a pointer to it, so one copy serves all, and one logger (yamux's own
+// logging is discarded; sessions log their ends with zap) rather than a
+// log.Logger that yamux would make per session from LogOutput.
+func yamuxConfig(keepalive, writeTimeout time.Duration) *yamux.Config {
+	c := proto.YamuxConfig(keepalive, writeTimeout)
+	c.AcceptBacklog = acceptBacklog
+	// One loop pings every session (see keepalive), not a goroutine each.
+	c.EnableKeepAlive = false
+	c.LogOutput, c.Logger = nil, discardLogger
+	return c
+}
+
+var discardLogger = log.New(io.Discard, "", 0)
 
 // clientAddr is r's client address as Config.ClientAddr says.
 func (s *Server) clientAddr(r *http.Request) string {

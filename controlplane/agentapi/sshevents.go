@@ -35,7 +35,7 @@ func (s *Server) sshEvents(w http.ResponseWriter, r *http.Request, sess *session
 			ev.Target = utf8clip.Clip(ev.Target, proto.MaxSSHEventTarget)
 			ev.Client = utf8clip.Clip(ev.Client, proto.MaxSSHEventClient)
 			ev.User = utf8clip.Clip(ev.User, proto.MaxSSHEventUser)
-			s.cfg.OnSSHEvent(sess.ws, ev)
+			s.cfg.OnSSHEvent(sess.ws.workspace(), ev)
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)

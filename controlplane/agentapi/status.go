@@ -115,6 +115,9 @@ func (s *Server) replaced(old, newer *session) {
 // SessionEvent is an agent session starting (Up) or ending, as
 // Config.OnSession hears of it.
 type SessionEvent struct {
+	// Workspace is the agent's workspace as looked up at connect, without
+	// its template; at the end of a session only what the session keeps
+	// is set (ID, Name, OwnerID and the agent token's hash and expiry).
 	Workspace store.Workspace
 	// Remote is the peer's address, Version the agent's release.
 	Remote, Version string

@@ -83,12 +83,39 @@ func (w *wsConn) read(p []byte) (int, error) {
 }
 
 // Write implements io.Writer: p is sent as one binary message.
+//
+// A short-lived goroutine writes it while the caller, yamux's send loop (the
+// session's one writer), waits. The write through the websocket library and
+// the socket takes ~1.7 KiB of stack, and a goroutine that ran it once keeps
+// a 4 KiB stack for life: the runtime halves a stack only while less than a
+// quarter of it is in use, and a parked send loop uses more than that. Run
+// elsewhere, the send loop stays within the 2 KiB a goroutine starts with
+// when the runtime's adaptive start is off (GODEBUG=adaptivestackstart=0,
+// as the deployment files set; see BENCHMARKS.md): 2 KiB less per agent
+// for a goroutine start per message written.
 func (w *wsConn) Write(p []byte) (int, error) {
-	if err := w.c.Write(context.Background(), websocket.MessageBinary, p); err != nil {
+	op := writeOps.Get().(*writeOp)
+	op.c, op.p = w.c, p
+	go op.run()
+	err := <-op.done
+	op.c, op.p = nil, nil
+	writeOps.Put(op)
+	if err != nil {
 		return 0, err
 	}
 	return len(p), nil
 }
+
+// writeOp is one message for wsConn.Write's writer; they are reused.
+type writeOp struct {
+	c    *websocket.Conn
+	p    []byte
+	done chan error
+}
+
+var writeOps = sync.Pool{New: func() any { return &writeOp{done: make(chan error, 1)} }}
+
+func (op *writeOp) run() { op.done <- op.c.Write(context.Background(), websocket.MessageBinary, op.p) }
 
 // Close closes the connection at once, without a close handshake: the
 // session is over (yamux closes its connection as the session ends, for

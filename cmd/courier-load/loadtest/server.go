@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -98,12 +99,45 @@ type serverProc struct {
 
 	cmd  *exec.Cmd
 	exit chan error
+	// pid is the running child's (0: none), for stats, which the progress
+	// reporter calls while a restart replaces cmd.
+	pid atomic.Int64
+}
+
+// serverGODEBUG is the runtime setting the deployment files give the
+// control plane (deploy/images/server/Dockerfile,
+// deploy/courier-server.service): goroutines start with 2 KiB of stack, not
+// the runtime's running average, which the agent sessions' deep reads make
+// 4 KiB (see agentapi's wsConn.Write).
+const serverGODEBUG = "adaptivestackstart=0"
+
+// withServerGODEBUG returns env with serverGODEBUG added to GODEBUG, unless
+// GODEBUG already says adaptivestackstart (to measure without it, run the
+// tool with GODEBUG=adaptivestackstart=1).
+func withServerGODEBUG(env []string) []string {
+	out := make([]string, 0, len(env)+1)
+	cur := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			cur = v
+			continue
+		}
+		out = append(out, kv)
+	}
+	switch {
+	case strings.Contains(cur, "adaptivestackstart="):
+	case cur == "":
+		cur = serverGODEBUG
+	default:
+		cur += "," + serverGODEBUG
+	}
+	return append(out, "GODEBUG="+cur)
 }
 
 // start runs the child and waits until /healthz answers 200.
 func (p *serverProc) start(ctx context.Context) error {
 	cmd := exec.Command(p.exe)
-	cmd.Env = append(os.Environ(), envChild+"=serve", envListen+"="+p.listen, envDataDir+"="+p.dataDir)
+	cmd.Env = append(withServerGODEBUG(os.Environ()), envChild+"=serve", envListen+"="+p.listen, envDataDir+"="+p.dataDir)
 	cmd.Env = append(cmd.Env, p.env...)
 	if p.pprof != "" {
 		cmd.Env = append(cmd.Env, envPprof+"="+p.pprof)
@@ -113,6 +147,7 @@ func (p *serverProc) start(ctx context.Context) error {
 		return fmt.Errorf("starting the control plane: %w", err)
 	}
 	p.cmd, p.exit = cmd, make(chan error, 1)
+	p.pid.Store(int64(cmd.Process.Pid))
 	go func() { p.exit <- cmd.Wait() }()
 	return p.waitHealthy(ctx)
 }
@@ -155,6 +190,7 @@ func (p *serverProc) stop() error {
 		_ = p.cmd.Process.Kill()
 		err = <-p.exit
 	}
+	p.pid.Store(0)
 	p.cmd = nil
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && !ee.Exited() { // killed by our signal
@@ -170,6 +206,7 @@ func (p *serverProc) kill() {
 	}
 	_ = p.cmd.Process.Kill()
 	<-p.exit
+	p.pid.Store(0)
 	p.cmd = nil
 }
 
@@ -180,10 +217,11 @@ type procStats struct {
 }
 
 func (p *serverProc) stats() (procStats, error) {
-	if p.cmd == nil {
+	pid := p.pid.Load()
+	if pid == 0 {
 		return procStats{}, errors.New("no control plane process")
 	}
-	return readProc(p.cmd.Process.Pid)
+	return readProc(int(pid))
 }
 
 // readProc reads VmRSS from /proc/PID/status and utime+stime from
