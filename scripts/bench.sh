@@ -70,7 +70,7 @@ else
   echo "no PostgreSQL (Debian's postgresql package)" >"$out/apipg.txt"
 fi
 echo "6/10 the audit log's cost: create+list+delete with recording on and off, alternating (SQLite)" >&2
-go test -run '^$' -bench AuditOverhead -benchtime 2000x ./controlplane/ >"$out/audit.txt"
+go test -run '^$' -bench AuditOverhead -benchtime 6000x ./controlplane/ >"$out/audit.txt"
 echo "7/10 apply of 50 files vs serial baseline" >&2
 go test -run '^$' -bench ApplyRatio -benchtime 100x ./inject/ >"$out/apply.txt"
 echo "8/10 ssh ws true through Courier vs OpenSSH sshd (skipped without sshd or root)" >&2
