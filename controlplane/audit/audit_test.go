@@ -2,8 +2,8 @@ package audit
 
 import (
 	"bytes"
-	"encoding/hex"
 	"context"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"sync"
