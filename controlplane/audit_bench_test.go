@@ -32,13 +32,6 @@ func BenchmarkAuditOverhead(b *testing.B) {
 		return e.call(srv, method, path, token, body)
 	}
 
-	// cpu is the process's CPU time (server and clients), which other
-	// processes on a shared machine disturb far less than wall time.
-	cpu := func() time.Duration {
-		var ru syscall.Rusage
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
 	round := func(id int) (rate, cpuPerReq float64) {
 		var (
 			next    atomic.Int64
@@ -46,7 +39,7 @@ func BenchmarkAuditOverhead(b *testing.B) {
 			failure atomic.Value
 			reqs    atomic.Int64
 		)
-		start, cpu0 := time.Now(), cpu()
+		start, cpu0 := time.Now(), processCPU()
 		for c := range clients {
 			wg.Add(1)
 			go func() {
@@ -80,9 +73,25 @@ func BenchmarkAuditOverhead(b *testing.B) {
 			b.Fatal(f)
 		}
 		n := float64(reqs.Load())
-		return n / time.Since(start).Seconds(), float64((cpu() - cpu0).Microseconds()) / n
+		return n / time.Since(start).Seconds(), float64((processCPU() - cpu0).Microseconds()) / n
 	}
 
+	alternateAudit(b, srv, rounds, round)
+}
+
+// processCPU is the process's CPU time (server and clients), which other
+// processes on a shared machine disturb far less than wall time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// alternateAudit runs rounds rounds of round (given its index), the
+// audit on in even ones and off in odd ones (srv's test-only switch), so
+// that both arms share the machine, the database and the warm-up, and
+// reports each arm's median rate and CPU per request, and their ratio.
+func alternateAudit(b *testing.B, srv *Server, rounds int, round func(id int) (rate, cpuPerReq float64)) {
 	var on, off, cpuOn, cpuOff []float64
 	b.ResetTimer()
 	for r := range rounds {
@@ -123,11 +132,6 @@ func BenchmarkRefusedCredentialFlood(b *testing.B) {
 	e := newBenchEnv(b, 1, 1)
 	srv := e.srvs[0]
 	ctx := b.Context()
-	cpu := func() time.Duration {
-		var ru syscall.Rusage
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
 	st0, err := srv.store.AuditState(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -138,7 +142,7 @@ func BenchmarkRefusedCredentialFlood(b *testing.B) {
 			wg      sync.WaitGroup
 			failure atomic.Value
 		)
-		start, cpu0 := time.Now(), cpu()
+		start, cpu0 := time.Now(), processCPU()
 		for c := range clients {
 			wg.Add(1)
 			go func() {
@@ -155,34 +159,14 @@ func BenchmarkRefusedCredentialFlood(b *testing.B) {
 		if f := failure.Load(); f != nil {
 			b.Fatal(f)
 		}
-		return float64(b.N) / time.Since(start).Seconds(), float64((cpu() - cpu0).Microseconds()) / float64(b.N)
+		return float64(b.N) / time.Since(start).Seconds(), float64((processCPU() - cpu0).Microseconds()) / float64(b.N)
 	}
-	var on, off, cpuOn, cpuOff []float64
-	b.ResetTimer()
-	for r := range rounds {
-		recording := r%2 == 0
-		srv.api.audit.off.Store(!recording)
-		rate, c := round()
-		if recording {
-			on, cpuOn = append(on, rate), append(cpuOn, c)
-		} else {
-			off, cpuOff = append(off, rate), append(cpuOff, c)
-		}
-	}
-	b.StopTimer()
-	srv.api.audit.off.Store(false)
+	alternateAudit(b, srv, rounds, func(int) (float64, float64) { return round() })
 	srv.api.audit.refusals.Flush()
 	srv.api.audit.batch.Flush(ctx)
 	st1, err := srv.store.AuditState(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
-	median := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
-	medOn, medOff := median(on), median(off)
-	b.ReportMetric(medOn, "on-req/s")
-	b.ReportMetric(medOff, "off-req/s")
-	b.ReportMetric(medOn/medOff, "on/off")
-	b.ReportMetric(median(cpuOn), "on-cpu-µs/req")
-	b.ReportMetric(median(cpuOff), "off-cpu-µs/req")
 	b.ReportMetric(float64(st1.Head.Seq-st0.Head.Seq), "records")
 }
