@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -109,17 +110,11 @@ oldest first, until interrupted. --mine reads only the records about you
 				}
 				return c.Audit(cmd.Context(), q)
 			}
-			page, err := fetch(q)
+			recs, after, err := firstAuditPage(fetch, q, follow)
 			if err != nil {
 				return fmt.Errorf("list audit records: %w", err)
 			}
 			out := cmd.OutOrStdout()
-			recs := page.Records
-			if follow { // oldest first from here on
-				for i, j := 0, len(recs)-1; i < j; i, j = i+1, j-1 {
-					recs[i], recs[j] = recs[j], recs[i]
-				}
-			}
 			if err := printAudit(out, *output, recs, !follow); err != nil {
 				return err
 			}
@@ -129,7 +124,7 @@ oldest first, until interrupted. --mine reads only the records about you
 				}
 				return nil
 			}
-			return followAudit(cmd, fetch, q, recs, *output)
+			return followAudit(cmd, fetch, q, after, *output)
 		},
 	}
 	f := cmd.Flags()
@@ -146,24 +141,42 @@ oldest first, until interrupted. --mine reads only the records about you
 	return cmd
 }
 
-// followAudit prints the records written after the newest one shown,
+// firstAuditPage reads the first page of q's records: newest first, or,
+// when following, oldest first with the sequence number to follow from.
+//
+// Following reads the newest record of all before the page, not after it:
+// a record written once that read is done has a higher sequence number, so
+// it is either on the page or printed by the follow loop. Read after the
+// page, a matching record written between the two reads was on neither.
+func firstAuditPage(fetch func(client.AuditQuery) (client.AuditPage, error), q client.AuditQuery, follow bool) (
+	recs []client.AuditRecord, after int64, err error) {
+	if follow {
+		newest, err := fetch(client.AuditQuery{Limit: 1})
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, r := range newest.Records {
+			after = max(after, r.Seq)
+		}
+	}
+	page, err := fetch(q)
+	if err != nil {
+		return nil, 0, err
+	}
+	recs = page.Records
+	if follow { // oldest first from here on
+		slices.Reverse(recs)
+		for _, r := range recs {
+			after = max(after, r.Seq)
+		}
+	}
+	return recs, after, nil
+}
+
+// followAudit prints the records written after sequence number after,
 // until the command's context ends (Ctrl-C).
 func followAudit(cmd *cobra.Command, fetch func(client.AuditQuery) (client.AuditPage, error),
-	q client.AuditQuery, shown []client.AuditRecord, output string) error {
-	var after int64
-	for _, r := range shown {
-		after = max(after, r.Seq)
-	}
-	if after == 0 {
-		// Nothing matched yet: start from the newest record of all.
-		p, err := fetch(client.AuditQuery{Limit: 1})
-		if err != nil {
-			return fmt.Errorf("list audit records: %w", err)
-		}
-		if len(p.Records) > 0 {
-			after = p.Records[0].Seq
-		}
-	}
+	q client.AuditQuery, after int64, output string) error {
 	t := time.NewTicker(auditFollowEvery)
 	defer t.Stop()
 	for {
