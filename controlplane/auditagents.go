@@ -1,7 +1,6 @@
 package controlplane
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"time"
@@ -47,22 +46,16 @@ func (rt *auditRuntime) agentSession(now func() time.Time) func(ev agentapi.Sess
 
 // agentApply records an apply report: how many secrets ended in each
 // outcome, never paths' contents or values.
-func (rt *auditRuntime) agentApply(st store.Store, now func() time.Time) func(string, proto.ApplyReport) {
-	return func(workspaceID string, rep proto.ApplyReport) {
+func (rt *auditRuntime) agentApply(now func() time.Time) func(store.Workspace, proto.ApplyReport) {
+	return func(ws store.Workspace, rep proto.ApplyReport) {
 		counts := map[string]any{}
 		for _, o := range rep.Outcomes {
 			n, _ := counts[o.Outcome].(int)
 			counts[o.Outcome] = n + 1
 		}
 		rec := audit.Record{Time: now(), Action: actAgentApply, Outcome: audit.Success, Replica: rt.aud.replica,
-			Actor:   audit.Actor{Kind: audit.ActorAgent, ID: workspaceID},
-			Target:  audit.Target{Kind: targetWorkspace, ID: workspaceID},
+			Actor: agentActor(ws), Target: workspaceTarget(ws),
 			Details: audit.Details(map[string]any{"outcomes": counts, "warnings": len(rep.Warnings)})}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if ws, err := st.WorkspaceByID(ctx, workspaceID); err == nil {
-			rec.Actor, rec.Target = agentActor(ws), workspaceTarget(ws)
-		}
 		rt.aud.add(rec)
 	}
 }

@@ -121,10 +121,10 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		s.cancelBase()
 		return nil, err
 	}
-	auditApply := s.auditRT.agentApply(st, cfg.stamp)
-	onApply := func(id string, rep proto.ApplyReport) {
-		m.observeApply(id, rep)
-		auditApply(id, rep)
+	auditApply := s.auditRT.agentApply(cfg.stamp)
+	onApply := func(ws store.Workspace, rep proto.ApplyReport) {
+		m.observeApply(ws.ID, rep)
+		auditApply(ws, rep)
 	}
 	acfg := agentapi.DefaultConfig()
 	acfg.ReplicaID = s.replicaID

@@ -237,7 +237,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, sess *session) {
 		return
 	}
 	if s.cfg.OnApply != nil {
-		s.cfg.OnApply(id, rep)
+		s.cfg.OnApply(sess.ws.workspace(), rep)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

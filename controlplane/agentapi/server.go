@@ -53,8 +53,11 @@ type Config struct {
 	Logger *zap.Logger
 	// FileDeliveryDisabled withholds file targets from agents.
 	FileDeliveryDisabled bool
-	// OnApply, if set, is called with each apply report (for metrics).
-	OnApply func(workspaceID string, rep proto.ApplyReport)
+	// OnApply, if set, is called with each apply report (for metrics and
+	// the audit log) and the workspace's identity as the session holds it
+	// (ID, name, owner, token hash), so that it reads nothing from the
+	// store: a reconnect storm sends one report per agent.
+	OnApply func(ws store.Workspace, rep proto.ApplyReport)
 	// OnSession, if set, is called when an agent's session starts and
 	// when it ends (for the audit log).
 	OnSession func(ev SessionEvent)
