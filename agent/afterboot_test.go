@@ -20,9 +20,14 @@ func TestAfterBootOnceAfterReadyAndOutputForwarded(t *testing.T) {
 	var stateAtCall atomic.Value
 	_, _, stop := startAgentWith(t, c, func(cfg *Config) {
 		cfg.AfterBoot = func() {
-			calls.Add(1)
-			ws, _ := c.st.WorkspaceByID(context.Background(), "w")
+			// The state is stored before the call is counted: the test
+			// reads it as soon as it sees the count.
+			ws, err := c.st.WorkspaceByID(context.Background(), "w")
+			if err != nil {
+				t.Errorf("reading the workspace in AfterBoot: %v", err)
+			}
 			stateAtCall.Store(ws.State)
+			calls.Add(1)
 		}
 	})
 	eventually(t, "AfterBoot", func() bool { return calls.Load() > 0 })
