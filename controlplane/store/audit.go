@@ -24,10 +24,13 @@ const AuditCols = `seq, at, actor_kind, actor_id, actor_name, source, user_agent
 	prev_hash, hash`
 
 // AuditArgs returns r's column values in AuditCols order.
-func AuditArgs(r audit.Record) []any {
-	return []any{r.Seq, Nanos(r.Time), r.Actor.Kind, r.Actor.ID, r.Actor.Name, r.Source, r.UserAgent,
+func AuditArgs(r audit.Record) []any { return appendAuditArgs(make([]any, 0, 19), r) }
+
+// appendAuditArgs appends r's column values in AuditCols order to args.
+func appendAuditArgs(args []any, r audit.Record) []any {
+	return append(args, r.Seq, Nanos(r.Time), r.Actor.Kind, r.Actor.ID, r.Actor.Name, r.Source, r.UserAgent,
 		r.Action, r.Target.Kind, r.Target.ID, r.Target.Name, r.Target.OwnerID, r.Outcome, r.Reason,
-		string(r.Details), r.RequestID, r.Replica, nonNil(r.PrevHash), nonNil(r.Hash)}
+		string(r.Details), r.RequestID, r.Replica, nonNil(r.PrevHash), nonNil(r.Hash))
 }
 
 func nonNil(b []byte) []byte {
@@ -219,7 +222,7 @@ func (s *SQLite) appendAudit(ctx context.Context, tx *sql.Tx, recs []audit.Recor
 // uses (largest first), so that few statement texts are ever prepared;
 // auditInserts are their texts.
 var (
-	auditChunks  = []int{64, 16, 4, 1}
+	auditChunks  = []int{64, 32, 16, 8, 4, 2, 1}
 	auditInserts = func() map[int]string {
 		m := map[int]string{}
 		row := "(" + strings.TrimSuffix(strings.Repeat("?, ", 19), ", ") + ")"
@@ -241,7 +244,7 @@ func (s *SQLite) flushAudit(tx *sql.Tx) error {
 		for len(recs) >= n {
 			args = args[:0]
 			for _, r := range recs[:n] {
-				args = append(args, AuditArgs(r)...)
+				args = appendAuditArgs(args, r)
 			}
 			if _, err := tx.Exec(auditInserts[n], args...); err != nil {
 				return fmt.Errorf("append audit records: %w", err)
@@ -321,11 +324,12 @@ func (s *SQLite) PruneAudit(ctx context.Context, before time.Time, limit int) (i
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM audit_log WHERE seq <= ?`, last.Seq)
-		if err != nil {
+		// The side entries first: they are found from the records.
+		if _, err := tx.ExecContext(ctx, pruneInvolvesSQL, last.Seq); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM audit_involves WHERE rec <= ?`, last.Seq); err != nil {
+		res, err := tx.ExecContext(ctx, `DELETE FROM audit_log WHERE seq <= ?`, last.Seq)
+		if err != nil {
 			return err
 		}
 		m, _ := res.RowsAffected()

@@ -24,21 +24,36 @@ import (
 // appended since the last time.
 const involvesEvery = time.Second
 
+// involvedUsers selects (user_id, rec) for every user each record of
+// audit_log in the range cond involves: its actor if a user, its target if
+// a user, its target's owner. Each record is read once (CROSS JOIN keeps
+// audit_log the outer loop) and yields each of those users once: the
+// usual record, a user acting on what they own, yields one row, not two.
+func involvedUsers(cond string) string {
+	return `SELECT user_id, rec FROM (
+		SELECT seq AS rec, CASE k
+			WHEN 0 THEN CASE WHEN actor_kind = 'user' THEN actor_id END
+			WHEN 1 THEN CASE WHEN target_kind = 'user'
+				AND NOT (actor_kind = 'user' AND target_id = actor_id) AND target_id != target_owner THEN target_id END
+			ELSE CASE WHEN NOT (actor_kind = 'user' AND target_owner = actor_id) THEN target_owner END
+			END AS user_id
+		FROM audit_log CROSS JOIN (SELECT 0 AS k UNION ALL SELECT 1 UNION ALL SELECT 2)
+		WHERE ` + cond + `)
+	WHERE user_id IS NOT NULL AND user_id != ''`
+}
+
 // indexInvolvesSQL adds the records after the mark to audit_involves
-// (sorted by user, so that each index page is written once) and moves the
+// (sorted by its key, so that each page is written once) and moves the
 // mark to the head, which flushAudit has already advanced in this
 // transaction.
-const indexInvolvesSQL = `INSERT OR IGNORE INTO audit_involves(rec, user_id)
-	SELECT rec, user_id FROM (
-		SELECT seq AS rec, actor_id AS user_id FROM audit_log
-			WHERE seq > (SELECT seq FROM audit_involves_mark WHERE id = 1) AND actor_kind = 'user' AND actor_id != ''
-		UNION SELECT seq, target_id FROM audit_log
-			WHERE seq > (SELECT seq FROM audit_involves_mark WHERE id = 1) AND target_kind = 'user' AND target_id != ''
-		UNION SELECT seq, target_owner FROM audit_log
-			WHERE seq > (SELECT seq FROM audit_involves_mark WHERE id = 1) AND target_owner != '')
-	ORDER BY user_id, rec;
+var indexInvolvesSQL = `INSERT OR IGNORE INTO audit_involves(user_id, rec) ` +
+	involvedUsers(`seq > (SELECT seq FROM audit_involves_mark WHERE id = 1)`) + ` ORDER BY user_id, rec;
 UPDATE audit_involves_mark SET seq = (SELECT seq FROM audit_head WHERE id = 1)
 	WHERE id = 1 AND seq != (SELECT seq FROM audit_head WHERE id = 1)`
+
+// pruneInvolvesSQL deletes the entries of the records up to seq ?, by
+// key: the users each of them involves, computed as indexing does.
+var pruneInvolvesSQL = `DELETE FROM audit_involves WHERE (user_id, rec) IN (` + involvedUsers(`seq <= ?`) + `)`
 
 // maybeIndexInvolves runs indexInvolvesSQL in tx, the group commit's
 // transaction under writeMu, when involvesEvery has passed since the last

@@ -51,6 +51,14 @@ const involvesInsert = `INSERT INTO audit_involves(rec, user_id)
 	UNION SELECT seq, target_owner FROM audit_log WHERE seq BETWEEN $1 AND $2 AND target_owner <> ''
 	ON CONFLICT DO NOTHING`
 
+// involvesPrune deletes the audit_involves entries of the records up to
+// seq $1, by key (user_id, rec): the users each record involves, computed
+// as involvesInsert does.
+const involvesPrune = `DELETE FROM audit_involves WHERE (user_id, rec) IN (
+	SELECT actor_id, seq FROM audit_log WHERE seq <= $1 AND actor_kind = 'user' AND actor_id <> ''
+	UNION SELECT target_id, seq FROM audit_log WHERE seq <= $1 AND target_kind = 'user' AND target_id <> ''
+	UNION SELECT target_owner, seq FROM audit_log WHERE seq <= $1 AND target_owner <> '')`
+
 // queueRecords queues the inserts of recs into audit_pending, cleaned
 // first (PostgreSQL's TEXT refuses what audit.Record.Clean removes).
 func queueRecords(b *pgx.Batch, recs []audit.Record) {
@@ -240,11 +248,12 @@ func (s *Store) PruneAudit(ctx context.Context, before time.Time, limit int) (in
 		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM audit_log WHERE seq <= $1`, last.Seq)
-		if err != nil {
+		// The side entries first: they are found from the records.
+		if _, err := tx.Exec(ctx, involvesPrune, last.Seq); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM audit_involves WHERE rec <= $1`, last.Seq); err != nil {
+		tag, err := tx.Exec(ctx, `DELETE FROM audit_log WHERE seq <= $1`, last.Seq)
+		if err != nil {
 			return err
 		}
 		n = int(tag.RowsAffected())
