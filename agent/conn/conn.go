@@ -130,11 +130,17 @@ func (s *Session) ReportRuns(ctx context.Context, r proto.RunReport) error {
 // the control plane's close code and reason.
 type recordingConn struct {
 	net.Conn
+	// out joins each yamux data frame's header to its body, so that the
+	// two are one websocket message; its W is the embedded Conn.
+	out proto.FrameJoiner
 
 	// mu guards readErr.
 	mu      sync.Mutex
 	readErr error
 }
+
+// Write writes yamux's bytes through the FrameJoiner.
+func (c *recordingConn) Write(p []byte) (int, error) { return c.out.Write(p) }
 
 func (c *recordingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
@@ -185,6 +191,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	// The websocket lives until the session closes, not until ctx ends.
 	nc := &recordingConn{Conn: websocket.NetConn(context.Background(), c, websocket.MessageBinary)}
+	nc.out.W = nc.Conn
 	// After NetConn, which turns the read limit off.
 	c.SetReadLimit(proto.MaxMessageBytes)
 	mux, err := yamux.Client(nc, proto.YamuxConfig(cfg.KeepaliveInterval, cfg.WriteTimeout))

@@ -380,7 +380,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// This setup holds a token of each until it is done (see setupDone).
 	sess.pending.Store(1)
 	sess.endTokens.Store(2)
-	conn := &wsConn{c: c, events: sess}
+	conn := newWSConn(c, sess)
 	mux, err := yamux.Server(conn, s.ycfg)
 	if err != nil {
 		s.wg.Done()

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/coder/websocket"
+
+	"github.com/courierhq/courier/agent/proto"
 )
 
 // wsConn carries an agent's yamux session over its websocket: each Write is
@@ -37,6 +39,17 @@ type wsConn struct {
 	scan synScanner
 
 	closeOnce sync.Once
+
+	// out joins each yamux data frame's header to its body (one message,
+	// not two); its W is the wsConn as a wsWriter.
+	out proto.FrameJoiner
+}
+
+// newWSConn returns the wsConn over c that reports to events.
+func newWSConn(c *websocket.Conn, events connEvents) *wsConn {
+	w := &wsConn{c: c, events: events}
+	w.out.W = (*wsWriter)(w)
+	return w
 }
 
 // Read implements io.Reader.
@@ -82,7 +95,14 @@ func (w *wsConn) read(p []byte) (int, error) {
 	return n, err
 }
 
-// Write implements io.Writer: p is sent as one binary message.
+// Write implements io.Writer: yamux's bytes, sent as binary messages (see
+// proto.FrameJoiner).
+func (w *wsConn) Write(p []byte) (int, error) { return w.out.Write(p) }
+
+// wsWriter is a wsConn's message writer, under its FrameJoiner.
+type wsWriter wsConn
+
+// Write sends p as one binary message.
 //
 // A short-lived goroutine writes it while the caller, yamux's send loop (the
 // session's one writer), waits. The write through the websocket library and
@@ -93,7 +113,7 @@ func (w *wsConn) read(p []byte) (int, error) {
 // when the runtime's adaptive start is off (GODEBUG=adaptivestackstart=0,
 // as the deployment files set; see BENCHMARKS.md): 2 KiB less per agent
 // for a goroutine start per message written.
-func (w *wsConn) Write(p []byte) (int, error) {
+func (w *wsWriter) Write(p []byte) (int, error) {
 	op := writeOps.Get().(*writeOp)
 	op.c, op.p = w.c, p
 	go op.run()

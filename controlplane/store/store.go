@@ -237,6 +237,10 @@ type Store interface {
 	CreateWorkspace(ctx context.Context, w Workspace) error
 	WorkspaceByID(ctx context.Context, id string) (Workspace, error)
 	WorkspaceByName(ctx context.Context, ownerID, name string) (Workspace, error)
+	// WorkspaceByAgentTokenHash finds the workspace whose agent token
+	// hashes to tokenHash, without its Template (left zero): it is every
+	// agent connect's lookup, the hottest read of a restart storm, and the
+	// template is read where it is used (the manifest).
 	WorkspaceByAgentTokenHash(ctx context.Context, tokenHash []byte) (Workspace, error)
 	// ListWorkspaces lists the workspaces of ownerID, or all of them when
 	// ownerID is "". Ordered by name.

@@ -10,6 +10,10 @@ import (
 
 const workspaceCols = `id, name, owner_id, template, agent_token_hash, created_at, state, state_at, agent_token_expires_at`
 
+// workspaceIdentityCols is workspaceCols with an empty template in place of
+// the stored one, which can span overflow pages (scripts, apps, env).
+const workspaceIdentityCols = `id, name, owner_id, '{}', agent_token_hash, created_at, state, state_at, agent_token_expires_at`
+
 func scanWorkspace(row interface{ Scan(...any) error }) (Workspace, error) {
 	var w Workspace
 	var tmpl string
@@ -63,7 +67,10 @@ func (s *SQLite) WorkspaceByName(ctx context.Context, ownerID, name string) (Wor
 
 // WorkspaceByAgentTokenHash implements Store.
 func (s *SQLite) WorkspaceByAgentTokenHash(ctx context.Context, tokenHash []byte) (Workspace, error) {
-	return s.workspaceWhere(ctx, `agent_token_hash = ?`, tokenHash)
+	if err := s.check(); err != nil {
+		return Workspace{}, err
+	}
+	return scanWorkspace(s.db.QueryRowContext(ctx, `SELECT `+workspaceIdentityCols+` FROM workspaces WHERE agent_token_hash = ?`, tokenHash))
 }
 
 // ListWorkspaces implements Store.

@@ -192,12 +192,17 @@ func testWorkspaces(t *testing.T, s store.Store) {
 	for _, get := range []func() (store.Workspace, error){
 		func() (store.Workspace, error) { return s.WorkspaceByID(ctx, w.ID) },
 		func() (store.Workspace, error) { return s.WorkspaceByName(ctx, u.ID, "dev") },
-		func() (store.Workspace, error) { return s.WorkspaceByAgentTokenHash(ctx, []byte("tok-hash-1")) },
 	} {
 		got, err := get()
 		if err != nil || got.ID != w.ID || got.Template.Env["A"] != "1" || len(got.Template.Scripts) != 1 || got.Template.Apps[0].Slug != "app" {
 			t.Fatalf("lookup = %+v, %v", got, err)
 		}
+	}
+	// The agent's connect lookup reads the workspace without its template.
+	got, err := s.WorkspaceByAgentTokenHash(ctx, []byte("tok-hash-1"))
+	if err != nil || got.ID != w.ID || got.Name != "dev" || got.OwnerID != u.ID || string(got.AgentTokenHash) != "tok-hash-1" ||
+		got.Template.Env != nil || got.Template.Scripts != nil || got.Template.Apps != nil {
+		t.Fatalf("lookup by token = %+v, %v", got, err)
 	}
 	if _, err := s.WorkspaceByAgentTokenHash(ctx, []byte("nope")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown token: %v", err)
@@ -205,7 +210,7 @@ func testWorkspaces(t *testing.T, s store.Store) {
 	if err := s.SetWorkspaceState(ctx, w.ID, proto.StateReady, T0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := s.WorkspaceByID(ctx, w.ID)
+	got, _ = s.WorkspaceByID(ctx, w.ID)
 	if got.State != proto.StateReady || !got.StateAt.Equal(T0.Add(time.Minute)) {
 		t.Fatalf("state = %q at %v", got.State, got.StateAt)
 	}
