@@ -35,7 +35,8 @@ func (fr *fleetRun) agentsPerReplica(ctx context.Context) []int {
 	out := make([]int, len(fr.replicas))
 	for i, p := range fr.replicas {
 		out[i] = -1
-		if p.cmd == nil {
+		// pid, not cmd: the killer goroutine clears cmd while this runs.
+		if p.pid.Load() == 0 {
 			continue
 		}
 		if m, err := scrapeMetrics(ctx, p.url(), "courier_agents_connected"); err == nil {
