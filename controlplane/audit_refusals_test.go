@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
+	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/audit"
 )
 
@@ -162,5 +165,73 @@ func TestAuditRefusedCredentialsAreTallied(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Agent connections refused for their token or protocol version are
+// counted the same way, into one agent.refused record per source address
+// and reason per minute: an agent retrying with a rotated token, or a
+// flood of garbage tokens, leaves one record with the count, never one
+// per attempt, and never the presented token.
+func TestAuditAgentRefusalsAreTallied(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) {
+		c.LoginThrottle.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	p := ts.setup()
+	before := len(ts.waitAudit(p.admin, 0))
+	garbage := canary + "-agent-garbage"
+	dial := func(from, token, version string) int {
+		t.Helper()
+		h := http.Header{proto.HeaderToken: {token}, proto.HeaderVersion: {version}, "X-Forwarded-For": {from}}
+		_, res, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(ts.URL(), "http")+proto.ConnectPath,
+			&websocket.DialOptions{HTTPHeader: h})
+		if err == nil || res == nil {
+			t.Fatalf("a refused agent connection was accepted (%v)", err)
+		}
+		return res.StatusCode
+	}
+	const flood = 60
+	for range flood {
+		if st := dial("198.51.100.8", garbage, proto.Version); st != 401 {
+			t.Fatalf("garbage agent token: %d", st)
+		}
+	}
+	if st := dial("203.0.113.10", garbage, proto.Version); st != 401 {
+		t.Fatalf("garbage agent token: %d", st)
+	}
+	type key struct{ source, reason string }
+	want := map[key]int{
+		{"198.51.100.8", "missing, unknown, expired or rotated agent token"}: flood,
+		{"203.0.113.10", "missing, unknown, expired or rotated agent token"}: 1,
+	}
+	recs := ts.waitAudit(p.admin, before+len(want))
+	got, records := map[key]int{}, 0
+	for _, r := range recs {
+		if r.Action != actAgentRefused {
+			continue
+		}
+		records++
+		var d struct {
+			Count int `json:"count"`
+		}
+		if err := json.Unmarshal(r.Details, &d); err != nil {
+			t.Fatal(err)
+		}
+		got[key{r.Source, r.Reason}] += d.Count
+		if r.Outcome != audit.Denied || r.Actor.Kind != audit.ActorAgent {
+			t.Errorf("agent refusal record %+v", r)
+		}
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("agent refusals of %v counted %d, want %d", k, got[k], n)
+		}
+	}
+	if records != len(want) || len(recs)-before != len(want) {
+		t.Errorf("%d records (%d in all) for %d refused connections, want %d", records, len(recs)-before, flood+1, len(want))
+	}
+	dump, _ := json.Marshal(recs)
+	if strings.Contains(string(dump), garbage[len(garbage)-12:]) {
+		t.Error("a presented agent token is in the audit log")
 	}
 }

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"encoding/json"
 	"net"
 	"net/http"
 	"time"
@@ -62,30 +63,40 @@ func (rt *auditRuntime) agentApply(now func() time.Time) func(store.Workspace, p
 
 // auditAgentRefusals wraps the agents' endpoint: a refused connection
 // (no, a bad or a revoked token, a suspended owner, a protocol version
-// mismatch) leaves a record. 503s (too many agents connecting at once, or
-// shutting down) are load shedding, not access decisions, and are not
-// recorded.
+// mismatch) is counted into its source's agent.refused record of the
+// current minute (audit.Tally, as session.refused is): an agent retrying
+// with a rotated token, or a flood of garbage tokens, costs a map update
+// per attempt and a record per address and reason per minute. 503s (too
+// many agents connecting at once, or shutting down) are load shedding, not
+// access decisions, and are not recorded.
 func (a *api) auditAgentRefusals(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &auditWriter{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(sw, r)
-		if sw.status < 400 || sw.status == http.StatusServiceUnavailable {
+		if sw.status < 400 || sw.status == http.StatusServiceUnavailable || a.audit == nil || a.audit.off.Load() {
 			return
 		}
-		rec := a.origin(r, actAgentRefused, requestID(r))
-		rec.Actor = audit.Actor{Kind: audit.ActorAgent}
-		rec.Target = audit.Target{Kind: targetWorkspace}
-		rec.Outcome = audit.Denied
+		var details json.RawMessage
+		reason := http.StatusText(sw.status)
 		switch sw.status {
 		case http.StatusUnauthorized:
-			rec.Reason = "missing, unknown, expired or rotated agent token"
+			reason = "missing, unknown, expired or rotated agent token"
 		case proto.StatusVersionMismatch:
-			rec.Reason = "agent protocol version mismatch"
-			rec.Details = audit.Details(map[string]any{"agent_protocol": truncate(r.Header.Get(proto.HeaderVersion), 32)})
-		default:
-			rec.Reason = http.StatusText(sw.status)
+			reason = "agent protocol version mismatch"
+			details = audit.Details(map[string]any{"agent_protocol": truncate(r.Header.Get(proto.HeaderVersion), 32)})
 		}
-		a.record(rec)
+		var source string
+		if ip, _ := a.cfg.LoginThrottle.clientIP(r); ip.IsValid() {
+			source = ip.String()
+		}
+		a.audit.refusals.Add(audit.TallyKey{Source: source, Action: actAgentRefused, Reason: reason}, a.cfg.stamp(), func() audit.Record {
+			rec := a.origin(r, actAgentRefused, requestID(r))
+			rec.Actor = audit.Actor{Kind: audit.ActorAgent}
+			rec.Target = audit.Target{Kind: targetWorkspace}
+			rec.Outcome = audit.Denied
+			rec.Details = details
+			return rec
+		})
 	})
 }
 
