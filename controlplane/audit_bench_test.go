@@ -5,9 +5,10 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/courierhq/courier/internal/cputime"
 )
 
 // BenchmarkAuditOverhead measures what the audit log costs the API: 100
@@ -39,7 +40,7 @@ func BenchmarkAuditOverhead(b *testing.B) {
 			failure atomic.Value
 			reqs    atomic.Int64
 		)
-		start, cpu0 := time.Now(), processCPU()
+		start, cpu0 := time.Now(), cputime.Process()
 		for c := range clients {
 			wg.Add(1)
 			go func() {
@@ -73,18 +74,10 @@ func BenchmarkAuditOverhead(b *testing.B) {
 			b.Fatal(f)
 		}
 		n := float64(reqs.Load())
-		return n / time.Since(start).Seconds(), float64((processCPU() - cpu0).Microseconds()) / n
+		return n / time.Since(start).Seconds(), float64((cputime.Process() - cpu0).Microseconds()) / n
 	}
 
 	alternateAudit(b, srv, rounds, round)
-}
-
-// processCPU is the process's CPU time (server and clients), which other
-// processes on a shared machine disturb far less than wall time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // alternateAudit runs rounds rounds of round (given its index), the
@@ -142,7 +135,7 @@ func BenchmarkRefusedCredentialFlood(b *testing.B) {
 			wg      sync.WaitGroup
 			failure atomic.Value
 		)
-		start, cpu0 := time.Now(), processCPU()
+		start, cpu0 := time.Now(), cputime.Process()
 		for c := range clients {
 			wg.Add(1)
 			go func() {
@@ -159,7 +152,7 @@ func BenchmarkRefusedCredentialFlood(b *testing.B) {
 		if f := failure.Load(); f != nil {
 			b.Fatal(f)
 		}
-		return float64(b.N) / time.Since(start).Seconds(), float64((processCPU() - cpu0).Microseconds()) / float64(b.N)
+		return float64(b.N) / time.Since(start).Seconds(), float64((cputime.Process() - cpu0).Microseconds()) / float64(b.N)
 	}
 	alternateAudit(b, srv, rounds, func(int) (float64, float64) { return round() })
 	srv.api.audit.refusals.Flush()

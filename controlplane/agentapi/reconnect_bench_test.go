@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/agentapi"
 	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/internal/cputime"
 )
 
 // BenchmarkReconnect measures what one agent's reconnect costs, both ends
@@ -61,7 +61,7 @@ func BenchmarkReconnect(b *testing.B) {
 		next = make(chan struct{})
 	)
 	b.ResetTimer()
-	start, cpu0 := time.Now(), processCPU()
+	start, cpu0 := time.Now(), cputime.Process()
 	for i := range agents {
 		wg.Add(1)
 		go func() {
@@ -84,13 +84,6 @@ func BenchmarkReconnect(b *testing.B) {
 	if ferr != nil {
 		b.Fatal(ferr)
 	}
-	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/reconnect")
+	b.ReportMetric(float64((cputime.Process()-cpu0).Microseconds())/float64(b.N), "cpu-µs/reconnect")
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "reconnects/s")
-}
-
-// processCPU is the process's CPU time, user and system.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -7,12 +7,12 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/internal/cputime"
 )
 
 // BenchmarkAuditedWrites measures what appending an audit record in the
@@ -58,7 +58,7 @@ func BenchmarkAuditedWrites(b *testing.B) {
 			wg      sync.WaitGroup
 			failure atomic.Value
 		)
-		start, cpu0 := time.Now(), processCPU()
+		start, cpu0 := time.Now(), cputime.Process()
 		for w := range writers {
 			owner := owners[w]
 			wg.Add(1)
@@ -94,7 +94,7 @@ func BenchmarkAuditedWrites(b *testing.B) {
 			b.Fatal(f)
 		}
 		n := 2 * float64(b.N)
-		return n / time.Since(start).Seconds(), float64((processCPU() - cpu0).Microseconds()) / n
+		return n / time.Since(start).Seconds(), float64((cputime.Process() - cpu0).Microseconds()) / n
 	}
 	var on, off, cpuOn, cpuOff []float64
 	b.ResetTimer()
@@ -113,12 +113,4 @@ func BenchmarkAuditedWrites(b *testing.B) {
 	b.ReportMetric(median(on)/median(off), "on/off")
 	b.ReportMetric(median(cpuOn), "on-cpu-µs/write")
 	b.ReportMetric(median(cpuOff), "off-cpu-µs/write")
-}
-
-// processCPU is the process's CPU time, which other processes on a shared
-// machine disturb far less than wall time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
