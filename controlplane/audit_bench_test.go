@@ -3,12 +3,9 @@ package controlplane
 import (
 	"fmt"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/courierhq/courier/internal/cputime"
+	"github.com/courierhq/courier/internal/benchload"
 )
 
 // BenchmarkAuditOverhead measures what the audit log costs the API: 100
@@ -34,47 +31,28 @@ func BenchmarkAuditOverhead(b *testing.B) {
 	}
 
 	round := func(id int) (rate, cpuPerReq float64) {
-		var (
-			next    atomic.Int64
-			wg      sync.WaitGroup
-			failure atomic.Value
-			reqs    atomic.Int64
-		)
-		start, cpu0 := time.Now(), cputime.Process()
-		for c := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := next.Add(1)
-					if i > int64(b.N) {
-						return
-					}
-					name := fmt.Sprintf("r%ds%d", id, i)
-					for _, r := range []struct {
-						method, path string
-						body         any
-						want         int
-					}{
-						{"POST", "/api/v2/users/me/secrets", map[string]string{"name": name, "value": "v", "env_name": "E" + name}, 201},
-						{"GET", "/api/v2/users/me/secrets", nil, 200},
-						{"DELETE", "/api/v2/users/me/secrets/" + name, nil, 204},
-					} {
-						st, out, err := call(r.method, r.path, tokens[c], r.body)
-						reqs.Add(1)
-						if err != nil || st != r.want {
-							failure.CompareAndSwap(nil, fmt.Sprintf("%s %s: %d %s %v", r.method, r.path, st, out, err))
-						}
-					}
+		rate, cpuPerReq, err := benchload.Run(clients, b.N, 3, func(c int, i int64) error {
+			name := fmt.Sprintf("r%ds%d", id, i)
+			for _, r := range []struct {
+				method, path string
+				body         any
+				want         int
+			}{
+				{"POST", "/api/v2/users/me/secrets", map[string]string{"name": name, "value": "v", "env_name": "E" + name}, 201},
+				{"GET", "/api/v2/users/me/secrets", nil, 200},
+				{"DELETE", "/api/v2/users/me/secrets/" + name, nil, 204},
+			} {
+				st, out, err := call(r.method, r.path, tokens[c], r.body)
+				if err != nil || st != r.want {
+					return fmt.Errorf("%s %s: %d %s %v", r.method, r.path, st, out, err)
 				}
-			}()
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
-		wg.Wait()
-		if f := failure.Load(); f != nil {
-			b.Fatal(f)
-		}
-		n := float64(reqs.Load())
-		return n / time.Since(start).Seconds(), float64((cputime.Process() - cpu0).Microseconds()) / n
+		return rate, cpuPerReq
 	}
 
 	alternateAudit(b, srv, rounds, round)
@@ -130,29 +108,17 @@ func BenchmarkRefusedCredentialFlood(b *testing.B) {
 		b.Fatal(err)
 	}
 	round := func() (rate, cpuPerReq float64) {
-		var (
-			next    atomic.Int64
-			wg      sync.WaitGroup
-			failure atomic.Value
-		)
-		start, cpu0 := time.Now(), cputime.Process()
-		for c := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for next.Add(1) <= int64(b.N) {
-					st, out, err := e.call(srv, "GET", "/api/v2/users/me/secrets", fmt.Sprintf("garbage-%d", c), nil)
-					if err != nil || st != 401 {
-						failure.CompareAndSwap(nil, fmt.Sprintf("%d %s %v", st, out, err))
-					}
-				}
-			}()
+		rate, cpuPerReq, err := benchload.Run(clients, b.N, 1, func(c int, _ int64) error {
+			st, out, err := e.call(srv, "GET", "/api/v2/users/me/secrets", fmt.Sprintf("garbage-%d", c), nil)
+			if err != nil || st != 401 {
+				return fmt.Errorf("%d %s %v", st, out, err)
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
-		wg.Wait()
-		if f := failure.Load(); f != nil {
-			b.Fatal(f)
-		}
-		return float64(b.N) / time.Since(start).Seconds(), float64((cputime.Process() - cpu0).Microseconds()) / float64(b.N)
+		return rate, cpuPerReq
 	}
 	alternateAudit(b, srv, rounds, func(int) (float64, float64) { return round() })
 	srv.api.audit.refusals.Flush()

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store"
-	"github.com/courierhq/courier/internal/cputime"
+	"github.com/courierhq/courier/internal/benchload"
 )
 
 // BenchmarkAuditedWrites measures what appending an audit record in the
@@ -53,48 +51,26 @@ func BenchmarkAuditedWrites(b *testing.B) {
 			RequestID: "5f0c7d1e-2b3a-4c5d-8e9f-0a1b2c3d4e5f", Replica: "3c2b1a09-8f7e-4d6c-5b4a-392817161514"}
 	}
 	round := func(id int, on bool) (rate, cpuPerWrite float64) {
-		var (
-			next    atomic.Int64
-			wg      sync.WaitGroup
-			failure atomic.Value
-		)
-		start, cpu0 := time.Now(), cputime.Process()
-		for w := range writers {
+		rate, cpuPerWrite, err := benchload.Run(writers, b.N, 2, func(w int, i int64) error {
 			owner := owners[w]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := next.Add(1)
-					if i > int64(b.N) {
-						return
-					}
-					name := fmt.Sprintf("r%ds%d", id, i)
-					secID := fmt.Sprintf("%08d-0000-4000-8000-%012d", id, i)
-					cctx, dctx := ctx, ctx
-					if on {
-						cctx, _ = audit.WithRecords(ctx, record(owner, "secret.create", name, secID))
-						dctx, _ = audit.WithRecords(ctx, record(owner, "secret.delete", name, secID))
-					}
-					sec := store.Secret{ID: secID, UserID: owner, Name: name, EnvName: "E_" + name,
-						Value: []byte("sealed"), Enabled: true, CreatedAt: time.Now(), UpdatedAt: time.Now()}
-					if err := s.CreateSecrets(cctx, owner, []store.Secret{sec}, nil); err != nil {
-						failure.CompareAndSwap(nil, err)
-						return
-					}
-					if err := s.DeleteSecret(dctx, owner, name); err != nil {
-						failure.CompareAndSwap(nil, err)
-						return
-					}
-				}
-			}()
+			name := fmt.Sprintf("r%ds%d", id, i)
+			secID := fmt.Sprintf("%08d-0000-4000-8000-%012d", id, i)
+			cctx, dctx := ctx, ctx
+			if on {
+				cctx, _ = audit.WithRecords(ctx, record(owner, "secret.create", name, secID))
+				dctx, _ = audit.WithRecords(ctx, record(owner, "secret.delete", name, secID))
+			}
+			sec := store.Secret{ID: secID, UserID: owner, Name: name, EnvName: "E_" + name,
+				Value: []byte("sealed"), Enabled: true, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+			if err := s.CreateSecrets(cctx, owner, []store.Secret{sec}, nil); err != nil {
+				return err
+			}
+			return s.DeleteSecret(dctx, owner, name)
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
-		wg.Wait()
-		if f := failure.Load(); f != nil {
-			b.Fatal(f)
-		}
-		n := 2 * float64(b.N)
-		return n / time.Since(start).Seconds(), float64((cputime.Process() - cpu0).Microseconds()) / n
+		return rate, cpuPerWrite
 	}
 	var on, off, cpuOn, cpuOff []float64
 	b.ResetTimer()
