@@ -30,7 +30,7 @@ func ensureAgentStatus(ctx context.Context, tx *sql.Tx, workspaceID string) erro
 
 // AgentConnected implements Store.
 func (s *SQLite) AgentConnected(ctx context.Context, workspaceID string, c AgentConnection) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := ensureAgentStatus(ctx, tx, workspaceID); err != nil {
 			return err
 		}
@@ -43,7 +43,7 @@ func (s *SQLite) AgentConnected(ctx context.Context, workspaceID string, c Agent
 
 // AgentDisconnected implements Store.
 func (s *SQLite) AgentDisconnected(ctx context.Context, workspaceID, connID string, at time.Time) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE agent_status SET connected = 0, replica_id = '', disconnected_at = ?
 			WHERE workspace_id = ? AND conn_id = ?`, nanos(at), workspaceID, connID)
 		return err
@@ -52,7 +52,7 @@ func (s *SQLite) AgentDisconnected(ctx context.Context, workspaceID, connID stri
 
 // AgentReplaced implements Store.
 func (s *SQLite) AgentReplaced(ctx context.Context, workspaceID string, at time.Time, note string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := ensureAgentStatus(ctx, tx, workspaceID); err != nil {
 			return err
 		}
@@ -68,7 +68,7 @@ func (s *SQLite) SetAgentApply(ctx context.Context, workspaceID string, rep prot
 	if err != nil {
 		return fmt.Errorf("store: encode apply report: %w", err)
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := ensureAgentStatus(ctx, tx, workspaceID); err != nil {
 			return err
 		}
@@ -113,7 +113,7 @@ func (s *SQLite) AgentStatus(ctx context.Context, workspaceID string) (AgentStat
 // DisconnectStaleAgents implements Store.
 func (s *SQLite) DisconnectStaleAgents(ctx context.Context, replicaID string, staleBefore, at time.Time) (int, error) {
 	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM replicas WHERE heartbeat_at < ? AND id <> ?`, nanos(staleBefore), replicaID); err != nil {
 			return err
 		}
@@ -131,7 +131,7 @@ func (s *SQLite) DisconnectStaleAgents(ctx context.Context, replicaID string, st
 // RegisterReplica implements Store.
 func (s *SQLite) RegisterReplica(ctx context.Context, r Replica) (bool, error) {
 	var existed bool
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE replicas SET relay_url = ?, heartbeat_at = ? WHERE id = ?`,
 			r.RelayURL, nanos(r.HeartbeatAt), r.ID)
 		if err != nil {
@@ -166,7 +166,7 @@ func (s *SQLite) Replica(ctx context.Context, id string) (Replica, error) {
 
 // RemoveReplica implements Store.
 func (s *SQLite) RemoveReplica(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM replicas WHERE id = ?`, id)
 		return err
 	})

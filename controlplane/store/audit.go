@@ -259,13 +259,13 @@ func (s *SQLite) flushAudit(tx *sql.Tx) error {
 // withAudit wraps a write's fn so that it also appends the records armed
 // in ctx (audit.InTx), after fn succeeded and in its transaction. The
 // returned mark tells the Pending once the write is durable.
-func (s *SQLite) withAudit(ctx context.Context, fn func(tx *sql.Tx) error) (func(tx *sql.Tx) error, func()) {
+func (s *SQLite) withAudit(ctx context.Context, fn txFunc) (txFunc, func()) {
 	p := audit.Armed(ctx)
 	if p == nil {
 		return fn, func() {}
 	}
-	return func(tx *sql.Tx) error {
-		if err := fn(tx); err != nil {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		if err := fn(ctx, tx); err != nil {
 			return err
 		}
 		if _, recs := audit.ToWrite(ctx); len(recs) > 0 {
@@ -280,7 +280,9 @@ func (s *SQLite) AppendAudit(ctx context.Context, recs []audit.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	return s.write(ctx, func(tx *sql.Tx) error { return s.appendAudit(ctx, tx, append([]audit.Record(nil), recs...)) })
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return s.appendAudit(ctx, tx, append([]audit.Record(nil), recs...))
+	})
 }
 
 // ListAudit implements Store.
@@ -312,7 +314,7 @@ func (s *SQLite) AuditState(ctx context.Context) (audit.State, error) {
 // PruneAudit implements Store.
 func (s *SQLite) PruneAudit(ctx context.Context, before time.Time, limit int) (int, error) {
 	n := 0
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var last audit.Head
 		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log WHERE seq IN
 			(SELECT seq FROM audit_log WHERE at < ? ORDER BY seq LIMIT ?) ORDER BY seq DESC LIMIT 1`,

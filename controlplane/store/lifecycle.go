@@ -24,7 +24,7 @@ func activeAdmin(u User) bool { return u.IsAdmin() && !u.Suspended() }
 // last-admin check cannot race another change.
 func (s *SQLite) UpdateUser(ctx context.Context, id string, fn func(*User) error) (User, error) {
 	var out User
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		before, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
 		if err != nil {
 			return err
@@ -89,7 +89,7 @@ func (s *SQLite) UpdateUser(ctx context.Context, id string, fn func(*User) error
 // DeleteUser implements Store. The foreign keys cascade to the user's
 // secrets, workspaces (and their agent status), sessions and API tokens.
 func (s *SQLite) DeleteUser(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
 		if err != nil {
 			return err
@@ -122,7 +122,7 @@ func (s *SQLite) UserByOIDC(ctx context.Context, issuer, subject string) (User, 
 // DeleteUserSessions implements Store.
 func (s *SQLite) DeleteUserSessions(ctx context.Context, userID string, keep []byte) (int, error) {
 	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if keep == nil {
 			keep = []byte{}
 		}
@@ -152,7 +152,7 @@ func scanAPIToken(row interface{ Scan(...any) error }) (APIToken, error) {
 
 // CreateAPIToken implements Store.
 func (s *SQLite) CreateAPIToken(ctx context.Context, t APIToken) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_tokens WHERE user_id = ? AND name = ?`, t.UserID, t.Name).Scan(&n); err != nil {
 			return err
@@ -209,7 +209,7 @@ func (s *SQLite) ListAPITokens(ctx context.Context, userID string) ([]APIToken, 
 
 // DeleteAPIToken implements Store.
 func (s *SQLite) DeleteAPIToken(ctx context.Context, userID, name string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE user_id = ? AND name = ?`, userID, name)
 		if err != nil {
 			return err
@@ -228,7 +228,7 @@ func (s *SQLite) TouchAPITokens(ctx context.Context, uses []APITokenUse) error {
 	if len(uses) == 0 {
 		return s.check()
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var firsts []audit.Record
 		for _, u := range uses {
 			if u.FirstUse != nil {
@@ -258,7 +258,7 @@ func (s *SQLite) TouchAPITokens(ctx context.Context, uses []APITokenUse) error {
 
 // DeleteWorkspace implements Store; the agent status goes with it.
 func (s *SQLite) DeleteWorkspace(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM workspaces WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -273,7 +273,7 @@ func (s *SQLite) DeleteWorkspace(ctx context.Context, id string) error {
 // RotateAgentToken implements Store.
 func (s *SQLite) RotateAgentToken(ctx context.Context, id string, tokenHash []byte, expiresAt time.Time) (Workspace, error) {
 	var out Workspace
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE workspaces SET agent_token_hash = ?, agent_token_expires_at = ? WHERE id = ?`,
 			tokenHash, nanos(expiresAt), id)
 		if err != nil {

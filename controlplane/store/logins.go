@@ -10,7 +10,7 @@ import (
 // UpdateLoginCounters implements Store.
 func (s *SQLite) UpdateLoginCounters(ctx context.Context, keys []string, fn LoginCounterFunc) ([]LoginCounter, error) {
 	var out []LoginCounter
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		cur := make([]LoginCounter, len(keys))
 		for i, k := range keys {
 			cur[i].Key = k
@@ -51,7 +51,7 @@ func (s *SQLite) UpdateLoginCounters(ctx context.Context, keys []string, fn Logi
 // PruneLoginCounters implements Store.
 func (s *SQLite) PruneLoginCounters(ctx context.Context, idleBefore time.Time) (int, error) {
 	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM login_counters WHERE last_at < ? AND locked_until < ?`, nanos(idleBefore), nanos(idleBefore))
 		if err != nil {
 			return fmt.Errorf("store: prune login counters: %w", err)

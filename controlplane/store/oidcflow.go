@@ -35,7 +35,7 @@ func (f OIDCFlow) String() string {
 
 // CreateOIDCFlow implements Store.
 func (s *SQLite) CreateOIDCFlow(ctx context.Context, f OIDCFlow) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM oidc_flows WHERE expires_at <= ?`, nanos(f.CreatedAt)); err != nil {
 			return fmt.Errorf("store: prune sign-in flows: %w", err)
 		}
@@ -54,7 +54,7 @@ func (s *SQLite) CreateOIDCFlow(ctx context.Context, f OIDCFlow) error {
 // ConsumeOIDCFlow implements Store.
 func (s *SQLite) ConsumeOIDCFlow(ctx context.Context, kind string, keyHash []byte, now time.Time) (OIDCFlow, error) {
 	var f OIDCFlow
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var created, expires int64
 		err := tx.QueryRowContext(ctx, `DELETE FROM oidc_flows WHERE key_hash = ? AND kind = ?
 			RETURNING key_hash, kind, data, created_at, expires_at`, keyHash, kind).

@@ -63,7 +63,7 @@ func (s *SQLite) GetSecret(ctx context.Context, userID, name string) (Secret, er
 
 // CreateSecrets implements Store.
 func (s *SQLite) CreateSecrets(ctx context.Context, userID string, secs []Secret, check CheckFunc) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		after, err := listSecrets(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -94,7 +94,7 @@ func (s *SQLite) CreateSecrets(ctx context.Context, userID string, secs []Secret
 // UpdateSecret implements Store.
 func (s *SQLite) UpdateSecret(ctx context.Context, userID, name string, u SecretUpdate, check CheckFunc) (Secret, error) {
 	var updated Secret
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		after, err := listSecrets(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -132,7 +132,7 @@ func (s *SQLite) UpdateSecret(ctx context.Context, userID, name string, u Secret
 
 // DeleteSecret implements Store.
 func (s *SQLite) DeleteSecret(ctx context.Context, userID, name string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM secrets WHERE user_id = ? AND name = ?`, userID, name)
 		if err != nil {
 			return err
@@ -190,7 +190,7 @@ func (s *SQLite) SwapSecretValue(ctx context.Context, id string, old, value []by
 		old = []byte{} // an empty value is an empty BLOB, never NULL
 	}
 	var swapped bool
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE secrets SET value = ?, value_format = ? WHERE id = ? AND value = ?`,
 			value, format, id, old)
 		if err != nil {

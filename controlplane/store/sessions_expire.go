@@ -11,7 +11,7 @@ import (
 // ExpireSessions implements Store.
 func (s *SQLite) ExpireSessions(ctx context.Context, now time.Time, limit int, record func(Session) audit.Record) (int, error) {
 	var n int
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		n = 0
 		rows, err := tx.QueryContext(ctx, `DELETE FROM sessions WHERE token_hash IN (
 			SELECT token_hash FROM sessions WHERE expires_at > 0 AND expires_at <= ? ORDER BY expires_at LIMIT ?)

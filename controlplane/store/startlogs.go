@@ -92,7 +92,7 @@ func Bound(n int) int64 {
 func (s *SQLite) AppendWorkspaceLogs(ctx context.Context, workspaceID string, lines []LogLine, lim LogLimits) (int64, error) {
 	lines = lim.Trim(lines)
 	var last int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM workspaces WHERE id = ?`, workspaceID).Scan(&n); err != nil {
 			return err
@@ -150,7 +150,7 @@ func (s *SQLite) WorkspaceLogs(ctx context.Context, workspaceID string, q LogQue
 
 // SetScriptRun implements Store.
 func (s *SQLite) SetScriptRun(ctx context.Context, workspaceID string, r ScriptRun) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM workspaces WHERE id = ?`, workspaceID).Scan(&n); err != nil {
 			return err

@@ -26,7 +26,7 @@ func scanUser(row interface{ Scan(...any) error }) (User, error) {
 
 // CreateFirstUser implements Store.
 func (s *SQLite) CreateFirstUser(ctx context.Context, u User) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
 			return err
@@ -40,7 +40,7 @@ func (s *SQLite) CreateFirstUser(ctx context.Context, u User) error {
 
 // CreateUser implements Store.
 func (s *SQLite) CreateUser(ctx context.Context, u User) error {
-	return s.write(ctx, func(tx *sql.Tx) error { return insertUser(ctx, tx, u) })
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return insertUser(ctx, tx, u) })
 }
 
 func insertUser(ctx context.Context, tx *sql.Tx, u User) error {
@@ -107,7 +107,7 @@ func (s *SQLite) ListUsers(ctx context.Context) ([]User, error) {
 
 // CreateSession implements Store.
 func (s *SQLite) CreateSession(ctx context.Context, sess Session) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions(token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
 			sess.TokenHash, sess.UserID, nanos(sess.CreatedAt), nanos(sess.ExpiresAt))
 		return err
@@ -166,7 +166,7 @@ func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 // DeleteSession implements Store.
 func (s *SQLite) DeleteSession(ctx context.Context, tokenHash []byte) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash)
 		return err
 	})

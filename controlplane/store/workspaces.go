@@ -34,7 +34,7 @@ func (s *SQLite) CreateWorkspace(ctx context.Context, w Workspace) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM workspaces WHERE owner_id = ? AND name = ?`, w.OwnerID, w.Name).Scan(&n); err != nil {
 			return err
@@ -100,7 +100,7 @@ func (s *SQLite) ListWorkspaces(ctx context.Context, ownerID string) ([]Workspac
 
 // SetWorkspaceState implements Store.
 func (s *SQLite) SetWorkspaceState(ctx context.Context, id, state string, at time.Time) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE workspaces SET state = ?, state_at = ? WHERE id = ?`, state, nanos(at), id)
 		if err != nil {
 			return err
