@@ -11,20 +11,28 @@ import (
 	"time"
 )
 
+// openGC opens a store in a temporary directory, with a table gc (n) for
+// the writes of the group commit's tests; closed when the test ends.
+func openGC(t *testing.T) *SQLite {
+	t.Helper()
+	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if _, err := s.db.Exec(`CREATE TABLE gc (n INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // TestGroupCommitIsolatesFailures: many concurrent writes, every third of
 // which inserts a row and then fails. Each write gets its own answer, the
 // failed ones leave nothing behind, the others are all there, and some
 // writes did share a commit (or the test proves nothing about groups).
 func TestGroupCommitIsolatesFailures(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.db.Exec(`CREATE TABLE gc (n INTEGER PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
+	s := openGC(t)
 	boom := errors.New("boom")
 	var commits sync.Map // one *sql.Tx per batch
 	const n = 200
@@ -90,14 +98,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 // once the queue is empty no one leads.
 func TestGroupCommitHandsTheLeadOn(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.db.Exec(`CREATE TABLE gc (n INTEGER PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
+	s := openGC(t)
 	insert := func(n int, tx *sql.Tx) error {
 		_, err := tx.Exec(`INSERT INTO gc(n) VALUES (?)`, n)
 		return err
