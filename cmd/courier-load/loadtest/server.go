@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -281,14 +280,4 @@ func scrapeMetrics(ctx context.Context, url string, names ...string) (map[string
 		}
 	}
 	return out, sc.Err()
-}
-
-// freeLoopbackAddr returns a 127.0.0.1 address with a free port.
-func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
