@@ -85,13 +85,11 @@ func (s *Server) admitToken(ctx context.Context, ws store.Workspace) (*refusal, 
 // workspace, one query each), never once per session. A store failure is
 // logged and closes nothing; the next notification checks again.
 func (s *Server) RecheckTokens(ctx context.Context, b notify.Batch) {
-	s.rechecks.Add(1) // before the sessions are read: see recheckIfMissed
+	s.rechecks.begin(b) // before the sessions are read: see recheckIfMissed
 	s.recheck(ctx, b)
 }
 
-// recheck is RecheckTokens without counting it: the re-check of
-// recheckIfMissed follows no change, so connects in flight need not repeat
-// it.
+// recheck is RecheckTokens without recording it.
 func (s *Server) recheck(ctx context.Context, b notify.Batch) {
 	named := map[string]bool{}
 	for _, u := range b.Users {
@@ -194,20 +192,49 @@ func (s *Server) sweep() {
 // recheckIfMissed closes the race between a connect and a revocation: a
 // connect that looked its token up just before a rotation committed, and
 // registered its session just after the notification's recheck had read the
-// sessions, would keep a revoked token connected. rechecks is the count of
-// rechecks begun before the token was looked up; if another began since,
-// the session's owner is checked again. (A recheck that began before the
-// lookup ran after the change it was told of had committed, so the lookup
-// saw that change.)
+// sessions, would keep a revoked token connected. rechecks is the number of
+// the last recheck begun before the token was looked up; if one that began
+// since named the session's owner (or was a resync, or is forgotten), this
+// session is checked again. (A recheck that began before the lookup ran
+// after the change it was told of had committed, so the lookup saw that
+// change.) Rechecks that named other owners are no concern of this
+// session's, and under a stream of secret changes they are most of them.
 func (s *Server) recheckIfMissed(sess *session, rechecks uint64) {
-	if s.rechecks.Load() == rechecks {
+	if !s.rechecks.concerns(rechecks, sess.ws.OwnerID) {
 		return
 	}
 	s.goTracked(func() {
 		ctx, cancel := context.WithTimeout(s.base, changeTimeout)
 		defer cancel()
-		s.recheck(ctx, notify.Batch{Users: []string{sess.ws.OwnerID}})
+		s.recheckSession(ctx, sess)
 	})
+}
+
+// recheckSession checks one session's token against the store, as recheck
+// does for every session of an owner, reading only its owner and its
+// workspace. A store failure is logged and closes nothing.
+func (s *Server) recheckSession(ctx context.Context, sess *session) {
+	users := map[string]store.User{}
+	workspaces := map[string]store.Workspace{}
+	owner, err := s.cfg.Store.UserByID(ctx, sess.ws.OwnerID)
+	if err == nil {
+		users[owner.ID] = owner
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Error("could not re-check an agent token", zap.String("workspace_id", sess.ws.ID), zap.Error(err))
+		return
+	}
+	ws, err := s.cfg.Store.WorkspaceByID(ctx, sess.ws.ID)
+	if err == nil {
+		workspaces[ws.ID] = ws
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Error("could not re-check an agent token", zap.String("workspace_id", sess.ws.ID), zap.Error(err))
+		return
+	}
+	if reason := revokedReason(sess.ws, users, workspaces, s.cfg.Now()); reason != "" {
+		s.revoke(sess, reason)
+	}
 }
 
 // revokedReason says why the token of a session on ws is no longer valid,

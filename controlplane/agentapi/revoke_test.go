@@ -409,3 +409,66 @@ func TestSweepWithoutNotification(t *testing.T) {
 		t.Fatalf("session ended with %v", err)
 	}
 }
+
+// byIDStore counts WorkspaceByID, which only a connect's own re-check
+// (recheckIfMissed) calls.
+type byIDStore struct {
+	raceStore
+	mu   sync.Mutex
+	byID int
+}
+
+func (b *byIDStore) WorkspaceByID(ctx context.Context, id string) (store.Workspace, error) {
+	b.mu.Lock()
+	b.byID++
+	b.mu.Unlock()
+	return b.raceStore.WorkspaceByID(ctx, id)
+}
+
+func (b *byIDStore) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.byID
+}
+
+// TestConnectRacingOtherChanges: rechecks that begin during a connect but
+// name other owners do not make the connect check its token again (under a
+// stream of secret changes that was every connect); one naming its owner
+// does, reading only its owner and its workspace, and a valid token stays
+// connected.
+func TestConnectRacingOtherChanges(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		batch  func(f *fixture) notify.Batch
+		checks int
+	}{
+		{"other owners", func(*fixture) notify.Batch { return notify.Batch{Users: []string{"someone-else", "another"}} }, 0},
+		{"its owner", func(f *fixture) notify.Batch { return notify.Batch{Users: []string{f.owner.ID}} }, 1},
+		{"a resync", func(*fixture) notify.Batch { return notify.Batch{Resync: true} }, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var bs *byIDStore
+			f := setupCfg(t, func(c *agentapi.Config) { bs = &byIDStore{raceStore: raceStore{Store: c.Store}}; c.Store = bs })
+			bs.hook = func() { f.srv.RecheckTokens(context.Background(), tc.batch(f)) }
+			s, err := dial(t, f, agentToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			waitConnected(t, f.srv, 1)
+			deadline := time.Now().Add(2 * time.Second)
+			for bs.count() < tc.checks && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond) // a check that should not come would have come
+			if got := bs.count(); got != tc.checks {
+				t.Fatalf("WorkspaceByID called %d times after the connect, want %d", got, tc.checks)
+			}
+			select {
+			case <-s.Done():
+				t.Fatalf("a valid session was closed: %v", s.Err())
+			default:
+			}
+		})
+	}
+}

@@ -147,8 +147,9 @@ type Server struct {
 	// startOnce starts keepalive and streamSrv with the first session.
 	startOnce sync.Once
 
-	// rechecks counts the RecheckTokens calls begun (revoke.go).
-	rechecks atomic.Uint64
+	// rechecks numbers the RecheckTokens calls begun and remembers whom
+	// the last ones named (revoke.go, rechecklog.go).
+	rechecks recheckLog
 
 	// mu guards the fields that follow.
 	mu       sync.Mutex
@@ -313,7 +314,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256([]byte(token))
 	// A recheck that starts from here on may have missed this session
 	// (it is registered below); see recheckIfMissed.
-	rechecks := s.rechecks.Load()
+	rechecks := s.rechecks.last()
 	ws, err := s.cfg.Store.WorkspaceByAgentTokenHash(r.Context(), sum[:])
 	if err != nil || subtle.ConstantTimeCompare(ws.AgentTokenHash, sum[:]) != 1 {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
