@@ -67,16 +67,24 @@ func (a *api) agentStatus(ctx context.Context, ws store.Workspace) (AgentStatusR
 		return AgentStatusResponse{}, err
 	}
 	if rep := st.LastApply; rep != nil {
-		ar := &ApplyResponse{At: rep.At.UTC(), Outcomes: make([]OutcomeResponse, 0, len(rep.Outcomes)),
-			Warnings: orEmpty(rep.Warnings), LeftBehind: orEmpty(rep.LeftBehind), SecretsRevision: rep.SecretsRevision,
-			LiveFiles: rep.LiveFiles}
-		for _, o := range rep.Outcomes {
-			ar.Outcomes = append(ar.Outcomes, outcomeResponse(o))
-		}
-		out.LastApply = ar
+		out.LastApply = applyResponse(*rep)
 		out.ChangesPending = rev > rep.SecretsRevision
 	}
 	return out, nil
+}
+
+// applyResponse is the one place where the agent protocol's apply report
+// (proto.ApplyReport) becomes the REST API's (client.Apply): a field added
+// to one must be added here (TestApplyResponseCarriesEveryField fails until
+// it is).
+func applyResponse(rep proto.ApplyReport) *ApplyResponse {
+	ar := &ApplyResponse{At: rep.At.UTC(), Outcomes: make([]OutcomeResponse, 0, len(rep.Outcomes)),
+		Warnings: orEmpty(rep.Warnings), LeftBehind: orEmpty(rep.LeftBehind), SecretsRevision: rep.SecretsRevision,
+		LiveFiles: rep.LiveFiles}
+	for _, o := range rep.Outcomes {
+		ar.Outcomes = append(ar.Outcomes, outcomeResponse(o))
+	}
+	return ar
 }
 
 // outcomeResponse is the one place where the agent protocol's outcome

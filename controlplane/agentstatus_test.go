@@ -199,3 +199,55 @@ func TestOutcomeResponseCarriesEveryField(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyResponseCarriesEveryField: every field of the agent's apply
+// report reaches the REST answer, and every field of the REST answer is
+// filled from it, so that a field added to one side only fails here.
+func TestApplyResponseCarriesEveryField(t *testing.T) {
+	var in proto.ApplyReport
+	v := reflect.ValueOf(&in).Elem()
+	markers := make([]string, v.NumField()) // what field i looks like in the JSON
+	for i := range v.NumField() {
+		f, name := v.Field(i), v.Type().Field(i).Name
+		mark := fmt.Sprintf("field-%d-%s", i, name)
+		switch {
+		case f.Kind() == reflect.String:
+			f.SetString(mark)
+		case f.Kind() == reflect.Int64:
+			f.SetInt(int64(7000 + i))
+			mark = fmt.Sprint(7000 + i)
+		case f.Kind() == reflect.Bool:
+			f.SetBool(true)
+			mark = "true"
+		case f.Type() == reflect.TypeFor[time.Time]():
+			f.Set(reflect.ValueOf(time.Date(2001+i, 2, 3, 4, 5, 6, 0, time.UTC)))
+			mark = fmt.Sprint(2001 + i)
+		case f.Type() == reflect.TypeFor[[]string]():
+			f.Set(reflect.ValueOf([]string{mark}))
+		case f.Type() == reflect.TypeFor[[]proto.Outcome]():
+			f.Set(reflect.ValueOf([]proto.Outcome{{Secret: mark}}))
+		default:
+			t.Fatalf("proto.ApplyReport.%s is a %s: extend this test", name, f.Type())
+		}
+		markers[i] = mark
+	}
+	out, err := json.Marshal(applyResponse(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, mark := range markers {
+		if !strings.Contains(string(out), mark) {
+			t.Errorf("proto.ApplyReport.%s does not reach the REST answer: %s", v.Type().Field(i).Name, out)
+		}
+	}
+	// And the other way: no REST field is left at its zero value.
+	var back map[string]any
+	if err := json.Unmarshal(out, &back); err != nil {
+		t.Fatal(err)
+	}
+	for k, val := range back {
+		if val == nil || val == "" || val == false || val == float64(0) || reflect.ValueOf(val).Kind() == reflect.Slice && reflect.ValueOf(val).Len() == 0 {
+			t.Errorf("REST apply field %q is not filled from proto.ApplyReport: %s", k, out)
+		}
+	}
+}
