@@ -8,16 +8,18 @@
 #
 # It needs Debian's `postgresql` package (initdb and pg_ctl under
 # /usr/lib/postgresql/<version>/bin). The cluster lives in $COURIER_PG_DIR
-# (default /tmp/courier-pg), listens on 127.0.0.1:$COURIER_PG_PORT (default
-# 55432) only, and has one role and database, both "courier", password
-# "courier" (a test server: nothing of value is in it). Run as root, the
+# (default /tmp/courier-pg), listens on 127.0.0.1:$COURIER_PG_PORT only
+# (default 25432: below the kernel's ephemeral range, so no client
+# connection's local port can hold it while the server is down), and has
+# one role and database, both "courier", password "courier" (a test
+# server: nothing of value is in it). Run as root, the
 # server runs as the "postgres" user, since PostgreSQL refuses to run as
 # root. Running it again while the server is up just prints the URL.
 # fsync is off (a test server) unless COURIER_PG_FSYNC=on (benchmarks).
 set -euo pipefail
 
 dir="${COURIER_PG_DIR:-/tmp/courier-pg}"
-port="${COURIER_PG_PORT:-55432}"
+port="${COURIER_PG_PORT:-25432}"
 url="postgres://courier:courier@127.0.0.1:${port}/courier?sslmode=disable"
 
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)

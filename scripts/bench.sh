@@ -61,7 +61,7 @@ go test -run '^$' -bench 'CreateListAt3300$' -benchtime 9000x -count 10 ./contro
 echo "5/10 the same through two replicas on PostgreSQL (its own cluster, fsync on)" >&2
 # Its own directory in /tmp: the postgres user must reach it ($out is root's, 0700).
 pgdir=$(mktemp -u /tmp/courier-bench-pg.XXXXXX)
-pgenv=(COURIER_PG_DIR="$pgdir" COURIER_PG_PORT=55439 COURIER_PG_FSYNC=on)
+pgenv=(COURIER_PG_DIR="$pgdir" COURIER_PG_PORT=25439 COURIER_PG_FSYNC=on)
 if pgurl=$(env "${pgenv[@]}" .ci/postgres.sh 2>>"$out/progress.log"); then
   COURIER_TEST_POSTGRES_URL="$pgurl" go test -run '^$' -bench 'CreateListTwoReplicasAt3300$' -benchtime 9000x ./controlplane/ >"$out/apipg.txt" || true
   env "${pgenv[@]}" .ci/postgres.sh stop 2>>"$out/progress.log"
