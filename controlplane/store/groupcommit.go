@@ -100,6 +100,34 @@ func (s *SQLite) lead() {
 	s.queue[0].lead <- struct{}{}
 }
 
+// beginWrite begins a batch's transaction on the writer's connection
+// (see SQLite.wconn), opening it first if need be. It runs under writeMu.
+// A connection that cannot begin is given back to the pool (which drops
+// it if it is broken), and the next batch takes another.
+func (s *SQLite) beginWrite() (*sql.Tx, error) {
+	if s.wconn == nil {
+		c, err := s.db.Conn(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		s.wconn = c
+	}
+	tx, err := s.wconn.BeginTx(context.Background(), nil)
+	if err != nil {
+		s.dropWriterConn()
+	}
+	return tx, err
+}
+
+// dropWriterConn gives the writer's connection back to the pool, if one
+// is held. It runs under writeMu.
+func (s *SQLite) dropWriterConn() {
+	if s.wconn != nil {
+		_ = s.wconn.Close()
+		s.wconn = nil
+	}
+}
+
 // commitBatch runs batch in one transaction, each request in its own
 // savepoint, and returns each request's result: its fn's error, or the
 // error that failed the whole batch.
@@ -114,7 +142,7 @@ func (s *SQLite) commitBatch(batch []*writeReq) []error {
 		return errs
 	}
 	// The batch is everyone's: no one request's ctx may cancel it.
-	tx, err := s.db.BeginTx(context.Background(), nil)
+	tx, err := s.beginWrite()
 	if err != nil {
 		return fail(fmt.Errorf("store: begin: %w", err))
 	}

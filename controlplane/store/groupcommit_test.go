@@ -201,3 +201,56 @@ func TestGroupCommitFnContext(t *testing.T) {
 		t.Errorf("fn's context lost the write's values: %v", val)
 	}
 }
+
+// TestGroupCommitsShareOneConnection: successive group commits run on one
+// connection (SQLite.wconn), whose page cache no other connection's
+// commit empties. A TEMP table is private to the connection that made
+// it, so a later write that finds it ran on the same one; a read running
+// meanwhile is served by another connection and does not see it.
+func TestGroupCommitsShareOneConnection(t *testing.T) {
+	ctx := context.Background()
+	s := openGC(t)
+	if err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.Exec(`CREATE TEMP TABLE probe (n INTEGER)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		var wg sync.WaitGroup
+		for range 4 { // concurrent readers take pooled connections meanwhile
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var n int
+				_ = s.db.QueryRow(`SELECT count(*) FROM gc`).Scan(&n)
+			}()
+		}
+		err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.Exec(`INSERT INTO temp.probe(n) VALUES (?)`, i)
+			return err
+		})
+		wg.Wait()
+		if err != nil {
+			t.Fatalf("write %d did not run on the writer's connection: %v", i, err)
+		}
+	}
+	// The pool's other connections do not have the table.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var n int
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM temp.probe`).Scan(&n); err == nil {
+		t.Errorf("a pooled connection other than the writer's sees its TEMP table (%d rows)", n)
+	}
+	// After Close, writes fail cleanly and Close again is harmless.
+	_ = s.Close()
+	if err := s.write(ctx, func(context.Context, *sql.Tx) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Errorf("write after Close: %v, want ErrClosed", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}

@@ -40,7 +40,15 @@ type SQLite struct {
 
 	// writeMu serializes write transactions, and guards the audit chain's
 	// head as the batch being committed has advanced it (see appendAudit).
-	writeMu   sync.Mutex
+	writeMu sync.Mutex
+	// wconn is the one pooled connection every group commit runs on
+	// (writerConn), opened at the first write and held until Close. Its
+	// page cache stays warm: SQLite empties a connection's cache whenever
+	// another connection committed since its last transaction, so with
+	// writes spread over the pool each batch began by reading again the
+	// pages it was about to change (the tables' right edges, their
+	// indexes, the audit head). Readers share the rest of the pool.
+	wconn     *sql.Conn
 	batchHead *audit.Head
 	batchRecs []audit.Record
 	// involvesAt is when a group commit last indexed users' audit
@@ -158,11 +166,15 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database. It is safe to call twice.
+// Close closes the database, after the group commit under way, if any. It
+// is safe to call twice.
 func (s *SQLite) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.writeMu.Lock()
+	s.dropWriterConn()
+	s.writeMu.Unlock()
 	return s.db.Close()
 }
 
