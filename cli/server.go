@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/courierhq/courier/controlplane"
+	"github.com/courierhq/courier/controlplane/identity"
 )
 
 // envBinding ties a flag to the environment variable that sets it when the
@@ -110,7 +111,7 @@ SSH session arriving at one replica is relayed to the one holding the agent.`,
 			if err := applyEnv(cmd.Flags(), os.LookupEnv, serverEnv); err != nil {
 				return err
 			}
-			proxies, err := controlplane.ParseTrustedProxies(trustedProxies)
+			proxies, err := identity.ParseTrustedProxies(trustedProxies)
 			if err != nil {
 				return err
 			}

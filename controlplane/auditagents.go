@@ -86,7 +86,7 @@ func (a *api) auditAgentRefusals(h http.Handler) http.Handler {
 			details = audit.Details(map[string]any{"agent_protocol": truncate(r.Header.Get(proto.HeaderVersion), 32)})
 		}
 		var source string
-		if ip, _ := a.cfg.LoginThrottle.clientIP(r); ip.IsValid() {
+		if ip, _ := a.cfg.LoginThrottle.ClientIP(r); ip.IsValid() {
 			source = ip.String()
 		}
 		a.audit.refusals.Add(audit.TallyKey{Source: source, Action: actAgentRefused, Reason: reason}, a.cfg.stamp(), func() audit.Record {

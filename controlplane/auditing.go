@@ -135,7 +135,7 @@ func (a *api) origin(r *http.Request, action, reqID string) audit.Record {
 	if a.audit != nil {
 		rec.Replica = a.audit.replica
 	}
-	if ip, _ := a.cfg.LoginThrottle.clientIP(r); ip.IsValid() {
+	if ip, _ := a.cfg.LoginThrottle.ClientIP(r); ip.IsValid() {
 		rec.Source = ip.String()
 	}
 	if u := caller(r); u.ID != "" {
@@ -312,7 +312,7 @@ func (a *api) refusedCredential(w http.ResponseWriter, r *http.Request, err erro
 		return
 	}
 	var source string
-	if ip, _ := a.cfg.LoginThrottle.clientIP(r); ip.IsValid() {
+	if ip, _ := a.cfg.LoginThrottle.ClientIP(r); ip.IsValid() {
 		source = ip.String()
 	}
 	reason := cr.why + " token"

@@ -104,8 +104,8 @@ type Config struct {
 	// bcrypt.DefaultCost (10); tests lower it to bcrypt.MinCost.
 	BcryptCost int
 	// LoginThrottle limits password guessing per account and per client
-	// address. Default DefaultLoginThrottle().
-	LoginThrottle LoginThrottle
+	// address. Default identity.DefaultLoginThrottle().
+	LoginThrottle identity.LoginThrottle
 	// OIDC configures single sign-on (issue 19). Default: off.
 	OIDC OIDCConfig
 	// SignInStarts limits how often a client address may start a single
@@ -147,7 +147,7 @@ func DefaultConfig() Config {
 		ReadHeaderTimeout:    10 * time.Second,
 		MaxBodyBytes:         1 << 20,
 		BcryptCost:           10,
-		LoginThrottle:        DefaultLoginThrottle(),
+		LoginThrottle:        identity.DefaultLoginThrottle(),
 		HeartbeatInterval:    5 * time.Second,
 		ReplicaTTL:           30 * time.Second,
 		RebalanceInterval:    10 * time.Second,
@@ -198,7 +198,7 @@ func (c Config) Validate() error {
 	if err := c.OIDC.validate(c.DisablePasswordLogin); err != nil {
 		return bad("%s", err.Error())
 	}
-	if err := c.LoginThrottle.validate(); err != nil {
+	if err := c.LoginThrottle.Validate(); err != nil {
 		return bad("%s", err.Error())
 	}
 	switch c.LogLevel {

@@ -221,7 +221,7 @@ func (e *errStartsLimited) Error() string { return "too many sign-in starts from
 // throttling sees it, through --trusted-proxies) from the limiter, before
 // anything is stored: an unauthenticated flood cannot fill oidc_flows.
 func (a *api) limitSignInStart(r *http.Request) error {
-	if d := a.starts.Allow(a.cfg.LoginThrottle.clientAddr(r), a.cfg.now()); d > 0 {
+	if d := a.starts.Allow(a.cfg.LoginThrottle.ClientAddr(r), a.cfg.now()); d > 0 {
 		a.log.Debug("sign-in start refused: over the address's budget", routeField(r), zap.Duration("retry_after", d))
 		return &errStartsLimited{retryAfter: d}
 	}

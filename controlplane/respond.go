@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/inject"
 	"github.com/courierhq/courier/internal/strictjson"
@@ -78,16 +79,16 @@ func (a *api) explain(w http.ResponseWriter, r *http.Request, err error) *apiErr
 		fe  *inject.FieldError
 		ce  *store.ConflictError
 		mbe *http.MaxBytesError
-		te  *errThrottled
+		te  *identity.ThrottledError
 		sl  *errStartsLimited
 	)
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &te):
-		w.Header().Set("Retry-After", te.retryAfterSeconds())
+		w.Header().Set("Retry-After", identity.RetryAfterSeconds(te.RetryAfter))
 		ae = errorf(http.StatusTooManyRequests, "too many failed logins; try again later")
 	case errors.As(err, &sl):
-		secs := (&errThrottled{retryAfter: sl.retryAfter}).retryAfterSeconds()
+		secs := identity.RetryAfterSeconds(sl.retryAfter)
 		w.Header().Set("Retry-After", secs)
 		ae = errorf(http.StatusTooManyRequests, "too many sign-ins started from your address; try again in %s s", secs)
 	case errors.As(err, &mbe):

@@ -139,7 +139,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	// An agent's address, in its status and the audit log, is the one
 	// --trusted-proxies gives, as for every other client.
 	acfg.ClientAddr = func(r *http.Request) string {
-		if ip, _ := cfg.LoginThrottle.clientIP(r); ip.IsValid() {
+		if ip, _ := cfg.LoginThrottle.ClientIP(r); ip.IsValid() {
 			return ip.String()
 		}
 		return r.RemoteAddr

@@ -91,7 +91,7 @@ func (a *api) sshWorkspace(w http.ResponseWriter, r *http.Request) {
 // client, whose port is then unknown and given as 0.
 func (a *api) sshPeer(r *http.Request) proto.SSHPeer {
 	var p proto.SSHPeer
-	if ip, direct := a.cfg.LoginThrottle.clientIP(r); ip.IsValid() {
+	if ip, direct := a.cfg.LoginThrottle.ClientIP(r); ip.IsValid() {
 		port := "0"
 		if direct {
 			if _, pt, err := net.SplitHostPort(r.RemoteAddr); err == nil {

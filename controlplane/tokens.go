@@ -17,7 +17,7 @@ func (a *api) noteTokenUse(w http.ResponseWriter, r *http.Request, t store.APITo
 	if a.uses == nil {
 		return r
 	}
-	at, addr := a.cfg.stamp(), a.cfg.LoginThrottle.clientAddr(r)
+	at, addr := a.cfg.stamp(), a.cfg.LoginThrottle.ClientAddr(r)
 	first, r, ok := a.auditFirstUse(w, r, t, at)
 	if !ok {
 		a.uses.Record(t.ID, at, addr)

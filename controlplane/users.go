@@ -169,11 +169,11 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) {
 // (exactly one is set). Every password check goes through it — the REST
 // login and the dashboard's — so rules about logins (timing, throttling)
 // live in one place. A wrong name or password is errBadLogin; a login while
-// its account or client address is locked is *errThrottled (429 with
+// its account or client address is locked is *identity.ThrottledError (429 with
 // Retry-After), answered the same whether or not the account exists.
 //
 // The attempt is counted before the password is checked (so parallel
-// guesses count too) and taken back when it is right; see LoginThrottle.
+// guesses count too) and taken back when it is right; see identity.LoginThrottle.
 func (a *api) authenticate(r *http.Request, username, email, password string) (store.User, error) {
 	ctx := r.Context()
 	var (
@@ -193,19 +193,19 @@ func (a *api) authenticate(r *http.Request, username, email, password string) (s
 	found := err == nil
 	noteSignIn(ctx, audit.Actor{Kind: audit.ActorAnonymous, Name: truncate(tried, 128)}, found, u)
 	th := a.cfg.LoginThrottle
-	addr := th.clientAddr(r)
-	acctKey := accountKeyPrefix + "name:" + strings.ToLower(tried)
+	addr := th.ClientAddr(r)
+	acctKey := identity.AccountKey("name:" + strings.ToLower(tried))
 	if found {
-		acctKey = accountKeyPrefix + u.ID
+		acctKey = identity.AccountKey(u.ID)
 	}
-	keys := []string{acctKey, addressKeyPrefix + addr}
+	keys := []string{acctKey, identity.AddressKey(addr)}
 	logFields := []zap.Field{zap.String("username", truncate(tried, 128)), zap.String("client_addr", addr)}
 
-	counted, err := a.store.UpdateLoginCounters(ctx, keys, th.begin(a.cfg.now()))
-	var te *errThrottled
+	counted, err := a.store.UpdateLoginCounters(ctx, keys, th.Begin(a.cfg.now()))
+	var te *identity.ThrottledError
 	if errors.As(err, &te) {
 		a.log.Warn("login refused: too many failed logins", append(logFields,
-			zap.Duration("retry_after", te.retryAfter))...)
+			zap.Duration("retry_after", te.RetryAfter))...)
 		return store.User{}, err
 	}
 	if err != nil {
@@ -218,14 +218,14 @@ func (a *api) authenticate(r *http.Request, username, email, password string) (s
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !found {
 		a.log.Warn("login failed", append(logFields, zap.Int("account_failures", counted[0].Failures),
 			zap.Int("address_failures", counted[1].Failures))...)
-		if c, ok := lockedNow(counted); ok {
+		if c, ok := identity.LockedNow(counted); ok {
 			a.log.Warn("login locked after repeated failures", append(logFields,
 				zap.String("locked", strings.SplitN(c.Key, ":", 2)[0]), zap.Time("until", c.LockedUntil))...)
 		}
 		a.pruneLoginCounters(ctx)
 		return store.User{}, errBadLogin
 	}
-	if _, err := a.store.UpdateLoginCounters(ctx, keys, th.succeed()); err != nil {
+	if _, err := a.store.UpdateLoginCounters(ctx, keys, th.Succeed()); err != nil {
 		return store.User{}, fmt.Errorf("reset login counters: %w", err)
 	}
 	if u.Suspended() { // said only after the right password: nothing to probe

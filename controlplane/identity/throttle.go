@@ -1,4 +1,4 @@
-package controlplane
+package identity
 
 import (
 	"fmt"
@@ -49,7 +49,8 @@ func DefaultLoginThrottle() LoginThrottle {
 		BaseLockout: time.Minute, MaxLockout: time.Hour}
 }
 
-func (t LoginThrottle) validate() error {
+// Validate reports the first setting that cannot work.
+func (t LoginThrottle) Validate() error {
 	switch {
 	case t.AccountFailures <= 0 || t.AddressFailures <= 0:
 		return fmt.Errorf("login throttle limits must be positive")
@@ -85,22 +86,28 @@ func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// errThrottled is a login refused because its account or address is locked.
-type errThrottled struct{ retryAfter time.Duration }
+// ThrottledError is a login refused because its account or address is
+// locked (Begin returns it).
+type ThrottledError struct {
+	// RetryAfter is how long until every key the login counts against is
+	// unlocked.
+	RetryAfter time.Duration
+}
 
-func (e *errThrottled) Error() string { return "too many failed logins" }
+func (e *ThrottledError) Error() string { return "too many failed logins" }
 
-// retryAfterSeconds is the Retry-After value: whole seconds, at least 1.
-func (e *errThrottled) retryAfterSeconds() string {
-	s := int64((e.retryAfter + time.Second - 1) / time.Second)
+// RetryAfterSeconds is a Retry-After header's value for a wait of d: whole
+// seconds, rounded up, at least 1.
+func RetryAfterSeconds(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
 	return strconv.FormatInt(max(s, 1), 10)
 }
 
-// clientAddr is the address a login is counted against: the TCP peer, or,
+// ClientAddr is the address a login is counted against: the TCP peer, or,
 // when the peer is a trusted proxy, the right-most X-Forwarded-For entry
 // that is not itself a trusted proxy. IPv6 addresses count by their /64.
-func (t LoginThrottle) clientAddr(r *http.Request) string {
-	addr, _ := t.clientIP(r)
+func (t LoginThrottle) ClientAddr(r *http.Request) string {
+	addr, _ := t.ClientIP(r)
 	if !addr.IsValid() {
 		return "unknown"
 	}
@@ -111,10 +118,11 @@ func (t LoginThrottle) clientAddr(r *http.Request) string {
 	return addr.String()
 }
 
-// clientIP is the client's address as clientAddr chooses it, whole, and
+// ClientIP is the client's address as ClientAddr chooses it, whole, and
 // whether it is the TCP peer itself (direct) rather than a proxy's word.
-// The zero Addr when the peer's address does not parse.
-func (t LoginThrottle) clientIP(r *http.Request) (addr netip.Addr, direct bool) {
+// The zero Addr when the peer's address does not parse. The audit log and
+// the SSH relay name clients by it.
+func (t LoginThrottle) ClientIP(r *http.Request) (addr netip.Addr, direct bool) {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -162,6 +170,14 @@ const (
 	addressKeyPrefix = "address:"
 )
 
+// AccountKey is the counter key of the account with ID id, or, for a name
+// that matches no account, of "name:" and the lower-cased name (counted
+// just the same, so that the answers do not tell which accounts exist).
+func AccountKey(id string) string { return accountKeyPrefix + id }
+
+// AddressKey is the counter key of a client address (ClientAddr).
+func AddressKey(addr string) string { return addressKeyPrefix + addr }
+
 // lockFor is the lock after the failures-th failure (failures >= limit):
 // BaseLockout doubled once per failure past the limit, capped.
 func (t LoginThrottle) lockFor(failures, limit int) time.Duration {
@@ -172,11 +188,11 @@ func (t LoginThrottle) lockFor(failures, limit int) time.Duration {
 	return min(d, t.MaxLockout)
 }
 
-// begin counts one attempt against every key before the password is
+// Begin counts one attempt against every key before the password is
 // checked, so that parallel guesses are counted too. If any key is locked at
-// now it counts nothing and returns *errThrottled. The attempt is taken
-// back by succeed when the password is right.
-func (t LoginThrottle) begin(now time.Time) store.LoginCounterFunc {
+// now it counts nothing and returns *ThrottledError. The attempt is taken
+// back by Succeed when the password is right.
+func (t LoginThrottle) Begin(now time.Time) store.LoginCounterFunc {
 	return func(cur []store.LoginCounter) ([]store.LoginCounter, error) {
 		var wait time.Duration
 		for _, c := range cur {
@@ -185,7 +201,7 @@ func (t LoginThrottle) begin(now time.Time) store.LoginCounterFunc {
 			}
 		}
 		if wait > 0 {
-			return nil, &errThrottled{retryAfter: wait}
+			return nil, &ThrottledError{RetryAfter: wait}
 		}
 		for i := range cur {
 			c := &cur[i]
@@ -206,10 +222,10 @@ func (t LoginThrottle) begin(now time.Time) store.LoginCounterFunc {
 	}
 }
 
-// succeed takes back the attempt begin counted: the account's counter is
+// Succeed takes back the attempt Begin counted: the account's counter is
 // cleared, the address's loses one failure (and its lock, if that brings it
 // under the limit).
-func (t LoginThrottle) succeed() store.LoginCounterFunc {
+func (t LoginThrottle) Succeed() store.LoginCounterFunc {
 	return func(cur []store.LoginCounter) ([]store.LoginCounter, error) {
 		for i := range cur {
 			c := &cur[i]
@@ -226,9 +242,9 @@ func (t LoginThrottle) succeed() store.LoginCounterFunc {
 	}
 }
 
-// lockedNow reports the lock that begin's counters set, if any (for the
+// LockedNow reports the lock that Begin's counters set, if any (for the
 // operator's log).
-func lockedNow(cs []store.LoginCounter) (store.LoginCounter, bool) {
+func LockedNow(cs []store.LoginCounter) (store.LoginCounter, bool) {
 	for _, c := range cs {
 		if !c.LockedUntil.IsZero() {
 			return c, true
