@@ -59,22 +59,22 @@ type refusal struct {
 // the token has not expired and that its owner exists and is not
 // suspended. It returns nil when the agent may connect, or an error for a
 // store failure.
-func (s *Server) admitToken(ctx context.Context, ws store.Workspace) (*refusal, error) {
+func (s *Server) admitToken(ctx context.Context, ws store.Workspace) (store.User, *refusal, error) {
 	if expired(ws.AgentTokenExpiresAt, s.cfg.Now()) {
-		return &refusal{http.StatusUnauthorized, fmt.Sprintf(
+		return store.User{}, &refusal{http.StatusUnauthorized, fmt.Sprintf(
 			"the agent token expired at %s; rotate it with courier workspaces rotate-token",
 			ws.AgentTokenExpiresAt.UTC().Format(time.RFC3339))}, nil
 	}
 	owner, err := s.cfg.Store.UserByID(ctx, ws.OwnerID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return &refusal{http.StatusUnauthorized, msgOwnerDeleted}, nil
+		return store.User{}, &refusal{http.StatusUnauthorized, msgOwnerDeleted}, nil
 	case err != nil:
-		return nil, err
+		return store.User{}, nil, err
 	case owner.Suspended():
-		return &refusal{http.StatusForbidden, msgOwnerSuspended}, nil
+		return store.User{}, &refusal{http.StatusForbidden, msgOwnerSuspended}, nil
 	}
-	return nil, nil
+	return owner, nil, nil
 }
 
 // RecheckTokens re-checks, against the store, each connected session whose

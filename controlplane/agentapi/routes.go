@@ -22,7 +22,7 @@ import (
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+proto.PathManifest, func(w http.ResponseWriter, r *http.Request) {
-		s.manifest(w, r, sessionOf(r).ws.ID)
+		s.manifest(w, r, sessionOf(r))
 	})
 	mux.HandleFunc("GET "+proto.PathSecrets, func(w http.ResponseWriter, r *http.Request) {
 		s.secrets(w, r, sessionOf(r))
@@ -89,16 +89,23 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-func (s *Server) manifest(w http.ResponseWriter, r *http.Request, id string) {
-	ws, err := s.cfg.Store.WorkspaceByID(r.Context(), id)
-	if err != nil {
-		s.internal(w, "loading workspace", err)
-		return
-	}
-	owner, err := s.cfg.Store.UserByID(r.Context(), ws.OwnerID)
-	if err != nil {
-		s.internal(w, "loading workspace owner", err)
-		return
+func (s *Server) manifest(w http.ResponseWriter, r *http.Request, sess *session) {
+	var ws store.Workspace
+	var owner store.User
+	if first := sess.first.Swap(nil); first != nil {
+		// The agent's first request, moments after its connect read both
+		// rows: a change since is as if it came just after this answer.
+		ws, owner = first.ws, first.owner
+	} else {
+		var err error
+		if ws, err = s.cfg.Store.WorkspaceByID(r.Context(), sess.ws.ID); err != nil {
+			s.internal(w, "loading workspace", err)
+			return
+		}
+		if owner, err = s.cfg.Store.UserByID(r.Context(), ws.OwnerID); err != nil {
+			s.internal(w, "loading workspace owner", err)
+			return
+		}
 	}
 	env := ws.Template.Env
 	if env == nil {

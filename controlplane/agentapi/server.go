@@ -171,7 +171,7 @@ type session struct {
 	// startupLogs: the agent masks its output (proto.FeatureStartupLogs),
 	// so its output may be stored.
 	startupLogs bool
-	at          time.Time
+	at          int64 // Unix nanoseconds, UTC: see connectedAt
 	conn        *websocket.Conn
 	mux         *yamux.Session
 	// served is the owner's secrets revision last sent on this session
@@ -187,6 +187,12 @@ type session struct {
 	admitRelease func()
 	admitTimer   atomic.Pointer[time.Timer]
 	admitDone    atomic.Bool
+	// first holds the workspace (with its template) and its owner as the
+	// connect read them, for the manifest the agent asks for first, which
+	// takes it (manifest): a connect and its manifest then read each row
+	// once, not twice. It is dropped once the session is admitted, so an
+	// idle session does not keep the template.
+	first atomic.Pointer[connectRead]
 	// stopExpiry stops the token's expiry timer (watchExpiry).
 	stopExpiry func() bool
 	srv        *Server
@@ -196,9 +202,22 @@ type session struct {
 	pending, endTokens atomic.Int32
 }
 
+// connectedAt is when the session connected. It is kept as an int64, not
+// a time.Time, so that a session (one per connected agent) fits the 256-byte
+// allocation size.
+func (sess *session) connectedAt() time.Time { return time.Unix(0, sess.at).UTC() }
+
+// connectRead is what a connect read of the workspace and its owner (see
+// session.first).
+type connectRead struct {
+	ws    store.Workspace
+	owner store.User
+}
+
 // sessionWorkspace is what a session keeps of its workspace: who it is and
-// what its token is. The template (the manifest reads it from the store on
-// each request) and the lifecycle state are left out, so the session fits a
+// what its token is. The template (the manifest reads it from the store,
+// but for the first one: see session.first) and the lifecycle state are
+// left out, so the session fits a
 // smaller allocation.
 type sessionWorkspace struct {
 	ID, Name, OwnerID   string
@@ -325,7 +344,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, msgTokenInvalid)
 		return
 	}
-	switch refused, err := s.admitToken(r.Context(), ws); {
+	owner, refused, err := s.admitToken(r.Context(), ws)
+	switch {
 	case err != nil:
 		s.log.Error("checking an agent token's owner", zap.String("workspace_id", ws.ID), zap.Error(err))
 		writeError(w, http.StatusInternalServerError, "internal error")
@@ -372,10 +392,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The session keeps the workspace's identity and token, not its
 	// template, which the manifest reads from the store on each request:
 	// a template's scripts and env would otherwise stay in memory for
-	// every connected agent.
+	// every connected agent. The rows just read answer the manifest the
+	// agent asks for first (see session.first).
+	first := &connectRead{ws: ws, owner: owner}
 	ws.Template = store.Template{}
 	sess := &session{srv: s, id: uuid.NewString(), ws: keepWorkspace(ws), remote: s.clientAddr(r), conn: c,
-		version: agentVersion(r), at: s.cfg.Now().UTC(),
+		version: agentVersion(r), at: s.cfg.Now().UnixNano(),
 		sshPeer:     proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureSSHPeer),
 		startupLogs: proto.HasFeature(r.Header.Get(proto.HeaderAgentFeatures), proto.FeatureStartupLogs)}
 	// This setup holds a token of each until it is done (see setupDone).
@@ -389,6 +411,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess.mux = mux
+	sess.first.Store(first)
 	sess.admitRelease = release
 	sess.admitTimer.Store(time.AfterFunc(s.cfg.AdmitTimeout, sess.admitted))
 	if sess.admitDone.Load() { // the timer fired already: drop it
@@ -421,6 +444,7 @@ func (sess *session) admitted() {
 	if t := sess.admitTimer.Swap(nil); t != nil {
 		t.Stop()
 	}
+	sess.first.Store(nil)
 	sess.admitRelease()
 }
 
@@ -494,7 +518,7 @@ func (s *Server) endSession(sess *session) {
 	s.recordDisconnected(sess)
 	if s.cfg.OnSession != nil {
 		s.cfg.OnSession(SessionEvent{Workspace: sess.ws.workspace(), Remote: sess.remote, Version: sess.version,
-			Duration: s.cfg.Now().UTC().Sub(sess.at)})
+			Duration: s.cfg.Now().UTC().Sub(sess.connectedAt())})
 	}
 	s.log.Info("agent disconnected", zap.String("workspace", sess.ws.Name), zap.String("workspace_id", sess.ws.ID),
 		zap.String("remote", sess.remote))

@@ -27,7 +27,7 @@ func (s *Server) ShedOne() bool {
 	s.mu.Lock()
 	var pick *session
 	for _, sess := range s.sessions {
-		if !sess.revoked.Load() && now.Sub(sess.at) >= shedMinAge {
+		if !sess.revoked.Load() && now.Sub(sess.connectedAt()) >= shedMinAge {
 			pick = sess
 			break
 		}

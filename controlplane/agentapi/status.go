@@ -45,7 +45,7 @@ func (s *Server) recordConnected(sess *session) {
 
 func (s *Server) storeConnected(ctx context.Context, sess *session) error {
 	return s.cfg.Store.AgentConnected(ctx, sess.ws.ID, store.AgentConnection{ID: sess.id, RemoteAddr: sess.remote,
-		AgentVersion: sess.version, At: sess.at, ReplicaID: s.cfg.ReplicaID})
+		AgentVersion: sess.version, At: sess.connectedAt(), ReplicaID: s.cfg.ReplicaID})
 }
 
 // RecordConnections records every session of this server as connected

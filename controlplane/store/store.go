@@ -238,9 +238,9 @@ type Store interface {
 	WorkspaceByID(ctx context.Context, id string) (Workspace, error)
 	WorkspaceByName(ctx context.Context, ownerID, name string) (Workspace, error)
 	// WorkspaceByAgentTokenHash finds the workspace whose agent token
-	// hashes to tokenHash, without its Template (left zero): it is every
-	// agent connect's lookup, the hottest read of a restart storm, and the
-	// template is read where it is used (the manifest).
+	// hashes to tokenHash, template included: it is every agent connect's
+	// lookup, the hottest read of a restart storm, and the manifest the
+	// agent asks for next is answered from it rather than read again.
 	WorkspaceByAgentTokenHash(ctx context.Context, tokenHash []byte) (Workspace, error)
 	// ListWorkspaces lists the workspaces of ownerID, or all of them when
 	// ownerID is "". Ordered by name.

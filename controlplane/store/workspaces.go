@@ -10,10 +10,6 @@ import (
 
 const workspaceCols = `id, name, owner_id, template, agent_token_hash, created_at, state, state_at, agent_token_expires_at`
 
-// workspaceIdentityCols is workspaceCols with an empty template in place of
-// the stored one, which can span overflow pages (scripts, apps, env).
-const workspaceIdentityCols = `id, name, owner_id, '{}', agent_token_hash, created_at, state, state_at, agent_token_expires_at`
-
 func scanWorkspace(row interface{ Scan(...any) error }) (Workspace, error) {
 	var w Workspace
 	var tmpl string
@@ -70,7 +66,7 @@ func (s *SQLite) WorkspaceByAgentTokenHash(ctx context.Context, tokenHash []byte
 	if err := s.check(); err != nil {
 		return Workspace{}, err
 	}
-	return scanWorkspace(s.db.QueryRowContext(ctx, `SELECT `+workspaceIdentityCols+` FROM workspaces WHERE agent_token_hash = ?`, tokenHash))
+	return scanWorkspace(s.db.QueryRowContext(ctx, `SELECT `+workspaceCols+` FROM workspaces WHERE agent_token_hash = ?`, tokenHash))
 }
 
 // ListWorkspaces implements Store.

@@ -11,10 +11,6 @@ import (
 
 const workspaceCols = `id, name, owner_id, template, agent_token_hash, created_at, state, state_at, agent_token_expires_at`
 
-// workspaceIdentityCols is workspaceCols with an empty template in place of
-// the stored one (see store.Store.WorkspaceByAgentTokenHash).
-const workspaceIdentityCols = `id, name, owner_id, '{}', agent_token_hash, created_at, state, state_at, agent_token_expires_at`
-
 func scanWorkspace(row rowScanner) (store.Workspace, error) {
 	var w store.Workspace
 	var tmpl []byte
@@ -81,7 +77,7 @@ func (s *Store) WorkspaceByAgentTokenHash(ctx context.Context, tokenHash []byte)
 	if err := s.check(); err != nil {
 		return store.Workspace{}, err
 	}
-	return scanWorkspace(s.pool.QueryRow(ctx, `SELECT `+workspaceIdentityCols+` FROM workspaces WHERE agent_token_hash = $1`, tokenHash))
+	return scanWorkspace(s.pool.QueryRow(ctx, `SELECT `+workspaceCols+` FROM workspaces WHERE agent_token_hash = $1`, tokenHash))
 }
 
 // ListWorkspaces implements store.Store.

@@ -198,10 +198,11 @@ func testWorkspaces(t *testing.T, s store.Store) {
 			t.Fatalf("lookup = %+v, %v", got, err)
 		}
 	}
-	// The agent's connect lookup reads the workspace without its template.
+	// The agent's connect lookup reads the whole workspace, its template
+	// included (the agent's first manifest is answered from it).
 	got, err := s.WorkspaceByAgentTokenHash(ctx, []byte("tok-hash-1"))
 	if err != nil || got.ID != w.ID || got.Name != "dev" || got.OwnerID != u.ID || string(got.AgentTokenHash) != "tok-hash-1" ||
-		got.Template.Env != nil || got.Template.Scripts != nil || got.Template.Apps != nil {
+		got.Template.Env["A"] != "1" || len(got.Template.Scripts) != 1 || len(got.Template.Apps) != 1 {
 		t.Fatalf("lookup by token = %+v, %v", got, err)
 	}
 	if _, err := s.WorkspaceByAgentTokenHash(ctx, []byte("nope")); !errors.Is(err, store.ErrNotFound) {
