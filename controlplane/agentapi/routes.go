@@ -122,7 +122,8 @@ func (s *Server) manifest(w http.ResponseWriter, r *http.Request, sess *session)
 // secrets sends the owner's secrets with their values. A value that cannot
 // be opened (a key removed from the keyring) is left out and logged by name;
 // the others are still delivered.
-// The revision is read before the list, so the list is at least that new.
+// The list and its revision are read together (store.SecretsAtRevision),
+// so the list is at least as new as the revision the agent is told.
 //
 // The workspace is the session's, as its token admitted it: a workspace is
 // never renamed nor given to another owner, and one deleted (or whose token
@@ -132,12 +133,7 @@ func (s *Server) manifest(w http.ResponseWriter, r *http.Request, sess *session)
 // agent makes on each connect and on each change of its owner's secrets.
 func (s *Server) secrets(w http.ResponseWriter, r *http.Request, sess *session) {
 	ws := sess.ws
-	rev, err := s.cfg.Store.SecretsRevision(r.Context(), ws.OwnerID)
-	if err != nil {
-		s.internal(w, "reading the secrets revision", err)
-		return
-	}
-	stored, err := s.cfg.Store.ListSecrets(r.Context(), ws.OwnerID)
+	stored, rev, err := s.cfg.Store.SecretsAtRevision(r.Context(), ws.OwnerID)
 	if err != nil {
 		s.internal(w, "listing secrets", err)
 		return

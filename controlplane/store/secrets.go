@@ -163,6 +163,45 @@ func (s *SQLite) SecretsRevision(ctx context.Context, userID string) (int64, err
 	return rev, notFound(err)
 }
 
+// secretsAtRevisionSQL selects the revision beside each secret, in one
+// statement and so from one snapshot; $1 is the user's ID.
+const secretsAtRevisionSQL = `SELECT (SELECT secrets_revision FROM users WHERE id = ?1), ` + secretCols +
+	` FROM secrets WHERE user_id = ?1 ORDER BY name`
+
+// SecretsAtRevision implements Store.
+func (s *SQLite) SecretsAtRevision(ctx context.Context, userID string) ([]Secret, int64, error) {
+	if err := s.check(); err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.db.QueryContext(ctx, secretsAtRevisionSQL, userID)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var (
+		out []Secret
+		rev int64
+	)
+	withRev := scanFunc(func(dest ...any) error { return rows.Scan(append([]any{&rev}, dest...)...) })
+	for rows.Next() {
+		sec, err := scanSecret(withRev)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, sec)
+	}
+	if err := rows.Err(); err != nil || len(out) > 0 {
+		return out, rev, err
+	}
+	// No secrets: the revision first, then the list (a secret created
+	// between the two is in the list, never missing from it).
+	if rev, err = s.SecretsRevision(ctx, userID); err != nil {
+		return nil, 0, err
+	}
+	out, err = s.ListSecrets(ctx, userID)
+	return out, rev, err
+}
+
 // ScanSecrets implements Store.
 func (s *SQLite) ScanSecrets(ctx context.Context, afterID string, limit int) ([]Secret, error) {
 	if err := s.check(); err != nil {

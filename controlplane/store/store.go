@@ -264,6 +264,12 @@ type Store interface {
 	// before ListSecrets is never newer than the list. ErrNotFound for an
 	// unknown user.
 	SecretsRevision(ctx context.Context, userID string) (int64, error)
+	// SecretsAtRevision returns userID's secrets, as ListSecrets, and the
+	// revision they are at, read in one statement where the user has
+	// secrets (an agent's fetch: one read instead of two), else the
+	// revision first and then the list. The list is never older than the
+	// revision. ErrNotFound for an unknown user.
+	SecretsAtRevision(ctx context.Context, userID string) ([]Secret, int64, error)
 	// ScanSecrets returns at most limit secrets of every user with an ID
 	// greater than afterID, ordered by ID: a batch of a full scan that a
 	// concurrent change cannot make skip or repeat a row.

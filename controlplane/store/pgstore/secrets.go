@@ -41,6 +41,47 @@ func listSecrets(ctx context.Context, q querier, userID string) ([]store.Secret,
 	return collect(rows, err, scanSecret)
 }
 
+// secretsAtRevisionSQL selects the revision beside each secret, in one
+// statement and so from one snapshot.
+const secretsAtRevisionSQL = `SELECT (SELECT secrets_revision FROM users WHERE id = $1), ` + secretCols +
+	` FROM secrets WHERE user_id = $1 ORDER BY name`
+
+// SecretsAtRevision implements store.Store.
+func (s *Store) SecretsAtRevision(ctx context.Context, userID string) ([]store.Secret, int64, error) {
+	if err := s.check(); err != nil {
+		return nil, 0, err
+	}
+	if !storable(userID) {
+		return nil, 0, store.ErrNotFound
+	}
+	var rev int64
+	rows, err := s.pool.Query(ctx, secretsAtRevisionSQL, userID)
+	out, err := collect(rows, err, func(r rowScanner) (store.Secret, error) {
+		return scanSecret(scanWith(r, &rev))
+	})
+	if err != nil || len(out) > 0 {
+		return out, rev, err
+	}
+	// No secrets: the revision first, then the list (a secret created
+	// between the two is in the list, never missing from it).
+	if rev, err = s.SecretsRevision(ctx, userID); err != nil {
+		return nil, 0, err
+	}
+	out, err = s.ListSecrets(ctx, userID)
+	return out, rev, err
+}
+
+// scanWith is r, scanning first into lead and then into what its caller
+// asks for.
+func scanWith(r rowScanner, lead ...any) rowScanner {
+	return scanFn(func(dest ...any) error { return r.Scan(append(lead, dest...)...) })
+}
+
+// scanFn is a rowScanner of its own.
+type scanFn func(dest ...any) error
+
+func (f scanFn) Scan(dest ...any) error { return f(dest...) }
+
 // writeErr turns a unique-index violation on secrets into the
 // *store.ConflictError the index stands for, and wraps any other error with
 // what was being done. The conflict check under the user's lock finds

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/courierhq/courier/controlplane/store"
@@ -70,4 +71,48 @@ func testSecretsRevision(t *testing.T, s store.Store) {
 	if _, err := s.SecretsRevision(ctx, "no-such-user"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("SecretsRevision of an unknown user: %v, want ErrNotFound", err)
 	}
+	testSecretsAtRevision(t, s, alice, bob)
+}
+
+// testSecretsAtRevision: the list and revision read together are those
+// read apart (the list in name order, every field), for a user with
+// secrets and for one without; an unknown user is ErrNotFound.
+func testSecretsAtRevision(t *testing.T, s store.Store, alice, bob store.User) {
+	t.Helper()
+	if err := s.CreateSecrets(ctx, bob.ID, []store.Secret{mkSecret("c", "C", ""), mkSecret("b", "", "~/b")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []store.User{alice, bob} {
+		list, err := s.ListSecrets(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev, err := s.SecretsRevision(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, gotRev, err := s.SecretsAtRevision(ctx, u.ID)
+		if err != nil || gotRev != rev || len(got) != len(list) {
+			t.Fatalf("%s: SecretsAtRevision = %d secrets at %d, %v; want %d at %d", u.Username, len(got), gotRev, err, len(list), rev)
+		}
+		for i := range got {
+			if !sameSecret(got[i], list[i]) {
+				t.Fatalf("%s: secret %d read together %+v, apart %+v", u.Username, i, got[i], list[i])
+			}
+		}
+	}
+	if got, _, _ := s.SecretsAtRevision(ctx, bob.ID); len(got) != 3 || got[0].Name != "b" || got[1].Name != "c" || got[2].Name != "x" {
+		t.Fatalf("bob's secrets not in name order: %+v", got)
+	}
+	if _, _, err := s.SecretsAtRevision(ctx, "no-such-user"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SecretsAtRevision of an unknown user: %v, want ErrNotFound", err)
+	}
+}
+
+// sameSecret compares every field of two secrets.
+func sameSecret(a, b store.Secret) bool {
+	return a.ID == b.ID && a.UserID == b.UserID && a.Name == b.Name && a.Description == b.Description &&
+		a.EnvName == b.EnvName && a.FilePath == b.FilePath && string(a.Value) == string(b.Value) &&
+		a.Format == b.Format && a.Enabled == b.Enabled && a.CreatedAt.Equal(b.CreatedAt) &&
+		a.UpdatedAt.Equal(b.UpdatedAt) && slices.Equal(a.Workspaces, b.Workspaces)
 }
