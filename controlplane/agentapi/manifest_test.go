@@ -2,42 +2,12 @@ package agentapi_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/agentapi"
-	"github.com/courierhq/courier/controlplane/store"
 )
-
-// readCounter counts the reads of a workspace by ID and of a user by ID.
-type readCounter struct {
-	*store.SQLite
-	mu         sync.Mutex
-	wsReads    int
-	ownerReads int
-}
-
-func (c *readCounter) WorkspaceByID(ctx context.Context, id string) (store.Workspace, error) {
-	c.mu.Lock()
-	c.wsReads++
-	c.mu.Unlock()
-	return c.SQLite.WorkspaceByID(ctx, id)
-}
-
-func (c *readCounter) UserByID(ctx context.Context, id string) (store.User, error) {
-	c.mu.Lock()
-	c.ownerReads++
-	c.mu.Unlock()
-	return c.SQLite.UserByID(ctx, id)
-}
-
-func (c *readCounter) counts() (ws, owner int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.wsReads, c.ownerReads
-}
 
 // The manifest an agent asks for first is answered from the rows its
 // connect read (the owner once, to admit the token; the workspace by its
@@ -45,9 +15,9 @@ func (c *readCounter) counts() (ws, owner int) {
 // later manifest reads both again; and a session admitted without asking
 // (its apply reported first) keeps nothing.
 func TestFirstManifestReusesTheConnectsReads(t *testing.T) {
-	var rc *readCounter
+	var rc *countingStore
 	f := setupCfg(t, func(c *agentapi.Config) {
-		rc = &readCounter{SQLite: c.Store.(*store.SQLite)}
+		rc = &countingStore{Store: c.Store}
 		c.Store = rc
 	})
 	ctx := context.Background()
@@ -56,7 +26,7 @@ func TestFirstManifestReusesTheConnectsReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	ws0, owner0 := rc.counts()
+	ws0, owner0 := rc.byID()
 	if owner0 != 1 {
 		t.Fatalf("the connect read the owner %d times, want 1 (admitting the token)", owner0)
 	}
@@ -64,7 +34,7 @@ func TestFirstManifestReusesTheConnectsReads(t *testing.T) {
 	if err != nil || m.OwnerName != "dev" || m.Env["A"] != "1" || len(m.Scripts) != 1 || m.WorkspaceName != "dev" {
 		t.Fatalf("first manifest = %+v, %v", m, err)
 	}
-	if ws, owner := rc.counts(); ws != ws0 || owner != owner0 {
+	if ws, owner := rc.byID(); ws != ws0 || owner != owner0 {
 		t.Fatalf("the first manifest read the workspace %d and the owner %d more times, want 0 and 0", ws-ws0, owner-owner0)
 	}
 
@@ -73,7 +43,7 @@ func TestFirstManifestReusesTheConnectsReads(t *testing.T) {
 	if err != nil || m.OwnerName != "dev" || m.Env["A"] != "1" || len(m.Scripts) != 1 {
 		t.Fatalf("second manifest = %+v, %v", m, err)
 	}
-	if ws, owner := rc.counts(); ws != ws0+1 || owner != owner0+1 {
+	if ws, owner := rc.byID(); ws != ws0+1 || owner != owner0+1 {
 		t.Fatalf("the second manifest read the workspace %d and the owner %d times, want 1 and 1", ws-ws0, owner-owner0)
 	}
 
@@ -87,11 +57,11 @@ func TestFirstManifestReusesTheConnectsReads(t *testing.T) {
 	if err := s2.ReportApply(ctx, proto.ApplyReport{At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	ws1, _ := rc.counts()
+	ws1, _ := rc.byID()
 	if m, err := s2.Manifest(ctx); err != nil || m.OwnerName != "dev" || m.Env["A"] != "1" {
 		t.Fatalf("manifest after the apply = %+v, %v", m, err)
 	}
-	if ws, _ := rc.counts(); ws != ws1+1 {
+	if ws, _ := rc.byID(); ws != ws1+1 {
 		t.Fatalf("a manifest after the session was admitted read the workspace %d times, want 1", ws-ws1)
 	}
 }

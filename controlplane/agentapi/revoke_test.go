@@ -268,11 +268,26 @@ func TestExpiryWhileConnected(t *testing.T) {
 	}
 }
 
-// countingStore counts the reads RecheckTokens makes.
+// countingStore counts the reads RecheckTokens makes, and the reads of a
+// workspace by ID (the manifest's).
 type countingStore struct {
 	store.Store
-	mu                               sync.Mutex
-	listUsers, listWorkspaces, users int
+	mu                                       sync.Mutex
+	listUsers, listWorkspaces, users, wsByID int
+}
+
+func (c *countingStore) WorkspaceByID(ctx context.Context, id string) (store.Workspace, error) {
+	c.mu.Lock()
+	c.wsByID++
+	c.mu.Unlock()
+	return c.Store.WorkspaceByID(ctx, id)
+}
+
+// byID returns how many times a workspace and a user were read by ID.
+func (c *countingStore) byID() (ws, users int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.wsByID, c.users
 }
 
 func (c *countingStore) ListUsers(ctx context.Context) ([]store.User, error) {
