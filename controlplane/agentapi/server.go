@@ -207,11 +207,17 @@ type session struct {
 // allocation size.
 func (sess *session) connectedAt() time.Time { return time.Unix(0, sess.at).UTC() }
 
-// connectRead is what a connect read of the workspace and its owner (see
-// session.first).
+// connectRead is what the manifest needs of what a connect read (see
+// session.first): the workspace, and its owner's name and ID only (not
+// the rest of the user's row, such as its password hash).
 type connectRead struct {
 	ws    store.Workspace
 	owner store.User
+}
+
+// newConnectRead keeps ws and owner's identity.
+func newConnectRead(ws store.Workspace, owner store.User) *connectRead {
+	return &connectRead{ws: ws, owner: store.User{ID: owner.ID, Username: owner.Username}}
 }
 
 // sessionWorkspace is what a session keeps of its workspace: who it is and
@@ -394,7 +400,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// a template's scripts and env would otherwise stay in memory for
 	// every connected agent. The rows just read answer the manifest the
 	// agent asks for first (see session.first).
-	first := &connectRead{ws: ws, owner: owner}
+	first := newConnectRead(ws, owner)
 	ws.Template = store.Template{}
 	sess := &session{srv: s, id: uuid.NewString(), ws: keepWorkspace(ws), remote: s.clientAddr(r), conn: c,
 		version: agentVersion(r), at: s.cfg.Now().UnixNano(),
