@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/controlplane/dashboard"
 	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/identity/oidc"
 	"github.com/courierhq/courier/controlplane/notify"
@@ -63,8 +64,9 @@ type api struct {
 	// metrics counts proxied SSH connections.
 	metrics *metrics
 
-	web *web.Renderer // the dashboard's templates
-	sso *oidc.RP      // single sign-on's relying party; nil when off
+	web  *web.Renderer        // the dashboard's templates
+	dash *dashboard.Dashboard // the dashboard's pages (dashboard.go)
+	sso  *oidc.RP             // single sign-on's relying party; nil when off
 
 	// uses coalesces the last use of API tokens (see noteTokenUse); the
 	// Server runs and closes it.

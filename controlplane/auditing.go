@@ -66,38 +66,39 @@ func (au *auditor) add(r audit.Record) {
 	}
 }
 
-// Audit actions. Outcome and Reason say how each ended.
+// Audit actions (package audit names them), target kinds and the request
+// ID header.
 const (
-	actLogin          = "session.login"
-	actLogout         = "session.logout"
-	actRefused        = "session.refused"
-	actTokenCreate    = "token.create"
-	actTokenRevoke    = "token.revoke"
-	actTokenFirstUse  = "token.first_use"
-	actSecretCreate   = "secret.create"
-	actSecretUpdate   = "secret.update"
-	actSecretDelete   = "secret.delete"
-	actSecretBatch    = "secret.batch"
-	actSecretList     = "secret.list"
-	actSecretRead     = "secret.read"
-	actUserCreate     = "user.create"
-	actUserRole       = "user.role_change"
-	actUserSuspend    = "user.suspend"
-	actUserActivate   = "user.activate"
-	actUserPassword   = "user.password_change"
-	actUserDelete     = "user.delete"
-	actWorkspaceNew   = "workspace.create"
-	actWorkspaceDel   = "workspace.delete"
-	actAgentTokenRot  = "workspace.agent_token_rotate"
-	actAgentConnect   = "agent.connect"
-	actAgentDrop      = "agent.disconnect"
-	actAgentRefused   = "agent.refused"
-	actAgentApply     = "agent.apply"
-	actSSHOpen        = "ssh.open"
-	actSSHClose       = "ssh.close"
-	actSSHForward     = "ssh.forward"
-	actSSHSFTP        = "ssh.sftp"
-	actAuditVerify    = "audit.verify"
+	actLogin          = audit.ActLogin
+	actLogout         = audit.ActLogout
+	actRefused        = audit.ActRefused
+	actTokenCreate    = audit.ActTokenCreate
+	actTokenRevoke    = audit.ActTokenRevoke
+	actTokenFirstUse  = audit.ActTokenFirstUse
+	actSecretCreate   = audit.ActSecretCreate
+	actSecretUpdate   = audit.ActSecretUpdate
+	actSecretDelete   = audit.ActSecretDelete
+	actSecretBatch    = audit.ActSecretBatch
+	actSecretList     = audit.ActSecretList
+	actSecretRead     = audit.ActSecretRead
+	actUserCreate     = audit.ActUserCreate
+	actUserRole       = audit.ActUserRole
+	actUserSuspend    = audit.ActUserSuspend
+	actUserActivate   = audit.ActUserActivate
+	actUserPassword   = audit.ActUserPassword
+	actUserDelete     = audit.ActUserDelete
+	actWorkspaceNew   = audit.ActWorkspaceCreate
+	actWorkspaceDel   = audit.ActWorkspaceDelete
+	actAgentTokenRot  = audit.ActAgentTokenRotate
+	actAgentConnect   = audit.ActAgentConnect
+	actAgentDrop      = audit.ActAgentDisconnect
+	actAgentRefused   = audit.ActAgentRefused
+	actAgentApply     = audit.ActAgentApply
+	actSSHOpen        = audit.ActSSHOpen
+	actSSHClose       = audit.ActSSHClose
+	actSSHForward     = audit.ActSSHForward
+	actSSHSFTP        = audit.ActSSHSFTP
+	actAuditVerify    = audit.ActAuditVerify
 	targetSecret      = "secret"
 	targetUser        = "user"
 	targetWorkspace   = "workspace"
@@ -158,8 +159,8 @@ func (a *api) origin(r *http.Request, action, reqID string) audit.Record {
 }
 
 // audited wraps h so that its request leaves one record of action (see the
-// comment at the top of this file). It goes inside authed or dashPage, so
-// the caller is known.
+// comment at the top of this file). It goes inside authed or the
+// dashboard's Page, so the caller is known.
 func (a *api) audited(action string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if a.audit == nil || a.audit.off.Load() {

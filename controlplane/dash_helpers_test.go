@@ -11,6 +11,14 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/courierhq/courier/controlplane/dashboard"
+)
+
+// The dashboard's cookies.
+const (
+	dashCookie   = dashboard.SessionCookie
+	noticeCookie = dashboard.NoticeCookie
 )
 
 // browser is a cookie-keeping client for the dashboard that does not follow

@@ -11,27 +11,6 @@ import (
 	"github.com/courierhq/courier/controlplane/store"
 )
 
-func TestOutcomeText(t *testing.T) {
-	tests := []struct {
-		in   OutcomeResponse
-		want string
-		bad  bool
-	}{
-		{OutcomeResponse{Outcome: proto.OutcomeWritten}, "written", false},
-		{OutcomeResponse{Outcome: proto.OutcomeUnchanged}, "unchanged", false},
-		{OutcomeResponse{Outcome: proto.OutcomeCollision, Winner: "abs-x"}, "lost a collision to abs-x (same file)", true},
-		{OutcomeResponse{Outcome: proto.OutcomeFailed, Error: "permission denied"}, "failed: permission denied", true},
-		{OutcomeResponse{Outcome: proto.OutcomeFileDisabled}, "file delivery disabled on this deployment", true},
-		{OutcomeResponse{Outcome: proto.OutcomeDisabled}, "disabled: paused, not delivered", false},
-		{OutcomeResponse{Outcome: "something-new"}, "something-new", false},
-	}
-	for _, tt := range tests {
-		if got, bad := outcomeText(tt.in); got != tt.want || bad != tt.bad {
-			t.Errorf("%+v: %q %v, want %q %v", tt.in, got, bad, tt.want, tt.bad)
-		}
-	}
-}
-
 // The workspace page shows the stored status: state, connection, version,
 // one row per secret with its outcome in words, the files left behind and
 // the warnings.

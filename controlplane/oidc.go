@@ -209,7 +209,7 @@ func (a *api) redirectURL(r *http.Request) string {
 
 // ssoProblem renders a refusal of a browser step.
 func (a *api) ssoProblem(w http.ResponseWriter, r *http.Request, err error) {
-	a.dashError(w, r, a.ssoError(err))
+	a.dash.Error(w, r, a.ssoError(err))
 }
 
 // errStartsLimited refuses a sign-in start over its address's budget.
@@ -274,7 +274,7 @@ func (a *api) oidcStart(w http.ResponseWriter, r *http.Request) {
 		a.ssoProblem(w, r, err)
 		return
 	}
-	c := a.cookie(r, oidcBindCookie, binding, loginFlowTTL)
+	c := a.dash.Cookie(r, oidcBindCookie, binding, loginFlowTTL)
 	c.Path = oidcCallbackPath
 	http.SetCookie(w, c)
 	http.Redirect(w, r, authURL, http.StatusSeeOther)
@@ -288,7 +288,7 @@ func (a *api) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	clear := a.cookie(r, oidcBindCookie, "", -1)
+	clear := a.dash.Cookie(r, oidcBindCookie, "", -1)
 	clear.Path = oidcCallbackPath
 	http.SetCookie(w, clear)
 	if e := q.Get("error"); e != "" {
@@ -335,8 +335,7 @@ func (a *api) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("signed in with single sign-on", zap.String("user_id", u.ID), zap.String("username", u.Username))
-	http.SetCookie(w, a.cookie(r, dashCookie, tok, a.cfg.SessionLifetime))
-	http.Redirect(w, r, "/account/secrets", http.StatusSeeOther)
+	a.dash.SignedIn(w, r, tok)
 }
 
 // toCLI ends a CLI sign-in: a one-time code for the CLI's listener.
@@ -358,7 +357,7 @@ func (a *api) toCLI(w http.ResponseWriter, r *http.Request, u store.User, lf log
 	// else's loopback port (another user of a shared machine) would
 	// otherwise complete silently when the provider signs in without a
 	// prompt.
-	a.render(w, r, http.StatusOK, "sso_cli", &web.Page{Title: "Sign in to the CLI",
+	a.dash.Render(w, r, http.StatusOK, "sso_cli", &web.Page{Title: "Sign in to the CLI",
 		Body: &web.SSOCLI{Username: u.Username, Listener: to.Host, ContinueURL: to.String()}})
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/controlplane/dashboard"
 	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/inject"
@@ -81,9 +82,12 @@ func (a *api) explain(w http.ResponseWriter, r *http.Request, err error) *apiErr
 		mbe *http.MaxBytesError
 		te  *identity.ThrottledError
 		sl  *errStartsLimited
+		dr  *dashboard.Refusal
 	)
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &dr):
+		ae = &apiError{status: dr.Status, body: ErrorResponse{Message: dr.Message, Validations: dr.Validations}}
 	case errors.As(err, &te):
 		w.Header().Set("Retry-After", identity.RetryAfterSeconds(te.RetryAfter))
 		ae = errorf(http.StatusTooManyRequests, "too many failed logins; try again later")

@@ -121,17 +121,7 @@ func secretNotFound(err error, name string) error {
 // of the user's whole set after the change inside the write transaction, so
 // parallel writers cannot together pass a cap.
 func (a *api) checkLimits(after []store.Secret) error {
-	return a.cfg.Limits.CheckLimits(usages(after))
-}
-
-// usages is what the caps count of each stored secret: its stored (sealed)
-// size and whether it has an env target.
-func usages(ss []store.Secret) []inject.Usage {
-	us := make([]inject.Usage, len(ss))
-	for i, s := range ss {
-		us[i] = inject.Usage{Name: s.Name, StoredBytes: len(s.Value), HasEnv: s.EnvName != ""}
-	}
-	return us
+	return a.cfg.Limits.CheckLimits(store.Usages(after))
 }
 
 // createOne validates, seals and stores one new secret of userID, limits

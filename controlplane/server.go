@@ -172,6 +172,11 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		_ = s.agents.Close()
 		return nil, err
 	}
+	if a.dash, err = a.newDashboard(); err != nil {
+		s.cancelBase()
+		_ = s.agents.Close()
+		return nil, err
+	}
 	s.api, s.metrics = a, m
 	mux := http.NewServeMux()
 	a.routes(mux)

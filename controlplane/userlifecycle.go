@@ -17,8 +17,8 @@ import (
 )
 
 // Users' lifecycle: roles, suspension, deletion and passwords. The REST
-// handlers here and the dashboard's (dash_users.go) share the functions
-// that change something (changeRole, setSuspended, removeUser,
+// handlers here and the dashboard's (package dashboard, wired in
+// dashboard.go) share the functions that change something (changeRole, setSuspended, removeUser,
 // changePassword), so the rules cannot differ between them.
 //
 // The rules:
@@ -52,10 +52,7 @@ var (
 
 // canSeeEveryone reports whether u may list every user and read any
 // user's secret metadata: admins and auditors.
-func canSeeEveryone(u store.User) bool {
-	r := store.RoleOf(u)
-	return r == store.RoleAdmin || r == store.RoleAuditor
-}
+func canSeeEveryone(u store.User) bool { return u.SeesEveryone() }
 
 // readOnlyToken reports whether r came with a read-scoped API token. authed
 // lets such a token GET anything its user may read; a GET that acts (the

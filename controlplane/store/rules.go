@@ -93,3 +93,13 @@ func DecodeScope(s string) ([]string, error) {
 	}
 	return scope, nil
 }
+
+// Usages is what the per-user caps count of each stored secret: its stored
+// (sealed) size and whether it has an env target.
+func Usages(ss []Secret) []inject.Usage {
+	us := make([]inject.Usage, len(ss))
+	for i, s := range ss {
+		us[i] = inject.Usage{Name: s.Name, StoredBytes: len(s.Value), HasEnv: s.EnvName != ""}
+	}
+	return us
+}

@@ -69,6 +69,13 @@ type User struct {
 // IsAdmin reports whether u has the admin role (suspended or not).
 func (u User) IsAdmin() bool { return u.Role == RoleAdmin }
 
+// SeesEveryone reports whether u may list every user and read any user's
+// secret metadata and the whole audit log: admins and auditors.
+func (u User) SeesEveryone() bool {
+	r := RoleOf(u)
+	return r == RoleAdmin || r == RoleAuditor
+}
+
 // Suspended reports whether u is suspended.
 func (u User) Suspended() bool { return !u.SuspendedAt.IsZero() }
 

@@ -1,24 +1,25 @@
-package controlplane
+package dashboard
 
 import (
 	"fmt"
 	"net/http"
 
 	"github.com/courierhq/courier/agent/proto"
+	"github.com/courierhq/courier/client"
 	"github.com/courierhq/courier/controlplane/web"
 )
 
-// dashWorkspaces: GET /workspaces, the caller's workspaces (an admin sees
-// all) with their agent's state.
-func (a *api) dashWorkspaces(w http.ResponseWriter, r *http.Request) {
-	me := caller(r)
+// workspaces: GET /workspaces, the caller's workspaces (an admin sees all)
+// with their agent's state.
+func (d *Dashboard) workspaces(w http.ResponseWriter, r *http.Request) {
+	me := d.b.Caller(r)
 	owner := me.ID
 	if me.IsAdmin() {
 		owner = ""
 	}
-	wss, err := a.store.ListWorkspaces(r.Context(), owner)
+	wss, err := d.cfg.Store.ListWorkspaces(r.Context(), owner)
 	if err != nil {
-		a.dashError(w, r, fmt.Errorf("list workspaces: %w", err))
+		d.Error(w, r, fmt.Errorf("list workspaces: %w", err))
 		return
 	}
 	body := &web.Workspaces{ShowOwner: me.IsAdmin()}
@@ -26,9 +27,9 @@ func (a *api) dashWorkspaces(w http.ResponseWriter, r *http.Request) {
 	for _, ws := range wss {
 		name, ok := names[ws.OwnerID]
 		if !ok {
-			u, err := a.store.UserByID(r.Context(), ws.OwnerID)
+			u, err := d.cfg.Store.UserByID(r.Context(), ws.OwnerID)
 			if err != nil {
-				a.dashError(w, r, fmt.Errorf("look up workspace owner: %w", err))
+				d.Error(w, r, fmt.Errorf("look up workspace owner: %w", err))
 				return
 			}
 			name, names[ws.OwnerID] = u.Username, u.Username
@@ -36,24 +37,24 @@ func (a *api) dashWorkspaces(w http.ResponseWriter, r *http.Request) {
 		body.Rows = append(body.Rows, web.WorkspaceRow{ID: ws.ID, Name: ws.Name, Owner: name,
 			State: ws.State, Since: ws.StateAt})
 	}
-	a.render(w, r, http.StatusOK, "workspaces", &web.Page{Title: "Workspaces", Nav: "workspaces", Body: body})
+	d.Render(w, r, http.StatusOK, "workspaces", &web.Page{Title: "Workspaces", Nav: "workspaces", Body: body})
 }
 
-// dashWorkspace: GET /workspaces/{workspace}, one workspace and its last
+// workspace: GET /workspaces/{workspace}, one workspace and its last
 // apply. Another user's workspace is a 404, as in the REST API.
-func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
-	ws, err := a.resolveWorkspace(r)
-	var st AgentStatusResponse
+func (d *Dashboard) workspace(w http.ResponseWriter, r *http.Request) {
+	ws, err := d.b.Workspace(r)
+	var st client.AgentStatus
 	if err == nil {
-		st, err = a.agentStatus(r.Context(), ws)
+		st, err = d.b.AgentStatus(r.Context(), ws)
 	}
 	if err != nil {
-		a.dashError(w, r, err)
+		d.Error(w, r, err)
 		return
 	}
-	me := caller(r)
+	me := d.b.Caller(r)
 	body := &web.Workspace{ID: ws.ID, CanManage: ws.OwnerID == me.ID || me.IsAdmin(),
-		TokenExpiresAt: ws.AgentTokenExpiresAt, TokenExpired: !ws.AgentTokenExpiresAt.IsZero() && !a.cfg.now().Before(ws.AgentTokenExpiresAt),
+		TokenExpiresAt: ws.AgentTokenExpiresAt, TokenExpired: !ws.AgentTokenExpiresAt.IsZero() && !d.cfg.Now().Before(ws.AgentTokenExpiresAt),
 		Name: ws.Name, Owner: st.OwnerName, State: st.State, Since: st.StateAt,
 		Connected: st.Connected, AgentVersion: st.AgentVersion, AgentWarnings: st.Warnings, ChangesPending: st.ChangesPending}
 	if st.ConnectedSince != nil {
@@ -62,7 +63,7 @@ func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
 	if st.DisconnectedAt != nil {
 		body.DisconnectedAt = *st.DisconnectedAt
 	}
-	body.Required = dashRequirements(st.SecretRequirements, ws.OwnerID == me.ID)
+	body.Required = requirements(st.SecretRequirements, ws.OwnerID == me.ID)
 	if ap := st.LastApply; ap != nil {
 		body.Applied, body.AppliedAt, body.LeftFiles, body.Warnings = true, ap.At, ap.LeftBehind, ap.Warnings
 		body.LiveFiles = ap.LiveFiles
@@ -78,16 +79,16 @@ func (a *api) dashWorkspace(w http.ResponseWriter, r *http.Request) {
 				Env: o.EnvName, File: file, Resolved: resolved, Bad: bad})
 		}
 	}
-	if body.Logs, err = a.logs.Dash(r.Context(), ws); err != nil {
-		a.dashError(w, r, fmt.Errorf("read startup logs: %w", err))
+	if body.Logs, err = d.cfg.Logs.Dash(r.Context(), ws); err != nil {
+		d.Error(w, r, fmt.Errorf("read startup logs: %w", err))
 		return
 	}
-	a.render(w, r, http.StatusOK, "workspace", &web.Page{Title: "Workspace " + ws.Name, Nav: "workspaces", Body: body})
+	d.Render(w, r, http.StatusOK, "workspace", &web.Page{Title: "Workspace " + ws.Name, Nav: "workspaces", Body: body})
 }
 
 // outcomeText says in words what an apply did with one secret; bad marks
 // the outcomes an operator should look at.
-func outcomeText(o OutcomeResponse) (text string, bad bool) {
+func outcomeText(o client.Outcome) (text string, bad bool) {
 	switch o.Outcome {
 	case proto.OutcomeWritten:
 		return "written", false

@@ -1,4 +1,4 @@
-package controlplane
+package dashboard
 
 import (
 	"errors"
@@ -11,44 +11,46 @@ import (
 	"github.com/courierhq/courier/controlplane/web"
 )
 
-// The audit log's dashboard pages (issue 20): /audit lists every record
-// for admins and auditors, /account/activity the records about the
-// signed-in user, with the same filters as GET /api/v2/audit.
+// The audit log's pages: /audit lists every record for admins and
+// auditors, /account/activity the records about the signed-in user, with
+// the same filters as GET /api/v2/audit.
 
-// dashAuditPageSize is how many records one page shows.
-const dashAuditPageSize = 50
+// auditPageSize is how many records one page shows.
+const auditPageSize = 50
 
-// dashAudit: GET /audit (admins and auditors).
-func (a *api) dashAudit(w http.ResponseWriter, r *http.Request) {
-	if !canSeeEveryone(caller(r)) {
-		a.dashError(w, r, errAuditReaders)
+var errAuditReaders = refusef(http.StatusForbidden, "only admins and auditors may read the whole audit log; your own records are at /account/activity")
+
+// audit: GET /audit (admins and auditors).
+func (d *Dashboard) audit(w http.ResponseWriter, r *http.Request) {
+	if !d.b.Caller(r).SeesEveryone() {
+		d.Error(w, r, errAuditReaders)
 		return
 	}
-	a.auditPageFor(w, r, "/audit", "")
+	d.auditPage(w, r, "/audit", "")
 }
 
-// dashActivity: GET /account/activity (everyone: their own records).
-func (a *api) dashActivity(w http.ResponseWriter, r *http.Request) {
-	a.auditPageFor(w, r, "/account/activity", caller(r).ID)
+// activity: GET /account/activity (everyone: their own records).
+func (d *Dashboard) activity(w http.ResponseWriter, r *http.Request) {
+	d.auditPage(w, r, "/account/activity", d.b.Caller(r).ID)
 }
 
-func (a *api) auditPageFor(w http.ResponseWriter, r *http.Request, action, involving string) {
+func (d *Dashboard) auditPage(w http.ResponseWriter, r *http.Request, action, involving string) {
 	q := r.URL.Query()
 	body := &web.Audit{Action: action, All: involving == "", Filter: web.AuditFilter{
 		Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target"),
 		Outcome: q.Get("outcome"), Since: q.Get("since"), Until: q.Get("until")}}
 	status := http.StatusOK
-	f, err := auditFilter(q)
+	f, err := d.b.AuditFilter(q)
 	if err == nil {
-		if f.Limit > dashAuditPageSize || q.Get("limit") == "" {
-			f.Limit = dashAuditPageSize
+		if f.Limit > auditPageSize || q.Get("limit") == "" {
+			f.Limit = auditPageSize
 		}
 		f.After, f.Oldest = 0, false // the pages go newest first only
 		if involving != "" {
 			f.Involving, f.Actor = involving, ""
 		}
 		var recs []audit.Record
-		recs, err = a.store.ListAudit(r.Context(), f)
+		recs, err = d.cfg.Store.ListAudit(r.Context(), f)
 		for _, rec := range recs {
 			body.Rows = append(body.Rows, auditRow(rec))
 		}
@@ -62,12 +64,12 @@ func (a *api) auditPageFor(w http.ResponseWriter, r *http.Request, action, invol
 		}
 	}
 	if err != nil {
-		ae := a.explain(w, r, err)
 		if errors.Is(err, audit.ErrBadFilter) {
-			ae = errorf(http.StatusBadRequest, "%s", err.Error())
+			err = refusef(http.StatusBadRequest, "%s", err.Error())
 		}
-		status, body.Error = ae.status, ae.body.Message
-		for _, v := range ae.body.Validations {
+		p := d.b.Explain(w, r, err)
+		status, body.Error = p.Status, p.Message
+		for _, v := range p.Validations {
 			body.Error += fmt.Sprintf(" (%s: %s)", v.Field, v.Detail)
 		}
 	}
@@ -75,7 +77,7 @@ func (a *api) auditPageFor(w http.ResponseWriter, r *http.Request, action, invol
 	if involving == "" {
 		nav, title = "audit", "Audit log"
 	}
-	a.render(w, r, status, "audit", &web.Page{Title: title, Nav: nav, Body: body})
+	d.Render(w, r, status, "audit", &web.Page{Title: title, Nav: nav, Body: body})
 }
 
 // auditRow is rec as the page shows it.

@@ -1,4 +1,4 @@
-package controlplane
+package dashboard
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+
+	"github.com/courierhq/courier/client"
 
 	"github.com/courierhq/courier/inject"
 )
@@ -35,9 +37,9 @@ const maxFieldBytes = 16 << 10
 // the request still leaves the fields before it, which the form shows
 // again. The value comes from the textarea (CRLF made LF) or the file
 // (verbatim), never both.
-func (a *api) readSecretForm(w http.ResponseWriter, r *http.Request) (secretInput, error) {
+func (d *Dashboard) readSecretForm(w http.ResponseWriter, r *http.Request) (secretInput, error) {
 	var in secretInput
-	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, d.cfg.MaxBodyBytes)
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var text, file, enabled string
 	var fileGiven, enabledPresent bool
@@ -63,7 +65,7 @@ func (a *api) readSecretForm(w http.ResponseWriter, r *http.Request) (secretInpu
 	}
 	if mt != "multipart/form-data" {
 		if err := r.ParseForm(); err != nil {
-			return in, valueFieldError(err, a.cfg.MaxBodyBytes)
+			return in, valueFieldError(err, d.cfg.MaxBodyBytes)
 		}
 		for _, f := range []string{"name", "description", "env_name", "file_path", "value", "enabled", "enabled_present", "workspaces"} {
 			if _, ok := r.PostForm[f]; ok {
@@ -73,7 +75,7 @@ func (a *api) readSecretForm(w http.ResponseWriter, r *http.Request) (secretInpu
 	} else {
 		mr, err := r.MultipartReader()
 		if err != nil {
-			return in, valueFieldError(err, a.cfg.MaxBodyBytes)
+			return in, valueFieldError(err, d.cfg.MaxBodyBytes)
 		}
 		for {
 			p, err := mr.NextPart()
@@ -81,11 +83,11 @@ func (a *api) readSecretForm(w http.ResponseWriter, r *http.Request) (secretInpu
 				break
 			}
 			if err != nil {
-				return in, valueFieldError(err, a.cfg.MaxBodyBytes)
+				return in, valueFieldError(err, d.cfg.MaxBodyBytes)
 			}
 			field, limit := p.FormName(), int64(maxFieldBytes)
 			if field == "value" || field == "value_file" {
-				limit = a.cfg.MaxBodyBytes
+				limit = d.cfg.MaxBodyBytes
 			}
 			b, err := io.ReadAll(io.LimitReader(p, limit+1))
 			if err == nil && int64(len(b)) > limit {
@@ -93,10 +95,10 @@ func (a *api) readSecretForm(w http.ResponseWriter, r *http.Request) (secretInpu
 			}
 			if err != nil {
 				if field == "value" || field == "value_file" {
-					return in, valueFieldError(err, a.cfg.MaxBodyBytes)
+					return in, valueFieldError(err, d.cfg.MaxBodyBytes)
 				}
-				return in, &apiError{status: http.StatusBadRequest, body: ErrorResponse{
-					Message: "a field of the form is too long", Validations: []Validation{{Field: field, Detail: fmt.Sprintf("is longer than %d bytes", maxFieldBytes)}}}}
+				return in, &Refusal{Status: http.StatusBadRequest, Message: "a field of the form is too long",
+					Validations: []client.Validation{{Field: field, Detail: fmt.Sprintf("is longer than %d bytes", maxFieldBytes)}}}
 			}
 			if field == "value_file" {
 				if p.FileName() != "" {
@@ -111,14 +113,14 @@ func (a *api) readSecretForm(w http.ResponseWriter, r *http.Request) (secretInpu
 		on := enabled == "true"
 		in.enabled = &on
 		if enabled != "" && enabled != "true" && enabled != "false" {
-			return in, &apiError{status: http.StatusBadRequest, body: ErrorResponse{Message: "invalid secret",
-				Validations: []Validation{{Field: "enabled", Detail: "must be true or false"}}}}
+			return in, &Refusal{Status: http.StatusBadRequest, Message: "invalid secret",
+				Validations: []client.Validation{{Field: "enabled", Detail: "must be true or false"}}}
 		}
 	}
 	switch {
 	case text != "" && fileGiven:
-		return in, &apiError{status: http.StatusBadRequest, body: ErrorResponse{Message: "invalid secret",
-			Validations: []Validation{{Field: inject.FieldValue, Detail: "type a value or upload a file, not both"}}}}
+		return in, &Refusal{Status: http.StatusBadRequest, Message: "invalid secret",
+			Validations: []client.Validation{{Field: inject.FieldValue, Detail: "type a value or upload a file, not both"}}}
 	case fileGiven:
 		in.value, in.valueGiven = file, true
 	case text != "":
@@ -133,9 +135,8 @@ func (a *api) readSecretForm(w http.ResponseWriter, r *http.Request) (secretInpu
 func valueFieldError(err error, limit int64) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return &apiError{status: http.StatusRequestEntityTooLarge, body: ErrorResponse{
-			Message:     "the value is too large",
-			Validations: []Validation{{Field: inject.FieldValue, Detail: fmt.Sprintf("the form is larger than the %d-byte request limit; a value may be at most %d bytes", limit, inject.MaxValueBytes)}}}}
+		return &Refusal{Status: http.StatusRequestEntityTooLarge, Message: "the value is too large",
+			Validations: []client.Validation{{Field: inject.FieldValue, Detail: fmt.Sprintf("the form is larger than the %d-byte request limit; a value may be at most %d bytes", limit, inject.MaxValueBytes)}}}
 	}
-	return &apiError{status: http.StatusBadRequest, body: ErrorResponse{Message: "the form could not be read; reload the page and try again"}}
+	return formError()
 }

@@ -1,0 +1,36 @@
+package audit
+
+// The actions a record names: a noun and a verb. Outcome and Reason say how
+// each ended.
+const (
+	ActLogin            = "session.login"
+	ActLogout           = "session.logout"
+	ActRefused          = "session.refused"
+	ActTokenCreate      = "token.create"
+	ActTokenRevoke      = "token.revoke"
+	ActTokenFirstUse    = "token.first_use"
+	ActSecretCreate     = "secret.create"
+	ActSecretUpdate     = "secret.update"
+	ActSecretDelete     = "secret.delete"
+	ActSecretBatch      = "secret.batch"
+	ActSecretList       = "secret.list"
+	ActSecretRead       = "secret.read"
+	ActUserCreate       = "user.create"
+	ActUserRole         = "user.role_change"
+	ActUserSuspend      = "user.suspend"
+	ActUserActivate     = "user.activate"
+	ActUserPassword     = "user.password_change"
+	ActUserDelete       = "user.delete"
+	ActWorkspaceCreate  = "workspace.create"
+	ActWorkspaceDelete  = "workspace.delete"
+	ActAgentTokenRotate = "workspace.agent_token_rotate"
+	ActAgentConnect     = "agent.connect"
+	ActAgentDisconnect  = "agent.disconnect"
+	ActAgentRefused     = "agent.refused"
+	ActAgentApply       = "agent.apply"
+	ActSSHOpen          = "ssh.open"
+	ActSSHClose         = "ssh.close"
+	ActSSHForward       = "ssh.forward"
+	ActSSHSFTP          = "ssh.sftp"
+	ActAuditVerify      = "audit.verify"
+)

@@ -1,0 +1,97 @@
+package dashboard
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/courierhq/courier/controlplane/identity"
+	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/controlplane/web"
+)
+
+// Account → API tokens. Creating and revoking go through the Backend, the
+// REST API's own paths, so the rules cannot differ. The new token is
+// rendered once, on the page that answers the create (not a redirect: it
+// must never sit in a cookie or a URL); the list shows no token, ever.
+
+// maxTokenFormBytes bounds the create form: three short fields.
+const maxTokenFormBytes = 8 << 10
+
+// tokensPage renders the list and the create form f.
+func (d *Dashboard) tokensPage(w http.ResponseWriter, r *http.Request, status int, f web.TokenForm) {
+	ts, err := d.cfg.Store.ListAPITokens(r.Context(), d.b.Caller(r).ID)
+	if err != nil {
+		d.Error(w, r, fmt.Errorf("list API tokens: %w", err))
+		return
+	}
+	body := &web.Tokens{Form: f, MaxLifetime: identity.FormatLifetime(d.cfg.MaxTokenLifetime)}
+	now := d.cfg.Now()
+	for _, t := range ts {
+		body.Rows = append(body.Rows, web.TokenRow{Name: t.Name, Scope: string(t.Scope), CreatedAt: t.CreatedAt,
+			ExpiresAt: t.ExpiresAt, Expired: !t.ExpiresAt.After(now), LastUsedAt: t.LastUsedAt, LastUsedAddr: t.LastUsedAddr})
+	}
+	d.Render(w, r, status, "tokens", &web.Page{Title: "API tokens", Nav: "tokens", Body: body})
+}
+
+// tokens: GET /account/tokens.
+func (d *Dashboard) tokens(w http.ResponseWriter, r *http.Request) {
+	life := min(identity.DefaultLifetime, d.cfg.MaxTokenLifetime)
+	d.tokensPage(w, r, http.StatusOK, web.TokenForm{Lifetime: identity.FormatLifetime(life), Scope: string(identity.DefaultScope)})
+}
+
+// createToken: POST /account/tokens/new shows the new token once, or the
+// form again with the refusal beside each field.
+func (d *Dashboard) createToken(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenFormBytes)
+	if err := r.ParseForm(); err != nil {
+		d.Error(w, r, formError())
+		return
+	}
+	name, lifetime, scope := r.PostFormValue("name"), r.PostFormValue("lifetime"), r.PostFormValue("scope")
+	t, tok, err := d.b.MintToken(r, d.b.Caller(r), name, lifetime, scope)
+	if err != nil {
+		p := d.b.Explain(w, r, err)
+		d.tokensPage(w, r, p.Status, web.TokenForm{Name: name, Lifetime: lifetime, Scope: scope,
+			Message: p.Message, Errors: fieldErrors(p)})
+		return
+	}
+	d.Render(w, r, http.StatusOK, "token_created", &web.Page{Title: "Token created", Nav: "tokens",
+		Body: &web.TokenCreated{Name: t.Name, Scope: string(t.Scope), Token: tok, ExpiresAt: t.ExpiresAt}})
+}
+
+// ownToken finds the caller's token {name}; another user's, like a
+// missing one, is a 404.
+func (d *Dashboard) ownToken(r *http.Request) (store.APIToken, error) {
+	name := r.PathValue("name")
+	ts, err := d.cfg.Store.ListAPITokens(r.Context(), d.b.Caller(r).ID)
+	if err != nil {
+		return store.APIToken{}, fmt.Errorf("list API tokens: %w", err)
+	}
+	for _, t := range ts {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return store.APIToken{}, refusef(http.StatusNotFound, "token %q not found", clip(name, identity.MaxNameBytes))
+}
+
+// confirmRevoke: GET /account/tokens/{name}/revoke asks first.
+func (d *Dashboard) confirmRevoke(w http.ResponseWriter, r *http.Request) {
+	t, err := d.ownToken(r)
+	if err != nil {
+		d.Error(w, r, err)
+		return
+	}
+	d.Render(w, r, http.StatusOK, "token_revoke", &web.Page{Title: "Revoke " + t.Name, Nav: "tokens",
+		Body: &web.RevokeToken{Name: t.Name, LastUsedAt: t.LastUsedAt}})
+}
+
+// revokeToken: POST /account/tokens/{name}/revoke.
+func (d *Dashboard) revokeToken(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := d.b.RevokeToken(r, d.b.Caller(r), name); err != nil {
+		d.Error(w, r, err)
+		return
+	}
+	d.redirectNotice(w, r, "/account/tokens", fmt.Sprintf("Revoked token %q: it no longer works.", name))
+}
