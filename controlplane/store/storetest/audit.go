@@ -21,6 +21,7 @@ var auditTests = []struct {
 	fn   func(t *testing.T, s store.Store)
 }{
 	{"AuditAppendAndList", testAuditAppendList},
+	{"AuditHostileTextRoundTrips", testAuditHostileText},
 	{"AuditInTheChangesTransaction", testAuditInTx},
 	{"AuditInvolvingMatchesAScan", testAuditInvolving},
 	{"AuditConcurrentAppendsKeepOneChain", testAuditConcurrent},
@@ -365,5 +366,50 @@ func testTokenFirstUse(t *testing.T, s store.Store) {
 	}
 	if rep := verify(t, s); !rep.OK {
 		t.Fatalf("chain after first uses: %+v", rep)
+	}
+}
+
+// hostileTexts are field values that an encoding of records could alter:
+// quotes, backslashes, control characters, JSON and SQL look-alikes,
+// separators, characters outside the BMP, invalid UTF-8 and NUL (both
+// cleaned before hashing), and a value over the field cap.
+var hostileTexts = []string{
+	"", `"`, `\`, `\"`, "\u0041", "a\nb", "tab\there", "\x01\x1f\x7f", "line\u2028sep\u2029",
+	"emoji 🔑 and 日本語", `{"json":[1,"x"]}`, "'; DROP TABLE audit_log; --", "bad \xff\xfe utf8",
+	"nul\x00inside", strings.Repeat("é", 400), "]]},{", "\r\n", `\u0000 \\ raw`,
+}
+
+// testAuditHostileText appends records whose every text field is hostile,
+// in one batch, and reads each back exactly as it was hashed.
+func testAuditHostileText(t *testing.T, s store.Store) {
+	var recs []audit.Record
+	for i, h := range hostileTexts {
+		r := audit.Record{Time: T0.Add(time.Duration(i) * time.Nanosecond), Actor: audit.Actor{Kind: audit.ActorUser, ID: "u" + h, Name: h},
+			Source: h, UserAgent: h, Action: "secret.create", Target: audit.Target{Kind: "secret", ID: h, Name: h, OwnerID: h},
+			Outcome: audit.Failure, Reason: h, RequestID: h, Replica: h,
+			Details: audit.Details(map[string]any{"text": h, "n": i})}
+		recs = append(recs, r)
+	}
+	if err := s.AppendAudit(ctx, recs); err != nil {
+		t.Fatalf("AppendAudit: %v", err)
+	}
+	got, err := s.ListAudit(ctx, audit.Filter{Oldest: true, Limit: len(recs)})
+	if err != nil || len(got) != len(recs) {
+		t.Fatalf("ListAudit: %d records, %v", len(got), err)
+	}
+	for i, want := range recs {
+		want.Clean()
+		g := got[i]
+		if g.Actor != want.Actor || g.Target != want.Target || g.Source != want.Source || g.UserAgent != want.UserAgent ||
+			g.Reason != want.Reason || g.RequestID != want.RequestID || g.Replica != want.Replica ||
+			string(g.Details) != string(want.Details) || !g.Time.Equal(want.Time) {
+			t.Errorf("record %d (%q) read back as %+v, want %+v", i, hostileTexts[i], g, want)
+		}
+		if !bytes.Equal(g.Hash, audit.Hash(g, g.PrevHash)) {
+			t.Errorf("record %d (%q): the stored fields do not give the stored hash", i, hostileTexts[i])
+		}
+	}
+	if rep := verify(t, s); !rep.OK || rep.Checked != int64(len(recs)) {
+		t.Fatalf("Verify: %+v", rep)
 	}
 }
