@@ -67,6 +67,8 @@ type api struct {
 	web  *web.Renderer        // the dashboard's templates
 	dash *dashboard.Dashboard // the dashboard's pages (dashboard.go)
 	sso  *oidc.RP             // single sign-on's relying party; nil when off
+	// accounts turns single sign-on identities into users.
+	accounts *identity.SSOAccounts
 
 	// uses coalesces the last use of API tokens (see noteTokenUse); the
 	// Server runs and closes it.

@@ -11,14 +11,13 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/courierhq/courier/client"
+	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/identity/oidc"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
@@ -108,10 +107,19 @@ var (
 
 // ssoError maps the relying party's errors to answers.
 func (a *api) ssoError(err error) error {
-	var ae *apiError
+	var (
+		ae *apiError
+		sr *identity.SSORefusal
+	)
 	switch {
 	case errors.As(err, &ae):
 		return err
+	case errors.Is(err, identity.ErrSSOSuspended):
+		return errSuspended
+	case errors.As(err, &sr) && errors.Is(err, identity.ErrSSOLinkedElsewhere):
+		return errorf(http.StatusConflict, "%s", sr.Message)
+	case errors.As(err, &sr):
+		return errorf(http.StatusForbidden, "%s", sr.Message)
 	case errors.Is(err, oidc.ErrUnavailable):
 		msg := "single sign-on is unavailable: the provider cannot be reached; try again in a minute"
 		if !a.cfg.DisablePasswordLogin {
@@ -318,7 +326,7 @@ func (a *api) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	id, err := a.sso.Exchange(r.Context(), lf.Flow, code)
 	var u store.User
 	if err == nil {
-		u, err = a.ssoUser(r.Context(), id)
+		u, err = a.accounts.User(r.Context(), id)
 	}
 	if err != nil {
 		a.log.Warn("single sign-on refused", errField(err))
@@ -500,7 +508,7 @@ func (a *api) oidcDevicePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	var u store.User
 	if err == nil {
-		u, err = a.ssoUser(r.Context(), id)
+		u, err = a.accounts.User(r.Context(), id)
 	}
 	if err != nil {
 		a.log.Warn("device sign-in refused", errField(err))
@@ -509,116 +517,6 @@ func (a *api) oidcDevicePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("signed in with single sign-on (device)", zap.String("user_id", u.ID), zap.String("username", u.Username))
 	a.sessionFor(w, r, u.ID)
-}
-
-// ssoUser returns the Courier user of a verified identity: the one linked
-// to (issuer, subject), else the local user with the same (verified)
-// e-mail, now linked, else a new user without a password. It refuses an
-// e-mail domain that is not allowed and a suspended user, and applies the
-// admin group.
-func (a *api) ssoUser(ctx context.Context, id oidc.Identity) (store.User, error) {
-	if !oidc.EmailDomainAllowed(id.Email, a.cfg.OIDC.AllowedEmailDomains) {
-		return store.User{}, errorf(http.StatusForbidden, "e-mail addresses of %s may not sign in to this server", emailDomain(id.Email))
-	}
-	u, err := a.store.UserByOIDC(ctx, id.Issuer, id.Subject)
-	if errors.Is(err, store.ErrNotFound) {
-		u, err = a.linkOrCreate(ctx, id)
-	}
-	if err != nil {
-		return store.User{}, err
-	}
-	if u.Suspended() {
-		return store.User{}, errSuspended
-	}
-	return a.applyAdminGroup(ctx, u, id)
-}
-
-func emailDomain(email string) string {
-	if i := strings.LastIndexByte(email, '@'); i >= 0 {
-		return truncate(email[i+1:], 128)
-	}
-	return "(none)"
-}
-
-func (a *api) linkOrCreate(ctx context.Context, id oidc.Identity) (store.User, error) {
-	u, err := a.store.UserByEmail(ctx, id.Email)
-	switch {
-	case err == nil && u.OIDCSubject != "":
-		return store.User{}, errorf(http.StatusConflict, "the account with the e-mail %s is linked to another single sign-on identity; ask an admin", id.Email)
-	case err == nil:
-		linked, err := a.store.UpdateUser(ctx, u.ID, func(x *store.User) error {
-			x.OIDCIssuer, x.OIDCSubject = id.Issuer, id.Subject
-			return nil
-		})
-		if err != nil {
-			return store.User{}, fmt.Errorf("link user: %w", err)
-		}
-		a.log.Info("linked a user to single sign-on by verified e-mail", zap.String("user_id", u.ID), zap.String("username", u.Username))
-		return linked, nil
-	case !errors.Is(err, store.ErrNotFound):
-		return store.User{}, fmt.Errorf("look up user: %w", err)
-	}
-	role := store.RoleMember
-	if a.inAdminGroup(id) {
-		role = store.RoleAdmin
-	}
-	base := oidc.BaseUsername(id)
-	for i := 1; ; i++ {
-		name := base
-		if i > 1 {
-			name = fmt.Sprintf("%s-%d", base, i)
-		}
-		if i > 20 { // a crowded name: a random suffix
-			suffix, _ := oidc.RandomString(4)
-			name = base + "-" + strings.NewReplacer("_", "x", "-", "x").Replace(suffix)
-		}
-		nu := store.User{ID: uuid.NewString(), Username: name, Email: id.Email, Role: role,
-			OIDCIssuer: id.Issuer, OIDCSubject: id.Subject, CreatedAt: a.cfg.stamp()}
-		err := a.store.CreateUser(a.auditSSOUser(ctx, nu), nu)
-		var ce *store.ConflictError
-		if errors.As(err, &ce) && ce.Field == "username" && i < 25 {
-			continue
-		}
-		if err != nil {
-			return store.User{}, fmt.Errorf("create user: %w", err)
-		}
-		a.log.Info("created a user at first single sign-on", zap.String("user_id", nu.ID), zap.String("username", nu.Username),
-			zap.String("role", string(role)))
-		return nu, nil
-	}
-}
-
-func (a *api) inAdminGroup(id oidc.Identity) bool {
-	g := a.cfg.OIDC.AdminGroup
-	return g != "" && slices.Contains(id.Groups, g)
-}
-
-// applyAdminGroup makes u an admin when in the admin group and an admin
-// not in it a member; the last admin stays admin (and that is logged).
-func (a *api) applyAdminGroup(ctx context.Context, u store.User, id oidc.Identity) (store.User, error) {
-	if a.cfg.OIDC.AdminGroup == "" {
-		return u, nil
-	}
-	want := store.RoleOf(u)
-	switch {
-	case a.inAdminGroup(id):
-		want = store.RoleAdmin
-	case u.IsAdmin():
-		want = store.RoleMember
-	}
-	if want == store.RoleOf(u) {
-		return u, nil
-	}
-	nu, err := a.store.UpdateUser(ctx, u.ID, func(x *store.User) error { x.Role = want; return nil })
-	if errors.Is(err, store.ErrLastAdmin) {
-		a.log.Warn("the last admin is not in the OIDC admin group; kept as admin", zap.String("user_id", u.ID))
-		return u, nil
-	}
-	if err != nil {
-		return store.User{}, fmt.Errorf("apply the admin group: %w", err)
-	}
-	a.log.Info("role set from the OIDC admin group", zap.String("user_id", u.ID), zap.String("role", string(want)))
-	return nu, nil
 }
 
 // loginPage is the body of the login page for this server's sign-in

@@ -172,6 +172,13 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		_ = s.agents.Close()
 		return nil, err
 	}
+	if a.accounts, err = identity.NewSSOAccounts(identity.SSOAccountsConfig{Store: writes,
+		AllowedEmailDomains: cfg.OIDC.AllowedEmailDomains, AdminGroup: cfg.OIDC.AdminGroup, Log: logger,
+		Now: cfg.stamp, OnCreate: a.auditSSOUser}); err != nil {
+		s.cancelBase()
+		_ = s.agents.Close()
+		return nil, err
+	}
 	if a.dash, err = a.newDashboard(); err != nil {
 		s.cancelBase()
 		_ = s.agents.Close()

@@ -2,8 +2,10 @@
 // present: personal API tokens (minting, hashing, scopes, lifetimes, the
 // coalesced record of their last use), password policy, how often an
 // unauthenticated client may start a sign-in (StartLimiter), how many
-// wrong passwords an account or an address may try (LoginThrottle), and
+// wrong passwords an account or an address may try (LoginThrottle),
 // which address a request comes from behind trusted proxies
-// (LoginThrottle.ClientIP). The REST handlers and the dashboard call it;
-// it knows nothing of HTTP routing.
+// (LoginThrottle.ClientIP), and which user a verified single sign-on
+// identity becomes (SSOAccounts: the linked one, one linked by e-mail, or
+// a new one; the allowed domains and the admin group). The REST handlers
+// and the dashboard call it; it knows nothing of HTTP routing.
 package identity
