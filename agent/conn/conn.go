@@ -75,6 +75,26 @@ func (e *UnavailableError) Error() string {
 // Unwrap returns ErrUnavailable.
 func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
 
+// StatusError is an upgrade refused with any other HTTP status: from the
+// control plane, or from a proxy in front of it (a balancer answers 502 or
+// 504 when no replica took the request). Loop retries it like any
+// connection failure.
+type StatusError struct {
+	// Code is the HTTP status.
+	Code int
+	// Message is the server's message, if it sent one.
+	Message string
+	// Err is the websocket library's error.
+	Err error
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("connecting to the control plane: HTTP %d %s: %v", e.Code, e.Message, e.Err)
+}
+
+// Unwrap returns the websocket library's error.
+func (e *StatusError) Unwrap() error { return e.Err }
+
 // Config says where and how to connect.
 type Config struct {
 	// URL is the control plane's base URL, http:// or https://. Required.
@@ -237,7 +257,7 @@ func dialError(resp *http.Response, err error) error {
 		}
 		return ue
 	}
-	return fmt.Errorf("connecting to the control plane: HTTP %d %s: %w", resp.StatusCode, msg, err)
+	return &StatusError{Code: resp.StatusCode, Message: msg, Err: err}
 }
 
 // Done is closed when the session ends (closed, or keepalive failed).

@@ -109,6 +109,18 @@ func TestDialErrors(t *testing.T) {
 	if !errors.Is(err, conn.ErrVersionMismatch) || !contains(err.Error(), `speaks "2"`) {
 		t.Fatalf("version mismatch: %v", err)
 	}
+	// A balancer with no replica behind it answers 502 in HTML.
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = io.WriteString(w, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+	}))
+	defer gw.Close()
+	_, err = conn.Dial(context.Background(), conn.Config{URL: gw.URL, Token: "t"})
+	var se *conn.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusBadGateway || se.Message != "" || !contains(err.Error(), "HTTP 502") ||
+		errors.Is(err, conn.ErrUnavailable) || errors.Is(err, conn.ErrTokenRejected) {
+		t.Fatalf("502 from a balancer: %v", err)
+	}
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }

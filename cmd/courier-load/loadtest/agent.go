@@ -273,6 +273,7 @@ func serveKind(err error) string {
 
 // dialKind names a failed dial's kind.
 func dialKind(err error) string {
+	var se *conn.StatusError
 	switch {
 	case errors.Is(err, conn.ErrTokenRejected):
 		return "dial_token_rejected"
@@ -282,6 +283,10 @@ func dialKind(err error) string {
 		return "dial_503"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "dial_refused"
+	case errors.As(err, &se):
+		// Another status: from the control plane, or a balancer's 502 or
+		// 504 when no replica took the upgrade.
+		return fmt.Sprintf("dial_http_%d", se.Code)
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "dial_reset"
 	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):

@@ -113,6 +113,7 @@ func TestDialKind(t *testing.T) {
 		"dial_503":            &conn.UnavailableError{RetryAfter: time.Second},
 		"dial_token_rejected": fmt.Errorf("%w: no", conn.ErrTokenRejected),
 		"dial_other":          errors.New("something else"),
+		"dial_http_502":       fmt.Errorf("dial: %w", &conn.StatusError{Code: 502, Err: errors.New("bad status")}),
 	} {
 		if got := dialKind(err); got != want {
 			t.Errorf("dialKind(%v) = %s, want %s", err, got, want)
