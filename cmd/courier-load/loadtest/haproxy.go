@@ -33,7 +33,11 @@ type balancer struct {
 // a killed replica has the fewest connections, so until then leastconn
 // sends reconnecting agents to it: a refused connection is retried on
 // another replica (redispatch at every retry, after haproxy's turn-around
-// of min(timeout connect, 1 s)), so it costs a retry, not an error. No
+// of min(timeout connect, 1 s)), so it costs a retry, not an error. An
+// upgrade already sent to a replica that dies before answering (no
+// response at all) is retried on another too (retry-on empty-response),
+// instead of being answered 502; only GETs are retried so, since a
+// create or delete might have been applied before the replica died. No
 // "observe layer4 ... on-error mark-down": under a reconnect storm it
 // would take live replicas out on a few slow connects, and with all of
 // them out the balancer answers 503 to everyone.
@@ -52,11 +56,13 @@ defaults
 	timeout check 3s
 	retries 3
 	option redispatch 1
+	retry-on conn-failure empty-response
 frontend courier
 	bind %s
 	default_backend replicas
 backend replicas
 	balance leastconn
+	http-request disable-l7-retry if !METH_GET
 	option httpchk GET /readyz
 	http-check expect status 200
 	default-server inter 500ms fall 2 rise 2 maxconn %d

@@ -182,6 +182,7 @@ func TestHAProxyConfig(t *testing.T) {
 	cfg := haproxyConfig("127.0.0.1:9000", 8500, []string{"127.0.0.1:1", "127.0.0.1:2"})
 	for _, want := range []string{"bind 127.0.0.1:9000", "maxconn 8500", "timeout tunnel 1h", "balance leastconn",
 		"option httpchk GET /readyz", "option redispatch 1",
+		"retry-on conn-failure empty-response", "http-request disable-l7-retry if !METH_GET",
 		"server r0 127.0.0.1:1 check", "server r1 127.0.0.1:2 check"} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("config lacks %q:\n%s", want, cfg)
