@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/afero"
 	"go.uber.org/zap"
 
+	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/agent/spawn"
 )
 
@@ -123,7 +124,7 @@ func DefaultConfig() Config {
 		DataDir: filepath.Join(state, "courier-agent"), Home: home, Shell: shell,
 		Fs: afero.NewOsFs(), Logger: zap.NewNop(),
 		InitialBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, StableAfter: time.Minute,
-		WaitingLogAfter: 3 * time.Second, ShutdownTimeout: 5 * time.Second, RequestTimeout: 30 * time.Second,
+		WaitingLogAfter: 3 * time.Second, ShutdownTimeout: 5 * time.Second, RequestTimeout: proto.DefaultRequestTimeout,
 		Version: "dev", ChangeQuiet: 250 * time.Millisecond,
 	}
 }

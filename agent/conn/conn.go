@@ -108,7 +108,7 @@ type Config struct {
 	// http.DefaultClient.
 	HTTPClient *http.Client
 	// RequestTimeout bounds the websocket handshake and each protocol
-	// request. Default 30s.
+	// request. Default proto.DefaultRequestTimeout (30s).
 	RequestTimeout time.Duration
 	// AgentVersion is sent in proto.HeaderAgentVersion. Optional.
 	AgentVersion string
@@ -198,7 +198,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	timeout := cfg.RequestTimeout
 	if timeout <= 0 {
-		timeout = 30 * time.Second
+		timeout = proto.DefaultRequestTimeout
 	}
 	// The handshake is bounded like any request: a control plane that
 	// accepts TCP and never answers (a blackholed path) must not hold the

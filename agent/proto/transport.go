@@ -17,6 +17,13 @@ const (
 	DefaultWriteTimeout      = 10 * time.Second
 )
 
+// DefaultRequestTimeout is how long an agent waits, by default, for its
+// websocket upgrade to be answered and for each protocol request. The
+// control plane's wait in its admission line stays well under it, so an
+// agent in line is answered (let in, or 503 with Retry-After) before it
+// gives up.
+const DefaultRequestTimeout = 30 * time.Second
+
 // YamuxConfig returns the yamux configuration for either side. Zero
 // durations take the defaults above. yamux's own logging is discarded: the
 // callers log session errors themselves with zap.

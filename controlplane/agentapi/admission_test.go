@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/courierhq/courier/agent/proto"
 )
 
 func TestAdmissionBoundsAndSpreadsRetries(t *testing.T) {
@@ -99,4 +101,14 @@ func TestAdmissionLine(t *testing.T) {
 		t.Fatal("an agent whose request ended was admitted")
 	}
 	second()
+}
+
+// An agent that waits the whole line must be answered (let in, or 503 with
+// a Retry-After) with time to spare before its own handshake timeout;
+// with the two equal it gave up first and counted a timeout.
+func TestDefaultAdmitWaitEndsBeforeTheAgentGivesUp(t *testing.T) {
+	const margin = 5 * time.Second // the upgrade itself, a balancer's retries
+	if w := DefaultConfig().AdmitWait; w <= 0 || w > proto.DefaultRequestTimeout-margin {
+		t.Fatalf("AdmitWait %s: want at most the agents' %s handshake timeout less %s", w, proto.DefaultRequestTimeout, margin)
+	}
 }

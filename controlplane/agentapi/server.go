@@ -92,8 +92,12 @@ type Config struct {
 	// first apply before its place goes to another. Default 15s.
 	AdmitTimeout time.Duration
 	// MaxWaiting agents over MaxConnecting wait in line, each at most
-	// AdmitWait, before they are answered 503. Defaults 16384 and 30s; a
-	// negative MaxWaiting means no line.
+	// AdmitWait, before they are answered 503. Defaults 16384 and 20s; a
+	// negative MaxWaiting means no line. AdmitWait stays well under the
+	// agents' handshake timeout (proto.DefaultRequestTimeout, 30s): with
+	// the two equal, an agent that waited the whole line gave up just as
+	// it would have been let in or answered, and counted a timeout instead
+	// of getting a Retry-After.
 	MaxWaiting int
 	AdmitWait  time.Duration
 	// RecheckInterval is how often every connected agent's token is
@@ -108,7 +112,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{Logger: zap.NewNop(), Now: time.Now,
 		KeepaliveInterval: proto.DefaultKeepaliveInterval, WriteTimeout: proto.DefaultWriteTimeout,
-		MaxConnecting: 512, AdmitTimeout: 15 * time.Second, MaxWaiting: 16384, AdmitWait: 30 * time.Second,
+		MaxConnecting: 512, AdmitTimeout: 15 * time.Second, MaxWaiting: 16384, AdmitWait: proto.DefaultRequestTimeout * 2 / 3,
 		RecheckInterval: 5 * time.Minute}
 }
 
