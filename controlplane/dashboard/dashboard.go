@@ -273,14 +273,6 @@ func fieldErrors(p Problem) map[string]string {
 	return m
 }
 
-// clip cuts s to at most n bytes for an echo in a message or a form.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
-
 // formError is the refusal of a form that could not be read.
 func formError() *Refusal {
 	return refusef(http.StatusBadRequest, "the form could not be read; reload the page and try again")

@@ -11,6 +11,7 @@ import (
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
 	"github.com/courierhq/courier/inject"
+	"github.com/courierhq/courier/internal/utf8clip"
 )
 
 // Account → Secrets. Every change goes through the Backend, the REST API's
@@ -87,7 +88,7 @@ func (d *Dashboard) refuse(w http.ResponseWriter, r *http.Request, f *web.Secret
 // the form is submitted, so the prefill is only a suggestion.
 func (d *Dashboard) newSecret(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	pre := func(k string) string { return clip(q.Get(k), maxFieldBytes) }
+	pre := func(k string) string { return utf8clip.Clip(q.Get(k), maxFieldBytes) }
 	d.secretFormPage(w, r, http.StatusOK, &web.SecretForm{Enabled: true, Name: pre("name"), Description: pre("description"),
 		EnvName: pre("env_name"), FilePath: pre("file_path"), Workspaces: pre("workspaces")})
 }

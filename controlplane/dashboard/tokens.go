@@ -7,6 +7,7 @@ import (
 	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/store"
 	"github.com/courierhq/courier/controlplane/web"
+	"github.com/courierhq/courier/internal/utf8clip"
 )
 
 // Account → API tokens. Creating and revoking go through the Backend, the
@@ -72,7 +73,7 @@ func (d *Dashboard) ownToken(r *http.Request) (store.APIToken, error) {
 			return t, nil
 		}
 	}
-	return store.APIToken{}, refusef(http.StatusNotFound, "token %q not found", clip(name, identity.MaxNameBytes))
+	return store.APIToken{}, refusef(http.StatusNotFound, "token %q not found", utf8clip.Clip(name, identity.MaxNameBytes))
 }
 
 // confirmRevoke: GET /account/tokens/{name}/revoke asks first.
