@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/courierhq/courier/controlplane/store"
 )
@@ -127,8 +126,8 @@ func (s *Store) GetSecret(ctx context.Context, userID, name string) (store.Secre
 // CreateSecrets implements store.Store. The user's row lock (writeSecrets)
 // is held from before the set is read until the commit, so check sees
 // every secret committed by any replica and no other writer of this user
-// commits in between. Three round trips: the lock with the read, the
-// inserts with the audit records, the commit.
+// commits in between. Two round trips: the lock with the read, then the
+// inserts with the audit records and the commit.
 func (s *Store) CreateSecrets(ctx context.Context, userID string, secs []store.Secret, check store.CheckFunc) error {
 	if !storable(userID) {
 		return fmt.Errorf("pgstore: user %q: %w", userID, store.ErrNotFound)
@@ -249,22 +248,18 @@ func (s *Store) UpdateSecret(ctx context.Context, userID, name string, u store.S
 	return updated, err
 }
 
-// DeleteSecret implements store.Store in two round trips: the lock, the
-// delete and the audit records, then the commit. Nothing to delete rolls
-// it all back.
+// DeleteSecret implements store.Store in one round trip: the lock, the
+// delete, the audit records and the commit. Nothing to delete fails on the
+// server (courier_found) and so rolls it all back.
 func (s *Store) DeleteSecret(ctx context.Context, userID, name string) error {
 	if !storable(userID, name) {
 		return store.ErrNotFound
 	}
 	err := s.writeSecrets(ctx, userID, func(t *secretTx, b *pgx.Batch) {
-		b.Queue(`DELETE FROM secrets WHERE user_id = $1 AND name = $2`, userID, name).Exec(func(tag pgconn.CommandTag) error {
-			if tag.RowsAffected() == 0 {
-				return store.ErrNotFound
-			}
-			return nil
-		})
+		b.Queue(`WITH d AS (DELETE FROM secrets WHERE user_id = $1 AND name = $2 RETURNING 1)
+			SELECT courier_found(count(*)) FROM d`, userID, name)
 		// The store changes nothing in a delete's records, so they are
-		// final now; a missing secret rolls them back with the rest.
+		// final now.
 		t.queueAudit(b)
 	}, nil)
 	if errors.Is(err, store.ErrNotFound) {

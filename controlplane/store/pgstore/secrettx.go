@@ -3,9 +3,11 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/courierhq/courier/controlplane/audit"
 	"github.com/courierhq/courier/controlplane/store"
@@ -14,29 +16,43 @@ import (
 // A write of a user's secrets is the API's busiest transaction, so it is
 // sent in as few round trips as its logic allows (each one costs a wake-up
 // on both sides, which is most of the CPU a request costs on a small
-// machine). Its shape, with writeSecrets:
+// machine). It runs on a connection held from the pool rather than in a
+// pgx.Tx, because a pgx.Tx sends its COMMIT alone: here BEGIN travels in
+// the first batch and COMMIT in the last. Its shape, with writeSecrets:
 //
 //  1. one batch: BEGIN; raise the user's secrets revision, which locks the
 //     user's row (an UPDATE of a non-key column takes FOR NO KEY UPDATE)
 //     until the commit, serializing the user's writers across replicas;
 //     then what the write's open step queues (its read of the set, or the
 //     delete itself);
-//  2. the write's own step, which may send its last statements together
-//     with the audit records (secretTx.finish);
-//  3. COMMIT.
+//  2. the write's own step, if it has one, whose last batch carries its
+//     statements, the audit records and COMMIT (secretTx.finish). A write
+//     without one (a delete) puts its records and COMMIT in the first
+//     batch: one round trip in all.
+//
+// Since COMMIT is sent before the batch's results are read, a batch that
+// carries it must fail on the server, not in Go, whenever the write must
+// not happen: a statement that fails makes the server skip the rest of
+// the batch, COMMIT included, and the transaction is rolled back. So the
+// delete asserts that it found its secret with courier_found (migration
+// 0015), which raises no_data_found.
 //
 // A write that fails at any step rolls back everything, the raise and the
 // audit records included, so the revision still moves only with a change.
 
+// codeNoData is no_data_found, which courier_found raises.
+const codeNoData = "P0002"
+
 // secretTx is the open transaction of one secret write.
 type secretTx struct {
-	tx     pgx.Tx
+	conn   *pgxpool.Conn
 	ctx    context.Context
-	staged bool
+	staged bool // the audit records are queued
+	done   bool // COMMIT was sent and succeeded
 }
 
 // queueAudit queues the audit records armed in the write's ctx
-// (audit.InTx) into b, once per transaction.
+// (audit.InTx), once per transaction.
 func (t *secretTx) queueAudit(b *pgx.Batch) {
 	if t.staged {
 		return
@@ -45,34 +61,64 @@ func (t *secretTx) queueAudit(b *pgx.Batch) {
 	queueAudit(t.ctx, b)
 }
 
-// finish sends b, the write's last statements, with the audit records in
-// one round trip. read, if not nil, reads b's own results first (to name
-// which statement failed); the audit inserts' results are read after.
-func (t *secretTx) finish(b *pgx.Batch, read func(br pgx.BatchResults) error) error {
-	n := b.Len()
-	t.queueAudit(b)
-	br := t.tx.SendBatch(t.ctx, b)
+// send sends b and reads its results: read, if not nil, reads b's first
+// n results itself (to name which statement failed); Close reads the rest
+// and runs their callbacks.
+func (t *secretTx) send(b *pgx.Batch, read func(br pgx.BatchResults) error) error {
+	br := t.conn.SendBatch(t.ctx, b)
 	if read != nil {
 		if err := read(br); err != nil {
 			_ = br.Close()
 			return err
 		}
 	}
-	if err := br.Close(); err != nil {
-		if b.Len() > n {
-			return fmt.Errorf("pgstore: stage audit records: %w", err)
+	return br.Close()
+}
+
+// finish sends b, the write's last statements, with the audit records (if
+// not queued yet) and COMMIT in one round trip. read is as for send.
+func (t *secretTx) finish(b *pgx.Batch, read func(br pgx.BatchResults) error) error {
+	n := b.Len()
+	t.queueAudit(b)
+	staging := b.Len() > n
+	b.Queue(`COMMIT`)
+	if err := t.send(b, read); err != nil {
+		if code, _ := sqlState(err); code == codeNoData {
+			return store.ErrNotFound
+		}
+		if staging {
+			return fmt.Errorf("pgstore: write secrets: %w", err)
 		}
 		return err
 	}
+	t.done = true
 	return nil
 }
 
+// end ends the transaction if it is still open (a failed write) and
+// returns the connection to the pool. pgxpool closes a connection that is
+// still in a transaction (the ROLLBACK failed) instead of reusing it.
+func (t *secretTx) end() {
+	pc := t.conn.Conn().PgConn()
+	if !t.done && !pc.IsClosed() && pc.TxStatus() != 'I' {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), rollbackTimeout)
+		_, _ = pc.Exec(ctx, `ROLLBACK`).ReadAll()
+		cancel()
+	}
+	t.conn.Release()
+}
+
+// rollbackTimeout bounds the ROLLBACK of a failed write, which runs even
+// when the write's context has ended.
+const rollbackTimeout = 5 * time.Second
+
 // writeSecrets runs one write of userID's secrets (see the shape above):
 // open queues the statements that go with BEGIN and the lock, each with
-// its own callback; fn, if not nil, continues in the transaction. Audit
-// records neither queued are staged before the commit. Like tx, it runs
-// the write again when the server aborted it for a deadlock or a
-// serialization failure, and marks the records written after the commit.
+// its own callback; fn, if not nil, continues in the transaction and ends
+// with finish. Audit records neither queued are staged with the commit.
+// Like tx, it runs the write again when the server aborted it for a
+// deadlock or a serialization failure, and marks the records written after
+// the commit.
 func (s *Store) writeSecrets(ctx context.Context, userID string, open func(t *secretTx, b *pgx.Batch), fn func(t *secretTx) error) error {
 	if err := s.check(); err != nil {
 		return err
@@ -90,10 +136,15 @@ func (s *Store) writeSecrets(ctx context.Context, userID string, open func(t *se
 	}
 }
 
-func (s *Store) writeSecretsOnce(ctx context.Context, userID string, open func(t *secretTx, b *pgx.Batch), fn func(t *secretTx) error) (err error) {
-	t := &secretTx{ctx: ctx}
+func (s *Store) writeSecretsOnce(ctx context.Context, userID string, open func(t *secretTx, b *pgx.Batch), fn func(t *secretTx) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	t := &secretTx{conn: conn, ctx: ctx}
+	defer t.end()
 	b := &pgx.Batch{}
-	b.BeginTx(pgx.TxOptions{})
+	b.Queue(`BEGIN`)
 	b.Queue(`UPDATE users SET secrets_revision = secrets_revision + 1 WHERE id = $1`, userID).Exec(func(tag pgconn.CommandTag) error {
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("pgstore: user %s: %w", userID, store.ErrNotFound)
@@ -101,28 +152,17 @@ func (s *Store) writeSecretsOnce(ctx context.Context, userID string, open func(t
 		return nil
 	})
 	open(t, b)
-	br := s.pool.SendBatch(ctx, b)
-	t.tx = br.Tx()
-	// A Rollback after the commit, or of a transaction that never began,
-	// only returns an error; a failed write always rolls back (and pgxpool
-	// releases the connection either way).
-	defer func() {
-		if err != nil {
-			_ = t.tx.Rollback(ctx)
-		}
-	}()
-	if err := br.Close(); err != nil {
+	if fn == nil {
+		return t.finish(b, nil)
+	}
+	if err := t.send(b, nil); err != nil {
 		return err
 	}
-	if fn != nil {
-		if err := fn(t); err != nil {
-			return err
-		}
+	if err := fn(t); err != nil {
+		return err
 	}
-	if !t.staged {
-		if err := t.finish(&pgx.Batch{}, nil); err != nil {
-			return err
-		}
+	if !t.done {
+		return t.finish(&pgx.Batch{}, nil)
 	}
-	return t.tx.Commit(ctx)
+	return nil
 }

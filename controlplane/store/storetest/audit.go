@@ -150,6 +150,15 @@ func testAuditInTx(t *testing.T, s store.Store) {
 	if p2.Written() {
 		t.Fatal("records marked written after a failed write")
 	}
+	// Nor a delete of a missing secret (PostgreSQL sends its commit with
+	// the delete, so the server itself must refuse it).
+	c5, p5 := audit.WithRecords(ctx, auditRec("secret.delete", u.ID, "nope", T0))
+	if err := s.DeleteSecret(c5, u.ID, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("DeleteSecret of a missing secret: %v", err)
+	}
+	if p5.Written() {
+		t.Fatal("records marked written after a failed delete")
+	}
 	// An update's diff is filled in by the store: names old and new
 	// targets, only "changed" for the value.
 	c3, p3 := audit.WithRecords(ctx, auditRec("secret.update", u.ID, "a", T0))
