@@ -81,17 +81,32 @@ func queueAudit(ctx context.Context, b *pgx.Batch) {
 const chainBatch = 1000
 
 // chainPending moves the pending records into the chain, in id order: it
-// locks the head (FOR UPDATE SKIP LOCKED: when another replica is chaining
-// it returns at once, and that replica chains them), takes the committed
-// pending records, chains them after the head, inserts them and moves the
-// head, in one transaction.
-func (s *Store) chainPending(ctx context.Context) error {
+// locks the head (FOR UPDATE SKIP LOCKED: when another writer or replica
+// is chaining it returns at once, and that one chains them), takes the
+// committed pending records, chains them after the head, inserts them and
+// moves the head, in one transaction. Writers call it after staging.
+func (s *Store) chainPending(ctx context.Context) error { return s.chain(ctx, headSkipLocked) }
+
+// chainAll is chainPending for readers: it waits for a chainer holding the
+// head to commit, then chains what is left, so every record committed
+// before the call is in the chain when it returns. Skipping instead would
+// let a list miss records that another chainer had taken and not yet
+// committed.
+func (s *Store) chainAll(ctx context.Context) error { return s.chain(ctx, headLocked) }
+
+// The head's lock, skipping or waiting for another chainer.
+const (
+	headSkipLocked = `SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE SKIP LOCKED`
+	headLocked     = `SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`
+)
+
+func (s *Store) chain(ctx context.Context, lockHead string) error {
 	for {
 		n := 0
 		err := s.tx(ctx, func(tx pgx.Tx) error {
 			n = 0
 			var head audit.Head
-			err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE SKIP LOCKED`).Scan(&head.Seq, &head.Hash)
+			err := tx.QueryRow(ctx, lockHead).Scan(&head.Seq, &head.Hash)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil // another chainer holds it
 			}
@@ -200,13 +215,13 @@ func (s *Store) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Record, 
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	if err := s.chainPending(ctx); err != nil {
+	if err := s.chainAll(ctx); err != nil {
 		return nil, err
 	}
 	ph := func(n int) string { return "$" + strconv.Itoa(n) }
 	q, args := store.AuditQuery(f, ph)
 	if f.Involving != "" {
-		// Every chained record is in audit_involves (chainPending).
+		// Every chained record is in audit_involves (chain).
 		q, args = store.InvolvingQuery(f, ph, "JOIN", -1)
 	}
 	rows, err := s.pool.Query(ctx, q, args...)
@@ -220,7 +235,7 @@ func (s *Store) AuditState(ctx context.Context) (audit.State, error) {
 	if err := s.check(); err != nil {
 		return audit.State{}, err
 	}
-	if err := s.chainPending(ctx); err != nil {
+	if err := s.chainAll(ctx); err != nil {
 		return audit.State{}, err
 	}
 	var st audit.State
