@@ -327,7 +327,7 @@ func TestDeleteUser(t *testing.T) {
 	if wss, err := ts.store.ListWorkspaces(ctx, p.aliceID); err != nil || len(wss) != 0 {
 		t.Fatalf("workspaces left: %v %v", wss, err)
 	}
-	if _, err := ts.store.WorkspaceByAgentTokenHash(ctx, hashToken(ws.AgentToken)); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := ts.store.WorkspaceByAgentTokenHash(ctx, hashToken(ws.AgentToken)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("agent token still matches: %v", err)
 	}
 	ts.want(ts.do("GET", "/api/v2/workspaces/"+ws.ID, p.admin, nil), 404)

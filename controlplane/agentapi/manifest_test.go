@@ -10,8 +10,9 @@ import (
 )
 
 // The manifest an agent asks for first is answered from the rows its
-// connect read (the owner once, to admit the token; the workspace by its
-// token's hash), so a connect and its manifest read each row once. Every
+// connect read (the workspace by its token's hash, joined with its owner,
+// whom the token is admitted on), so a connect and its manifest read each
+// row once, in one read. Every
 // later manifest reads both again; and a session admitted without asking
 // (its apply reported first) keeps nothing.
 func TestFirstManifestReusesTheConnectsReads(t *testing.T) {
@@ -27,8 +28,8 @@ func TestFirstManifestReusesTheConnectsReads(t *testing.T) {
 	}
 	defer s.Close()
 	ws0, owner0 := rc.byID()
-	if owner0 != 1 {
-		t.Fatalf("the connect read the owner %d times, want 1 (admitting the token)", owner0)
+	if owner0 != 0 {
+		t.Fatalf("the connect read the owner by ID %d times, want 0 (it comes with the token lookup)", owner0)
 	}
 	m, err := s.Manifest(ctx)
 	if err != nil || m.OwnerName != "dev" || m.Env["A"] != "1" || len(m.Scripts) != 1 || m.WorkspaceName != "dev" {

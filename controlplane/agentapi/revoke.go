@@ -36,7 +36,6 @@ const (
 const (
 	msgTokenInvalid   = "the agent token is not valid (revoked or rotated?)"
 	msgOwnerSuspended = "the owner of this workspace is suspended; the agent may connect again once an admin reactivates them"
-	msgOwnerDeleted   = "the owner of this workspace was deleted"
 )
 
 // expired reports whether a token that expires at exp (zero: never) has
@@ -56,25 +55,19 @@ type refusal struct {
 }
 
 // admitToken checks, at connect, what the token hash lookup did not: that
-// the token has not expired and that its owner exists and is not
-// suspended. It returns nil when the agent may connect, or an error for a
-// store failure.
-func (s *Server) admitToken(ctx context.Context, ws store.Workspace) (store.User, *refusal, error) {
-	if expired(ws.AgentTokenExpiresAt, s.cfg.Now()) {
-		return store.User{}, &refusal{http.StatusUnauthorized, fmt.Sprintf(
-			"the agent token expired at %s; rotate it with courier workspaces rotate-token",
-			ws.AgentTokenExpiresAt.UTC().Format(time.RFC3339))}, nil
-	}
-	owner, err := s.cfg.Store.UserByID(ctx, ws.OwnerID)
+// the token has not expired and that its owner (read with it) is not
+// suspended. It returns nil when the agent may connect. An owner deleted
+// takes their workspaces with them, so the lookup already failed.
+func (s *Server) admitToken(ws store.Workspace, owner store.User) *refusal {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return store.User{}, &refusal{http.StatusUnauthorized, msgOwnerDeleted}, nil
-	case err != nil:
-		return store.User{}, nil, err
+	case expired(ws.AgentTokenExpiresAt, s.cfg.Now()):
+		return &refusal{http.StatusUnauthorized, fmt.Sprintf(
+			"the agent token expired at %s; rotate it with courier workspaces rotate-token",
+			ws.AgentTokenExpiresAt.UTC().Format(time.RFC3339))}
 	case owner.Suspended():
-		return store.User{}, &refusal{http.StatusForbidden, msgOwnerSuspended}, nil
+		return &refusal{http.StatusForbidden, msgOwnerSuspended}
 	}
-	return owner, nil, nil
+	return nil
 }
 
 // RecheckTokens re-checks, against the store, each connected session whose

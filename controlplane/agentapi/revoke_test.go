@@ -370,12 +370,12 @@ type raceStore struct {
 	once sync.Once
 }
 
-func (r *raceStore) WorkspaceByAgentTokenHash(ctx context.Context, h []byte) (store.Workspace, error) {
-	ws, err := r.Store.WorkspaceByAgentTokenHash(ctx, h)
+func (r *raceStore) WorkspaceByAgentTokenHash(ctx context.Context, h []byte) (store.Workspace, store.User, error) {
+	ws, owner, err := r.Store.WorkspaceByAgentTokenHash(ctx, h)
 	if r.hook != nil {
 		r.once.Do(r.hook)
 	}
-	return ws, err
+	return ws, owner, err
 }
 
 // TestConnectRacingARotation: a connect that looked its token up just

@@ -344,7 +344,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A recheck that starts from here on may have missed this session
 	// (it is registered below); see recheckIfMissed.
 	rechecks := s.rechecks.last()
-	ws, err := s.cfg.Store.WorkspaceByAgentTokenHash(r.Context(), sum[:])
+	ws, owner, err := s.cfg.Store.WorkspaceByAgentTokenHash(r.Context(), sum[:])
 	if err != nil || subtle.ConstantTimeCompare(ws.AgentTokenHash, sum[:]) != 1 {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.log.Error("looking up agent token", zap.Error(err))
@@ -354,13 +354,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, msgTokenInvalid)
 		return
 	}
-	owner, refused, err := s.admitToken(r.Context(), ws)
-	switch {
-	case err != nil:
-		s.log.Error("checking an agent token's owner", zap.String("workspace_id", ws.ID), zap.Error(err))
-		writeError(w, http.StatusInternalServerError, "internal error")
-		return
-	case refused != nil:
+	if refused := s.admitToken(ws, owner); refused != nil {
 		writeError(w, refused.status, refused.message)
 		return
 	}

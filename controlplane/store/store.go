@@ -245,10 +245,12 @@ type Store interface {
 	WorkspaceByID(ctx context.Context, id string) (Workspace, error)
 	WorkspaceByName(ctx context.Context, ownerID, name string) (Workspace, error)
 	// WorkspaceByAgentTokenHash finds the workspace whose agent token
-	// hashes to tokenHash, template included: it is every agent connect's
-	// lookup, the hottest read of a restart storm, and the manifest the
-	// agent asks for next is answered from it rather than read again.
-	WorkspaceByAgentTokenHash(ctx context.Context, tokenHash []byte) (Workspace, error)
+	// hashes to tokenHash, template included, and its owner, in one read:
+	// it is every agent connect's lookup, the hottest read of a restart
+	// storm; the connect admits the token on the owner it returns, and the
+	// manifest the agent asks for next is answered from both rather than
+	// read again.
+	WorkspaceByAgentTokenHash(ctx context.Context, tokenHash []byte) (Workspace, User, error)
 	// ListWorkspaces lists the workspaces of ownerID, or all of them when
 	// ownerID is "". Ordered by name.
 	ListWorkspaces(ctx context.Context, ownerID string) ([]Workspace, error)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -61,12 +62,29 @@ func (s *SQLite) WorkspaceByName(ctx context.Context, ownerID, name string) (Wor
 	return s.workspaceWhere(ctx, `owner_id = ? AND name = ?`, ownerID, name)
 }
 
-// WorkspaceByAgentTokenHash implements Store.
-func (s *SQLite) WorkspaceByAgentTokenHash(ctx context.Context, tokenHash []byte) (Workspace, error) {
+// agentLookupCols are workspaceCols qualified with w., then the owner's
+// userCols qualified with u. (both tables have created_at).
+var agentLookupCols = "w." + strings.ReplaceAll(workspaceCols, ", ", ", w.") + ", " + sessionUserCols
+
+// WorkspaceByAgentTokenHash implements Store: one read where
+// WorkspaceByID and UserByID take two.
+func (s *SQLite) WorkspaceByAgentTokenHash(ctx context.Context, tokenHash []byte) (Workspace, User, error) {
 	if err := s.check(); err != nil {
-		return Workspace{}, err
+		return Workspace{}, User{}, err
 	}
-	return scanWorkspace(s.db.QueryRowContext(ctx, `SELECT `+workspaceCols+` FROM workspaces WHERE agent_token_hash = ?`, tokenHash))
+	row := s.db.QueryRowContext(ctx, `SELECT `+agentLookupCols+`
+		FROM workspaces w JOIN users u ON u.id = w.owner_id WHERE w.agent_token_hash = ?`, tokenHash)
+	var owner User
+	ws, err := scanWorkspace(scanFunc(func(wdest ...any) (err error) {
+		owner, err = scanUser(scanFunc(func(udest ...any) error {
+			return row.Scan(append(wdest, udest...)...)
+		}))
+		return err
+	}))
+	if err != nil {
+		return Workspace{}, User{}, err
+	}
+	return ws, owner, nil
 }
 
 // ListWorkspaces implements Store.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/courierhq/courier/controlplane/store"
@@ -72,12 +73,29 @@ func (s *Store) WorkspaceByName(ctx context.Context, ownerID, name string) (stor
 	return s.workspaceWhere(ctx, `owner_id = $1 AND name = $2`, ownerID, name)
 }
 
-// WorkspaceByAgentTokenHash implements store.Store.
-func (s *Store) WorkspaceByAgentTokenHash(ctx context.Context, tokenHash []byte) (store.Workspace, error) {
+// agentLookupCols are workspaceCols qualified with w., then the owner's
+// userCols qualified with u. (both tables have created_at).
+var agentLookupCols = "w." + strings.ReplaceAll(workspaceCols, ", ", ", w.") + ", " + sessionUserCols
+
+// WorkspaceByAgentTokenHash implements store.Store: one round trip where
+// WorkspaceByID and UserByID take two.
+func (s *Store) WorkspaceByAgentTokenHash(ctx context.Context, tokenHash []byte) (store.Workspace, store.User, error) {
 	if err := s.check(); err != nil {
-		return store.Workspace{}, err
+		return store.Workspace{}, store.User{}, err
 	}
-	return scanWorkspace(s.pool.QueryRow(ctx, `SELECT `+workspaceCols+` FROM workspaces WHERE agent_token_hash = $1`, tokenHash))
+	row := s.pool.QueryRow(ctx, `SELECT `+agentLookupCols+`
+		FROM workspaces w JOIN users u ON u.id = w.owner_id WHERE w.agent_token_hash = $1`, tokenHash)
+	var owner store.User
+	ws, err := scanWorkspace(scanFunc(func(wdest ...any) (err error) {
+		owner, err = scanUser(scanFunc(func(udest ...any) error {
+			return row.Scan(append(wdest, udest...)...)
+		}))
+		return err
+	}))
+	if err != nil {
+		return store.Workspace{}, store.User{}, err
+	}
+	return ws, owner, nil
 }
 
 // ListWorkspaces implements store.Store.

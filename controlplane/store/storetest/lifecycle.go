@@ -226,7 +226,7 @@ func testDeleteUserCascades(t *testing.T, s store.Store) {
 	if _, err := s.WorkspaceByID(ctx, w.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("workspace: %v", err)
 	}
-	if _, err := s.WorkspaceByAgentTokenHash(ctx, w.AgentTokenHash); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := s.WorkspaceByAgentTokenHash(ctx, w.AgentTokenHash); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("agent token: %v", err)
 	}
 	if _, err := s.AgentStatus(ctx, w.ID); !errors.Is(err, store.ErrNotFound) {
@@ -428,12 +428,12 @@ func testRotateAgentToken(t *testing.T, s store.Store) {
 	if err != nil || string(got.AgentTokenHash) != "rot-new-hash" || !got.AgentTokenExpiresAt.Equal(exp) || got.Name != "dev" {
 		t.Fatalf("RotateAgentToken = %+v, %v", got, err)
 	}
-	if _, err := s.WorkspaceByAgentTokenHash(ctx, []byte("rot-old-hash")); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := s.WorkspaceByAgentTokenHash(ctx, []byte("rot-old-hash")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("old token: %v", err)
 	}
-	read, err := s.WorkspaceByAgentTokenHash(ctx, []byte("rot-new-hash"))
-	if err != nil || read.ID != w.ID || !read.AgentTokenExpiresAt.Equal(exp) {
-		t.Fatalf("new token: %+v, %v", read, err)
+	read, owner, err := s.WorkspaceByAgentTokenHash(ctx, []byte("rot-new-hash"))
+	if err != nil || read.ID != w.ID || !read.AgentTokenExpiresAt.Equal(exp) || owner.ID != w.OwnerID {
+		t.Fatalf("new token: %+v, owner %+v, %v", read, owner, err)
 	}
 	if _, err := s.RotateAgentToken(ctx, uuid.NewString(), []byte("x"), time.Time{}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown workspace: %v", err)

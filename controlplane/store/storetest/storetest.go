@@ -199,15 +199,32 @@ func testWorkspaces(t *testing.T, s store.Store) {
 		}
 	}
 	// The agent's connect lookup reads the whole workspace, its template
-	// included (the agent's first manifest is answered from it).
-	got, err := s.WorkspaceByAgentTokenHash(ctx, []byte("tok-hash-1"))
+	// included (the agent's first manifest is answered from it), and its
+	// owner (the connect admits the token on it).
+	got, owner, err := s.WorkspaceByAgentTokenHash(ctx, []byte("tok-hash-1"))
 	if err != nil || got.ID != w.ID || got.Name != "dev" || got.OwnerID != u.ID || string(got.AgentTokenHash) != "tok-hash-1" ||
-		got.Template.Env["A"] != "1" || len(got.Template.Scripts) != 1 || len(got.Template.Apps) != 1 {
+		got.Template.Env["A"] != "1" || len(got.Template.Scripts) != 1 || len(got.Template.Apps) != 1 || !got.CreatedAt.Equal(T0) {
 		t.Fatalf("lookup by token = %+v, %v", got, err)
 	}
-	if _, err := s.WorkspaceByAgentTokenHash(ctx, []byte("nope")); !errors.Is(err, store.ErrNotFound) {
+	if owner.ID != u.ID || owner.Username != "dave" || owner.Email != u.Email || !owner.CreatedAt.Equal(u.CreatedAt) || owner.Suspended() {
+		t.Fatalf("lookup by token: owner %+v, want %+v", owner, u)
+	}
+	if _, _, err := s.WorkspaceByAgentTokenHash(ctx, []byte("nope")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown token: %v", err)
 	}
+	// A suspended owner comes back suspended, which is what refuses the
+	// connect.
+	suspend := func(at time.Time) {
+		t.Helper()
+		if _, err := s.UpdateUser(ctx, u.ID, func(x *store.User) error { x.SuspendedAt = at; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	suspend(T0.Add(time.Hour))
+	if _, owner, err := s.WorkspaceByAgentTokenHash(ctx, []byte("tok-hash-1")); err != nil || !owner.SuspendedAt.Equal(T0.Add(time.Hour)) {
+		t.Fatalf("lookup by token, owner suspended: %+v, %v", owner, err)
+	}
+	suspend(time.Time{})
 	if err := s.SetWorkspaceState(ctx, w.ID, proto.StateReady, T0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
