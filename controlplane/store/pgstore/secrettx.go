@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -61,9 +62,12 @@ func (t *secretTx) queueAudit(b *pgx.Batch) {
 	queueAudit(t.ctx, b)
 }
 
-// send sends b and reads its results: read, if not nil, reads b's first
-// n results itself (to name which statement failed); Close reads the rest
-// and runs their callbacks.
+// send sends b and reads its results. read, if not nil, first reads the
+// results of the write's own statements itself, so that its error names
+// the statement that failed; Close then reads the rest, running their
+// callbacks. An error from the server there is the write's: a delete that
+// found nothing (courier_found) is store.ErrNotFound, anything else is
+// wrapped with what was being done.
 func (t *secretTx) send(b *pgx.Batch, read func(br pgx.BatchResults) error) error {
 	br := t.conn.SendBatch(t.ctx, b)
 	if read != nil {
@@ -72,23 +76,25 @@ func (t *secretTx) send(b *pgx.Batch, read func(br pgx.BatchResults) error) erro
 			return err
 		}
 	}
-	return br.Close()
+	err := br.Close()
+	var pe *pgconn.PgError
+	switch {
+	case err == nil:
+		return nil
+	case !errors.As(err, &pe):
+		return err // a callback's own error, or the connection's
+	case pe.Code == codeNoData:
+		return store.ErrNotFound
+	}
+	return fmt.Errorf("pgstore: write secrets: %w", err)
 }
 
 // finish sends b, the write's last statements, with the audit records (if
 // not queued yet) and COMMIT in one round trip. read is as for send.
 func (t *secretTx) finish(b *pgx.Batch, read func(br pgx.BatchResults) error) error {
-	n := b.Len()
 	t.queueAudit(b)
-	staging := b.Len() > n
 	b.Queue(`COMMIT`)
 	if err := t.send(b, read); err != nil {
-		if code, _ := sqlState(err); code == codeNoData {
-			return store.ErrNotFound
-		}
-		if staging {
-			return fmt.Errorf("pgstore: write secrets: %w", err)
-		}
 		return err
 	}
 	t.done = true
