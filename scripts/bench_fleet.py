@@ -14,12 +14,14 @@ def fleet_rows(out):
     rows = [
         (f"{n:,} agents on {reps} replicas ({lbs} haproxy, {f['shards']} load processes): all applied once",
          f'{d["connect_all_seconds"]:.1f} s, {d["failures"]} failures', "30,000 on three replicas, 0 errors"),
+        ("  ... CPU meanwhile: replicas / PostgreSQL / haproxy / load shards, of the machine's", cpu(f.get("connect_cpu")), "-"),
         (f"{n:,} idle agents: server RSS per agent, each replica",
          " / ".join(f'{r["rss_per_agent_kib"]:.1f} KiB ({r["agents"]:,})' for r in f["steady"]), "<= 32 KiB (perf)"),
         (f"{n:,} idle agents: PostgreSQL connections, PSS, CPU idle",
          f'{pg["connections"]}, {pg["pss_bytes"] / 2**20:.0f} MiB, {pg["cpu_percent_idle"]:.1f} % of a core', "-"),
         (f"replica killed under {n:,}: its {k['lost']:,} agents re-applied (last / p50)",
          f'{k["all_reapplied_seconds"]:.1f} s / {k["reapply"]["p50_ms"] / 1000:.1f} s, {k["not_reapplied"]} not', "<= 30 s, 0 errors"),
+        ("  ... CPU meanwhile (live replicas): replicas / PostgreSQL / haproxy / load shards, of the machine's", cpu(k.get("cpu")), "-"),
         (f"replica killed under {n:,}: re-applies per second", " ".join(map(str, k["spread"]["per_second"])), "no herd"),
         (f"replica killed under {n:,}: secret changed in the outage seen by every agent",
          f'{k["change_seen_seconds"]:.1f} s after the kill, {k["stale_revision"]} agents without it, {k["update_errors"]} write errors', "every agent"),
@@ -31,6 +33,17 @@ def fleet_rows(out):
         rows.append((f"SSH fan-out {ssh['sessions']} through a balancer ({ssh['concurrency']} at once): p50 / p99",
                      f'{ssh["session"]["p50_ms"]:.1f} / {ssh["session"]["p99_ms"]:.1f} ms, {ssh["errors"]} errors', "-"))
     return rows
+
+
+def cpu(c):
+    """Where the machine's CPU went in a phase (CPUShare), in core-seconds."""
+    if not c or not c.get("wall_seconds"):
+        return "not measured"
+    cap = c["wall_seconds"] * c["cores"]
+    parts = [c["replicas_cpu_seconds"], c["postgres_cpu_seconds"], c["balancers_cpu_seconds"], c["shards_cpu_seconds"]]
+    return (" / ".join(f"{p:.1f}" for p in parts) +
+            f' s of {cap:.0f} ({c["cores"]} cores x {c["wall_seconds"]:.1f} s; busy {c["machine_cpu_seconds"]:.0f} s);'
+            f' the harness (haproxy + shards) {100 * (parts[2] + parts[3]) / max(c["machine_cpu_seconds"], 1e-9):.0f} % of the busy time')
 
 
 def table(rows):

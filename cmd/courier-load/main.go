@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -59,6 +60,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Fleet.Settle, "settle", cfg.Fleet.Settle, "replicas: how long to watch the distribution after the killed replica is back")
 	fs.DurationVar(&cfg.Fleet.RebalanceInterval, "rebalance-interval", 0, "replicas: the replicas' --rebalance-interval (0: their default)")
 	out := fs.String("o", "", "also write the JSON summary to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile (the simulated agents, not the control plane) to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -81,6 +83,22 @@ func run(ctx context.Context, args []string) error {
 	r, err := loadtest.New(cfg, os.Stderr, term.IsTerminal(int(os.Stderr.Fd())))
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		// Where the harness's own CPU goes: on one machine it competes with
+		// the control plane it measures.
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
 	}
 	sum, runErr := r.Run(ctx)
 	b, err := json.MarshalIndent(sum, "", "  ")

@@ -22,9 +22,12 @@ type FleetResult struct {
 	Postgres PostgresSteady `json:"postgres"`
 	// ShardCPUSecsConnect is the shard processes' CPU time until every
 	// agent had applied once: the simulated agents share the machine.
-	ShardCPUSecsConnect float64       `json:"shard_cpu_seconds_connect"`
-	Kill                *KillResult   `json:"kill,omitempty"`
-	Settle              *SettleResult `json:"settle,omitempty"`
+	ShardCPUSecsConnect float64 `json:"shard_cpu_seconds_connect"`
+	// ConnectCPU is where the machine's CPU went from the shards' start
+	// until every agent had applied once.
+	ConnectCPU CPUShare      `json:"connect_cpu"`
+	Kill       *KillResult   `json:"kill,omitempty"`
+	Settle     *SettleResult `json:"settle,omitempty"`
 }
 
 // ReplicaSteady is one replica with the fleet idle.
@@ -120,6 +123,7 @@ func (r *Runner) runFleet(ctx context.Context, sum Summary) (_ Summary, err erro
 	}
 	parts := splitAgents(all, cfg.Fleet.ShardAgents, urls)
 	res.Shards = len(parts)
+	cpu0 := fr.markCPU(ctx)
 	t = time.Now()
 	for _, part := range parts {
 		sp, err := startShard(cfg.Exe, shardStart{Agents: part, Dialers: max(1, cfg.Dialers/len(parts))}, fr.logf)
@@ -136,7 +140,9 @@ func (r *Runner) runFleet(ctx context.Context, sum Summary) (_ Summary, err erro
 		return fr.finish(sum, res), err
 	}
 	sum.ConnectAll = time.Since(t).Seconds()
+	res.ConnectCPU = fr.markCPU(ctx).since(cpu0)
 	r.say(fmt.Sprintf("all %d agents applied in %.1fs", cfg.Agents, sum.ConnectAll))
+	r.say(res.ConnectCPU.say("connect"))
 
 	if err := fr.steady(ctx, res, base, pg0); err != nil {
 		return fr.finish(sum, res), err

@@ -129,6 +129,10 @@ type KillResult struct {
 	StaleRevision  int     `json:"stale_revision"`
 	// After is each replica's gauge once every lost agent re-applied.
 	After []int `json:"agents_after"`
+	// CPU is where the machine's CPU went from the kill until every lost
+	// agent had re-applied and every agent had seen the change (the live
+	// replicas only).
+	CPU CPUShare `json:"cpu"`
 }
 
 // killOne kills the replica holding the most agents, changes one secret
@@ -149,6 +153,7 @@ func (fr *fleetRun) killOne(ctx context.Context) (KillResult, error) {
 		return res, err
 	}
 	r.say(fmt.Sprintf("kill: SIGKILL to replica %d, which holds %d agents (per replica: %v)", res.Replica, res.AgentsOnIt, before))
+	cpu0 := fr.markCPU(ctx)
 	killedAt := time.Now()
 	fr.replicas[res.Replica].kill()
 
@@ -175,7 +180,9 @@ func (fr *fleetRun) killOne(ctx context.Context) (KillResult, error) {
 	}
 	res.Reapply, res.Spread = distOf(ds), spreadOf(ds)
 	res.AllReappliedSecs = res.Reapply.Max / 1000
+	res.CPU = fr.markCPU(ctx).since(cpu0)
 	res.After = fr.agentsPerReplica(ctx)
+	r.say(res.CPU.say("kill"))
 	r.say(fmt.Sprintf("kill: %d agents lost their session, %d re-applied (p50 %.0f ms, p99 %.0f ms, last %.1fs after the kill), %d not; per second %v; "+
 		"change seen by every agent after %.1fs (%d not); per replica now %v",
 		res.Lost, len(ds), res.Reapply.P50, res.Reapply.P99, res.AllReappliedSecs, res.NotReapplied, res.Spread.PerSecond,
