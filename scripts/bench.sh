@@ -30,15 +30,23 @@ for arg in "$@"; do
   esac
 done
 out=$(mktemp -d)
-# BENCH_KEEP=DIR keeps the JSON summaries and the progress log there.
-trap '[ -n "${BENCH_KEEP:-}" ] && mkdir -p "$BENCH_KEEP" && cp "$out"/*.json "$out"/progress.log "$BENCH_KEEP"/ 2>/dev/null; rm -rf "$out"' EXIT
+# BENCH_KEEP=DIR keeps the JSON summaries, the progress log and the replica
+# scenario's children's log (replicas, haproxy, load shards) there.
+trap '[ -n "${BENCH_KEEP:-}" ] && mkdir -p "$BENCH_KEEP" && cp "$out"/*.json "$out"/*.log "$BENCH_KEEP"/ 2>/dev/null; rm -rf "$out"' EXIT
 go build -o "$out/courier-load" ./cmd/courier-load
 load() { "$out/courier-load" "$@" 2>>"$out/progress.log" >/dev/null || { tail -20 "$out/progress.log"; exit 1; }; }
 
+# The replica scenario runs last. A run with failures (a transient dial
+# timeout counts) still wrote its summary: the table is printed from it,
+# and then bench.sh exits non-zero.
+fleet_rc=0
 fleet() {
   echo "10/10 replicas: $FLEET_AGENTS agents, 3 replicas on their own PostgreSQL, $FLEET_BALANCERS haproxy; one replica killed and brought back; SSH fan-out 500 (50 at once)" >&2
-  load -agents "$FLEET_AGENTS" -replicas 3 -balancers "$FLEET_BALANCERS" -dialers 200 -idle 20s \
-    -settle "$FLEET_SETTLE" -ssh-sessions 500 -ssh-concurrency 50 -timeout "$FLEET_TIMEOUT" -o "$out/replicas.json"
+  "$out/courier-load" -agents "$FLEET_AGENTS" -replicas 3 -balancers "$FLEET_BALANCERS" -dialers 200 -idle 20s \
+    -settle "$FLEET_SETTLE" -ssh-sessions 500 -ssh-concurrency 50 -timeout "$FLEET_TIMEOUT" -o "$out/replicas.json" \
+    -children-log "$out/children.log" \
+    2>>"$out/progress.log" >/dev/null || { fleet_rc=$?; tail -20 "$out/progress.log"; }
+  [ -s "$out/replicas.json" ] || exit 1
 }
 if $fleet_only; then
   fleet
@@ -47,7 +55,7 @@ import sys; sys.path.insert(0, "scripts")
 from bench_fleet import fleet_rows, table
 table(fleet_rows(sys.argv[1]))
 PY
-  exit 0
+  exit $fleet_rc
 fi
 echo "1/10 one agent, control plane down 10 s, three times" >&2
 load -agents 1 -scenarios restart,restart,restart -down 10s -o "$out/outage.json"
@@ -121,3 +129,4 @@ rows = [
 ]
 table(rows + fleet_rows(out))
 PY
+exit $fleet_rc

@@ -5,10 +5,14 @@ import json
 
 def fleet_rows(out):
     d = json.load(open(f"{out}/replicas.json"))
-    f, k, s = d["fleet"], d["fleet"]["kill"], d["fleet"]["settle"]
+    f = d["fleet"]
     n, reps, lbs = d["agents"], f["replicas"], f["balancers"]
-    pg = f["postgres"]
     ssh = d.get("ssh") or {}
+    if not f.get("steady") or not f.get("kill") or not (f.get("settle") or {}).get("samples"):
+        # The run failed before its end: what it reached, and its errors.
+        return [(f"{n:,} agents on {reps} replicas ({lbs} haproxy): the run stopped early",
+                 f'connect {d.get("connect_all_seconds", 0):.1f} s, {d["failures"]} failures {d.get("errors")}', "see progress.log")]
+    k, s, pg = f["kill"], f["settle"], f["postgres"]
     first, last = s["samples"][0]["agents"], s["samples"][-1]["agents"]
     mid = s["samples"][len(s["samples"]) // 2]
     rows = [

@@ -104,6 +104,10 @@ type FleetConfig struct {
 	// RebalanceInterval is passed to every replica (see
 	// controlplane.Config.RebalanceInterval). Default 0: the replica's.
 	RebalanceInterval time.Duration
+	// ChildrenLog is where the replicas', balancers' and shards' output
+	// goes. Default "": a file in the run's temporary directory, removed
+	// with it (its last lines are shown if the run fails).
+	ChildrenLog string
 }
 
 // Bounds of the replica scenario, from the 20,000 descriptors a process

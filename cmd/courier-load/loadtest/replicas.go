@@ -77,7 +77,11 @@ func (r *Runner) runFleet(ctx context.Context, sum Summary) (_ Summary, err erro
 		return sum, err
 	}
 	defer os.RemoveAll(fr.dir)
-	if fr.logf, err = os.Create(filepath.Join(fr.dir, "children.log")); err != nil {
+	logPath := cfg.Fleet.ChildrenLog
+	if logPath == "" {
+		logPath = filepath.Join(fr.dir, "children.log")
+	}
+	if fr.logf, err = os.Create(logPath); err != nil {
 		return sum, err
 	}
 	defer fr.logf.Close()
