@@ -29,6 +29,8 @@ def fleet_rows(out):
         (f"replica killed under {n:,}: re-applies per second", " ".join(map(str, k["spread"]["per_second"])), "no herd"),
         (f"replica killed under {n:,}: secret changed in the outage seen by every agent",
          f'{k["change_seen_seconds"]:.1f} s after the kill, {k["stale_revision"]} agents without it, {k["update_errors"]} write errors', "every agent"),
+        (f"replica killed under {n:,}: the {k['secret_updates']} writes in the outage (16 at a time): all / each p50, p99",
+         f'{k["update_seconds"]:.1f} s / {k.get("update_latency", {}).get("p50_ms", 0):.0f} ms, {k.get("update_latency", {}).get("p99_ms", 0):.0f} ms', "-"),
         (f"replica killed under {n:,}: failures (all kinds)", f'{d["failures"]} {d["errors"]}', "0"),
         (f"killed replica back: agents per replica at 0 s / {mid['seconds']:.0f} s / {s['samples'][-1]['seconds']:.0f} s",
          f'{first} / {mid["agents"]} / {last} (largest {s["max_over_share"]:.2f}x its share, {s["moved"]:,} moved)', "not lopsided forever"),

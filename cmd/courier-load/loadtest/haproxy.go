@@ -40,7 +40,13 @@ type balancer struct {
 // create or delete might have been applied before the replica died. No
 // "observe layer4 ... on-error mark-down": under a reconnect storm it
 // would take live replicas out on a few slow connects, and with all of
-// them out the balancer answers 503 to everyone.
+// them out the balancer answers 503 to everyone. Failed checks are logged
+// (log-health-checks) to the children's log: on a machine the harness
+// saturates, live replicas can fail their checks and be taken out by
+// every balancer (BENCHMARKS.md, "Where the CPU goes while a replica is
+// killed"). A more tolerant check (every 2 s, three failures, fastinter
+// and observe layer4) did not prevent it there: haproxy's own timers ran
+// late and the checks in a transition got fastinter's shorter time.
 // maxconn is per balancer: each agent takes two descriptors (client and
 // server side).
 func haproxyConfig(listen string, maxconn int, replicas []string) string {
@@ -65,6 +71,7 @@ backend replicas
 	http-request disable-l7-retry if !METH_GET
 	option httpchk GET /readyz
 	http-check expect status 200
+	option log-health-checks
 	default-server inter 500ms fall 2 rise 2 maxconn %d
 `, maxconn, listen, maxconn)
 	for i, r := range replicas {

@@ -122,6 +122,9 @@ type KillResult struct {
 	UpdateErrors  int            `json:"update_errors"`
 	UpdateKinds   map[string]int `json:"update_error_kinds,omitempty"`
 	UpdateSecs    float64        `json:"update_seconds"`
+	// UpdateLatency is each successful update's own request, as the
+	// client saw it: under the reconnect storm, how long a write takes.
+	UpdateLatency Dist `json:"update_latency"`
 	// ChangeSeenSecs is from the kill until every agent had applied or
 	// been told of a revision newer than before the kill; StaleRevision
 	// counts the agents that had not when the wait ended.
@@ -158,10 +161,12 @@ func (fr *fleetRun) killOne(ctx context.Context) (KillResult, error) {
 	fr.replicas[res.Replica].kill()
 
 	t := time.Now()
-	res.SecretUpdates, res.UpdateRetries, res.UpdateErrors, res.UpdateKinds = fr.changeOneSecretEach(ctx)
+	var took []time.Duration
+	res.SecretUpdates, res.UpdateRetries, res.UpdateErrors, res.UpdateKinds, took = fr.changeOneSecretEach(ctx)
 	res.UpdateSecs = time.Since(t).Seconds()
-	r.say(fmt.Sprintf("kill: changed one secret of each of %d users in %.1fs, %d failed attempts %v, %d never succeeded",
-		res.SecretUpdates, res.UpdateSecs, res.UpdateRetries, res.UpdateKinds, res.UpdateErrors))
+	res.UpdateLatency = distOf(took)
+	r.say(fmt.Sprintf("kill: changed one secret of each of %d users in %.1fs (each p50 %.0f ms, p99 %.0f ms, max %.0f ms), %d failed attempts %v, %d never succeeded",
+		res.SecretUpdates, res.UpdateSecs, res.UpdateLatency.P50, res.UpdateLatency.P99, res.UpdateLatency.Max, res.UpdateRetries, res.UpdateKinds, res.UpdateErrors))
 
 	var last merged
 	seen := false
@@ -221,8 +226,9 @@ func (fr *fleetRun) waitOutage(ctx context.Context, cond func(merged) bool) erro
 }
 
 // changeOneSecretEach gives the first secret of every user a new value,
-// through the first balancer, 16 at a time, each tried up to 5 times.
-func (fr *fleetRun) changeOneSecretEach(ctx context.Context) (n, retries, errs int, kinds map[string]int) {
+// through the first balancer, 16 at a time, each tried up to 5 times; took
+// is how long each successful attempt's request took.
+func (fr *fleetRun) changeOneSecretEach(ctx context.Context) (n, retries, errs int, kinds map[string]int, took []time.Duration) {
 	kinds = map[string]int{}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
@@ -242,7 +248,11 @@ func (fr *fleetRun) changeOneSecretEach(ctx context.Context) (n, retries, errs i
 					case <-time.After(time.Second):
 					}
 				}
+				start := time.Now()
 				if _, err = u.api.UpdateSecret(gctx, "me", name, client.UpdateSecretRequest{Value: &v}); err == nil {
+					mu.Lock()
+					took = append(took, time.Since(start))
+					mu.Unlock()
 					break
 				}
 				mu.Lock()
@@ -260,7 +270,7 @@ func (fr *fleetRun) changeOneSecretEach(ctx context.Context) (n, retries, errs i
 		})
 	}
 	_ = g.Wait()
-	return n, retries, errs, kinds
+	return n, retries, errs, kinds, took
 }
 
 // SettleResult is the distribution of agents over the replicas after the
