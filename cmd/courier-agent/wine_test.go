@@ -119,7 +119,12 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 		profile = filepath.Join(prefix, "drive_c", "users", "root")
 	}
 	proof := filepath.Join(profile, "proof")
-	waitUntil(t, "the startup script's proof", func() bool { return strings.Contains(read(proof), "TEMPLATE_ONLY") })
+	// cmd's echo may write its line and the line's CRLF separately: wait for
+	// the whole line, or the comparison below can read it half written.
+	waitUntil(t, "the startup script's proof", func() bool {
+		p := read(proof)
+		return strings.Contains(p, "TEMPLATE_ONLY") && strings.HasSuffix(p, "\r\n")
+	})
 	wantProof := wineValueFile + "WIN_KEY=" + wineValueEnv + " TEMPLATE_ONLY=t Win_Key=" + wineValueEnv + "\r\n"
 	if got := read(proof); got != wantProof {
 		t.Errorf("proof = %q\nwant    %q\nagent log:\n%s", got, wantProof, agentLog.String())
