@@ -14,6 +14,8 @@ import (
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/controlplane/agentapi"
 	"github.com/courierhq/courier/controlplane/store"
+	"github.com/courierhq/courier/controlplane/store/pgstore"
+	"github.com/courierhq/courier/controlplane/store/pgstore/pgtest"
 	"github.com/courierhq/courier/internal/cputime"
 )
 
@@ -24,7 +26,27 @@ import (
 // the CPU time of a reconnect (the whole process: server and agents), which
 // other processes on a shared machine disturb far less than wall time.
 func BenchmarkReconnect(b *testing.B) {
-	f := setupCfg(b, func(c *agentapi.Config) { c.Logger = zap.NewNop() })
+	benchReconnect(b, setupCfg(b, func(c *agentapi.Config) { c.Logger = zap.NewNop() }))
+}
+
+// BenchmarkReconnectPostgres is BenchmarkReconnect on PostgreSQL (a schema
+// of its own in $COURIER_TEST_POSTGRES_URL's server; start one with fsync
+// on, COURIER_PG_FSYNC=on .ci/postgres.sh, for commits that cost what they
+// do in production). It also reports the server's CPU a reconnect, summed
+// over its processes: the status writes are most of what a reconnect
+// commits.
+func BenchmarkReconnectPostgres(b *testing.B) {
+	st, err := pgstore.Open(context.Background(), pgtest.URL(b), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := setupStore(b, st, func(c *agentapi.Config) { c.Logger = zap.NewNop() })
+	db0 := cputime.Named("postgres")
+	benchReconnect(b, f)
+	b.ReportMetric(float64((cputime.Named("postgres")-db0).Microseconds())/float64(b.N), "db-cpu-µs/reconnect")
+}
+
+func benchReconnect(b *testing.B, f *fixture) {
 	const agents = 32
 	ctx := context.Background()
 	// A workspace each: a second connection of one workspace replaces the

@@ -238,7 +238,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, sess *session) {
 		}
 		s.log.Debug("agent applied a secret", fields...)
 	}
-	if err := s.cfg.Store.SetAgentApply(r.Context(), id, rep); err != nil {
+	if err := s.status.wait(r.Context(), store.AgentEvent{Kind: store.AgentEventApplied, WorkspaceID: id, Apply: rep}); err != nil {
 		s.internal(w, "saving the apply report", err)
 		return
 	}

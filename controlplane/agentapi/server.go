@@ -143,6 +143,9 @@ type Server struct {
 	ycfg    *yamux.Config
 	admit   *admission
 	httpLog *log.Logger // ErrorLog of every session's http.Server
+	// status writes the agents' connects, disconnects and apply reports
+	// in batches (see statuswriter.go).
+	status *statusWriter
 	// streams and streamSrv serve the protocol's routes on every
 	// session's streams (see streams.go).
 	streams   *streams
@@ -208,6 +211,7 @@ func New(cfg Config) (*Server, error) {
 	s.handler = s.routes()
 	s.ycfg = yamuxConfig(cfg.KeepaliveInterval, cfg.WriteTimeout)
 	s.streams, s.streamSrv = newStreams(), s.newStreamServer()
+	s.status = newStatusWriter(cfg.Store, cfg.Logger)
 	return s, nil
 }
 
@@ -424,6 +428,8 @@ func (s *Server) Close() error {
 		_ = sess.mux.Close()
 	}
 	s.wg.Wait()
+	// Every session has ended and queued its disconnection: write them.
+	s.status.close()
 	return nil
 }
 

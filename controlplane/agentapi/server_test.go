@@ -37,7 +37,7 @@ const (
 )
 
 type fixture struct {
-	st    *store.SQLite
+	st    store.Store
 	srv   *agentapi.Server
 	http  *httptest.Server
 	ws    store.Workspace
@@ -54,11 +54,17 @@ func setup(t *testing.T, fileDisabled bool) *fixture {
 // setupCfg is setup with mod applied to the Server's Config.
 func setupCfg(t testing.TB, mod func(*agentapi.Config)) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"), nil)
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return setupStore(t, st, mod)
+}
+
+// setupStore is setupCfg on st, which it closes at the end of the test.
+func setupStore(t testing.TB, st store.Store, mod func(*agentapi.Config)) *fixture {
+	t.Helper()
+	ctx := context.Background()
 	owner := store.User{ID: "u1", Username: "dev", Email: "dev@x", CreatedAt: time.Now()}
 	_ = st.CreateUser(ctx, owner)
 	sum := sha256.Sum256([]byte(agentToken))

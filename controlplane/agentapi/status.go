@@ -35,17 +35,27 @@ func agentVersion(r *http.Request) string {
 	return v
 }
 
+// recordConnected records sess as its workspace's connected agent before
+// the session is registered and serves its first request, as a single
+// write did before the writes were batched: an agent that applied is
+// never shown as not connected. The store's error is logged, unless it is
+// the database's unavailability, which the status writer logs once.
 func (s *Server) recordConnected(sess *session) {
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
-	if err := s.storeConnected(ctx, sess); err != nil {
+	err := s.status.wait(ctx, store.AgentEvent{Kind: store.AgentEventConnected, WorkspaceID: sess.ws.ID, Conn: s.connection(sess)})
+	if err != nil && store.Unavailable(err) == nil && !errors.Is(err, ErrClosed) {
 		s.log.Error("could not record the agent connection", zap.String("workspace_id", sess.ws.ID), zap.Error(err))
 	}
 }
 
+func (s *Server) connection(sess *session) store.AgentConnection {
+	return store.AgentConnection{ID: sess.id, RemoteAddr: sess.remote, AgentVersion: sess.version,
+		At: sess.connectedAt(), ReplicaID: s.cfg.ReplicaID}
+}
+
 func (s *Server) storeConnected(ctx context.Context, sess *session) error {
-	return s.cfg.Store.AgentConnected(ctx, sess.ws.ID, store.AgentConnection{ID: sess.id, RemoteAddr: sess.remote,
-		AgentVersion: sess.version, At: sess.connectedAt(), ReplicaID: s.cfg.ReplicaID})
+	return s.cfg.Store.AgentConnected(ctx, sess.ws.ID, s.connection(sess))
 }
 
 // RecordConnections records every session of this server as connected
@@ -77,12 +87,11 @@ func (s *Server) RecordConnections(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// recordDisconnected queues the end of sess's connection; nothing waits
+// for it.
 func (s *Server) recordDisconnected(sess *session) {
-	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
-	defer cancel()
-	if err := s.cfg.Store.AgentDisconnected(ctx, sess.ws.ID, sess.id, s.cfg.Now().UTC()); err != nil {
-		s.log.Error("could not record the agent disconnection", zap.String("workspace_id", sess.ws.ID), zap.Error(err))
-	}
+	s.status.add(store.AgentEvent{Kind: store.AgentEventDisconnected, WorkspaceID: sess.ws.ID, ConnID: sess.id,
+		At: s.cfg.Now().UTC()})
 }
 
 // replaced closes old, which newer has replaced, with proto.CloseReplaced,
@@ -98,7 +107,8 @@ func (s *Server) replaced(old, newer *session) {
 		zap.String("old_remote", old.remote), zap.String("new_remote", newer.remote))
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
-	if err := s.cfg.Store.AgentReplaced(ctx, newer.ws.ID, now, note); err != nil {
+	err := s.status.wait(ctx, store.AgentEvent{Kind: store.AgentEventReplaced, WorkspaceID: newer.ws.ID, At: now, Note: note})
+	if err != nil && store.Unavailable(err) == nil && !errors.Is(err, ErrClosed) {
 		s.log.Error("could not record the agent replacement", zap.String("workspace_id", newer.ws.ID), zap.Error(err))
 	}
 	// The close handshake waits for the old agent's answer (at most a few

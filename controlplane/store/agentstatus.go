@@ -30,51 +30,95 @@ func ensureAgentStatus(ctx context.Context, tx *sql.Tx, workspaceID string) erro
 
 // AgentConnected implements Store.
 func (s *SQLite) AgentConnected(ctx context.Context, workspaceID string, c AgentConnection) error {
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if err := ensureAgentStatus(ctx, tx, workspaceID); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE agent_status SET connected = 1, conn_id = ?, replica_id = ?, remote_addr = ?,
-			agent_version = ?, connected_at = ? WHERE workspace_id = ?`,
-			c.ID, c.ReplicaID, c.RemoteAddr, c.AgentVersion, nanos(c.At), workspaceID)
-		return err
-	})
+	return s.agentEvent(ctx, AgentEvent{Kind: AgentEventConnected, WorkspaceID: workspaceID, Conn: c})
 }
 
 // AgentDisconnected implements Store.
 func (s *SQLite) AgentDisconnected(ctx context.Context, workspaceID, connID string, at time.Time) error {
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE agent_status SET connected = 0, replica_id = '', disconnected_at = ?
-			WHERE workspace_id = ? AND conn_id = ?`, nanos(at), workspaceID, connID)
-		return err
-	})
+	return s.agentEvent(ctx, AgentEvent{Kind: AgentEventDisconnected, WorkspaceID: workspaceID, ConnID: connID, At: at})
 }
 
 // AgentReplaced implements Store.
 func (s *SQLite) AgentReplaced(ctx context.Context, workspaceID string, at time.Time, note string) error {
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if err := ensureAgentStatus(ctx, tx, workspaceID); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE agent_status SET replaced_at = ?, replaced_note = ? WHERE workspace_id = ?`,
-			nanos(at), note, workspaceID)
-		return err
-	})
+	return s.agentEvent(ctx, AgentEvent{Kind: AgentEventReplaced, WorkspaceID: workspaceID, At: at, Note: note})
 }
 
 // SetAgentApply implements Store.
 func (s *SQLite) SetAgentApply(ctx context.Context, workspaceID string, rep proto.ApplyReport) error {
-	b, err := json.Marshal(rep)
-	if err != nil {
-		return fmt.Errorf("store: encode apply report: %w", err)
+	return s.agentEvent(ctx, AgentEvent{Kind: AgentEventApplied, WorkspaceID: workspaceID, Apply: rep})
+}
+
+// agentEvent applies one event in a write of its own.
+func (s *SQLite) agentEvent(ctx context.Context, ev AgentEvent) error {
+	if ev.Kind == AgentEventApplied { // encoded before the write, which may not fail on it
+		if _, err := json.Marshal(ev.Apply); err != nil {
+			return fmt.Errorf("store: encode apply report: %w", err)
+		}
 	}
 	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if err := ensureAgentStatus(ctx, tx, workspaceID); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE agent_status SET last_apply = ? WHERE workspace_id = ?`, string(b), workspaceID)
-		return err
+		return applyAgentEvent(ctx, tx, ev)
 	})
+}
+
+// RecordAgentEvents implements Store: one write of the group commit.
+func (s *SQLite) RecordAgentEvents(ctx context.Context, evs []AgentEvent) ([]int, error) {
+	var missing []int
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		missing = missing[:0] // a write may run its function again
+		for i, ev := range evs {
+			err := applyAgentEvent(ctx, tx, ev)
+			if errors.Is(err, ErrNotFound) {
+				missing = append(missing, i)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return missing, nil
+}
+
+// applyAgentEvent applies ev in tx: ErrNotFound, having changed nothing,
+// when its workspace does not exist (never for a Disconnected event).
+func applyAgentEvent(ctx context.Context, tx *sql.Tx, ev AgentEvent) error {
+	if ev.Kind == AgentEventDisconnected {
+		_, err := tx.ExecContext(ctx, `UPDATE agent_status SET connected = 0, replica_id = '', disconnected_at = ?
+			WHERE workspace_id = ? AND conn_id = ?`, nanos(ev.At), ev.WorkspaceID, ev.ConnID)
+		return err
+	}
+	var (
+		q    string
+		args []any
+	)
+	switch ev.Kind {
+	case AgentEventConnected:
+		c := ev.Conn
+		q = `UPDATE agent_status SET connected = 1, conn_id = ?, replica_id = ?, remote_addr = ?,
+			agent_version = ?, connected_at = ? WHERE workspace_id = ?`
+		args = []any{c.ID, c.ReplicaID, c.RemoteAddr, c.AgentVersion, nanos(c.At), ev.WorkspaceID}
+	case AgentEventReplaced:
+		q = `UPDATE agent_status SET replaced_at = ?, replaced_note = ? WHERE workspace_id = ?`
+		args = []any{nanos(ev.At), ev.Note, ev.WorkspaceID}
+	case AgentEventApplied:
+		b, err := json.Marshal(ev.Apply)
+		if err != nil {
+			return fmt.Errorf("store: encode apply report: %w", err)
+		}
+		q = `UPDATE agent_status SET last_apply = ? WHERE workspace_id = ?`
+		args = []any{string(b), ev.WorkspaceID}
+	default:
+		return fmt.Errorf("store: unknown agent event kind %d", ev.Kind)
+	}
+	if err := ensureAgentStatus(ctx, tx, ev.WorkspaceID); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, q, args...)
+	return err
 }
 
 // AgentStatus implements Store.

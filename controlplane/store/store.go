@@ -313,6 +313,14 @@ type Store interface {
 	AgentReplaced(ctx context.Context, workspaceID string, at time.Time, note string) error
 	// SetAgentApply stores the agent's last apply report.
 	SetAgentApply(ctx context.Context, workspaceID string, rep proto.ApplyReport) error
+	// RecordAgentEvents applies evs in order, each as the method its Kind
+	// names would, all in one transaction: a replica records its agents'
+	// connects, disconnects and apply reports in batches, one commit for
+	// every change of a restart storm's moment. An event of a workspace
+	// that does not exist changes nothing, and missing lists the indexes
+	// of those (never of a Disconnected one, which has nothing to end
+	// either way). On an error none of evs was applied.
+	RecordAgentEvents(ctx context.Context, evs []AgentEvent) (missing []int, err error)
 	// AgentStatus returns what is known of a workspace's agent: a zero
 	// AgentStatus (with WorkspaceID set) when its agent never connected,
 	// ErrNotFound when the workspace does not exist.
@@ -467,6 +475,39 @@ type AgentConnection struct {
 	At time.Time
 	// ReplicaID is the control-plane replica holding the connection.
 	ReplicaID string
+}
+
+// AgentEventKind says which change an AgentEvent records.
+type AgentEventKind uint8
+
+// The kinds of AgentEvent, one per single-change method of Store.
+const (
+	// AgentEventConnected is AgentConnected(WorkspaceID, Conn).
+	AgentEventConnected AgentEventKind = iota + 1
+	// AgentEventDisconnected is AgentDisconnected(WorkspaceID, ConnID, At).
+	AgentEventDisconnected
+	// AgentEventReplaced is AgentReplaced(WorkspaceID, At, Note).
+	AgentEventReplaced
+	// AgentEventApplied is SetAgentApply(WorkspaceID, Apply).
+	AgentEventApplied
+)
+
+// AgentEvent is one change of a workspace's agent status, as
+// RecordAgentEvents applies it. Only the fields its Kind names are read.
+type AgentEvent struct {
+	Kind        AgentEventKind
+	WorkspaceID string
+	// Conn is the connection that started (Connected).
+	Conn AgentConnection
+	// ConnID is the connection that ended (Disconnected).
+	ConnID string
+	// At is when the connection ended (Disconnected) or was replaced
+	// (Replaced).
+	At time.Time
+	// Note is the operators' note of a replacement (Replaced).
+	Note string
+	// Apply is the apply report (Applied).
+	Apply proto.ApplyReport
 }
 
 // Replica is one control-plane process of a deployment sharing the

@@ -12,61 +12,147 @@ import (
 	"github.com/courierhq/courier/controlplane/store"
 )
 
-// upsertStatus runs an INSERT ... ON CONFLICT statement on agent_status: a
-// missing workspace breaks the foreign key and is store.ErrNotFound.
-func (s *Store) upsertStatus(ctx context.Context, q string, workspaceID string, args ...any) error {
-	if err := s.check(); err != nil {
-		return err
-	}
-	if !storable(workspaceID) {
-		return store.ErrNotFound
-	}
-	args = append([]any{workspaceID}, args...)
-	_, err := s.pool.Exec(ctx, q, args...)
-	if code, _ := sqlState(err); code == codeForeignKey {
-		return store.ErrNotFound
-	}
-	return err
-}
-
 // AgentConnected implements store.Store.
 func (s *Store) AgentConnected(ctx context.Context, workspaceID string, c store.AgentConnection) error {
-	return s.upsertStatus(ctx, `INSERT INTO agent_status(workspace_id, connected, conn_id, remote_addr, agent_version, connected_at, replica_id)
-		VALUES ($1, true, $2, $3, $4, $5, $6)
-		ON CONFLICT (workspace_id) DO UPDATE SET connected = true, conn_id = excluded.conn_id, replica_id = excluded.replica_id,
-			remote_addr = excluded.remote_addr, agent_version = excluded.agent_version, connected_at = excluded.connected_at`,
-		workspaceID, shown(c.ID), shown(c.RemoteAddr), shown(c.AgentVersion), nanos(c.At), shown(c.ReplicaID))
+	return s.agentEvent(ctx, store.AgentEvent{Kind: store.AgentEventConnected, WorkspaceID: workspaceID, Conn: c})
 }
 
 // AgentDisconnected implements store.Store.
 func (s *Store) AgentDisconnected(ctx context.Context, workspaceID, connID string, at time.Time) error {
-	if err := s.check(); err != nil {
-		return err
-	}
-	if !storable(workspaceID) {
-		return nil
-	}
-	_, err := s.pool.Exec(ctx, `UPDATE agent_status SET connected = false, replica_id = '', disconnected_at = $1
-		WHERE workspace_id = $2 AND conn_id = $3`, nanos(at), workspaceID, shown(connID))
-	return err
+	return s.agentEvent(ctx, store.AgentEvent{Kind: store.AgentEventDisconnected, WorkspaceID: workspaceID, ConnID: connID, At: at})
 }
 
 // AgentReplaced implements store.Store.
 func (s *Store) AgentReplaced(ctx context.Context, workspaceID string, at time.Time, note string) error {
-	return s.upsertStatus(ctx, `INSERT INTO agent_status(workspace_id, replaced_at, replaced_note) VALUES ($1, $2, $3)
-		ON CONFLICT (workspace_id) DO UPDATE SET replaced_at = excluded.replaced_at, replaced_note = excluded.replaced_note`,
-		workspaceID, nanos(at), shown(note))
+	return s.agentEvent(ctx, store.AgentEvent{Kind: store.AgentEventReplaced, WorkspaceID: workspaceID, At: at, Note: note})
 }
 
 // SetAgentApply implements store.Store.
 func (s *Store) SetAgentApply(ctx context.Context, workspaceID string, rep proto.ApplyReport) error {
-	b, err := json.Marshal(rep)
-	if err != nil {
-		return fmt.Errorf("pgstore: encode apply report: %w", err)
+	return s.agentEvent(ctx, store.AgentEvent{Kind: store.AgentEventApplied, WorkspaceID: workspaceID, Apply: rep})
+}
+
+// agentEvent records one event: ErrNotFound when its workspace does not
+// exist.
+func (s *Store) agentEvent(ctx context.Context, ev store.AgentEvent) error {
+	missing, err := s.RecordAgentEvents(ctx, []store.AgentEvent{ev})
+	if err == nil && len(missing) > 0 {
+		return store.ErrNotFound
 	}
-	return s.upsertStatus(ctx, `INSERT INTO agent_status(workspace_id, last_apply) VALUES ($1, $2)
-		ON CONFLICT (workspace_id) DO UPDATE SET last_apply = excluded.last_apply`,
-		workspaceID, json.RawMessage(b))
+	return err
+}
+
+// RecordAgentEvents implements store.Store: one transaction whose
+// statements go in one round trip (a pipeline). The upserts are guarded
+// by the workspace's existence instead of failing on the foreign key,
+// which would abort the whole transaction for one deleted workspace; an
+// upsert that touched no row is a missing workspace.
+func (s *Store) RecordAgentEvents(ctx context.Context, evs []store.AgentEvent) ([]int, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	type stmt struct {
+		sql  string
+		args []any
+	}
+	var (
+		stmts   = make([]stmt, 0, len(evs))
+		queued  = make([]int, 0, len(evs)) // the event of each statement
+		missing []int
+	)
+	for i, ev := range evs {
+		if !storable(ev.WorkspaceID) {
+			if ev.Kind != store.AgentEventDisconnected {
+				missing = append(missing, i)
+			}
+			continue
+		}
+		switch ev.Kind {
+		case store.AgentEventConnected:
+			c := ev.Conn
+			stmts = append(stmts, stmt{`INSERT INTO agent_status(workspace_id, connected, conn_id, remote_addr, agent_version, connected_at, replica_id)
+				SELECT $1::text, true, $2::text, $3::text, $4::text, $5::bigint, $6::text WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = $1)
+				ON CONFLICT (workspace_id) DO UPDATE SET connected = true, conn_id = excluded.conn_id, replica_id = excluded.replica_id,
+					remote_addr = excluded.remote_addr, agent_version = excluded.agent_version, connected_at = excluded.connected_at`,
+				[]any{ev.WorkspaceID, shown(c.ID), shown(c.RemoteAddr), shown(c.AgentVersion), nanos(c.At), shown(c.ReplicaID)}})
+		case store.AgentEventDisconnected:
+			stmts = append(stmts, stmt{`UPDATE agent_status SET connected = false, replica_id = '', disconnected_at = $1
+				WHERE workspace_id = $2 AND conn_id = $3`, []any{nanos(ev.At), ev.WorkspaceID, shown(ev.ConnID)}})
+		case store.AgentEventReplaced:
+			stmts = append(stmts, stmt{`INSERT INTO agent_status(workspace_id, replaced_at, replaced_note)
+				SELECT $1::text, $2::bigint, $3::text WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = $1)
+				ON CONFLICT (workspace_id) DO UPDATE SET replaced_at = excluded.replaced_at, replaced_note = excluded.replaced_note`,
+				[]any{ev.WorkspaceID, nanos(ev.At), shown(ev.Note)}})
+		case store.AgentEventApplied:
+			rep, err := json.Marshal(ev.Apply)
+			if err != nil {
+				return nil, fmt.Errorf("pgstore: encode apply report: %w", err)
+			}
+			stmts = append(stmts, stmt{`INSERT INTO agent_status(workspace_id, last_apply)
+				SELECT $1::text, $2::json WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = $1)
+				ON CONFLICT (workspace_id) DO UPDATE SET last_apply = excluded.last_apply`,
+				[]any{ev.WorkspaceID, json.RawMessage(rep)}})
+		default:
+			return nil, fmt.Errorf("pgstore: unknown agent event kind %d", ev.Kind)
+		}
+		queued = append(queued, i)
+	}
+	if len(queued) == 0 {
+		return missing, nil
+	}
+	// One round trip and one implicit transaction: a batch sent outside a
+	// transaction ends in a single Sync, so PostgreSQL runs it as one
+	// unit, without a BEGIN and a COMMIT of their own. A batch is sent
+	// once, so each attempt builds its own.
+	var (
+		notFound []int
+		err      error
+	)
+	for attempt := 1; ; attempt++ {
+		b := &pgx.Batch{}
+		for _, st := range stmts {
+			b.Queue(st.sql, st.args...)
+		}
+		notFound, err = sendAgentEvents(s.pool.SendBatch(ctx, b), evs, queued)
+		if attempt < maxAttempts && retryable(err) {
+			continue
+		}
+		break
+	}
+	if err != nil {
+		return nil, err
+	}
+	return mergeSorted(missing, notFound), nil
+}
+
+// sendAgentEvents reads the results of a batch of RecordAgentEvents: the
+// indexes of the upserts that touched no row, whose workspace is missing.
+func sendAgentEvents(br pgx.BatchResults, evs []store.AgentEvent, queued []int) ([]int, error) {
+	var notFound []int
+	for _, i := range queued {
+		tag, err := br.Exec()
+		if err != nil {
+			_ = br.Close()
+			return nil, err
+		}
+		if tag.RowsAffected() == 0 && evs[i].Kind != store.AgentEventDisconnected {
+			notFound = append(notFound, i)
+		}
+	}
+	return notFound, br.Close()
+}
+
+// mergeSorted merges two ascending lists of indexes.
+func mergeSorted(a, b []int) []int {
+	out := make([]int, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] < b[0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // AgentStatus implements store.Store. The outer join tells a workspace

@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"SecretsRevision", testSecretsRevision},
 		{"AgentStatus", testAgentStatus},
 		{"AgentStatusConnections", testAgentConnections},
+		{"AgentEvents", testAgentEvents},
 		{"Replicas", testReplicas},
 		{"OIDCFlows", testOIDCFlows},
 		{"HostileLookups", testHostileLookups},
