@@ -1,0 +1,87 @@
+package agentapi_test
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/courierhq/courier/controlplane/agentapi"
+	"github.com/courierhq/courier/controlplane/store/pgstore"
+	"github.com/courierhq/courier/controlplane/store/pgstore/pgtest"
+	"github.com/courierhq/courier/internal/faultproxy"
+)
+
+// TestAgentStatusSurvivesADatabaseOutage: a server on real PostgreSQL
+// reached through a fault proxy. An agent that disconnects while the
+// database cannot be reached is recorded disconnected once it is back
+// (the change is kept and tried again, not dropped and left "connected"
+// for ever), and the outage is logged once, not per attempt.
+func TestAgentStatusSurvivesADatabaseOutage(t *testing.T) {
+	ctx := context.Background()
+	pgURL := pgtest.URL(t)
+	u, err := url.Parse(pgURL)
+	if err != nil {
+		t.Fatal("the test PostgreSQL URL does not parse")
+	}
+	px, err := faultproxy.Start(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	u.Host = px.Addr()
+	st, err := pgstore.Open(ctx, u.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := setupStore(t, st, func(*agentapi.Config) {})
+	direct, err := pgstore.Open(ctx, pgURL, nil) // reads past the proxy
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+
+	s, err := dial(t, f, agentToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitConnected(t, f.srv, 1)
+	if got, err := direct.AgentStatus(ctx, f.ws.ID); err != nil || !got.Connected {
+		t.Fatalf("status once connected: %+v, %v", got, err)
+	}
+
+	px.SetRefuse(true)
+	px.ResetAll()
+	_ = s.Close()
+	waitConnected(t, f.srv, 0)
+	deadline := time.Now().Add(20 * time.Second)
+	for f.logs.FilterMessageSnippet("could not record agent status changes").Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the failed disconnection was not logged")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(2500 * time.Millisecond) // a few retries, all failing
+	if got, _ := direct.AgentStatus(ctx, f.ws.ID); !got.Connected {
+		t.Fatal("the disconnection was recorded through a proxy refusing every connection")
+	}
+
+	px.SetRefuse(false)
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		got, err := direct.AgentStatus(ctx, f.ws.ID)
+		if err == nil && !got.Connected && !got.DisconnectedAt.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("20 s after the database came back the agent is still recorded connected: %+v, %v", got, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := f.logs.FilterMessageSnippet("could not record agent status changes").Len(); n != 1 {
+		t.Errorf("the outage was logged %d times, want once", n)
+	}
+	if n := f.logs.FilterMessage("agent status changes are recorded again").Len(); n != 1 {
+		t.Errorf("the return was logged %d times, want once", n)
+	}
+}
