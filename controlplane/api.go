@@ -34,6 +34,9 @@ type agentServer interface {
 	http.Handler
 	agentDialer
 	Connected() int
+	// StatusBacklog reports the agents' status changes waiting for the
+	// store, and those dropped since the start.
+	StatusBacklog() (pending int, dropped uint64)
 	// RecordConnections records every agent it holds as connected again.
 	RecordConnections(ctx context.Context) error
 	// ShedOne asks one agent to reconnect (rebalancing); false if none.

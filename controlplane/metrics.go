@@ -32,7 +32,21 @@ type metrics struct {
 	sshActive prometheus.Gauge
 }
 
-func newMetrics(connected func() int) *metrics {
+// agentGauges is what the metrics read of the agents' endpoint.
+type agentGauges interface {
+	Connected() int
+	StatusBacklog() (pending int, dropped uint64)
+}
+
+// lazyGauges reads the server's agents endpoint, which is set after the
+// metrics are made.
+type lazyGauges struct{ s *Server }
+
+func (g lazyGauges) Connected() int { return g.s.agents.Connected() }
+
+func (g lazyGauges) StatusBacklog() (int, uint64) { return g.s.agents.StatusBacklog() }
+
+func newMetrics(agents agentGauges) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -61,7 +75,15 @@ func newMetrics(connected func() int) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "courier_agents_connected",
 			Help: "Agents connected to this control plane now.",
-		}, func() float64 { return float64(connected()) }),
+		}, func() float64 { return float64(agents.Connected()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "courier_agent_status_pending",
+			Help: "Agents' status changes (connects, disconnects, apply reports) waiting to be written to the database; grows while it is unavailable.",
+		}, func() float64 { n, _ := agents.StatusBacklog(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "courier_agent_status_dropped_total",
+			Help: "Agents' status changes dropped because too many were waiting for an unavailable database.",
+		}, func() float64 { _, d := agents.StatusBacklog(); return float64(d) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

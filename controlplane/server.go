@@ -104,7 +104,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	}()
 	s := &Server{cfg: cfg, log: logger, store: st, sealer: sealer, closing: make(chan struct{}), notifier: nt}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
-	m := newMetrics(func() int { return s.agents.Connected() })
+	m := newMetrics(lazyGauges{s})
 	open := func(sec store.Secret) (string, error) {
 		b, err := openStored(sealer, sec)
 		return string(b), err

@@ -186,6 +186,8 @@ func TestHealthAndMetrics(t *testing.T) {
 		`courier_http_requests_total{code="201",method="POST",route="POST /api/v2/users/{user}/secrets"} 1`,
 		`courier_http_request_duration_seconds_bucket{method="GET",route="GET /api/v2/users/{user}/secrets/{name}"`,
 		"courier_agents_connected 0",
+		"courier_agent_status_pending 0",
+		"courier_agent_status_dropped_total 0",
 		`courier_secrets_applied_total{outcome="written"} 2`,
 		`courier_secrets_applied_total{outcome="env"} 1`,
 	} {

@@ -404,6 +404,14 @@ func (s *Server) Dial(ctx context.Context, workspaceID string, peer proto.SSHPee
 	}
 }
 
+// StatusBacklog reports the agents' status changes (connects,
+// disconnects, apply reports) waiting to be written to the store, which
+// grows while the database is unavailable, and how many were dropped
+// since the start because too many were waiting.
+func (s *Server) StatusBacklog() (pending int, dropped uint64) {
+	return s.status.backlog()
+}
+
 // Connected returns the number of connected agents.
 func (s *Server) Connected() int {
 	s.mu.Lock()

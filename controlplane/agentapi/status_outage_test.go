@@ -65,6 +65,9 @@ func TestAgentStatusSurvivesADatabaseOutage(t *testing.T) {
 	if got, _ := direct.AgentStatus(ctx, f.ws.ID); !got.Connected {
 		t.Fatal("the disconnection was recorded through a proxy refusing every connection")
 	}
+	if pending, dropped := f.srv.StatusBacklog(); pending != 1 || dropped != 0 {
+		t.Fatalf("backlog during the outage: %d pending, %d dropped; want the disconnection waiting", pending, dropped)
+	}
 
 	px.SetRefuse(false)
 	deadline = time.Now().Add(20 * time.Second)
@@ -81,7 +84,15 @@ func TestAgentStatusSurvivesADatabaseOutage(t *testing.T) {
 	if n := f.logs.FilterMessageSnippet("could not record agent status changes").Len(); n != 1 {
 		t.Errorf("the outage was logged %d times, want once", n)
 	}
+	// The line follows the write the status just showed.
+	deadline = time.Now().Add(5 * time.Second)
+	for f.logs.FilterMessage("agent status changes are recorded again").Len() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	if n := f.logs.FilterMessage("agent status changes are recorded again").Len(); n != 1 {
 		t.Errorf("the return was logged %d times, want once", n)
+	}
+	if pending, _ := f.srv.StatusBacklog(); pending != 0 {
+		t.Errorf("%d status changes still pending after the database came back", pending)
 	}
 }

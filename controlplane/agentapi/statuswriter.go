@@ -51,11 +51,15 @@ type statusWriter struct {
 	mu      sync.Mutex
 	queue   []statusEvent
 	dropped int // since the last log of it
-	closing bool
-	started bool          // run was started (by the first event)
-	wake    chan struct{} // cap 1: the queue has events, or closing
-	closed  chan struct{} // closed by close
-	done    chan struct{} // closed when run returns
+	// droppedTotal counts every event dropped since the start, and
+	// inflight the events of the batch being written, for /metrics.
+	droppedTotal uint64
+	inflight     int
+	closing      bool
+	started      bool          // run was started (by the first event)
+	wake         chan struct{} // cap 1: the queue has events, or closing
+	closed       chan struct{} // closed by close
+	done         chan struct{} // closed when run returns
 }
 
 type statusEvent struct {
@@ -129,6 +133,15 @@ func (w *statusWriter) dropOldest() {
 	}
 	w.queue = append(w.queue[:i], w.queue[i+1:]...)
 	w.dropped++
+	w.droppedTotal++
+}
+
+// backlog returns how many events wait to be written, and how many were
+// dropped since the start.
+func (w *statusWriter) backlog() (pending int, dropped uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue) + w.inflight, w.droppedTotal
 }
 
 // errStatusQueueFull is a waited event's outcome when it was dropped.
@@ -171,6 +184,7 @@ func (w *statusWriter) run() {
 		n := min(len(w.queue), statusBatch)
 		batch := append([]statusEvent(nil), w.queue[:n]...)
 		w.queue = append(w.queue[:0], w.queue[n:]...)
+		w.inflight = n
 		closing, dropped := w.closing, w.dropped
 		w.dropped = 0
 		w.mu.Unlock()
@@ -192,6 +206,13 @@ func (w *statusWriter) run() {
 			continue
 		}
 		keep, err := w.write(batch, deadline)
+		giveUp := len(keep) > 0 && closing && time.Now().After(deadline)
+		w.mu.Lock()
+		w.inflight = 0
+		if len(keep) > 0 && !giveUp {
+			w.queue = append(keep, w.queue...)
+		}
+		w.mu.Unlock()
 		switch {
 		case err == nil && failing:
 			failing = false
@@ -204,7 +225,7 @@ func (w *statusWriter) run() {
 		if len(keep) == 0 {
 			continue
 		}
-		if closing && time.Now().After(deadline) {
+		if giveUp {
 			w.mu.Lock()
 			left := append(keep, w.queue...)
 			w.queue = nil
@@ -217,9 +238,6 @@ func (w *statusWriter) run() {
 			w.log.Error("agent status changes not recorded at shutdown: the database was unavailable", zap.Int("changes", len(left)))
 			return
 		}
-		w.mu.Lock()
-		w.queue = append(keep, w.queue...)
-		w.mu.Unlock()
 		pause = time.After(w.retry)
 	}
 }

@@ -168,6 +168,12 @@ func TestStatusWriterKeepsEventsWhileTheDatabaseIsUnavailable(t *testing.T) {
 	if n := logs.FilterMessageSnippet("could not record agent status changes").Len(); n != 1 {
 		t.Fatalf("%d error lines for one outage; want 1", n)
 	}
+	// The line follows the write whose waiter just returned.
+	deadline := time.Now().Add(5 * time.Second)
+	for logs.FilterMessage("agent status changes are recorded again").Len() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	w.close()
 	if n := logs.FilterMessage("agent status changes are recorded again").Len(); n != 1 {
 		t.Fatalf("%d recovery lines; want 1", n)
 	}
@@ -270,6 +276,9 @@ func TestStatusWriterBoundsItsQueue(t *testing.T) {
 	}
 	if !reflect.DeepEqual(ids, want) {
 		t.Fatalf("written %v; want the in-flight event and the newest 10", ids)
+	}
+	if pending, dropped := w.backlog(); pending != 0 || dropped != 5 {
+		t.Fatalf("backlog after close: %d pending, %d dropped; want 0 and 5", pending, dropped)
 	}
 	e := logs.FilterMessageSnippet("agent status changes dropped").All()
 	if len(e) != 1 || e[0].ContextMap()["dropped"] != int64(5) {
