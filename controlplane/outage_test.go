@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/courierhq/courier/controlplane/store/pgstore/pgtest"
-	"github.com/courierhq/courier/internal/faultproxy"
 )
 
 // TestDatabaseOutage: a real server on PostgreSQL reached through a fault
@@ -23,20 +22,11 @@ import (
 // /readyz turns 503; the outage is logged once, not per request; when the
 // database is back, writes work again and the return is logged once.
 func TestDatabaseOutage(t *testing.T) {
-	pgURL := pgtest.URL(t)
-	u, err := url.Parse(pgURL)
-	if err != nil {
-		t.Fatal("the test PostgreSQL URL does not parse")
-	}
-	px, err := faultproxy.Start(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer px.Close()
+	proxied, direct, px := pgtest.URLThroughProxy(t)
+	u, _ := url.Parse(direct)
 	dbHost := u.Host
-	u.Host = px.Addr()
 	logs := &syncBuffer{}
-	p := startServerWith(t, logs, []string{"COURIER_POSTGRES_URL=" + u.String()}, "--data-dir", filepath.Join(t.TempDir(), "unused"))
+	p := startServerWith(t, logs, []string{"COURIER_POSTGRES_URL=" + proxied}, "--data-dir", filepath.Join(t.TempDir(), "unused"))
 	defer p.kill()
 	token := firstUserToken(t, p.url)
 	create := func(name string) (int, string, http.Header) {

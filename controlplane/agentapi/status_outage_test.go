@@ -2,14 +2,12 @@ package agentapi_test
 
 import (
 	"context"
-	"net/url"
 	"testing"
 	"time"
 
 	"github.com/courierhq/courier/controlplane/agentapi"
 	"github.com/courierhq/courier/controlplane/store/pgstore"
 	"github.com/courierhq/courier/controlplane/store/pgstore/pgtest"
-	"github.com/courierhq/courier/internal/faultproxy"
 )
 
 // TestAgentStatusSurvivesADatabaseOutage: a server on real PostgreSQL
@@ -19,18 +17,8 @@ import (
 // for ever), and the outage is logged once, not per attempt.
 func TestAgentStatusSurvivesADatabaseOutage(t *testing.T) {
 	ctx := context.Background()
-	pgURL := pgtest.URL(t)
-	u, err := url.Parse(pgURL)
-	if err != nil {
-		t.Fatal("the test PostgreSQL URL does not parse")
-	}
-	px, err := faultproxy.Start(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer px.Close()
-	u.Host = px.Addr()
-	st, err := pgstore.Open(ctx, u.String(), nil)
+	proxied, pgURL, px := pgtest.URLThroughProxy(t)
+	st, err := pgstore.Open(ctx, proxied, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

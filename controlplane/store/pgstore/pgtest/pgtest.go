@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/courierhq/courier/internal/faultproxy"
 )
 
 // EnvURL is the environment variable naming the test server.
@@ -79,4 +81,25 @@ func exec(t testing.TB, dsn, sql string) {
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// URLThroughProxy is URL with the test's connections made through a fault
+// proxy (internal/faultproxy) in front of the server, so that the test can
+// refuse or cut them as a database outage would. It returns the proxied
+// URL, the direct one (for reads past the outage) and the proxy, which is
+// closed at the end of the test.
+func URLThroughProxy(t testing.TB) (proxied, direct string, px *faultproxy.Proxy) {
+	t.Helper()
+	direct = URL(t)
+	u, err := url.Parse(direct)
+	if err != nil {
+		t.Fatal("the test PostgreSQL URL does not parse (give it as postgres://…)")
+	}
+	px, err = faultproxy.Start(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = px.Close() })
+	u.Host = px.Addr()
+	return u.String(), direct, px
 }
