@@ -54,16 +54,15 @@ func (s *Server) connection(sess *session) store.AgentConnection {
 		At: sess.connectedAt(), ReplicaID: s.cfg.ReplicaID}
 }
 
-func (s *Server) storeConnected(ctx context.Context, sess *session) error {
-	return s.cfg.Store.AgentConnected(ctx, sess.ws.ID, s.connection(sess))
-}
-
 // RecordConnections records every session of this server as connected
 // again, as it did at connect. A replica whose registration another
 // replica removed (its heartbeat was late, so its agents were marked
-// disconnected) calls it once it registered again. A session that ends
-// meanwhile is recorded disconnected afterwards, so none is left
-// "connected" by the race.
+// disconnected) calls it once it registered again. The sessions go in
+// batches of statusBatch, one store call each: a replica holding 10,000
+// agents does in tens of calls what took 10,000 commits, which did not fit
+// the heartbeat's time bound. A session that ends meanwhile is recorded
+// disconnected afterwards, so none is left "connected" by the race. A
+// workspace deleted meanwhile is no error: its session is being closed.
 func (s *Server) RecordConnections(ctx context.Context) error {
 	s.mu.Lock()
 	sessions := make([]*session, 0, len(s.sessions))
@@ -72,16 +71,30 @@ func (s *Server) RecordConnections(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	var errs []error
-	for _, sess := range sessions {
-		if err := s.storeConnected(ctx, sess); err != nil {
+	for len(sessions) > 0 {
+		chunk := sessions[:min(len(sessions), statusBatch)]
+		sessions = sessions[len(chunk):]
+		evs := make([]store.AgentEvent, len(chunk))
+		for i, sess := range chunk {
+			evs[i] = store.AgentEvent{Kind: store.AgentEventConnected, WorkspaceID: sess.ws.ID, Conn: s.connection(sess)}
+		}
+		if _, err := s.cfg.Store.RecordAgentEvents(ctx, evs); err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		var ended []store.AgentEvent
+		now := s.cfg.Now().UTC()
 		s.mu.Lock()
-		gone := s.sessions[sess.ws.ID] != sess
+		for _, sess := range chunk {
+			if s.sessions[sess.ws.ID] != sess {
+				ended = append(ended, store.AgentEvent{Kind: store.AgentEventDisconnected, WorkspaceID: sess.ws.ID, ConnID: sess.id, At: now})
+			}
+		}
 		s.mu.Unlock()
-		if gone {
-			errs = append(errs, s.cfg.Store.AgentDisconnected(ctx, sess.ws.ID, sess.id, s.cfg.Now().UTC()))
+		if len(ended) > 0 {
+			if _, err := s.cfg.Store.RecordAgentEvents(ctx, ended); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
