@@ -29,9 +29,17 @@ type balancer struct {
 // from idling out. leastconn sends a reconnecting agent to the replica
 // with the fewest connections from this balancer: after a replica is
 // back, reconnects (rebalancing, natural churn) fill it first. A replica
-// is checked on /readyz every 500 ms and leaves after two failed checks;
-// a killed replica has the fewest connections, so until then leastconn
-// sends reconnecting agents to it: a refused connection is retried on
+// is checked on /readyz every 2 s and leaves after two failed checks
+// (every 1 s while it is down, to see it back sooner). Not faster: with
+// "timeout check" set, haproxy gives a check's connect min(timeout
+// connect, inter), and in a reconnect storm a live replica's accept queue
+// can drop a SYN, which the kernel sends again after 1 s; at the 500 ms
+// this tool used, such a connect failed the check, two did it twice, and
+// balancers took live replicas out (BENCHMARKS.md, "Where the CPU goes
+// while a replica is killed" and "The balancers' checks"). No fastinter,
+// which would shorten the connect again in a transition. Until the
+// killed replica is out, leastconn sends reconnecting agents to it (it
+// has the fewest connections): a refused connection is retried on
 // another replica (redispatch at every retry, after haproxy's turn-around
 // of min(timeout connect, 1 s)), so it costs a retry, not an error. An
 // upgrade already sent to a replica that dies before answering (no
@@ -41,12 +49,7 @@ type balancer struct {
 // "observe layer4 ... on-error mark-down": under a reconnect storm it
 // would take live replicas out on a few slow connects, and with all of
 // them out the balancer answers 503 to everyone. Failed checks are logged
-// (log-health-checks) to the children's log: on a machine the harness
-// saturates, live replicas can fail their checks and be taken out by
-// every balancer (BENCHMARKS.md, "Where the CPU goes while a replica is
-// killed"). A more tolerant check (every 2 s, three failures, fastinter
-// and observe layer4) did not prevent it there: haproxy's own timers ran
-// late and the checks in a transition got fastinter's shorter time.
+// (log-health-checks) to the children's log.
 // maxconn is per balancer: each agent takes two descriptors (client and
 // server side).
 func haproxyConfig(listen string, maxconn int, replicas []string) string {
@@ -72,7 +75,7 @@ backend replicas
 	option httpchk GET /readyz
 	http-check expect status 200
 	option log-health-checks
-	default-server inter 500ms fall 2 rise 2 maxconn %d
+	default-server inter 2s downinter 1s fall 2 rise 2 maxconn %d
 `, maxconn, listen, maxconn)
 	for i, r := range replicas {
 		fmt.Fprintf(&b, "\tserver r%d %s check\n", i, r)
