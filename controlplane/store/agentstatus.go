@@ -48,13 +48,10 @@ func (s *SQLite) SetAgentApply(ctx context.Context, workspaceID string, rep prot
 	return s.agentEvent(ctx, AgentEvent{Kind: AgentEventApplied, WorkspaceID: workspaceID, Apply: rep})
 }
 
-// agentEvent applies one event in a write of its own.
+// agentEvent applies one event in a write of its own (an error, the
+// report's encoding included, rolls back this write alone: each runs in
+// a savepoint of the group commit).
 func (s *SQLite) agentEvent(ctx context.Context, ev AgentEvent) error {
-	if ev.Kind == AgentEventApplied { // encoded before the write, which may not fail on it
-		if _, err := json.Marshal(ev.Apply); err != nil {
-			return fmt.Errorf("store: encode apply report: %w", err)
-		}
-	}
 	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return applyAgentEvent(ctx, tx, ev)
 	})
