@@ -41,9 +41,9 @@ load() { "$out/courier-load" "$@" 2>>"$out/progress.log" >/dev/null || { tail -2
 # and then bench.sh exits non-zero.
 fleet_rc=0
 fleet() {
-  echo "10/10 replicas: $FLEET_AGENTS agents, 3 replicas on their own PostgreSQL, $FLEET_BALANCERS haproxy; one replica killed and brought back; SSH fan-out 500 (50 at once)" >&2
+  echo "10/10 replicas: $FLEET_AGENTS agents, 3 replicas on their own PostgreSQL, $FLEET_BALANCERS haproxy; one balancer frozen 5 s; one replica killed and brought back; SSH fan-out 500 (50 at once)" >&2
   "$out/courier-load" -agents "$FLEET_AGENTS" -replicas 3 -balancers "$FLEET_BALANCERS" -dialers 200 -idle 20s \
-    -settle "$FLEET_SETTLE" -ssh-sessions 500 -ssh-concurrency 50 -timeout "$FLEET_TIMEOUT" -o "$out/replicas.json" \
+    -settle "$FLEET_SETTLE" -stall-balancer 5s -ssh-sessions 500 -ssh-concurrency 50 -timeout "$FLEET_TIMEOUT" -o "$out/replicas.json" \
     -children-log "$out/children.log" \
     2>>"$out/progress.log" >/dev/null || { fleet_rc=$?; tail -20 "$out/progress.log"; }
   [ -s "$out/replicas.json" ] || exit 1

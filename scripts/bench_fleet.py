@@ -35,6 +35,10 @@ def fleet_rows(out):
         (f"killed replica back: agents per replica at 0 s / {mid['seconds']:.0f} s / {s['samples'][-1]['seconds']:.0f} s",
          f'{first} / {mid["agents"]} / {last} (largest {s["max_over_share"]:.2f}x its share, {s["moved"]:,} moved)', "not lopsided forever"),
     ]
+    st = f.get("stall")
+    if st:
+        rows.insert(4, (f"balancer frozen {st['stall_seconds']:.0f} s (SIGSTOP), {st['agents_behind']:,} agents behind it: sessions lost",
+                        f'{st["lost"]} lost, {st["not_reapplied"]} not re-applied at the watch's end (30 s); errors {st.get("errors") or {}}', "0 for a stall under 5 s"))
     if ssh:
         rows.append((f"SSH fan-out {ssh['sessions']} through a balancer ({ssh['concurrency']} at once): p50 / p99",
                      f'{ssh["session"]["p50_ms"]:.1f} / {ssh["session"]["p99_ms"]:.1f} ms, {ssh["errors"]} errors', "-"))

@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Fleet.ShardAgents, "shard-agents", cfg.Fleet.ShardAgents, "replicas: agents per shard process")
 	fs.DurationVar(&cfg.Fleet.Settle, "settle", cfg.Fleet.Settle, "replicas: how long to watch the distribution after the killed replica is back")
 	fs.DurationVar(&cfg.Fleet.RebalanceInterval, "rebalance-interval", 0, "replicas: the replicas' --rebalance-interval (0: their default)")
+	fs.DurationVar(&cfg.Fleet.StallBalancer, "stall-balancer", 0, "replicas: freeze the first balancer (SIGSTOP) this long once the fleet is steady, then count the sessions lost (0: off)")
 	fs.StringVar(&cfg.Fleet.ChildrenLog, "children-log", "", "replicas: write the replicas', balancers' and load shards' output to this file (default: a temporary file, removed at the end)")
 	out := fs.String("o", "", "also write the JSON summary to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile (the simulated agents, not the control plane) to this file")

@@ -104,6 +104,11 @@ type FleetConfig struct {
 	// RebalanceInterval is passed to every replica (see
 	// controlplane.Config.RebalanceInterval). Default 0: the replica's.
 	RebalanceInterval time.Duration
+	// StallBalancer, when positive, freezes the first balancer (SIGSTOP)
+	// for this long once the fleet is steady, then resumes it (SIGCONT)
+	// and watches its agents for StallWatch: a balancer starved of CPU or
+	// paused by its host, as on a saturated machine. Default 0: off.
+	StallBalancer time.Duration
 	// ChildrenLog is where the replicas', balancers' and shards' output
 	// goes. Default "": a file in the run's temporary directory, removed
 	// with it (its last lines are shown if the run fails).
@@ -207,6 +212,8 @@ func (f FleetConfig) validate(c Config) error {
 		return bad("the replica scenario starts its own control planes (no --url)")
 	case f.Settle < 0 || f.Settle > 30*time.Minute || f.RebalanceInterval < 0:
 		return bad("settle must be 0..30m and the rebalance interval not negative")
+	case f.StallBalancer < 0 || f.StallBalancer > 5*time.Minute:
+		return bad("a balancer's stall must be 0 (none) to 5m, got %s", f.StallBalancer)
 	case c.AgentsPerUser < 1 || c.SecretsPerUser < 1 || c.SecretsPerUser > 40:
 		return bad("agents per user must be at least 1, secrets per user 1..40 (one is changed during the outage)")
 	case c.Dialers < 1 || c.SetupWorkers < 1 || c.Timeout <= 0 || c.Timeout > 30*time.Minute || c.Idle < 0 || c.Idle > 10*time.Minute:

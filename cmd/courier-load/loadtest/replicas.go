@@ -26,6 +26,7 @@ type FleetResult struct {
 	// ConnectCPU is where the machine's CPU went from the shards' start
 	// until every agent had applied once.
 	ConnectCPU CPUShare      `json:"connect_cpu"`
+	Stall      *StallResult  `json:"stall,omitempty"`
 	Kill       *KillResult   `json:"kill,omitempty"`
 	Settle     *SettleResult `json:"settle,omitempty"`
 }
@@ -151,6 +152,13 @@ func (r *Runner) runFleet(ctx context.Context, sum Summary) (_ Summary, err erro
 	if err := fr.steady(ctx, res, base, pg0); err != nil {
 		return fr.finish(sum, res), err
 	}
+	if cfg.Fleet.StallBalancer > 0 {
+		stall, err := fr.stallBalancer(ctx, cfg.Fleet.StallBalancer)
+		res.Stall = &stall
+		if err != nil {
+			return fr.finish(sum, res), err
+		}
+	}
 	if cfg.SSHSessions > 0 {
 		// While the fleet is steady: during a rebalance a session to an
 		// agent that is being moved fails (it is between replicas for
@@ -258,6 +266,9 @@ func (fr *fleetRun) finish(sum Summary, res *FleetResult) Summary {
 	}
 	if sum.SSH != nil {
 		sum.Failures += sum.SSH.Errors
+	}
+	if st := res.Stall; st != nil {
+		sum.Failures += st.Failures
 	}
 	if k := res.Kill; k != nil {
 		sum.Failures += k.NotReapplied + k.StaleRevision + k.UpdateErrors

@@ -170,7 +170,7 @@ func (fr *fleetRun) killOne(ctx context.Context) (KillResult, error) {
 
 	var last merged
 	seen := false
-	werr := fr.waitOutage(ctx, func(m merged) bool {
+	werr := fr.waitOutage(ctx, "kill", func(m merged) bool {
 		last = m
 		if !seen && m.StaleRevision == 0 {
 			seen = true
@@ -197,7 +197,7 @@ func (fr *fleetRun) killOne(ctx context.Context) (KillResult, error) {
 
 // waitOutage polls opOutage every 250 ms until cond holds or Timeout
 // passes.
-func (fr *fleetRun) waitOutage(ctx context.Context, cond func(merged) bool) error {
+func (fr *fleetRun) waitOutage(ctx context.Context, step string, cond func(merged) bool) error {
 	deadline := time.Now().Add(fr.r.cfg.Timeout)
 	lastSay := time.Now()
 	for {
@@ -210,12 +210,12 @@ func (fr *fleetRun) waitOutage(ctx context.Context, cond func(merged) bool) erro
 		}
 		if time.Since(lastSay) > 5*time.Second {
 			lastSay = time.Now()
-			fr.r.say(fmt.Sprintf("kill: %d lost, %d re-applied, %d not yet; %d agents without the change; errors %v",
-				m.Lost, len(m.ReappliedAt), m.NotReapplied, m.StaleRevision, m.Errors))
+			fr.r.say(fmt.Sprintf("%s: %d lost, %d re-applied, %d not yet; %d agents without a newer revision; errors %v",
+				step, m.Lost, len(m.ReappliedAt), m.NotReapplied, m.StaleRevision, m.Errors))
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s waiting for the killed replica's agents to re-apply (%d lost, %d not re-applied, %d without the change)",
-				fr.r.cfg.Timeout, m.Lost, m.NotReapplied, m.StaleRevision)
+			return fmt.Errorf("%s: timed out after %s waiting for the lost agents to re-apply (%d lost, %d not re-applied, %d without the change)",
+				step, fr.r.cfg.Timeout, m.Lost, m.NotReapplied, m.StaleRevision)
 		}
 		select {
 		case <-ctx.Done():

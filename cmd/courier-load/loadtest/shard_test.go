@@ -3,6 +3,7 @@ package loadtest
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -167,6 +168,8 @@ func TestFleetConfigValidate(t *testing.T) {
 		"negative rebalance":    func(c *Config) { c.Fleet.RebalanceInterval = -time.Second },
 		"no ssh concurrency":    func(c *Config) { c.SSHConcurrency = 0 },
 		"unbounded idle":        func(c *Config) { c.Idle = time.Hour },
+		"negative stall":        func(c *Config) { c.Fleet.StallBalancer = -time.Second },
+		"unbounded stall":       func(c *Config) { c.Fleet.StallBalancer = time.Hour },
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := ok()
@@ -187,5 +190,30 @@ func TestHAProxyConfig(t *testing.T) {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("config lacks %q:\n%s", want, cfg)
 		}
+	}
+}
+
+func TestErrorsSince(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		before, after map[string]int
+		want          map[string]int
+	}{
+		{"none", nil, nil, nil},
+		{"unchanged", map[string]int{"dial_503": 3}, map[string]int{"dial_503": 3}, nil},
+		{"new kind", map[string]int{"dial_503": 3}, map[string]int{"dial_503": 3, "fetch": 2}, map[string]int{"fetch": 2}},
+		{"grown", map[string]int{"dial_503": 3}, map[string]int{"dial_503": 7}, map[string]int{"dial_503": 4}},
+		{"from nothing", nil, map[string]int{"apply": 1}, map[string]int{"apply": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			after := maps.Clone(tc.after)
+			got := errorsSince(tc.before, tc.after)
+			if !maps.Equal(got, tc.want) {
+				t.Fatalf("errorsSince(%v, %v) = %v, want %v", tc.before, tc.after, got, tc.want)
+			}
+			if !maps.Equal(tc.after, after) {
+				t.Fatalf("errorsSince changed its argument: %v, was %v", tc.after, after)
+			}
+		})
 	}
 }
