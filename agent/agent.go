@@ -37,11 +37,13 @@ type Agent struct {
 	token    string
 	tokenGen uint64
 
-	spawner    *spawn.Spawner
-	writer     *filewriter.Writer
-	fwd        *forwarder
-	sshEvents  *sshEvents
-	sshMetrics *sshd.Metrics
+	spawner *spawn.Spawner
+	// writer writes file secrets, never onto the agent's own files;
+	// ownWriter writes those files (state, env file).
+	writer, ownWriter *filewriter.Writer
+	fwd               *forwarder
+	sshEvents         *sshEvents
+	sshMetrics        *sshd.Metrics
 
 	// firstApply is closed after the first successful apply; manifest is
 	// the manifest of that apply (written before the close).
@@ -83,7 +85,16 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := filewriter.New(filewriter.Config{Fs: cfg.Fs, Home: cfg.Home, Logger: cfg.Logger.Named("files"), UID: -1, GID: -1})
+	// Two writers with one set of rules: secrets may not land on the
+	// agent's own files; the agent's own writes (its state, the env file)
+	// go there by definition.
+	fwc := filewriter.Config{Fs: cfg.Fs, Home: cfg.Home, Logger: cfg.Logger.Named("files"), UID: -1, GID: -1}
+	own, err := filewriter.New(fwc)
+	if err != nil {
+		return nil, err
+	}
+	fwc.Protected = cfg.ownPaths()
+	w, err := filewriter.New(fwc)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +102,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, token: tok, spawner: sp, writer: w, sshMetrics: m,
+	a := &Agent{cfg: cfg, log: cfg.Logger, token: tok, spawner: sp, writer: w, ownWriter: own, sshMetrics: m,
 		firstApply: make(chan struct{}), done: make(chan struct{}), changes: newChanges()}
 	a.fwd = newForwarder(a.session, cfg.Logger)
 	a.sshEvents = newSSHEvents(a.session, cfg.Logger)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -353,6 +354,22 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("New(%+v) accepted", c)
 		}
 	}
+	// A URL that can never work is refused at start (exit 1), not retried
+	// as if the network were down; the refusal never shows a password.
+	for _, u := range []string{"127.0.0.1:7080", " http://127.0.0.1:7080", "ftp://h", "http://", "h/x",
+		"http://u:CANARY-pw-81@h", "https://h/?x=1", "https://h/#f"} {
+		_, err := New(Config{URL: u, Token: "a", Home: "/h", DataDir: "/d"})
+		if !errors.Is(err, ErrConfig) {
+			t.Errorf("URL %q: err = %v, want ErrConfig", u, err)
+		} else if strings.Contains(err.Error(), "CANARY-pw-81") {
+			t.Errorf("URL %q: the error shows the password: %v", u, err)
+		}
+	}
+	for _, u := range []string{"http://h", "https://h:8443", "https://h/courier/", "http://[::1]:7080"} {
+		if _, err := New(Config{URL: u, Token: "a", Home: "/h", DataDir: "/d"}); err != nil {
+			t.Errorf("URL %q refused: %v", u, err)
+		}
+	}
 	f := filepath.Join(t.TempDir(), "tok")
 	_ = os.WriteFile(f, []byte("  from-file\n"), 0o600)
 	a, err := New(Config{URL: "http://x", TokenFile: f, Home: "/h", DataDir: "/d"})
@@ -362,5 +379,38 @@ func TestConfigValidate(t *testing.T) {
 	_ = os.WriteFile(f, []byte("\n"), 0o600)
 	if _, err := New(Config{URL: "http://x", TokenFile: f, Home: "/h", DataDir: "/d"}); err == nil {
 		t.Error("empty token file accepted")
+	}
+}
+
+// TestFileSecretNeverReplacesTheAgentsOwnFiles: a file secret aimed at the
+// agent's token file or into its data directory fails, and the agent keeps
+// its token (a secret there would lock it out and send its value as the
+// token at every connect); the other secrets are applied.
+func TestFileSecretNeverReplacesTheAgentsOwnFiles(t *testing.T) {
+	c := newCP(t, nil)
+	c.up()
+	own := t.TempDir()
+	tokFile, dataDir := filepath.Join(own, "token"), filepath.Join(own, "data")
+	if err := os.WriteFile(tokFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.setSecrets(
+		store.Secret{Name: "clobber-token", Value: []byte(canary), FilePath: tokFile},
+		store.Secret{Name: "clobber-state", Value: []byte(canary), FilePath: filepath.Join(dataDir, "state.json")},
+		store.Secret{Name: "fine", Value: []byte("v"), FilePath: "~/fine"},
+	)
+	home, logs, _ := startAgentWith(t, c, func(cfg *Config) { cfg.Token, cfg.TokenFile, cfg.DataDir = "", tokFile, dataDir })
+	eventually(t, "the apply", func() bool { return readFile(filepath.Join(home, "fine")) == "v" })
+	eventually(t, "both refusals in the log", func() bool {
+		return strings.Count(logs.String(), "the agent keeps its own files there") >= 2
+	})
+	if got := readFile(tokFile); got != token+"\n" {
+		t.Fatalf("the token file was replaced: %q", got)
+	}
+	if strings.Contains(readFile(filepath.Join(dataDir, "state.json")), canary) {
+		t.Fatal("a secret was written into the agent's state")
+	}
+	if strings.Contains(logs.String(), canary) {
+		t.Fatal("the log shows a secret value")
 	}
 }

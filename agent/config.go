@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/afero"
 	"go.uber.org/zap"
 
+	"github.com/courierhq/courier/agent/conn"
 	"github.com/courierhq/courier/agent/proto"
 	"github.com/courierhq/courier/agent/spawn"
 )
@@ -101,6 +102,11 @@ type Config struct {
 	// not come through the agent) can source it. Default "": off, since it
 	// puts env values at rest in the workspace, as file secrets are.
 	EnvFile string
+	// OwnFiles are more paths (files or directories) that are the agent's
+	// own, such as its log file: no file secret is written to them or
+	// under them, as for TokenFile, DataDir and EnvFile (see ownPaths).
+	// Optional.
+	OwnFiles []string
 	// ChangeQuiet is how long the agent waits after a secrets-changed
 	// message for more before acting on them (a burst of changes becomes
 	// one apply); it acts at the latest 4×ChangeQuiet after the first.
@@ -173,6 +179,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.URL == "":
 		return fmt.Errorf("%w: the control plane URL is required (COURIER_AGENT_URL)", ErrConfig)
+	case conn.CheckURL(c.URL) != nil:
+		// A malformed URL never gets better: refused at start, not
+		// retried as if the network were down.
+		return fmt.Errorf("%w: %w", ErrConfig, conn.CheckURL(c.URL))
 	case c.Token == "" && c.TokenFile == "":
 		return fmt.Errorf("%w: an agent token is required (COURIER_AGENT_TOKEN or COURIER_AGENT_TOKEN_FILE)", ErrConfig)
 	case c.Token != "" && c.TokenFile != "":
@@ -201,4 +211,29 @@ func (c Config) token() (string, error) {
 		return "", fmt.Errorf("the agent token file %s is empty", c.TokenFile)
 	}
 	return t, nil
+}
+
+// ownPaths are the absolute paths the agent reads or writes for itself,
+// which file secrets must never replace: the token file (a secret there
+// would lock the agent out and send its value as the token), the data
+// directory (its state), the env file it rewrites after every apply, and
+// OwnFiles.
+func (c Config) ownPaths() []string {
+	var out []string
+	for _, p := range append([]string{c.TokenFile, c.DataDir, c.EnvFile}, c.OwnFiles...) {
+		switch {
+		case p == "":
+			continue
+		case strings.HasPrefix(p, "~/"):
+			p = filepath.Join(c.Home, p[2:])
+		case !filepath.IsAbs(p):
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				continue
+			}
+			p = abs
+		}
+		out = append(out, filepath.Clean(p))
+	}
+	return out
 }

@@ -27,7 +27,7 @@ func (a *Agent) writeEnvFile(ctx context.Context, templateEnv, secretEnv map[str
 		env = map[string]string{}
 	}
 	maps.Copy(env, secretEnv)
-	res := a.writer.WriteAll(ctx, []filewriter.File{{Secret: envFileSecret, Path: a.cfg.EnvFile,
+	res := a.ownWriter.WriteAll(ctx, []filewriter.File{{Secret: envFileSecret, Path: a.cfg.EnvFile,
 		Content: envFileContent(env), UpdatedAt: time.Now()}})
 	if r := res[0]; r.Err != nil {
 		a.log.Warn("could not write the env file", zap.String("path", r.Path), zap.Error(r.Err))

@@ -67,7 +67,7 @@ func (a *Agent) trackFiles(rep inject.Report) []string {
 	}
 	b, _ := json.MarshalIndent(st, "", "  ")
 	// The filewriter writes state.json like a secret: atomically, 0600.
-	res := a.writer.WriteAll(context.Background(), []filewriter.File{
+	res := a.ownWriter.WriteAll(context.Background(), []filewriter.File{
 		{Secret: "courier-agent-state", Path: a.statePath(), Content: b, UpdatedAt: time.Now()}})
 	if res[0].Err != nil {
 		a.log.Warn("could not save the agent state file", zap.Error(res[0].Err))

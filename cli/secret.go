@@ -45,7 +45,7 @@ type secretFlags struct {
 
 func (f *secretFlags) add(cmd *cobra.Command, verb string) {
 	cmd.Flags().StringVar(&f.value, "value", "", "the secret value (prefer stdin: --value shows in shell history and process lists)")
-	cmd.Flags().StringVar(&f.valueFile, "value-file", "", "read the value from this file, byte for byte (binary is fine for file secrets)")
+	cmd.Flags().StringVar(&f.valueFile, "value-file", "", "read the value from this file, byte for byte (binary is fine for file secrets); - reads stdin")
 	cmd.MarkFlagsMutuallyExclusive("value", "value-file")
 	cmd.Flags().StringVar(&f.description, "description", "", "a description of the secret")
 	cmd.Flags().StringVar(&f.env, "env", "", "inject as this environment variable"+verb)
@@ -161,7 +161,7 @@ stored byte for byte; such a secret can have a file target only.`,
 			}
 			flagValue, flagSet := f.value, cmd.Flags().Changed("value")
 			if cmd.Flags().Changed("value-file") {
-				if flagValue, err = readValueFile(f.valueFile); err != nil {
+				if flagValue, err = readValueFile(cmd.InOrStdin(), f.valueFile); err != nil {
 					return err
 				}
 				flagSet = true
@@ -275,9 +275,11 @@ Stdin is read only when none of those flags is given and stdin is a pipe or
 a file; it is then the new value, verbatim (a trailing newline is kept, with a
 warning). With any flag, stdin is left alone, so a script that changes only a
 target never waits on its input; to change the value and a target together,
-use --value, or update twice.`,
+use --value-file - (stdin, explicitly) or --value. A value already waiting on
+stdin next to a flag is refused rather than silently dropped.`,
 		Example: `  echo -n "$NEW_API_KEY" | courier secret update api-key
   courier secret update api-key --env NEW_API_KEY
+  echo -n "$NEW_API_KEY" | courier secret update api-key --value-file - --description "rotated"
   courier secret update api-key --file ""
   courier secret update api-key --description "rotated $(date +%F)"
   courier secret update api-key --enabled=false
@@ -295,7 +297,7 @@ use --value, or update twice.`,
 				req.Value = &f.value
 			}
 			if fl.Changed("value-file") {
-				v, err := readValueFile(f.valueFile)
+				v, err := readValueFile(cmd.InOrStdin(), f.valueFile)
 				if err != nil {
 					return err
 				}
@@ -333,6 +335,12 @@ use --value, or update twice.`,
 					return err
 				}
 				req.Value = &v
+			} else if req.Value == nil && stdinPending(cmd.InOrStdin()) {
+				// `echo -n NEW | courier secret update k --description x`
+				// would otherwise report success with the old value still
+				// in every workspace.
+				return errors.New("a value is waiting on stdin, but with flags stdin is not read: to change the value as well, " +
+					"pass it with --value-file - (reads stdin) or --value, or run the update twice; nothing was changed")
 			}
 			warnTrailingNewline(cmd.ErrOrStderr(), *valueOr(req.Value))
 			s, err := c.UpdateSecret(cmd.Context(), client.Me, name, req)
@@ -352,7 +360,10 @@ use --value, or update twice.`,
 }
 
 // readValueFile reads --value-file verbatim (up to the stdin limit).
-func readValueFile(path string) (string, error) {
+func readValueFile(stdin io.Reader, path string) (string, error) {
+	if path == "-" {
+		return readAllStdin(stdin)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("--value-file: %w", err)

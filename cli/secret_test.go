@@ -163,13 +163,31 @@ func TestSecretStdinTrailingNewlineIsVerbatim(t *testing.T) {
 	}
 }
 
-func TestSecretUpdateWithFlagsLeavesStdinAlone(t *testing.T) {
+// TestSecretUpdateWithFlagsRefusesAWaitingValue: a value piped next to a
+// flag is neither read nor silently dropped: the update is refused and
+// changes nothing; --value-file - takes it explicitly; with stdin empty or
+// absent a flag-only update goes through.
+func TestSecretUpdateWithFlagsRefusesAWaitingValue(t *testing.T) {
 	srv := newFakeServer(t)
 	c := loggedIn(t, srv)
 	c.ok(str(canary), "secret", "create", "k")
-	c.ok(str("not-the-value"), "secret", "update", "k", "--description", "d")
+	r := c.run(str(canary+"-new"), "secret", "update", "k", "--description", "d")
+	if r.code == 0 || !strings.Contains(r.stderr, "waiting on stdin") || !strings.Contains(r.stderr, "--value-file -") {
+		t.Fatalf("exit %d, stderr %q: want a refusal that says how to pass the value", r.code, r.stderr)
+	}
+	if strings.Contains(r.all(), canary) {
+		t.Error("the refusal shows the value")
+	}
 	if v, _ := srv.value("k"); v != canary {
-		t.Errorf("value = %q: stdin was read although a flag was given", v)
+		t.Errorf("value = %q after a refused update", v)
+	}
+	if out := c.ok(nil, "secret", "list", "k", "-o", "json").stdout; strings.Contains(out, `"description":"d"`) {
+		t.Errorf("a refused update changed the description: %s", out)
+	}
+	c.ok(str(""), "secret", "update", "k", "--description", "d") // an empty pipe holds nothing
+	c.ok(str(canary+"-2"), "secret", "update", "k", "--value-file", "-", "--description", "rotated")
+	if v, _ := srv.value("k"); v != canary+"-2" {
+		t.Errorf("value = %q, want the one given with --value-file -", v)
 	}
 }
 

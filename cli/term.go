@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -67,6 +68,36 @@ func classifyStdin(r io.Reader) stdinKind {
 	}
 	return stdinData
 }
+
+// stdinPending reports whether stdin visibly holds a value nobody will
+// read: a regular file with bytes left, or a pipe with bytes waiting
+// (pipeHasData, after at most pendingWait). A terminal, a device and an
+// idle or closed pipe hold none. A reader that is not an *os.File (tests
+// driving cobra in-process) holds one when it says it has bytes (Len).
+func stdinPending(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		l, ok := r.(interface{ Len() int })
+		return ok && l.Len() > 0
+	}
+	if classifyStdin(f) != stdinData {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	if fi.Mode().IsRegular() {
+		at, err := f.Seek(0, io.SeekCurrent)
+		return err == nil && fi.Size() > at
+	}
+	return pipeHasData(f, pendingWait)
+}
+
+// pendingWait is how long stdinPending waits for a pipe's writer: enough
+// for a command that prints at once (echo, cat, printf), short enough that
+// a script whose stdin is an idle pipe (ssh, CI) is not slowed much.
+const pendingWait = 150 * time.Millisecond
 
 // readAllStdin reads stdin to EOF, verbatim, refusing more than
 // maxStdinBytes.

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -48,6 +49,9 @@ func newAuditRuntime(cfg Config, st store.Store, replica string, log *zap.Logger
 	})
 	if err != nil {
 		return nil, err
+	}
+	if err := ex.Check(); err != nil {
+		return nil, fmt.Errorf("--audit-log-file: %w", err)
 	}
 	aud := &auditor{batch: b, replica: replica, log: log}
 	if aud.refusals, err = audit.NewTally(audit.TallyConfig{Emit: aud.add, Window: refusalWindow}); err != nil {

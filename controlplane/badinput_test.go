@@ -129,7 +129,9 @@ func TestFieldLimits(t *testing.T) {
 	}{
 		{"name", strings.Repeat("n", 64), strings.Repeat("n", 65), "65 bytes; the maximum is 64"},
 		{"env_name", "E" + strings.Repeat("N", 255), "E" + strings.Repeat("N", 256), "257 bytes; the env name cap is 256 bytes (1 over)"},
-		{"file_path", "/" + strings.Repeat("p", 4095), "/" + strings.Repeat("p", 4096), "4097 bytes; the maximum is 4096"},
+		// 32 names of 127 bytes: the whole path at its cap, each name under
+		// the 255 bytes of a name.
+		{"file_path", strings.Repeat("/"+strings.Repeat("p", 127), 32), strings.Repeat("/"+strings.Repeat("p", 127), 32) + "p", "4097 bytes; the maximum is 4096"},
 		{"description", strings.Repeat("d", 1024), strings.Repeat("d", 1025), "1025 bytes; the maximum is 1024"},
 	}
 	for _, c := range cases {

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -34,9 +35,11 @@ type Server struct {
 	agents   agentServer
 	sealer   Sealer
 	listener net.Listener
-	handler  http.Handler
-	api      *api
-	metrics  *metrics
+	// tlsCert is --tls-cert and --tls-key, loaded by New; nil serves HTTP.
+	tlsCert *tls.Certificate
+	handler http.Handler
+	api     *api
+	metrics *metrics
 	// replicaID names this process among the replicas sharing the
 	// database (new at every start).
 	replicaID string
@@ -82,6 +85,26 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 			return nil, err
 		}
 	}
+	// The certificate and the address are checked before the database is
+	// opened or migrated: a typo in either stops the start with its own
+	// message, not after "listening", and leaves the data untouched.
+	var tlsCert *tls.Certificate
+	if cfg.TLSCert != "" {
+		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("load the TLS certificate and key (--tls-cert, --tls-key): %w", err)
+		}
+		tlsCert = &c
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = ln.Close()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := OpenStore(ctx, cfg, logger.Named("store"))
@@ -193,12 +216,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	mux.Handle("GET /metrics", m.handler())
 	s.handler = m.instrument(logger, mux)
 
-	s.listener, err = net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		s.cancelBase()
-		_ = s.agents.Close()
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
+	s.listener, s.tlsCert = ln, tlsCert
 	return s, nil
 }
 
@@ -300,8 +318,9 @@ func (s *Server) Run(ctx context.Context) error {
 	defer func() { _ = s.api.uses.Close(); <-usesDone }()
 	serveErr := make(chan error, 1)
 	go func() {
-		if s.cfg.TLSCert != "" {
-			serveErr <- srv.ServeTLS(s.listener, s.cfg.TLSCert, s.cfg.TLSKey)
+		if s.tlsCert != nil {
+			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*s.tlsCert}}
+			serveErr <- srv.ServeTLS(s.listener, "", "")
 		} else {
 			serveErr <- srv.Serve(s.listener)
 		}

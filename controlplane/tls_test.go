@@ -85,3 +85,45 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("status %d", res.StatusCode)
 	}
 }
+
+// TestBadStartConfigTouchesNoData: a TLS certificate that does not load, a
+// listen address that cannot be bound and an audit log file that cannot
+// be opened each stop New with an error that names the setting, before the
+// database is created or migrated.
+func TestBadStartConfigTouchesNoData(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.pem")
+	if err := os.WriteFile(bad, []byte("not PEM"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certFile, _, _ := writeSelfSigned(t, dir)
+	for name, tc := range map[string]struct {
+		mod  func(*Config)
+		want string
+	}{
+		"cert not PEM":     {func(c *Config) { c.TLSCert, c.TLSKey = bad, bad }, "--tls-cert"},
+		"cert as the key":  {func(c *Config) { c.TLSCert, c.TLSKey = certFile, certFile }, "--tls-key"},
+		"missing key file": {func(c *Config) { c.TLSCert, c.TLSKey = certFile, filepath.Join(dir, "none") }, "--tls-cert"},
+		"bad port":         {func(c *Config) { c.Listen = "127.0.0.1:99999" }, "listen on 127.0.0.1:99999"},
+		"audit file dir":   {func(c *Config) { c.AuditLogFile = filepath.Join(dir, "no", "such", "audit.jsonl") }, "--audit-log-file"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.DataDir, cfg.Listen = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0"
+			tc.mod(&cfg)
+			srv, err := New(cfg, nil)
+			if err == nil {
+				_ = srv.Close()
+				t.Fatal("New accepted it")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to name %s", err, tc.want)
+			}
+			if tc.want != "--audit-log-file" {
+				if _, err := os.Stat(filepath.Join(cfg.DataDir, "courier.db")); !os.IsNotExist(err) {
+					t.Fatalf("the database was created or opened first: %v", err)
+				}
+			}
+		})
+	}
+}

@@ -33,6 +33,9 @@ var (
 	ErrNotDir = errors.New("a parent is not a directory")
 	// ErrSymlinkLoop is wrapped when resolving symlinks takes too many hops.
 	ErrSymlinkLoop = errors.New("too many levels of symbolic links")
+	// ErrProtected is wrapped when a target resolves to a path of
+	// Config.Protected, or into one: a file the writer's own program needs.
+	ErrProtected = errors.New("refused: the agent keeps its own files there")
 )
 
 // Outcome is what happened to one file.
@@ -71,6 +74,12 @@ type Config struct {
 	// Drive is, on Windows, the volume "/x/y" paths resolve onto ("C:").
 	// Default the volume of the agent's working directory, else Home's.
 	Drive string
+	// Protected are absolute paths never written to, nor anything under
+	// them: what the program itself reads and writes (its token file, its
+	// data directory). A target that resolves there, after symlinks, fails
+	// with ErrProtected; a secret must not lock the agent out or corrupt
+	// its state. Default none.
+	Protected []string
 }
 
 // DefaultConfig returns a Config with every default filled but Home.
@@ -90,6 +99,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Home must be a Windows path such as C:\\Users\\me, got %q", ErrConfig, c.Home)
 	case c.OS == "windows" && c.Drive != "" && !isDrive(c.Drive):
 		return fmt.Errorf("%w: Drive must be a volume such as \"C:\", got %q", ErrConfig, c.Drive)
+	}
+	for _, p := range c.Protected {
+		if !strings.HasPrefix(toSlash(p), "/") && !isWindowsAbs(p) {
+			return fmt.Errorf("%w: a protected path must be absolute, got %q", ErrConfig, p)
+		}
 	}
 	return nil
 }
@@ -208,6 +222,8 @@ type Writer struct {
 	cfg   Config
 	log   *zap.Logger
 	paths pathRules
+	// guard is Config.Protected as keys, each as given and as resolved.
+	guard []string
 	// noTmpfile is set once an O_TMPFILE file could not be linked: every
 	// later write uses a named temporary file from the start.
 	noTmpfile atomic.Bool
@@ -237,7 +253,28 @@ func New(cfg Config) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Writer{cfg: cfg, log: cfg.Logger, paths: newPathRules(cfg)}, nil
+	w := &Writer{cfg: cfg, log: cfg.Logger, paths: newPathRules(cfg)}
+	for _, p := range cfg.Protected {
+		// As written and as resolved now: a protected directory reached
+		// through a symlink is still itself.
+		w.guard = append(w.guard, w.paths.key(path.Clean(toSlash(p))))
+		if r, err := w.followLinks(toSlash(p)); err == nil {
+			w.guard = append(w.guard, w.paths.key(r))
+		}
+	}
+	return w, nil
+}
+
+// protected reports whether the resolved path p is, or is under, one of
+// Config.Protected.
+func (w *Writer) protected(p string) bool {
+	k := w.paths.key(p)
+	for _, g := range w.guard {
+		if k == g || strings.HasPrefix(k, strings.TrimSuffix(g, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // WriteAll resolves every file, settles collisions, writes the survivors
@@ -259,6 +296,10 @@ func (w *Writer) WriteAll(ctx context.Context, files []File) []Result {
 		p, err := b.resolve(f.Path)
 		if err != nil {
 			results[i].Outcome, results[i].Err = Failed, fmt.Errorf("secret %q: file %q: %w", f.Secret, f.Path, err)
+			continue
+		}
+		if w.protected(p) {
+			results[i].Outcome, results[i].Err = Failed, fmt.Errorf("secret %q: file %q: %w", f.Secret, p, ErrProtected)
 			continue
 		}
 		results[i].Path = p

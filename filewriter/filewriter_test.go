@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -258,5 +259,60 @@ func TestFileStringHidesContent(t *testing.T) {
 		if strings.Contains(s, canary) {
 			t.Fatalf("File formatting leaks content: %s", s)
 		}
+	}
+}
+
+// TestProtectedPaths: a target that is, or resolves through a symlink to,
+// a protected file, or lies under a protected directory, fails with
+// ErrProtected and leaves it as it was; a sibling that merely shares a
+// prefix is written.
+func TestProtectedPaths(t *testing.T) {
+	dir := t.TempDir()
+	home, own := dir+"/home", dir+"/agent"
+	for _, d := range []string{home, own + "/data"} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token := own + "/token"
+	if err := os.WriteFile(token, []byte("tok"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(token, home+"/link"); err != nil {
+		t.Fatal(err)
+	}
+	// The data directory is protected through a symlink to it as well.
+	if err := os.Symlink(own+"/data", dir+"/data-link"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(Config{Fs: afero.NewOsFs(), Home: home, UID: -1, GID: -1, Protected: []string{token, dir + "/data-link"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := w.WriteAll(context.Background(), []File{
+		{Secret: "on-token", Path: token, Content: []byte(canary)},
+		{Secret: "via-link", Path: "~/link", Content: []byte(canary)},
+		{Secret: "into-data", Path: own + "/data/state.json", Content: []byte(canary)},
+		{Secret: "dotted", Path: "~/../agent/./token", Content: []byte(canary)},
+		{Secret: "sibling", Path: own + "/tokenized", Content: []byte("v")},
+	})
+	for _, r := range res[:4] {
+		if r.Outcome != Failed || !errors.Is(r.Err, ErrProtected) {
+			t.Errorf("%s: %+v, want failed with ErrProtected", r.Secret, r)
+		} else if strings.Contains(r.Err.Error(), canary) {
+			t.Errorf("%s: the error shows the value: %v", r.Secret, r.Err)
+		}
+	}
+	if res[4].Outcome != Written {
+		t.Errorf("sibling: %+v, want written", res[4])
+	}
+	if got, _ := os.ReadFile(token); string(got) != "tok" {
+		t.Errorf("the token file was changed: %q", got)
+	}
+	if _, err := os.Stat(own + "/data/state.json"); !os.IsNotExist(err) {
+		t.Errorf("a file was written into the protected directory: %v", err)
+	}
+	if _, err := New(Config{Home: "/h", Protected: []string{"relative/token"}}); !errors.Is(err, ErrConfig) {
+		t.Errorf("a relative protected path: err = %v, want ErrConfig", err)
 	}
 }

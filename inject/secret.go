@@ -9,6 +9,7 @@ package inject
 import (
 	"errors"
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -39,6 +40,9 @@ const (
 	MaxEnvNameBytes = 256
 	// MaxFilePathBytes is the longest file target, PATH_MAX on Linux.
 	MaxFilePathBytes = 4096
+	// MaxFileNameBytes is the longest component of a file target, NAME_MAX
+	// on Linux and what other systems' file systems allow too.
+	MaxFileNameBytes = 255
 )
 
 var (
@@ -305,8 +309,46 @@ func ValidateFilePath(p string) error {
 		return fieldErr(FieldFilePath, "must name a file, not a directory")
 	case strings.HasSuffix(p, "/"):
 		return fieldErr(FieldFilePath, "must name a file, not end with '/'")
+	case strings.IndexFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return fieldErr(FieldFilePath, "must not contain control characters (a newline, a tab, an escape)")
+	}
+	key := FilePathKey(p)
+	if key == "/" || key == "~" || strings.HasSuffix(key, "/..") || strings.HasSuffix(key, "/.") {
+		// "/.", "~/.", "~/..", "/a/..": each names a directory once cleaned,
+		// which the agent could never write a file to.
+		return fieldErr(FieldFilePath, "must name a file; %q names a directory", p)
+	}
+	for _, c := range strings.Split(key, "/") {
+		if len(c) > MaxFileNameBytes {
+			return fieldErr(FieldFilePath, "has a name of %d bytes (%.20q…); file systems allow at most %d bytes a name", len(c), c, MaxFileNameBytes)
+		}
 	}
 	return nil
+}
+
+// FilePathKey is p (a valid file target) cleaned as the agent will clean
+// it, keeping "~" for the home it does not know yet: "~/a/./b" and
+// "~/a/c/../b" are both "~/a/b", "/x//y" is "/x/y". Two targets with one
+// key name the same file in every workspace. A ".." that climbs above the
+// home stays (the home's depth is not known here): "~/../x" is "~/../x".
+func FilePathKey(p string) string {
+	rest, home := strings.CutPrefix(p, "~/")
+	if !home {
+		return path.Clean(p)
+	}
+	c := path.Clean(strings.TrimLeft(rest, "/"))
+	if c == "." {
+		return "~"
+	}
+	return "~/" + c
+}
+
+// FilePathsNest reports whether one of two file targets names a directory
+// the other is in ("~/.npmrc" and "~/.npmrc/extra"): no workspace can hold
+// both, since one needs a file where the other needs a directory.
+func FilePathsNest(a, b string) bool {
+	ka, kb := FilePathKey(a), FilePathKey(b)
+	return strings.HasPrefix(kb, ka+"/") || strings.HasPrefix(ka, kb+"/")
 }
 
 // Validate checks every field of s and returns Errors listing each invalid

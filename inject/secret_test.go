@@ -80,8 +80,21 @@ func TestValidateFields(t *testing.T) {
 		{"file invalid UTF-8", ValidateFilePath, "~/\xff", FieldFilePath, "UTF-8"},
 		{"file root", ValidateFilePath, "/", FieldFilePath, "directory"},
 		{"file trailing slash", ValidateFilePath, "~/dir/", FieldFilePath, "end with"},
-		{"file 4096 ok", ValidateFilePath, "/" + strings.Repeat("p", 4095), "", ""},
-		{"file 4097", ValidateFilePath, "/" + strings.Repeat("p", 4096), FieldFilePath, "maximum is 4096"},
+		{"file 4096 ok", ValidateFilePath, longPath(4096), "", ""},
+		{"file 4097", ValidateFilePath, longPath(4097), FieldFilePath, "maximum is 4096"},
+		{"file name 255 ok", ValidateFilePath, "~/" + strings.Repeat("n", 255), "", ""},
+		{"file name 256", ValidateFilePath, "~/" + strings.Repeat("n", 256) + "/x", FieldFilePath, "at most 255"},
+		{"file dot", ValidateFilePath, "/.", FieldFilePath, "names a directory"},
+		{"file home dot", ValidateFilePath, "~/.", FieldFilePath, "names a directory"},
+		{"file home dotdot", ValidateFilePath, "~/..", FieldFilePath, "names a directory"},
+		{"file home sub dotdot", ValidateFilePath, "~/a/..", FieldFilePath, "names a directory"},
+		{"file abs dotdot", ValidateFilePath, "/etc/..", FieldFilePath, "names a directory"},
+		{"file above home ok", ValidateFilePath, "~/../shared/x", "", ""},
+		{"file dot inside ok", ValidateFilePath, "~/./a/../b", "", ""},
+		{"file newline", ValidateFilePath, "~/a\nb", FieldFilePath, "control characters"},
+		{"file escape", ValidateFilePath, "~/esc\x1b[31mred", FieldFilePath, "control characters"},
+		{"file tab", ValidateFilePath, "/tmp/a\tb", FieldFilePath, "control characters"},
+		{"file DEL", ValidateFilePath, "/tmp/a\x7f", FieldFilePath, "control characters"},
 
 		{"description ok", ValidateDescription, "for tools", "", ""},
 		{"description NUL", ValidateDescription, "a\x00", FieldDescription, "NUL"},
@@ -170,6 +183,57 @@ func TestSecretValidateBinaryValue(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), canary) {
 			t.Fatalf("error leaks the value: %v", err)
+		}
+	}
+}
+
+// longPath is an absolute path of exactly n bytes (n > 2) whose names are
+// at most 100 bytes.
+func longPath(n int) string {
+	var b strings.Builder
+	for b.Len() < n {
+		b.WriteByte('/')
+		b.WriteString(strings.Repeat("p", min(100, n-b.Len())))
+	}
+	return b.String()
+}
+
+func TestFilePathKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"~/a":          "~/a",
+		"~/a/./b":      "~/a/b",
+		"~/a/c/../b":   "~/a/b",
+		"~/a//b":       "~/a/b",
+		"~//a":         "~/a",
+		"~///..":       "~/..",
+		"~/../x":       "~/../x",
+		"~/a/..":       "~",
+		"/x//y":        "/x/y",
+		"/a/b/../../c": "/c",
+		"/..":          "/",
+	} {
+		if got := FilePathKey(in); got != want {
+			t.Errorf("FilePathKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestFilePathsNest(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"~/.npmrc", "~/.npmrc/extra", true},
+		{"~/.npmrc/extra", "~/.npmrc", true},
+		{"~/a/./b/c", "~/a/b", true},
+		{"/etc/tool", "/etc/tool/conf.d/x", true},
+		{"~/.npmrc", "~/.npmrc2", false},
+		{"~/a", "~/a", false},  // the same file: a plain duplicate, not nesting
+		{"~/a", "/a/b", false}, // the home is not known here
+		{"/a/b", "/a/c", false},
+	} {
+		if got := FilePathsNest(tc.a, tc.b); got != tc.want {
+			t.Errorf("FilePathsNest(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
 	}
 }

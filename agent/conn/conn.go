@@ -84,12 +84,24 @@ type StatusError struct {
 	Code int
 	// Message is the server's message, if it sent one.
 	Message string
+	// Path is the path the upgrade was asked for.
+	Path string
 	// Err is the websocket library's error.
 	Err error
 }
 
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("connecting to the control plane: HTTP %d %s: %v", e.Code, e.Message, e.Err)
+	msg := e.Message
+	if msg == "" && e.Code == http.StatusNotFound {
+		// Something answered, but not a control plane's agent endpoint:
+		// most often a URL with a path (the dashboard's /login) or one
+		// that points at another service.
+		msg = "no agent endpoint at " + e.Path + "; is the URL the control plane's base address?"
+	}
+	if msg == "" {
+		return fmt.Sprintf("connecting to the control plane: HTTP %d: %v", e.Code, e.Err)
+	}
+	return fmt.Sprintf("connecting to the control plane: HTTP %d: %s", e.Code, msg)
 }
 
 // Unwrap returns the websocket library's error.
@@ -114,12 +126,28 @@ type Config struct {
 	AgentVersion string
 }
 
+// CheckURL reports whether raw is usable as a control plane's base URL: an
+// absolute http:// or https:// address with a host (a path is a prefix the
+// agent endpoint is found under), without a query or fragment.
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if raw != "" && err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.RawQuery == "" && u.Fragment == "" && u.User == nil {
+		return nil
+	}
+	shown := raw
+	if err == nil && u.User != nil {
+		shown = u.Redacted() // never a password in a log line
+	}
+	return fmt.Errorf("the control plane URL must be an http:// or https:// address such as https://courier.example.com, without credentials, a query or a fragment; got %q", shown)
+}
+
 // Validate reports whether c is usable.
 func (c Config) Validate() error {
-	u, err := url.Parse(c.URL)
+	if err := CheckURL(c.URL); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	switch {
-	case c.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return fmt.Errorf("%w: URL must be an http:// or https:// address, got %q", ErrConfig, c.URL)
 	case c.Token == "":
 		return fmt.Errorf("%w: an agent token is required", ErrConfig)
 	}
@@ -207,7 +235,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	defer cancel()
 	c, resp, err := websocket.Dial(hctx, u.String(), &websocket.DialOptions{HTTPClient: cfg.HTTPClient, HTTPHeader: hdr})
 	if err != nil {
-		return nil, dialError(resp, err)
+		return nil, dialError(resp, u.Path, err)
 	}
 	// The websocket lives until the session closes, not until ctx ends.
 	nc := &recordingConn{Conn: websocket.NetConn(context.Background(), c, websocket.MessageBinary)}
@@ -233,7 +261,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 
 // dialError turns a failed upgrade into a typed error, reading the server's
 // JSON message when there is one.
-func dialError(resp *http.Response, err error) error {
+func dialError(resp *http.Response, path string, err error) error {
 	if resp == nil {
 		return fmt.Errorf("connecting to the control plane: %w", err)
 	}
@@ -257,7 +285,7 @@ func dialError(resp *http.Response, err error) error {
 		}
 		return ue
 	}
-	return &StatusError{Code: resp.StatusCode, Message: msg, Err: err}
+	return &StatusError{Code: resp.StatusCode, Message: msg, Path: path, Err: err}
 }
 
 // Done is closed when the session ends (closed, or keepalive failed).

@@ -358,3 +358,22 @@ func TestFlappingSessionsBackOff(t *testing.T) {
 		t.Fatalf("flapping sessions: last wait %v, want a grown backoff: %v", last, w)
 	}
 }
+
+// TestStatusErrorSaysWhatIsWrong: a 404 to the upgrade names the path tried
+// and suggests the likely mistake; other statuses carry the server's
+// message, with no empty gap when it sent none.
+func TestStatusErrorSaysWhatIsWrong(t *testing.T) {
+	for _, tc := range []struct {
+		err  *StatusError
+		want string
+	}{
+		{&StatusError{Code: 404, Path: "/login/api/v2/workspaceagents/connect", Err: errors.New("bad status")},
+			"HTTP 404: no agent endpoint at /login/api/v2/workspaceagents/connect; is the URL the control plane's base address?"},
+		{&StatusError{Code: 502, Err: errors.New("bad status")}, "HTTP 502: bad status"},
+		{&StatusError{Code: 500, Message: "internal server error", Err: errors.New("x")}, "HTTP 500: internal server error"},
+	} {
+		if got := tc.err.Error(); !strings.HasSuffix(got, tc.want) {
+			t.Errorf("Error() = %q, want it to end with %q", got, tc.want)
+		}
+	}
+}

@@ -117,7 +117,11 @@ func run(args []string) error {
 	cfg := agent.Config{URL: *url, Token: token, TokenFile: *tokenFile, DataDir: *dataDir, Home: *home,
 		Logger: log, MaxBackoff: *maxBackoff, KeepaliveInterval: *keepalive, Version: version, LiveFiles: *liveFiles, EnvFile: *envFile,
 		AfterBoot: memrelease.AfterBurst}
+	if *logFile != "" {
+		cfg.OwnFiles = append(cfg.OwnFiles, *logFile)
+	}
 	if exe, err := os.Executable(); err == nil {
+		cfg.OwnFiles = append(cfg.OwnFiles, exe)
 		cfg.SFTPCommand = []string{exe, sftpServerArg}
 	} else {
 		log.Warn("sftp and scp are unavailable: cannot find this executable", zap.Error(err))

@@ -7,8 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -92,11 +95,31 @@ func NewExporter(cfg ExporterConfig) (*Exporter, error) {
 // logrotate moved it; the server calls it on SIGHUP).
 func (e *Exporter) Reopen() { e.reopen.Store(true) }
 
-// Run exports until ctx ends, then closes the file.
+// Check opens the file (creating it) and closes it again, so that a path
+// that cannot be written stops the server's start instead of leaving it
+// running with no export.
+func (e *Exporter) Check() error {
+	if e.cfg.Path == "" || e.cfg.Path == StdoutPath {
+		return nil
+	}
+	f, err := e.cfg.Fs.OpenFile(e.cfg.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit log file: %w", err)
+	}
+	return f.Close()
+}
+
+// Run exports until ctx ends, then closes the file. A file that cannot be
+// opened is tried again at every poll (as after a failed reopen), and the
+// head is published to the server log all the same.
 func (e *Exporter) Run(ctx context.Context) error {
 	defer e.closeFile()
 	if err := e.start(ctx); err != nil {
-		return err
+		if e.cfg.Path == StdoutPath {
+			return err
+		}
+		e.cfg.Log.Error("could not open the audit log file; trying again every poll", zap.String("path", e.cfg.Path), zap.Error(err))
+		e.reopen.Store(true)
 	}
 	e.publishHead(ctx)
 	poll := time.NewTicker(e.cfg.Interval)
@@ -133,8 +156,42 @@ func (e *Exporter) start(ctx context.Context) error {
 	if e.cfg.Path == "" {
 		return nil
 	}
-	e.pos = lastSeq(e.cfg.Fs, e.cfg.Path)
+	e.pos = max(lastSeq(e.cfg.Fs, e.cfg.Path), e.savedPos())
 	return e.openFile()
+}
+
+// positionPath is the file beside the export that remembers the last
+// record exported, so that a file logrotate emptied ("create") or moved
+// away is not filled again with every record from the first at the next
+// start. Deleting it (with the export) exports everything again.
+func (e *Exporter) positionPath() string { return e.cfg.Path + ".position" }
+
+// savedPos reads positionPath (0 when absent or unreadable).
+func (e *Exporter) savedPos() int64 {
+	b, err := afero.ReadFile(e.cfg.Fs, e.positionPath())
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// savePos writes pos to positionPath, replacing it whole.
+func (e *Exporter) savePos() {
+	if e.cfg.Path == "" || e.cfg.Path == StdoutPath {
+		return
+	}
+	tmp := e.positionPath() + ".tmp"
+	err := afero.WriteFile(e.cfg.Fs, tmp, []byte(strconv.FormatInt(e.pos, 10)+"\n"), 0o600)
+	if err == nil {
+		err = e.cfg.Fs.Rename(tmp, e.positionPath())
+	}
+	if err != nil {
+		e.cfg.Log.Warn("could not save the audit export's position", zap.String("path", e.positionPath()), zap.Error(err))
+	}
 }
 
 func (e *Exporter) openFile() error {
@@ -192,6 +249,7 @@ func (e *Exporter) export(ctx context.Context) {
 	if !e.writable() {
 		return
 	}
+	wrote := false
 	for {
 		recs, err := e.cfg.Page(ctx, e.pos, 500)
 		if err != nil {
@@ -211,9 +269,12 @@ func (e *Exporter) export(ctx context.Context) {
 				e.cfg.Log.Error("could not write the audit log file", zap.Error(err))
 				return
 			}
-			e.pos = recs[len(recs)-1].Seq
+			e.pos, wrote = recs[len(recs)-1].Seq, true
 		}
 		if len(recs) < 500 {
+			if wrote {
+				e.savePos()
+			}
 			return
 		}
 	}

@@ -15,7 +15,8 @@ import (
 // *ConflictError naming "name", "env_name" or "file_path", or nil. Names
 // are unique per user; an env name or a file path may be shared only by
 // secrets whose scopes cannot overlap (inject.ScopesOverlap), so no
-// workspace ever gets two secrets for one target.
+// workspace ever gets two secrets for one target; nor may one file path be
+// a directory of another (inject.FilePathsNest) where both can land.
 func SecretConflict(set []Secret, cand Secret) error {
 	for _, o := range set {
 		if o.ID == cand.ID {
@@ -25,13 +26,24 @@ func SecretConflict(set []Secret, cand Secret) error {
 			return &ConflictError{Field: "name", Message: fmt.Sprintf("a secret named %q already exists", cand.Name)}
 		}
 		env := cand.EnvName != "" && o.EnvName == cand.EnvName
-		file := cand.FilePath != "" && o.FilePath == cand.FilePath
-		if (!env && !file) || !inject.ScopesOverlap(o.Workspaces, cand.Workspaces) {
+		// File paths are compared as the agent will clean them, and one
+		// that is a directory of the other collides too: no workspace can
+		// hold a file at ~/.npmrc and another at ~/.npmrc/extra.
+		bothFiles := cand.FilePath != "" && o.FilePath != ""
+		file := bothFiles && inject.FilePathKey(o.FilePath) == inject.FilePathKey(cand.FilePath)
+		nest := bothFiles && !file && inject.FilePathsNest(o.FilePath, cand.FilePath)
+		if (!env && !file && !nest) || !inject.ScopesOverlap(o.Workspaces, cand.Workspaces) {
 			continue
 		}
 		field, what := "env_name", "env name "+cand.EnvName
-		if !env {
+		switch {
+		case env:
+		case file && o.FilePath != cand.FilePath:
+			field, what = "file_path", fmt.Sprintf("file path %s (%s once cleaned)", cand.FilePath, inject.FilePathKey(cand.FilePath))
+		case file:
 			field, what = "file_path", "file path "+cand.FilePath
+		default:
+			field, what = "file_path", fmt.Sprintf("file path %s would need a directory where a file is, or a file where a directory is: it nests with %s, which", cand.FilePath, o.FilePath)
 		}
 		if len(o.Workspaces) == 0 && len(cand.Workspaces) == 0 {
 			return &ConflictError{Field: field, Message: fmt.Sprintf("%s is already used by secret %q", what, o.Name)}

@@ -297,6 +297,20 @@ func testSecretConflicts(t *testing.T, s store.Store) {
 	wantConflict(t, s.CreateSecrets(ctx, u.ID, []store.Secret{mkSecret("one", "", "")}, nil), "name")
 	wantConflict(t, s.CreateSecrets(ctx, u.ID, []store.Secret{mkSecret("two", "ENV1", "")}, nil), "env_name")
 	wantConflict(t, s.CreateSecrets(ctx, u.ID, []store.Secret{mkSecret("two", "", "~/f1")}, nil), "file_path")
+	// File paths are compared cleaned, as the agent will write them, and
+	// one may not be a directory of another: the agent could never write
+	// both.
+	for _, p := range []string{"~/./f1", "~/sub/../f1", "~//f1", "~/f1/inside", "~/nested/f"} {
+		if p == "~/nested/f" {
+			if err := s.CreateSecrets(ctx, u.ID, []store.Secret{mkSecret("nest", "", "~/nested/f/deeper")}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wantConflict(t, s.CreateSecrets(ctx, u.ID, []store.Secret{mkSecret("two", "", p)}, nil), "file_path")
+	}
+	if err := s.CreateSecrets(ctx, u.ID, []store.Secret{mkSecret("sibling", "", "~/f10")}, nil); err != nil {
+		t.Fatalf("a sibling path that shares a prefix is no conflict: %v", err)
+	}
 	// Empty targets never clash.
 	if err := s.CreateSecrets(ctx, u.ID, []store.Secret{mkSecret("two", "", ""), mkSecret("three", "", "")}, nil); err != nil {
 		t.Fatal(err)
