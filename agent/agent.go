@@ -93,7 +93,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	fwc.Protected = cfg.ownPaths()
+	fwc.Protected, fwc.Confine = cfg.ownPaths(), cfg.Confine
 	w, err := filewriter.New(fwc)
 	if err != nil {
 		return nil, err

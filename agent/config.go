@@ -102,6 +102,10 @@ type Config struct {
 	// not come through the agent) can source it. Default "": off, since it
 	// puts env values at rest in the workspace, as file secrets are.
 	EnvFile string
+	// Confine, when set, is an absolute directory file secrets must land
+	// in (filewriter.Config.Confine): `courier dev` confines them to its
+	// state directory. Default "": anywhere the agent may write.
+	Confine string
 	// OwnFiles are more paths (files or directories) that are the agent's
 	// own, such as its log file: no file secret is written to them or
 	// under them, as for TokenFile, DataDir and EnvFile (see ownPaths).
@@ -193,6 +197,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: ChangeQuiet %s is negative", ErrConfig, c.ChangeQuiet)
 	case !filepath.IsAbs(c.DataDir):
 		return fmt.Errorf("%w: data directory %q is not an absolute path", ErrConfig, c.DataDir)
+	case c.Confine != "" && !filepath.IsAbs(c.Confine):
+		return fmt.Errorf("%w: the confining directory %q is not an absolute path", ErrConfig, c.Confine)
 	}
 	return nil
 }

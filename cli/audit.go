@@ -97,7 +97,7 @@ oldest first, until interrupted. --mine reads only the records about you
 			if q.Until, err = parseSince(until, now); err != nil {
 				return fmt.Errorf("--until: %w", err)
 			}
-			if q.Limit < 0 || q.Limit > 1000 {
+			if q.Limit < 1 || q.Limit > 1000 {
 				return errors.New("--limit must be between 1 and 1000")
 			}
 			c, err := newClient(true)

@@ -56,7 +56,7 @@ func TestAuditCommands(t *testing.T) {
 	if r := alice.ok(nil, "audit", "list", "--mine", "--action", "secret.create"); !strings.Contains(r.stdout, "deploy-key") {
 		t.Errorf("alice's own records: %s", r.stdout)
 	}
-	for _, bad := range [][]string{{"--since", "yesterday"}, {"--outcome", "maybe"}, {"--limit", "5000"}, {"-o", "xml"}} {
+	for _, bad := range [][]string{{"--since", "yesterday"}, {"--outcome", "maybe"}, {"--limit", "5000"}, {"--limit", "0"}, {"-o", "xml"}} {
 		if r := admin.run(nil, append([]string{"audit", "list"}, bad...)...); r.code == 0 {
 			t.Errorf("audit list %v accepted", bad)
 		}

@@ -37,7 +37,10 @@ func newDevCommand() *cobra.Command {
 		Long: `Run Courier's whole path on one machine: a control plane on an embedded
 store, a dev user, a workspace "dev" with a small template, and a real agent
 for it whose home is a sandbox directory under the state directory (never your
-own home). A second run reuses the state. Ctrl-C stops everything.
+own home). File secrets land only inside the state directory: an absolute
+path or "~/.." that leads out of it is refused (reported as failed), so a
+secret tried here cannot overwrite a file of your machine. A second run
+reuses the state. Ctrl-C stops everything.
 
 Logs go to files in the state directory: server.log and agent.log.`,
 		Example: `  courier dev
@@ -142,7 +145,7 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	for {
 		a, err := agent.New(agent.Config{URL: srv.URL(), Token: st.AgentToken, Home: home,
 			DataDir: filepath.Join(dir, "agent"), Logger: agentLog, MaxBackoff: 5 * time.Second, Version: version,
-			LiveFiles: o.liveFiles, SFTPCommand: sftpCommand})
+			LiveFiles: o.liveFiles, SFTPCommand: sftpCommand, Confine: dir})
 		if err != nil {
 			return err
 		}

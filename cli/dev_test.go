@@ -127,6 +127,13 @@ func TestDevEndToEnd(t *testing.T) {
 	if out, err := create.CombinedOutput(); err != nil || strings.Contains(string(out), value) {
 		t.Fatalf("secret create: %v\n%s", err, out)
 	}
+	// A file secret aimed out of the sandbox: refused by the dev agent.
+	escape := filepath.Join(t.TempDir(), "host-file")
+	esc := exec.Command(courierBin, "secret", "create", "escape", "--file", escape)
+	esc.Env, esc.Stdin = create.Env, strings.NewReader(value)
+	if out, err := esc.CombinedOutput(); err != nil {
+		t.Fatalf("secret create escape: %v\n%s", err, out)
+	}
 	file := filepath.Join(state, "home", ".config", "dev", "greeting")
 	if _, err := os.Stat(file); err == nil {
 		t.Fatal("the secret reached the workspace before the agent restarted (R3)")
@@ -141,6 +148,21 @@ func TestDevEndToEnd(t *testing.T) {
 	})
 	if st, _ := os.Stat(file); st.Mode().Perm() != 0o600 {
 		t.Errorf("secret file mode %v", st.Mode().Perm())
+	}
+	waitFor(t, "the escaping secret reported failed", func() bool {
+		st, err := api.AgentStatus(ctx, "dev")
+		if err != nil || st.LastApply == nil {
+			return false
+		}
+		for _, o := range st.LastApply.Outcomes {
+			if o.Secret == "escape" && o.Outcome == "failed" {
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := os.Stat(escape); !os.IsNotExist(err) {
+		t.Fatalf("courier dev wrote a file outside its state directory: %v", err)
 	}
 	if strings.Contains(d.output(), value) {
 		t.Error("courier dev printed the secret value")
@@ -160,7 +182,7 @@ func TestDevEndToEnd(t *testing.T) {
 	}
 	api2, _ := client.New(client.Config{URL: d2.url, Token: d2.token})
 	secrets, err := api2.Secrets(ctx, "me")
-	if err != nil || len(secrets) != 1 || secrets[0].Name != "greeting" {
+	if err != nil || len(secrets) != 2 {
 		t.Fatalf("second run: secrets = %+v, %v", secrets, err)
 	}
 	d2.stop(t)

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -63,8 +65,9 @@ control-plane replica, and its reconnects are refused until it has the new
 token.
 
 The new token is printed once (the server keeps only its hash). With
---token-file it is written to that file instead (mode 0600, replaced
-atomically) and nothing secret is printed: point it at the file the agent
+--token-file it is written to that file instead and nothing secret is
+printed: an existing file is rewritten in place, keeping its owner, group
+and mode (and a container's bind mount of it); a new one is created 0600: point it at the file the agent
 reads (courier-agent --token-file, COURIER_AGENT_TOKEN_FILE) and the agent
 picks the new token up at its next reconnect, without a restart. An agent
 given its token in COURIER_AGENT_TOKEN cannot re-read it: restart it with
@@ -88,13 +91,12 @@ may be never).`,
 			}
 			// The file is prepared before the rotation, so an unwritable
 			// path fails before the old token stops working.
-			var tmp *os.File
+			var tf *tokenFileWriter
 			if tokenFile != "" {
-				if tmp, err = os.CreateTemp(filepath.Dir(tokenFile), ".courier-token-*.tmp"); err != nil {
+				if tf, err = openTokenFile(tokenFile); err != nil {
 					return fmt.Errorf("token file %s: %w (nothing was rotated)", tokenFile, err)
 				}
-				defer os.Remove(tmp.Name())
-				defer tmp.Close()
+				defer tf.close()
 			}
 			rot, err := c.RotateAgentToken(cmd.Context(), name, req)
 			if err != nil {
@@ -105,14 +107,18 @@ may be never).`,
 			if rot.ExpiresAt != nil {
 				expiry = "it expires at " + rot.ExpiresAt.UTC().Format(time.RFC3339)
 			}
-			if tmp != nil {
-				if err := writeTokenFile(tmp, tokenFile, rot.AgentToken); err != nil {
+			if tf != nil {
+				if err := tf.write(rot.AgentToken); err != nil {
 					// The old token is gone: the new one must not be lost too.
 					fmt.Fprintf(stderr, "The token was rotated but could not be written to %s: %v\n", tokenFile, err)
 					fmt.Fprintf(out, "New agent token (shown once): %s\n", rot.AgentToken)
 					return fmt.Errorf("write token file %s: %w", tokenFile, err)
 				}
 				fmt.Fprintf(out, "Rotated the agent token of %q and wrote it to %s; %s.\n", name, tokenFile, expiry)
+				if fi, err := os.Stat(tokenFile); err == nil && fi.Mode().Perm()&0o007 != 0 {
+					fmt.Fprintf(stderr, "warning: %s is readable by other users (mode %v); the agent needs only its owner to read it: chmod o-rwx %s\n",
+						tokenFile, fi.Mode().Perm(), tokenFile)
+				}
 				return nil
 			}
 			fmt.Fprintf(out, "New agent token (shown once): %s\n", rot.AgentToken)
@@ -120,28 +126,83 @@ may be never).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&tokenFile, "token-file", "", "write the new token to this file (mode 0600, atomically) instead of printing it")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "", "write the new token to this file instead of printing it (in place, keeping its owner and mode; a new file is 0600)")
 	cmd.Flags().Var(agentLifetimeFlag{d: &lifetime}, "lifetime", "how long the new token is accepted: days (30d) or a duration (12h)")
 	_ = cmd.MarkFlagFilename("token-file")
 	return cmd
 }
 
-// writeTokenFile writes token and a newline to tmp, makes it 0600 and
-// renames it over path.
-func writeTokenFile(tmp *os.File, path, token string) error {
-	if err := tmp.Chmod(0o600); err != nil {
+// tokenFileWriter writes a rotated token to --token-file. An existing file
+// is rewritten in place: it keeps its inode, so its owner, group and mode
+// stay (the agent runs as the workspace user, rotation often as root) and
+// a container that bind-mounts the file sees the new token. A new file is
+// created 0600 beside the path and renamed over it.
+type tokenFileWriter struct {
+	path string
+	f    *os.File // the existing file, opened for writing; or
+	tmp  *os.File // the new file, to be renamed
+}
+
+// openTokenFile opens path for the rotation's write, before the rotation.
+func openTokenFile(path string) (*tokenFileWriter, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && !fi.Mode().IsRegular():
+		return nil, errors.New("not a regular file")
+	case err == nil:
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, err
+		}
+		return &tokenFileWriter{path: path, f: f}, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".courier-token-*.tmp")
+	if err != nil {
+		return nil, err
+	}
+	return &tokenFileWriter{path: path, tmp: tmp}, nil
+}
+
+// write writes token and a newline. In place, the new bytes go over the
+// old in one write before the file is cut to their length, so a reader
+// never finds it empty.
+func (w *tokenFileWriter) write(token string) error {
+	data := []byte(token + "\n")
+	if w.f != nil {
+		if _, err := w.f.WriteAt(data, 0); err != nil {
+			return err
+		}
+		if err := w.f.Truncate(int64(len(data))); err != nil {
+			return err
+		}
+		return w.f.Sync()
+	}
+	if err := w.tmp.Chmod(0o600); err != nil {
 		return err
 	}
-	if _, err := tmp.WriteString(token + "\n"); err != nil {
+	if _, err := w.tmp.Write(data); err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := w.tmp.Sync(); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
+	if err := w.tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	return os.Rename(w.tmp.Name(), w.path)
+}
+
+// close releases what openTokenFile took (after write, or instead of it).
+func (w *tokenFileWriter) close() {
+	if w.f != nil {
+		_ = w.f.Close()
+	}
+	if w.tmp != nil {
+		_ = w.tmp.Close()
+		_ = os.Remove(w.tmp.Name()) // renamed already, or never to be
+	}
 }
 
 // agentLifetimeFlag is a pflag.Value for a lifetime: days ("30d"), a Go

@@ -84,19 +84,39 @@ func TestWorkspacesDeleteAndRotateToken(t *testing.T) {
 		}
 	}
 
-	// Written to a file, replacing what was there; nothing secret printed.
+	// Written to an existing file in place: the same file (inode, so its
+	// owner, and a container's bind mount of it), its mode kept, with a
+	// warning for a mode others can read; nothing secret printed.
 	tokenFile := filepath.Join(alice.home, "agent-token")
 	if err := os.WriteFile(tokenFile, []byte(printed+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	before, _ := os.Stat(tokenFile)
 	r = alice.ok(nil, "workspaces", "rotate-token", "dev", "--token-file", tokenFile, "--lifetime", "30d")
 	outputs = append(outputs, r.all())
 	b, err := os.ReadFile(tokenFile)
 	fi, _ := os.Stat(tokenFile)
 	tok := strings.TrimSuffix(string(b), "\n")
-	if err != nil || fi.Mode().Perm() != 0o600 || tok == printed || len(tok) < 43 {
-		t.Fatalf("token file: %v, mode %v", err, fi.Mode())
+	if err != nil || fi.Mode().Perm() != 0o644 || tok == printed || len(tok) < 43 || strings.Count(string(b), "\n") != 1 {
+		t.Fatalf("token file: %v, mode %v, %d bytes", err, fi.Mode(), len(b))
 	}
+	if !os.SameFile(before, fi) {
+		t.Fatal("the token file was replaced by another file: a bind mount of it would keep the revoked token")
+	}
+	if !strings.Contains(r.stderr, "readable by other users") {
+		t.Errorf("no warning for a token file others can read: %q", r.stderr)
+	}
+	// A new file is created 0600.
+	newFile := filepath.Join(alice.home, "new-token")
+	r = alice.ok(nil, "workspaces", "rotate-token", "dev", "--token-file", newFile, "--lifetime", "30d")
+	outputs = append(outputs, r.all())
+	if fi, err := os.Stat(newFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("new token file: %v, %v", err, fi)
+	}
+	r = alice.ok(nil, "workspaces", "rotate-token", "dev", "--token-file", tokenFile, "--lifetime", "30d")
+	outputs = append(outputs, r.all())
+	b, _ = os.ReadFile(tokenFile)
+	tok = strings.TrimSuffix(string(b), "\n")
 	if strings.Contains(r.all(), tok) || !strings.Contains(r.stdout, tokenFile) || !strings.Contains(r.stdout, "expires at") {
 		t.Fatalf("rotate-token --token-file printed %q / %q", r.stdout, r.stderr)
 	}

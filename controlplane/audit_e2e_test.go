@@ -199,8 +199,8 @@ func TestAuditOneRecordPerAction(t *testing.T) {
 				t.Errorf("failed sign-in record %+v", r)
 			}
 		case r.Action == actSecretList:
-			if r.Actor.ID != p.adminID || r.Target.OwnerID != p.aliceID {
-				t.Errorf("admin's read %+v", r)
+			if r.Actor.ID != p.adminID || r.Target.OwnerID != p.aliceID || r.Target.Kind != targetUser || r.Target.Name != "alice" {
+				t.Errorf("admin's read %+v: want the target to be user alice, whose list it is", r)
 			}
 		case r.Action == actAgentApply:
 			if !strings.Contains(string(r.Details), `"written":2`) || r.Target.ID != created.Workspace.ID {

@@ -235,3 +235,52 @@ func TestAuditAgentRefusalsAreTallied(t *testing.T) {
 		t.Error("a presented agent token is in the audit log")
 	}
 }
+
+// TestRefusedFirstUserIsAnonymous: POST /users/first once a user exists is
+// recorded as a failure by an anonymous caller named by the account it
+// tried, with no user ID: nobody was created, so no ID may appear as an
+// actor and `audit list --actor` finds no one who did not act.
+func TestRefusedFirstUserIsAnonymous(t *testing.T) {
+	ts := newTestServer(t)
+	p := ts.setup()
+	ts.want(ts.do("POST", "/api/v2/users/first", "", map[string]string{"username": "alice", "email": "alice2@example.com",
+		"password": testPassword + "-x"}), http.StatusConflict)
+	var got *audit.Record
+	for _, r := range ts.waitAudit(p.admin, 0) {
+		if r.Action == audit.ActUserCreate && r.Outcome == audit.Failure && r.Target.Name == "alice" {
+			got = &r
+		}
+	}
+	if got == nil {
+		t.Fatal("no failed user.create record for the refused first user")
+	}
+	if got.Actor.Kind != audit.ActorAnonymous || got.Actor.ID != "" || got.Actor.Name != "alice" || got.Target.ID != "" {
+		t.Fatalf("record: actor %+v, target %+v; want anonymous \"alice\" and no IDs", got.Actor, got.Target)
+	}
+}
+
+// TestAuditTargetIsNeverTheOwnersPathName: a refused request under
+// /users/{user}/... records no target named after {user} ("secret me",
+// "token alice"): the secret or token it would have made has no such name.
+func TestAuditTargetIsNeverTheOwnersPathName(t *testing.T) {
+	ts := newTestServer(t)
+	p := ts.setup()
+	ts.want(ts.do("POST", "/api/v2/users/me/secrets", p.alice, map[string]string{"name": "bad name/x", "value": "v"}), 400)
+	ts.want(ts.do("POST", "/api/v2/users/alice/tokens", p.alice, map[string]any{"name": "t", "lifetime": "9999d"}), 400)
+	n := 0
+	for _, r := range ts.waitAudit(p.admin, 0) {
+		if r.Outcome != audit.Failure || (r.Action != audit.ActSecretCreate && r.Action != audit.ActTokenCreate) {
+			continue
+		}
+		n++
+		if r.Target.Name == "me" || r.Target.Name == "alice" {
+			t.Errorf("%s failure names its target %q, the owner in the path", r.Action, r.Target.Name)
+		}
+		if r.Target.OwnerID != p.aliceID {
+			t.Errorf("%s failure: owner %q, want alice", r.Action, r.Target.OwnerID)
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d failure records, want 2", n)
+	}
+}

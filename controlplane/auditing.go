@@ -145,7 +145,15 @@ func (a *api) origin(r *http.Request, action, reqID string) audit.Record {
 	kind, _, _ := strings.Cut(action, ".")
 	rec.Target.Kind = kind
 	for _, key := range []string{"name", "workspace", "user"} {
-		if v := r.PathValue(key); v != "" {
+		v := r.PathValue(key)
+		if key == "user" && kind != targetUser {
+			// {user} names whose secrets or tokens these are, not the
+			// target: "secret me" or "token alice" would name a secret or
+			// token that does not exist. The owner is noted once resolved
+			// (noteOwner), and the handler names the target it acts on.
+			continue
+		}
+		if v != "" {
 			rec.Target.Name = v
 			break
 		}
@@ -386,8 +394,8 @@ func noteOwner(ctx context.Context, u store.User) {
 			switch {
 			case r.Target.Kind == targetUser:
 				r.Target = userTarget(u)
-			case r.Action == actSecretList: // the target is the user's whole list
-				r.Target.ID, r.Target.Name, r.Target.OwnerID = u.ID, u.Username, u.ID
+			case r.Action == actSecretList: // the target is the user whose whole list it is
+				r.Target = userTarget(u)
 			default:
 				r.Target.OwnerID = u.ID
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -25,6 +26,13 @@ import (
 // DBFile is the name of the SQLite database inside Config.DataDir.
 const DBFile = "courier.db"
 
+// lockFile is the file in the data directory a server on SQLite locks.
+const lockFile = "courier.lock"
+
+// ErrDataDirInUse is returned by New when another server holds the SQLite
+// data directory.
+var ErrDataDirInUse = errors.New("the data directory is in use by another courier server")
+
 // Server is a running control plane. New opens the store and binds the
 // listener but starts no goroutine; Run serves until its context ends; Close
 // stops Run (gracefully) and releases everything, and may be called twice.
@@ -35,6 +43,8 @@ type Server struct {
 	agents   agentServer
 	sealer   Sealer
 	listener net.Listener
+	// unlock releases the SQLite data directory's lock (lockDataDir).
+	unlock func()
 	// tlsCert is --tls-cert and --tls-key, loaded by New; nil serves HTTP.
 	tlsCert *tls.Certificate
 	handler http.Handler
@@ -105,6 +115,20 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 			_ = ln.Close()
 		}
 	}()
+	unlock := func() {}
+	if cfg.PostgresURL == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		if unlock, err = lockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				unlock()
+			}
+		}()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := OpenStore(ctx, cfg, logger.Named("store"))
@@ -116,6 +140,9 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 			_ = st.Close()
 		}
 	}()
+	if err := checkKey(ctx, st, sealer, logger); err != nil {
+		return nil, err
+	}
 	nt, err := newNotifier(cfg, logger.Named("notify"))
 	if err != nil {
 		return nil, fmt.Errorf("change notifier: %w", err)
@@ -216,7 +243,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 	mux.Handle("GET /metrics", m.handler())
 	s.handler = m.instrument(logger, mux)
 
-	s.listener, s.tlsCert = ln, tlsCert
+	s.listener, s.tlsCert, s.unlock = ln, tlsCert, unlock
 	return s, nil
 }
 
@@ -380,6 +407,7 @@ func (s *Server) Close() error {
 		_ = s.api.uses.Close() // without Run: write what was recorded, before the store closes
 		s.auditRT.stop()
 		errs := []error{s.notifier.Close(), s.agents.Close(), s.store.Close()}
+		s.unlock()
 		if err := s.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -75,4 +76,58 @@ func (s *Server) warnValueFormats(ctx context.Context) {
 		s.log.Warn("some secret values are sealed but no encryption key is configured: agents will not get them; "+
 			"set --encryption-key-file, or run `courier server unseal` with the keys", zap.Int("sealed", n))
 	}
+}
+
+// errKeyOpensNothing: sealed values are stored and the configured key
+// opens none of those tried.
+var errKeyOpensNothing = errors.New("the encryption key opens none of the stored sealed values")
+
+// keyCheckSample bounds the sealed values checkKey tries, and keyCheckScan
+// the rows it reads to find them.
+const (
+	keyCheckSample = 20
+	keyCheckScan   = 2000
+)
+
+// checkKey tries the configured key on a sample of the stored sealed
+// values. A key that opens none of them (a wrong or truncated key file) is
+// errKeyOpensNothing: started anyway, the server would hand every agent
+// an empty set and every workspace would boot "ready" without its
+// secrets. Some failing among others opening is logged (values sealed
+// with a key since dropped from the ring). Without a key, or with nothing
+// sealed, it checks nothing.
+func checkKey(ctx context.Context, st store.Store, s Sealer, log *zap.Logger) error {
+	if !s.Encrypted() {
+		return nil
+	}
+	tried, opened, after := 0, 0, ""
+	for scanned := 0; tried < keyCheckSample && scanned < keyCheckScan; {
+		batch, err := st.ScanSecrets(ctx, after, 200)
+		if err != nil {
+			return fmt.Errorf("checking the encryption key against stored values: %w", err)
+		}
+		for _, sec := range batch {
+			if sec.Format != store.FormatSealed || tried >= keyCheckSample {
+				continue
+			}
+			tried++
+			if _, err := openStored(s, sec); err == nil {
+				opened++
+			}
+		}
+		scanned += len(batch)
+		if len(batch) < 200 {
+			break
+		}
+		after = batch[len(batch)-1].ID
+	}
+	switch {
+	case tried > 0 && opened == 0:
+		return fmt.Errorf("%w (0 of %d tried): is --encryption-key-file the key they were sealed with? "+
+			"Started with it, the server would deliver no secret to any workspace", errKeyOpensNothing, tried)
+	case opened < tried:
+		log.Error("the encryption key does not open some stored values: agents will not get those secrets; "+
+			"add the key they were sealed with to the key file", zap.Int("tried", tried), zap.Int("not_opened", tried-opened))
+	}
+	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -126,4 +128,34 @@ func TestBadStartConfigTouchesNoData(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOneServerPerSQLiteDataDir: a second server on the same SQLite data
+// directory is refused, naming the holder, since neither would hear of the
+// other's changes; once the first closes, the directory is free again.
+// SQLite only: replicas share PostgreSQL by design.
+func TestOneServerPerSQLiteDataDir(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.DataDir, cfg.BcryptCost = "127.0.0.1:0", t.TempDir(), 4
+	first, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := New(cfg, nil)
+	if err == nil {
+		_ = second.Close()
+		_ = first.Close()
+		t.Fatal("a second server on the same SQLite data directory was allowed")
+	}
+	if !errors.Is(err, ErrDataDirInUse) || !strings.Contains(err.Error(), fmt.Sprintf("process %d", os.Getpid())) {
+		t.Fatalf("err = %v", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := New(cfg, nil)
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	_ = again.Close()
 }

@@ -123,6 +123,15 @@ func (a *api) createFirstUser(w http.ResponseWriter, r *http.Request) {
 		err = errorf(http.StatusConflict, "the first user already exists; ask an admin to create your account")
 	}
 	if err != nil {
+		// Nobody was created: the caller stays anonymous, named by the
+		// account it tried (as a failed sign-in is), and the target has no
+		// ID, since the drafted one never existed.
+		if p := audit.Draft(r.Context()); p != nil {
+			p.Update(func(rec *audit.Record) {
+				rec.Actor = audit.Actor{Kind: audit.ActorAnonymous, Name: u.Username}
+				rec.Target = audit.Target{Kind: targetUser, Name: u.Username}
+			})
+		}
 		a.writeError(w, r, err)
 		return
 	}

@@ -36,6 +36,9 @@ var (
 	// ErrProtected is wrapped when a target resolves to a path of
 	// Config.Protected, or into one: a file the writer's own program needs.
 	ErrProtected = errors.New("refused: the agent keeps its own files there")
+	// ErrOutside is wrapped when Config.Confine is set and a target
+	// resolves outside it.
+	ErrOutside = errors.New("refused: outside the directory file secrets are confined to")
 )
 
 // Outcome is what happened to one file.
@@ -80,6 +83,11 @@ type Config struct {
 	// with ErrProtected; a secret must not lock the agent out or corrupt
 	// its state. Default none.
 	Protected []string
+	// Confine, when set, is an absolute directory every target must
+	// resolve into (after symlinks); others fail with ErrOutside. For a
+	// sandbox such as `courier dev`, whose absolute paths and "~/.." must
+	// not reach the developer's own files. Default "": anywhere.
+	Confine string
 }
 
 // DefaultConfig returns a Config with every default filled but Home.
@@ -100,9 +108,9 @@ func (c Config) Validate() error {
 	case c.OS == "windows" && c.Drive != "" && !isDrive(c.Drive):
 		return fmt.Errorf("%w: Drive must be a volume such as \"C:\", got %q", ErrConfig, c.Drive)
 	}
-	for _, p := range c.Protected {
-		if !strings.HasPrefix(toSlash(p), "/") && !isWindowsAbs(p) {
-			return fmt.Errorf("%w: a protected path must be absolute, got %q", ErrConfig, p)
+	for _, p := range append(slices.Clone(c.Protected), c.Confine) {
+		if p != "" && !strings.HasPrefix(toSlash(p), "/") && !isWindowsAbs(p) {
+			return fmt.Errorf("%w: protected and confining paths must be absolute, got %q", ErrConfig, p)
 		}
 	}
 	return nil
@@ -222,8 +230,9 @@ type Writer struct {
 	cfg   Config
 	log   *zap.Logger
 	paths pathRules
-	// guard is Config.Protected as keys, each as given and as resolved.
-	guard []string
+	// guard is Config.Protected as keys, each as given and as resolved;
+	// confine is Config.Confine the same way.
+	guard, confine []string
 	// noTmpfile is set once an O_TMPFILE file could not be linked: every
 	// later write uses a named temporary file from the start.
 	noTmpfile atomic.Bool
@@ -262,7 +271,28 @@ func New(cfg Config) (*Writer, error) {
 			w.guard = append(w.guard, w.paths.key(r))
 		}
 	}
+	if cfg.Confine != "" {
+		w.confine = []string{w.paths.key(path.Clean(toSlash(cfg.Confine)))}
+		if r, err := w.followLinks(path.Clean(toSlash(cfg.Confine))); err == nil {
+			w.confine = append(w.confine, w.paths.key(r))
+		}
+	}
 	return w, nil
+}
+
+// outside reports whether Config.Confine is set and the resolved path p is
+// not under it.
+func (w *Writer) outside(p string) bool {
+	if len(w.confine) == 0 {
+		return false
+	}
+	k := w.paths.key(p)
+	for _, c := range w.confine {
+		if strings.HasPrefix(k, strings.TrimSuffix(c, "/")+"/") {
+			return false
+		}
+	}
+	return true
 }
 
 // protected reports whether the resolved path p is, or is under, one of
@@ -300,6 +330,10 @@ func (w *Writer) WriteAll(ctx context.Context, files []File) []Result {
 		}
 		if w.protected(p) {
 			results[i].Outcome, results[i].Err = Failed, fmt.Errorf("secret %q: file %q: %w", f.Secret, p, ErrProtected)
+			continue
+		}
+		if w.outside(p) {
+			results[i].Outcome, results[i].Err = Failed, fmt.Errorf("secret %q: file %q: %w %s", f.Secret, p, ErrOutside, w.cfg.Confine)
 			continue
 		}
 		results[i].Path = p

@@ -316,3 +316,50 @@ func TestProtectedPaths(t *testing.T) {
 		t.Errorf("a relative protected path: err = %v, want ErrConfig", err)
 	}
 }
+
+// TestConfine: with Confine set, a target that resolves outside it (an
+// absolute path, "~/..", a symlink out) fails with ErrOutside and nothing
+// is written there; targets inside are written.
+func TestConfine(t *testing.T) {
+	dir := t.TempDir()
+	box, outside := dir+"/box", dir+"/outside"
+	for _, d := range []string{box + "/home", outside} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(outside, box+"/home/out"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(Config{Fs: afero.NewOsFs(), Home: box + "/home", UID: -1, GID: -1, Confine: box})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := w.WriteAll(context.Background(), []File{
+		{Secret: "abs", Path: outside + "/a", Content: []byte(canary)},
+		{Secret: "up", Path: "~/../../outside/b", Content: []byte(canary)},
+		{Secret: "link", Path: "~/out/c", Content: []byte(canary)},
+		{Secret: "box-itself", Path: box, Content: []byte(canary)},
+		{Secret: "inside", Path: "~/.config/x", Content: []byte("v")},
+		{Secret: "inside-abs", Path: box + "/other", Content: []byte("v")},
+	})
+	for _, r := range res[:3] {
+		if r.Outcome != Failed || !errors.Is(r.Err, ErrOutside) {
+			t.Errorf("%s: %+v, want failed with ErrOutside", r.Secret, r)
+		}
+	}
+	if res[3].Outcome != Failed {
+		t.Errorf("the confining directory itself: %+v", res[3])
+	}
+	for _, r := range res[4:] {
+		if r.Outcome != Written {
+			t.Errorf("%s: %+v, want written", r.Secret, r)
+		}
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("files were written outside: %v", entries)
+	}
+	if _, err := New(Config{Home: "/h", Confine: "box"}); !errors.Is(err, ErrConfig) {
+		t.Errorf("a relative Confine: err = %v, want ErrConfig", err)
+	}
+}
