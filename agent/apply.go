@@ -164,7 +164,9 @@ func (a *Agent) logReport(rep inject.Report) {
 		case o.Err != nil:
 			a.log.Error("secret not applied", append(fields, zap.Error(o.Err))...)
 		case o.Winner != "":
-			a.log.Warn("secret lost a file collision", append(fields, zap.String("kept", o.Winner))...)
+			// The filewriter's one warning per collision names every
+			// secret in it (R8); this line is the loser's own outcome.
+			a.log.Info("secret lost a file collision", append(fields, zap.String("kept", o.Winner))...)
 		case o.Outcome == proto.OutcomeDisabled:
 			a.log.Info("secret is disabled; not applied (a file written before stays)", fields...)
 		case o.Outcome == proto.OutcomeNotInScope:

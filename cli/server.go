@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -143,8 +144,8 @@ SSH session arriving at one replica is relayed to the one holding the agent.`,
 		"how long a new or rotated agent token is accepted: days (30d) or a duration (720h); 0 or never: no expiry")
 	fs.StringVar(&cfg.AuditLogFile, "audit-log-file", "",
 		"append every audit record to this file as a JSON line (- for stdout), for a SIEM; reopened on SIGHUP")
-	fs.Var(agentLifetimeFlag{d: &cfg.AuditRetention, neverOK: true}, "audit-retention",
-		"prune audit records older than this: days (400d) or a duration; 0 or never (the default): keep them all")
+	fs.Var(agentLifetimeFlag{d: &cfg.AuditRetention, neverOK: true, min: 24 * time.Hour}, "audit-retention",
+		"prune audit records older than this, at least a day: days (400d) or a duration; 0 or never (the default): keep them all")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console")
 	fs.StringVar(&cfg.OIDC.IssuerURL, "oidc-issuer-url", "",

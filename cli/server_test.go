@@ -98,3 +98,21 @@ func TestServerBadPostgresURL(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditRetentionFlagSaysItsMinimum: --audit-retention below a day is
+// refused by the flag itself, naming the day, whatever the value (10s and
+// 2m used to get two different minimums); a day and "never" are taken.
+func TestAuditRetentionFlagSaysItsMinimum(t *testing.T) {
+	for _, v := range []string{"10s", "2m", "23h"} {
+		cmd := newServerCommand()
+		err := cmd.Flags().Set("audit-retention", v)
+		if err == nil || !strings.Contains(err.Error(), "must be at least 1d") {
+			t.Errorf("--audit-retention %s: err = %v, want the one-day minimum", v, err)
+		}
+	}
+	for _, v := range []string{"1d", "400d", "never", "0"} {
+		if err := newServerCommand().Flags().Set("audit-retention", v); err != nil {
+			t.Errorf("--audit-retention %s refused: %v", v, err)
+		}
+	}
+}

@@ -211,6 +211,9 @@ func (w *tokenFileWriter) close() {
 type agentLifetimeFlag struct {
 	d       *time.Duration
 	neverOK bool
+	// min, when set, is a floor above identity.MinLifetime, said in the
+	// flag's own error (--audit-retention: a day).
+	min time.Duration
 }
 
 func (f agentLifetimeFlag) String() string {
@@ -225,7 +228,7 @@ func (f agentLifetimeFlag) Set(s string) error {
 		*f.d = 0
 		return nil
 	}
-	d, err := identity.ParseLifetime(s, 0)
+	d, err := identity.ParseLifetimeAtLeast(s, f.min, 0)
 	if err != nil {
 		return err
 	}

@@ -29,8 +29,10 @@ var (
 
 // PrivateAgentVars are always removed from the base environment of every
 // child, whatever Config.Env says: the agent's credentials must never be
-// inherited by a workspace process.
-var PrivateAgentVars = []string{"COURIER_AGENT_TOKEN*"}
+// inherited by a workspace process, nor a CLI session token the agent
+// itself inherited (`courier dev` run from a terminal where the README's
+// `export COURIER_SESSION_TOKEN=…` was typed).
+var PrivateAgentVars = []string{"COURIER_AGENT_TOKEN*", "COURIER_SESSION_TOKEN"}
 
 // DefaultWaitDelay is how long a cancelled child has between SIGTERM and
 // SIGKILL.

@@ -37,6 +37,7 @@ func newSpawner(t *testing.T) (*Spawner, *observer.ObservedLogs) {
 			"FOO=base",
 			"COURIER_AGENT_TOKEN=" + canaryToken,
 			"COURIER_AGENT_TOKEN_FILE=/run/token",
+			"COURIER_SESSION_TOKEN=" + canaryToken + "-cli",
 		},
 		Logger:    zap.New(core),
 		Shell:     "/bin/sh",
@@ -111,6 +112,7 @@ func TestChildEnvLayers(t *testing.T) {
 		{name: "client beats template", key: "CLIENTVAR", want: "client"},
 		{name: "agent token absent", key: "COURIER_AGENT_TOKEN", absent: true},
 		{name: "agent token file absent", key: "COURIER_AGENT_TOKEN_FILE", absent: true},
+		{name: "inherited CLI session token absent", key: "COURIER_SESSION_TOKEN", absent: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

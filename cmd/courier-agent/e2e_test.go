@@ -284,6 +284,15 @@ echo " API_KEY=$API_KEY SERVICE_TOKEN=$SERVICE_TOKEN TEMPLATE_ONLY=$TEMPLATE_ONL
 	if n := strings.Count(agentLog.String(), "file secrets collide"); n != 1 {
 		t.Errorf("%d collision warnings, want exactly 1", n)
 	}
+	warns := 0
+	for _, line := range strings.Split(agentLog.String(), "\n") {
+		if strings.Contains(line, `"level":"warn"`) && strings.Contains(line, "collision") || strings.Contains(line, `"level":"warn"`) && strings.Contains(line, "collide") {
+			warns++
+		}
+	}
+	if warns != 1 {
+		t.Errorf("%d warning lines about the collision, want one (R8)", warns)
+	}
 	if !strings.Contains(agentLog.String(), "file left on disk by an earlier apply") {
 		t.Error("the orphaned config.json was not reported")
 	}

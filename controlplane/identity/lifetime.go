@@ -32,15 +32,23 @@ var (
 // wrap ErrBadLifetime or ErrLifetimeTooLong and quote the input (a
 // lifetime is never a secret), truncated.
 func ParseLifetime(s string, max time.Duration) (time.Duration, error) {
+	return ParseLifetimeAtLeast(s, MinLifetime, max)
+}
+
+// ParseLifetimeAtLeast is ParseLifetime with its own floor least (raised
+// to MinLifetime) and ceiling most (none when not positive); a refusal
+// names the bound.
+func ParseLifetimeAtLeast(s string, least, most time.Duration) (time.Duration, error) {
+	least = max(least, MinLifetime)
 	d, err := parse(strings.TrimSpace(s))
 	if err != nil {
 		return 0, fmt.Errorf("%w %q: %s", ErrBadLifetime, clip(s), err.Error())
 	}
-	if d < MinLifetime {
-		return 0, fmt.Errorf("%w %q: must be at least %s", ErrBadLifetime, clip(s), FormatLifetime(MinLifetime))
+	if d < least {
+		return 0, fmt.Errorf("%w %q: must be at least %s", ErrBadLifetime, clip(s), FormatLifetime(least))
 	}
-	if max > 0 && d > max {
-		return 0, fmt.Errorf("%w: %q is longer than this server's maximum of %s", ErrLifetimeTooLong, clip(s), FormatLifetime(max))
+	if most > 0 && d > most {
+		return 0, fmt.Errorf("%w: %q is longer than this server's maximum of %s", ErrLifetimeTooLong, clip(s), FormatLifetime(most))
 	}
 	return d, nil
 }
