@@ -64,8 +64,8 @@ func TestBadInputEveryEndpoint(t *testing.T) {
 		{"truncated", func(g string) string { return g[:len(g)-3] }, 400, fixed("not valid JSON")},
 		{"garbage", func(string) string { return "\x01\x02<html>" }, 400, fixed("not valid JSON")},
 		{"empty", func(string) string { return "" }, 400, fixed("empty")},
-		{"array for object", func(g string) string { return "[" + g + "]" }, 400, fixed("wrong JSON type")},
-		{"number for object", func(string) string { return "42" }, 400, fixed("wrong JSON type")},
+		{"array for object", func(g string) string { return "[" + g + "]" }, 400, fixed("must be a JSON object, not a JSON array")},
+		{"number for object", func(string) string { return "42" }, 400, fixed("must be a JSON object, not a JSON number")},
 		{"wrong field type", func(g string) string { return `{"` + firstKey(g) + `":{"x":1}}` }, 400, fixed("wrong JSON type")},
 		{"invalid UTF-8", func(g string) string { return strings.Replace(g, `":"`, "\":\"\xff\xfe", 1) }, 400, fixed("not valid UTF-8")},
 		{"lone surrogate", func(g string) string { return strings.Replace(g, `":"`, `":"\udfff`, 1) }, 400, fixed("surrogate")},
@@ -85,6 +85,8 @@ func TestBadInputEveryEndpoint(t *testing.T) {
 				r := ts.want(ts.do(e.method, e.path, e.token, f.body(e.good)), f.status)
 				if m := r.errResp(t).Message; !strings.Contains(m, f.msg(e.good)) {
 					t.Fatalf("message %q does not say %q", m, f.msg(e.good))
+				} else if strings.Contains(m, "controlplane.") || strings.Contains(m, "map[") || strings.Contains(m, "[]") {
+					t.Fatalf("message %q shows a Go type", m)
 				}
 			})
 		}

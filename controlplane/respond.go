@@ -238,10 +238,14 @@ func jsonError(err error) error {
 		return errorf(http.StatusBadRequest, "request body is empty; a JSON object is required")
 	case errors.As(err, &se):
 		return errorf(http.StatusBadRequest, "request body is not valid JSON (syntax error at byte %d)", se.Offset)
+	case errors.As(err, &te) && te.Field == "":
+		// The body itself has the wrong type (an array or a string where
+		// an object goes): the Go type behind it means nothing to a client.
+		return errorf(http.StatusBadRequest, "request body must be a JSON object, not a JSON %s", te.Value)
 	case errors.As(err, &te):
 		return &apiError{status: http.StatusBadRequest, body: ErrorResponse{
-			Message:     fmt.Sprintf("field %q has the wrong JSON type (want %s)", te.Field, te.Type),
-			Validations: []Validation{{Field: te.Field, Detail: "wrong JSON type, want " + te.Type.String()}},
+			Message:     fmt.Sprintf("field %q has the wrong JSON type (want %s)", te.Field, jsonKind(te.Type)),
+			Validations: []Validation{{Field: te.Field, Detail: "wrong JSON type, want " + jsonKind(te.Type)}},
 		}}
 	}
 	return errorf(http.StatusBadRequest, "request body is not valid JSON for this request (check field names and types)")
@@ -341,4 +345,22 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// jsonKind names the JSON a Go type is decoded from, as a client sees it.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "object"
 }
