@@ -45,3 +45,46 @@ func TestDashAuditPages(t *testing.T) {
 		t.Fatal("a value on the activity page")
 	}
 }
+
+// TestDashAuditPaging: "Older records" appears only when older records
+// exist (a page that ends exactly at the oldest record links nowhere),
+// keeps the filters, and every later page links back to the newest.
+func TestDashAuditPaging(t *testing.T) {
+	ts := newTestServer(t)
+	p := ts.setup()
+	for _, n := range []string{"k1", "k2", "k3", "k4"} {
+		ts.want(ts.do("POST", "/api/v2/users/me/secrets", p.alice, secretBody(n)), 201)
+	}
+	ts.waitAudit(p.admin, 8)
+	admin := ts.browser()
+	admin.login("root")
+	older := func(page string) string {
+		at := strings.Index(page, `rel="next"`)
+		if at < 0 {
+			return ""
+		}
+		i := strings.LastIndex(page[:at], `href="`)
+		href := page[i+len(`href="`):]
+		return strings.ReplaceAll(href[:strings.IndexByte(href, '"')], "&amp;", "&")
+	}
+	// Four secret.create records, two a page: page one links on, page two
+	// ends at the oldest and links nowhere older, but back to the newest.
+	first := wantPage(t, admin.get("/audit?action=secret.create&limit=2"), 200)
+	next := older(first)
+	if next == "" || !strings.Contains(next, "action=secret.create") || !strings.Contains(next, "limit=2") {
+		t.Fatalf("page one's Older link %q", next)
+	}
+	if strings.Contains(first, `rel="first"`) {
+		t.Error("the first page links to the newest")
+	}
+	second := wantPage(t, admin.get(next), 200)
+	if !strings.Contains(second, "k1") || !strings.Contains(second, "k2") || strings.Contains(second, "k4") {
+		t.Fatalf("page two holds the wrong records")
+	}
+	if got := older(second); got != "" {
+		t.Fatalf("page two links to an empty older page: %q", got)
+	}
+	if !strings.Contains(second, `rel="first"`) {
+		t.Error("page two has no link back to the newest records")
+	}
+}

@@ -23,7 +23,7 @@ func TestDashLoginCookieAndLogout(t *testing.T) {
 			t.Fatalf("GET %s: %d", p, r.status)
 		}
 		checkHeaders(t, r.header)
-		if loc := r.header.Get("Location"); loc != "/login" && loc != "/account/secrets" {
+		if loc := r.header.Get("Location"); loc != "/login?next="+url.QueryEscape(p) && loc != "/account/secrets" {
 			t.Fatalf("GET %s → %s", p, loc)
 		}
 	}
@@ -89,7 +89,7 @@ func TestDashLoginCookieAndLogout(t *testing.T) {
 	old := ts.browser()
 	u, _ := url.Parse(ts.URL())
 	old.c.Jar.SetCookies(u, []*http.Cookie{{Name: dashCookie, Value: c.Value}})
-	if r := old.get("/account/secrets"); r.status != http.StatusSeeOther || r.header.Get("Location") != "/login" {
+	if r := old.get("/account/secrets"); r.status != http.StatusSeeOther || r.header.Get("Location") != "/login?next=%2Faccount%2Fsecrets" {
 		t.Fatalf("the old cookie still opens pages: %d", r.status)
 	}
 }
@@ -239,5 +239,45 @@ func TestDashLoginThrottled(t *testing.T) {
 		if c.Name == dashCookie && c.Value != "" {
 			t.Fatal("a throttled login got a session")
 		}
+	}
+}
+
+// TestDashSessionEndedReturnsToThePage: a page asked for with a session
+// that has ended goes to the login page, which says why and, once signed
+// in, leads back to that page; a "next" that leaves the site is ignored.
+func TestDashSessionEndedReturnsToThePage(t *testing.T) {
+	ts := newTestServer(t)
+	ts.setup()
+	ts.want(ts.do("POST", "/api/v2/workspaces", ts.login("root", testPassword), map[string]any{"name": "dev", "owner": "alice"}), 201)
+	b := ts.browser()
+	b.login("alice")
+	// The session ends elsewhere (a sign-out on another tab).
+	wantPage(t, b.get("/account/secrets"), 200)
+	if r := b.post("/logout", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("logout: %d", r.status)
+	}
+	b.login("alice")
+	u, _ := url.Parse(ts.URL())
+	stale := b.c.Jar.Cookies(u)
+	if r := b.post("/logout", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("logout: %d", r.status)
+	}
+	b.c.Jar.SetCookies(u, stale) // the old tab still holds the ended session
+
+	r := b.get("/workspaces/dev")
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/login?next=%2Fworkspaces%2Fdev" {
+		t.Fatalf("ended session: %d to %q", r.status, r.header.Get("Location"))
+	}
+	page := wantPage(t, b.get(r.header.Get("Location")), 200)
+	if !strings.Contains(page, "Your session has ended") || !strings.Contains(page, `name="next" value="/workspaces/dev"`) {
+		t.Fatalf("the login page does not say why or where it leads:\n%s", page)
+	}
+	r = b.post("/login", url.Values{"login": {"alice"}, "password": {testPassword}, "next": {"/workspaces/dev"}})
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/workspaces/dev" {
+		t.Fatalf("login with next: %d to %q", r.status, r.header.Get("Location"))
+	}
+	r = b.post("/login", url.Values{"login": {"alice"}, "password": {testPassword}, "next": {"//evil.example/"}})
+	if r.header.Get("Location") != "/account/secrets" {
+		t.Fatalf("login with an off-site next went to %q", r.header.Get("Location"))
 	}
 }

@@ -84,7 +84,7 @@ func TestDashTokens(t *testing.T) {
 	other := ts.browser()
 	req, _ := http.NewRequest("GET", ts.URL()+"/account/tokens", nil)
 	req.AddCookie(&http.Cookie{Name: dashCookie, Value: tok})
-	if r := other.send(req); r.status != http.StatusSeeOther || r.header.Get("Location") != "/login" {
+	if r := other.send(req); r.status != http.StatusSeeOther || r.header.Get("Location") != "/login?next=%2Faccount%2Ftokens" {
 		t.Fatalf("an API token as the dashboard cookie: %d %s", r.status, r.header.Get("Location"))
 	}
 

@@ -103,7 +103,7 @@ func TestDashUsersManage(t *testing.T) {
 	bob := ts.browser()
 	bob.login("bob")
 	wantStatus(t, admin.post("/users/bob/suspend", nil), http.StatusSeeOther)
-	if r := bob.get("/account/secrets"); r.status != http.StatusSeeOther || r.header.Get("Location") != "/login" {
+	if r := bob.get("/account/secrets"); r.status != http.StatusSeeOther || r.header.Get("Location") != "/login?next=%2Faccount%2Fsecrets" {
 		t.Fatalf("suspended bob's page: %d %s", r.status, r.header.Get("Location"))
 	}
 	ts.want(ts.do("GET", "/api/v2/users/me", p.bob, nil), 401)

@@ -186,3 +186,22 @@ func TestScopedSecretsReachOnlyTheirWorkspaces(t *testing.T) {
 		t.Fatalf("status last apply = %+v", st.LastApply)
 	}
 }
+
+// TestSecretErrorsComeTogether: a create with a bad name, a bad env name
+// and a bad workspace glob is refused with all three, not the glob only
+// after the others are fixed.
+func TestSecretErrorsComeTogether(t *testing.T) {
+	ts := newTestServer(t)
+	p := ts.setup()
+	e := ts.want(ts.do("POST", "/api/v2/users/me/secrets", p.alice, map[string]any{"name": "a/b", "value": "v",
+		"env_name": "1BAD", "workspaces": []string{"[bad"}}), 400).errResp(t)
+	got := map[string]bool{}
+	for _, v := range e.Validations {
+		got[v.Field] = true
+	}
+	for _, f := range []string{"name", "env_name", "workspaces"} {
+		if !got[f] {
+			t.Errorf("no validation for %s in %+v", f, e.Validations)
+		}
+	}
+}

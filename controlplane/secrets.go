@@ -162,11 +162,20 @@ func (a *api) prepare(userID string, req createSecretRequest, now time.Time) (st
 	}
 	sec := inject.Secret{Name: req.Name, Value: *value, Description: req.Description,
 		EnvName: req.EnvName, FilePath: req.FilePath}
-	if err := sec.Validate(); err != nil {
-		return store.Secret{}, err
+	// Every field's problem in one answer, the workspaces' too: a form
+	// shows them all at once instead of one more after each fix.
+	verr, serr := sec.Validate(), inject.ValidateScope(req.Workspaces)
+	if serr != nil {
+		var es inject.Errors
+		errors.As(verr, &es)
+		var fe *inject.FieldError
+		if errors.As(serr, &fe) {
+			es = append(es, fe)
+		}
+		return store.Secret{}, es
 	}
-	if err := inject.ValidateScope(req.Workspaces); err != nil {
-		return store.Secret{}, err
+	if verr != nil {
+		return store.Secret{}, verr
 	}
 	if a.cfg.DisableSecretFilePath && req.FilePath != "" {
 		return store.Secret{}, errFileDisabled

@@ -49,18 +49,36 @@ func (d *Dashboard) auditPage(w http.ResponseWriter, r *http.Request, action, in
 		if involving != "" {
 			f.Involving, f.Actor = involving, ""
 		}
+		// One record more than the page shows: "Older records" only when
+		// there are some, never a link to an empty page.
+		page := f.Limit
+		f.Limit++
 		var recs []audit.Record
 		recs, err = d.cfg.Store.ListAudit(r.Context(), f)
+		more := len(recs) > page
+		recs = recs[:min(len(recs), page)]
 		for _, rec := range recs {
 			body.Rows = append(body.Rows, auditRow(rec))
 		}
-		if len(recs) == f.Limit {
+		link := func(before string) string {
 			next := url.Values{}
 			for k, v := range q {
 				next[k] = v
 			}
-			next.Set("before", strconv.FormatInt(recs[len(recs)-1].Seq, 10))
-			body.Older = action + "?" + next.Encode()
+			next.Del("before")
+			if before != "" {
+				next.Set("before", before)
+			}
+			if len(next) == 0 {
+				return action
+			}
+			return action + "?" + next.Encode()
+		}
+		if more {
+			body.Older = link(strconv.FormatInt(recs[len(recs)-1].Seq, 10))
+		}
+		if q.Get("before") != "" {
+			body.Newest = link("") // the same filters, from the newest
 		}
 	}
 	if err != nil {

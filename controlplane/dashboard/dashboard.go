@@ -21,6 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -185,11 +187,18 @@ func (d *Dashboard) Page(h http.HandlerFunc) http.HandlerFunc {
 				d.Error(w, r, err)
 				return
 			}
+			to := "/login"
+			if r.Method == http.MethodGet {
+				// Back to this page once signed in.
+				to += "?next=" + url.QueryEscape(r.URL.RequestURI())
+			}
 			if tok != "" {
 				d.b.RefusedCookie(w, r, err)
 				http.SetCookie(w, d.Cookie(r, SessionCookie, "", -1))
+				d.redirectNotice(w, r, to, "Your session has ended: sign in again to go on.")
+				return
 			}
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			http.Redirect(w, r, to, http.StatusSeeOther)
 			return
 		}
 		h(w, r.WithContext(ctx))
@@ -215,7 +224,26 @@ func (d *Dashboard) Cookie(r *http.Request, name, value string, maxAge time.Dura
 // cookie is set and the browser goes to its secrets.
 func (d *Dashboard) SignedIn(w http.ResponseWriter, r *http.Request, tok string) {
 	http.SetCookie(w, d.Cookie(r, SessionCookie, tok, d.cfg.SessionLifetime))
-	http.Redirect(w, r, "/account/secrets", http.StatusSeeOther)
+	to := "/account/secrets"
+	if next := localPath(r.PostFormValue("next")); next != "" {
+		to = next
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// localPath returns p when it is a path on this site to return to after
+// signing in ("/workspaces/dev?x=1"), else "": never another site
+// ("//evil.example", "https://…", "/\\evil"), nor the sign-in pages.
+func localPath(p string) string {
+	if p == "" || len(p) > 2048 || p[0] != '/' || strings.HasPrefix(p, "//") || strings.ContainsRune(p, '\\') ||
+		strings.IndexFunc(p, func(c rune) bool { return c < 0x20 || c == 0x7f }) >= 0 {
+		return ""
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Path == "/login" || strings.HasPrefix(u.Path, "/login/") || u.Path == "/logout" {
+		return ""
+	}
+	return p
 }
 
 // Render writes page name for the caller (if signed in), with the notice

@@ -127,8 +127,16 @@ func TestPageRedirectsWithoutSession(t *testing.T) {
 		}
 		w := httptest.NewRecorder()
 		h(w, r)
-		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/login" {
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/login?next=%2Faccount%2Fsecrets" {
 			t.Fatalf("cookie %q: %d %v", cookie, w.Code, w.Header())
+		}
+		// A cookie that no longer opens a session: told why on the login page.
+		noticed := false
+		for _, c := range w.Header().Values("Set-Cookie") {
+			noticed = noticed || strings.HasPrefix(c, NoticeCookie+"=")
+		}
+		if noticed != (cookie != "") {
+			t.Fatalf("cookie %q: notice set = %v (%v)", cookie, noticed, w.Header().Values("Set-Cookie"))
 		}
 		cleared := strings.Contains(w.Header().Get("Set-Cookie"), SessionCookie+"=;")
 		if cleared != (cookie != "") {
@@ -146,3 +154,25 @@ func (refusingBackend) Session(ctx context.Context, tok string) (context.Context
 }
 
 func (refusingBackend) RefusedCookie(http.ResponseWriter, *http.Request, error) {}
+
+// TestLocalPath: only a path on this site is returned to after signing in.
+func TestLocalPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/workspaces/dev":          "/workspaces/dev",
+		"/audit?action=secret.%2A": "/audit?action=secret.%2A",
+		"":                         "",
+		"workspaces":               "",
+		"//evil.example/x":         "",
+		"/\\evil.example":          "",
+		"https://evil.example/":    "",
+		"/login":                   "",
+		"/login/oidc":              "",
+		"/logout":                  "",
+		"/a\r\nSet-Cookie: x=1":    "",
+		"/a\tb":                    "",
+	} {
+		if got := localPath(in); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -21,7 +21,9 @@ func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	d.Render(w, r, http.StatusOK, "login", &web.Page{Title: "Log in", Body: d.b.LoginPage("", "")})
+	body := d.b.LoginPage("", "")
+	body.Next = localPath(r.URL.Query().Get("next"))
+	d.Render(w, r, http.StatusOK, "login", &web.Page{Title: "Log in", Body: body})
 }
 
 // login: POST /login with login (a username or an e-mail address) and
@@ -52,7 +54,9 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		if s := w.Header().Get("Retry-After"); s != "" {
 			msg += " (in " + s + " seconds)." // a throttled login: 429 with Retry-After
 		}
-		d.Render(w, r, p.Status, "login", &web.Page{Title: "Log in", Body: d.b.LoginPage(login, msg)})
+		body := d.b.LoginPage(login, msg)
+		body.Next = localPath(r.PostFormValue("next"))
+		d.Render(w, r, p.Status, "login", &web.Page{Title: "Log in", Body: body})
 		return
 	}
 	d.SignedIn(w, r, tok)

@@ -34,6 +34,9 @@ type Audit struct {
 	Rows   []AuditRow
 	// Older is the link to the next (older) page, "" on the last.
 	Older string
+	// Newest is the link back to the first page with the same filters,
+	// "" on the first page.
+	Newest string
 	// Error is why the filter was refused ("" for none).
 	Error string
 }

@@ -37,6 +37,9 @@ type Login struct {
 	SSOName string
 	// PasswordDisabled hides the password form.
 	PasswordDisabled bool
+	// Next is the page to go to once signed in (a path on this site), ""
+	// for the default.
+	Next string
 }
 
 // SSOCLI is the body of the page that asks before a single sign-on is
