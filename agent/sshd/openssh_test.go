@@ -68,6 +68,17 @@ func TestOpenSSHClient(t *testing.T) {
 	if out, _ := run("env"); strings.Contains(out, agentTERM) {
 		t.Errorf("the agent's TERM reached a session without a pty: %q", out)
 	}
+	// Nor anything else of the terminal the agent was started from; a
+	// shell counts its own SHLVL from nothing (an inherited one, bumped,
+	// would stop bash from reading ~/.bashrc).
+	for _, kv := range starterEnv {
+		if strings.Contains(out, kv) {
+			t.Errorf("the agent's starter variable %s reached a session", kv)
+		}
+	}
+	if lvl := env["SHLVL"]; lvl != "" && lvl != "1" {
+		t.Errorf("SHLVL = %q in a session: inherited from the agent's starter", lvl)
+	}
 
 	// A process killed by a signal is reported as exit-signal, not as
 	// status 143: OpenSSH's client then exits 255.
@@ -105,6 +116,16 @@ func TestOpenSSHClient(t *testing.T) {
 	out, err = client("-tt", "coder@127.0.0.1", `echo "tty=$SSH_TTY term=$TERM"`)
 	if err != nil || !strings.Contains(out, "tty=/dev/pts/") || !strings.Contains(out, "term=vt220") {
 		t.Errorf("ssh -tt: %v %q", err, out)
+	}
+	// With a pty too, nothing of the agent's starter: its window size
+	// would shrink every terminal program, its SHLVL stop ~/.bashrc.
+	if out, err = client("-tt", "coder@127.0.0.1", "env"); err != nil {
+		t.Errorf("ssh -tt env: %v", err)
+	}
+	for _, kv := range starterEnv {
+		if strings.Contains(out, kv) {
+			t.Errorf("the agent's starter variable %s reached a pty session", kv)
+		}
 	}
 	// X11 forwarding is refused as by sshd with X11Forwarding no; the
 	// command still runs, without DISPLAY.

@@ -100,11 +100,13 @@ func (s *Server) run(sess gliderssh.Session, sigs <-chan gliderssh.Signal, log *
 			log.Debug("ssh agent forwarding started", zap.String("kind", kindAgent))
 		}
 	}
-	if !isPty {
-		// sshd sets TERM only for a session with a terminal; without one,
-		// the agent's own TERM (docker run -t sets one) must not leak in.
-		spec.Unset = []string{"TERM"}
-	}
+	// sshd builds each session's environment afresh; the agent's own
+	// (whatever started it) is the base layer here, so what describes that
+	// starter's terminal or login is dropped: TERM (set again below for a
+	// pty, as sshd does), its window size, SHLVL (an inherited one stops
+	// bash from reading ~/.bashrc for `ssh ws cmd`), tmux and screen, an
+	// agent socket, a display.
+	spec.Unset = starterVars
 	if isPty {
 		if ptyReq.Term != "" {
 			spec.Session["TERM"] = ptyReq.Term
@@ -354,6 +356,14 @@ func clampU16(n int) uint16 {
 }
 
 // sessionVars are the variables OpenSSH sets for a session.
+// starterVars are the variables of the agent's own environment that
+// describe the terminal or login session it was started from, not the
+// workspace: no SSH session inherits them.
+var starterVars = []string{"TERM", "LINES", "COLUMNS", "SHLVL", "OLDPWD", "PWD", "_",
+	"SSH_AUTH_SOCK", "SSH_TTY", "SSH_CLIENT", "SSH_CONNECTION", "SSH_ORIGINAL_COMMAND",
+	"DISPLAY", "XAUTHORITY", "WAYLAND_DISPLAY", "TMUX", "TMUX_PANE", "STY", "WINDOW",
+	"XDG_SESSION_ID", "XDG_SESSION_TYPE", "XDG_SESSION_CLASS", "XDG_VTNR", "XDG_SEAT"}
+
 func (s *Server) sessionVars(sess gliderssh.Session) map[string]string {
 	name := currentUser()
 	vars := map[string]string{

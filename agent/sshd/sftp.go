@@ -3,6 +3,7 @@ package sshd
 import (
 	"errors"
 	"io"
+	"os"
 
 	gliderssh "github.com/gliderlabs/ssh"
 	"github.com/pkg/sftp"
@@ -34,6 +35,7 @@ func (s *Server) handleSFTP(sess gliderssh.Session) {
 		Args:    s.cfg.SFTPCommand[1:],
 		Session: s.sessionVars(sess),
 		Client:  s.clientEnv(sess.Environ(), log),
+		Unset:   starterVars,
 	}
 	res := s.runPlain(sess.Context(), sess, spec, sigs, log)
 	result := resultOK
@@ -48,9 +50,16 @@ func (s *Server) handleSFTP(sess gliderssh.Session) {
 // ServeSFTP serves the SFTP protocol on in and out until the client is
 // done, resolving relative paths against dir. courier-agent runs it in a
 // child process ("courier-agent sftp-server") that the SSH server starts
-// through the spawner for each sftp subsystem request.
+// through the spawner for each sftp subsystem request; it makes dir the
+// process's working directory, as OpenSSH's sftp-server runs in the home.
+// The working directory, not pkg/sftp's option for one: that option also
+// joins a symlink's relative target onto it, so `symlink f sub/lnk` made
+// sub/lnk point at $HOME/f (absolute, dangling) where sshd makes "f".
 func ServeSFTP(in io.Reader, out io.WriteCloser, dir string) error {
-	srv, err := sftp.NewServer(stdio{Reader: in, WriteCloser: out}, sftp.WithServerWorkingDirectory(dir))
+	if err := os.Chdir(dir); err != nil {
+		return err
+	}
+	srv, err := sftp.NewServer(stdio{Reader: in, WriteCloser: out})
 	if err != nil {
 		return err
 	}

@@ -123,6 +123,17 @@ func TestSFTPSubsystem(t *testing.T) {
 			if got := read(t, filepath.Join(h.home, "up.txt")); got != "uploaded" {
 				t.Fatalf("uploaded file = %q", got)
 			}
+			// A relative symlink target is kept as given, as sshd does: a
+			// link in a subdirectory points beside itself, not at the home.
+			if err := sc.Mkdir("sub"); err != nil {
+				t.Fatal(err)
+			}
+			if err := sc.Symlink("up.txt", "sub/lnk"); err != nil {
+				t.Fatal(err)
+			}
+			if target, err := os.Readlink(filepath.Join(h.home, "sub", "lnk")); err != nil || target != "up.txt" {
+				t.Fatalf("symlink target = %q (%v), want the relative %q", target, err, "up.txt")
+			}
 			if err := sc.Remove("up.txt"); err != nil {
 				t.Fatal(err)
 			}

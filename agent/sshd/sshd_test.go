@@ -49,7 +49,8 @@ func newHarness(t *testing.T) *harness {
 	home := t.TempDir()
 	core, logs := observer.New(zap.DebugLevel)
 	sp, err := spawn.New(spawn.Config{
-		Base:      []string{"PATH=" + os.Getenv("PATH"), "COURIER_AGENT_TOKEN=" + canaryToken, "TERM=" + agentTERM},
+		Base: append([]string{"PATH=" + os.Getenv("PATH"), "COURIER_AGENT_TOKEN=" + canaryToken, "TERM=" + agentTERM},
+			starterEnv...),
 		Shell:     "/bin/sh",
 		Home:      home,
 		WaitDelay: time.Second,
@@ -234,6 +235,11 @@ func TestExecEnv(t *testing.T) {
 		})
 	}
 }
+
+// starterEnv is what the harness agent inherited from the terminal that
+// "started" it: no session may see any of it.
+var starterEnv = []string{"SHLVL=3", "LINES=10", "COLUMNS=20", "TMUX=/tmp/tmux-0/default,1,0", "STY=123.pts",
+	"SSH_AUTH_SOCK=/tmp/starter.sock", "SSH_TTY=/dev/pts/starter", "DISPLAY=:5", "OLDPWD=/starter"}
 
 // agentTERM is the harness agent's own TERM, which a session without a
 // terminal must not inherit.
