@@ -81,13 +81,20 @@ func (rt *auditRuntime) start(cfg Config, st store.Store, log *zap.Logger) {
 		defer rt.wg.Done()
 		t := time.NewTicker(auditFlushEvery)
 		defer t.Stop()
+		failing := false // an outage is logged once, and its end once
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if _, err := st.AuditState(ctx); err != nil && ctx.Err() == nil {
-					log.Warn("could not chain audit records", zap.Error(err))
+				_, err := st.AuditState(ctx)
+				switch {
+				case err != nil && ctx.Err() == nil && !failing:
+					failing = true
+					log.Warn("could not chain audit records; trying again every second", zap.Error(err))
+				case err == nil && failing:
+					failing = false
+					log.Info("audit records are chained again")
 				}
 			}
 		}

@@ -253,6 +253,44 @@ func (s *Server) internal(w http.ResponseWriter, what string, err error) {
 		writeError(w, http.StatusNotFound, "the workspace no longer exists")
 		return
 	}
+	if s.dbUnavailable(w, err) {
+		return
+	}
 	s.log.Error("agent request failed", zap.String("while", what), zap.Error(err))
 	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+// retryAfterUnavailable is the Retry-After of an agent request refused
+// while the database is unavailable, as the REST API's.
+const retryAfterUnavailable = "5"
+
+// dbUnavailable answers a request that failed because the database is
+// unavailable or full, and reports whether err was that: 503 with
+// Retry-After (the agent waits that long before its next attempt instead
+// of retrying at once), a message that says which and never where the
+// database is. The first such failure of an episode is logged; the rest
+// are not, until dbAvailable.
+func (s *Server) dbUnavailable(w http.ResponseWriter, err error) bool {
+	kind := store.Unavailable(err)
+	if kind == nil {
+		return false
+	}
+	if !s.dbDown.Swap(true) {
+		s.log.Error("the database is unavailable: agent requests get 503 until it is back",
+			zap.String("reason", kind.Error()), zap.Error(err))
+	}
+	w.Header().Set("Retry-After", retryAfterUnavailable)
+	msg := "the database is unavailable; try again in a few seconds"
+	if errors.Is(kind, store.ErrStorageFull) {
+		msg = "the control plane's storage is full; try again later"
+	}
+	writeError(w, http.StatusServiceUnavailable, msg)
+	return true
+}
+
+// dbAvailable ends an episode dbUnavailable logged, logging that once.
+func (s *Server) dbAvailable() {
+	if s.dbDown.Load() && s.dbDown.CompareAndSwap(true, false) {
+		s.log.Info("the database is available again for agent requests")
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -156,6 +157,9 @@ type Server struct {
 	// rechecks numbers the RecheckTokens calls begun and remembers whom
 	// the last ones named (revoke.go, rechecklog.go).
 	rechecks recheckLog
+	// dbDown is set while agent requests fail for an unavailable
+	// database: the first failure of an episode is logged, and its end.
+	dbDown atomic.Bool
 
 	// mu guards the fields that follow.
 	mu       sync.Mutex
@@ -261,6 +265,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws, owner, err := s.cfg.Store.WorkspaceByAgentTokenHash(r.Context(), sum[:])
 	if err != nil || subtle.ConstantTimeCompare(ws.AgentTokenHash, sum[:]) != 1 {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			if s.dbUnavailable(w, err) {
+				return
+			}
 			s.log.Error("looking up agent token", zap.Error(err))
 			writeError(w, http.StatusInternalServerError, "internal error")
 			return
@@ -268,6 +275,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, msgTokenInvalid)
 		return
 	}
+	s.dbAvailable()
 	if refused := s.admitToken(ws, owner); refused != nil {
 		writeError(w, refused.status, refused.message)
 		return

@@ -2,9 +2,12 @@ package agentapi_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/courierhq/courier/agent/conn"
 	"github.com/courierhq/courier/controlplane/agentapi"
 	"github.com/courierhq/courier/controlplane/store/pgstore"
 	"github.com/courierhq/courier/controlplane/store/pgstore/pgtest"
@@ -82,5 +85,48 @@ func TestAgentStatusSurvivesADatabaseOutage(t *testing.T) {
 	}
 	if pending, _ := f.srv.StatusBacklog(); pending != 0 {
 		t.Errorf("%d status changes still pending after the database came back", pending)
+	}
+}
+
+// TestConnectDuringADatabaseOutage: while the database cannot be reached,
+// an agent's connect is answered 503 "the database is unavailable" with
+// Retry-After (the agent waits instead of retrying at once), never 500,
+// and a flood of attempts logs the outage once; the first connect after
+// the database is back succeeds and logs its end once.
+func TestConnectDuringADatabaseOutage(t *testing.T) {
+	ctx := context.Background()
+	proxied, _, px := pgtest.URLThroughProxy(t)
+	st, err := pgstore.Open(ctx, proxied, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := setupStore(t, st, func(*agentapi.Config) {})
+	px.SetRefuse(true)
+	px.ResetAll()
+	for range 5 {
+		_, err := dial(t, f, agentToken)
+		var ue *conn.UnavailableError
+		if !errors.As(err, &ue) || ue.RetryAfter != 5*time.Second || !strings.Contains(ue.Message, "the database is unavailable") {
+			t.Fatalf("connect during the outage: %v; want 503 with Retry-After 5", err)
+		}
+	}
+	if n := f.logs.FilterMessageSnippet("the database is unavailable").Len(); n != 1 {
+		t.Errorf("five refused connects logged the outage %d times, want once", n)
+	}
+	if n := f.logs.FilterMessage("looking up agent token").Len(); n != 0 {
+		t.Errorf("%d per-request error lines", n)
+	}
+	px.SetRefuse(false)
+	var s *conn.Session
+	deadline := time.Now().Add(20 * time.Second)
+	for s, err = dial(t, f, agentToken); err != nil; s, err = dial(t, f, agentToken) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no connect once the database is back: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	defer s.Close()
+	if n := f.logs.FilterMessage("the database is available again for agent requests").Len(); n != 1 {
+		t.Errorf("the outage's end was logged %d times, want once", n)
 	}
 }

@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -176,5 +179,45 @@ func TestHashEncodingIsStable(t *testing.T) {
 	long.UserAgent, long.Reason = strings.Repeat("a", maxField), strings.Repeat("b", maxField)
 	if bytes.Equal(Hash(long, nil), Hash(r, nil)) {
 		t.Fatal("a long record hashed like a short one")
+	}
+}
+
+// TestBatcherLogsAnOutageOnce: flushes that fail keep the records and log
+// the failure once, not at every flush; the first flush that works writes
+// them all and logs the end once.
+func TestBatcherLogsAnOutageOnce(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	down := true
+	var written []Record
+	b, err := NewBatcher(BatcherConfig{Log: zap.New(core), Append: func(_ context.Context, rs []Record) error {
+		if down {
+			return errors.New("the database is unavailable")
+		}
+		written = append(written, rs...)
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i := range 3 {
+		if err := b.Add(Record{Action: fmt.Sprint("a", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		b.Flush(context.Background())
+	}
+	if n := logs.FilterMessageSnippet("could not write audit records").Len(); n != 1 {
+		t.Fatalf("five failed flushes logged %d lines, want one", n)
+	}
+	down = false
+	b.Flush(context.Background())
+	b.Flush(context.Background())
+	if len(written) != 3 {
+		t.Fatalf("%d records written once the store is back, want 3", len(written))
+	}
+	if n := logs.FilterMessage("audit records are written again").Len(); n != 1 {
+		t.Fatalf("the end of the outage logged %d times, want once", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -64,6 +65,9 @@ type Batcher struct {
 	cfg  BatcherConfig
 	kick chan struct{}
 	done chan struct{}
+	// failing is set from a failed batch until one is written again: an
+	// outage is logged once, and its end once, not at every flush.
+	failing atomic.Bool
 
 	// mu guards the fields that follow.
 	mu      sync.Mutex
@@ -141,9 +145,14 @@ func (b *Batcher) Flush(ctx context.Context) {
 			return
 		}
 		if err := b.cfg.Append(ctx, batch); err != nil {
-			b.cfg.Log.Error("could not write audit records; keeping them to try again",
-				zap.Int("records", n), zap.Error(err))
+			if !b.failing.Swap(true) {
+				b.cfg.Log.Error("could not write audit records; keeping them to try again every flush",
+					zap.Int("records", n), zap.Error(err))
+			}
 			return
+		}
+		if b.failing.Swap(false) {
+			b.cfg.Log.Info("audit records are written again")
 		}
 		b.mu.Lock()
 		b.buf = b.buf[n:]

@@ -138,16 +138,18 @@ func New(cfg Config) (*Notifier, error) {
 	// Parse errors are replaced: pgx redacts the password, but say
 	// nothing of the input to be sure.
 	const badURL = "pgnotify: the PostgreSQL URL is not valid"
-	listen, err := pgx.ParseConfig(cfg.URL)
-	if err != nil {
-		return nil, errors.New(badURL)
-	}
-	if cfg.ApplicationName != "" {
-		listen.RuntimeParams["application_name"] = cfg.ApplicationName
-	}
+	// The listening connection's settings come from the pool's parse of
+	// the URL: pgx.ParseConfig alone would send the pool's own parameters
+	// (pool_max_conns, which the README documents) to PostgreSQL as
+	// settings, and every LISTEN connection would be refused with
+	// "unrecognized configuration parameter".
 	pcfg, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
 		return nil, errors.New(badURL)
+	}
+	listen := pcfg.ConnConfig.Copy()
+	if cfg.ApplicationName != "" {
+		listen.RuntimeParams["application_name"] = cfg.ApplicationName
 	}
 	pcfg.MaxConns = 2
 	// A notification is a hint, not a record: the change it announces

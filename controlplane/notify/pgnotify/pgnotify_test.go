@@ -212,3 +212,26 @@ func TestRunTwice(t *testing.T) {
 		t.Fatalf("second Run: %v, want ErrRunning", err)
 	}
 }
+
+// TestPoolParametersInTheURL: a URL carrying the pool's own parameters
+// (pool_max_conns, documented in the README) still listens: they are the
+// pool's, never sent to PostgreSQL as settings it would refuse.
+func TestPoolParametersInTheURL(t *testing.T) {
+	base := pgtest.ServerURL(t)
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	n, _ := start(t, base+sep+"pool_max_conns=8&pool_min_conns=1")
+	sub := n.Subscribe()
+	defer sub.Close()
+	if first := next(t, sub); !first.Resync {
+		t.Fatalf("first batch %+v: want the LISTEN's resync", first)
+	}
+	if err := n.Publish(t.Context(), "user-p"); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(t, sub); !slices.Contains(got.Users, "user-p") {
+		t.Fatalf("batch %+v, want user-p", got)
+	}
+}
