@@ -10,6 +10,10 @@ import (
 type exitStatusError struct {
 	code int
 	msg  string
+	// quiet: the status speaks for itself and nothing is printed (a
+	// remote command's own failure, whose output already said why, as
+	// ssh prints nothing for it).
+	quiet bool
 }
 
 func (e *exitStatusError) Error() string {
@@ -30,4 +34,11 @@ func ExitCode(err error) int {
 		return es.code
 	}
 	return 1
+}
+
+// Quiet reports whether err, returned by Execute, is only an exit status
+// to end with: main prints nothing for it.
+func Quiet(err error) bool {
+	var es *exitStatusError
+	return errors.As(err, &es) && es.quiet
 }

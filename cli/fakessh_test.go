@@ -61,6 +61,11 @@ func TestSSHRunsCommandAndPropagatesExitStatus(t *testing.T) {
 	if r.code != 7 {
 		t.Fatalf("exit %d, want 7; stderr %q", r.code, r.stderr)
 	}
+	// As ssh: the remote command's status is the exit code, with no line
+	// of Courier's own on stderr (the command's output said why).
+	if strings.Contains(r.stderr, "error:") || strings.Contains(r.stderr, "exited with status") {
+		t.Errorf("courier ssh added its own line for a remote failure: %q", r.stderr)
+	}
 	if !strings.Contains(r.stdout, "ran: exit 7") {
 		t.Errorf("stdout = %q", r.stdout)
 	}

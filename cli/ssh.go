@@ -181,7 +181,7 @@ func runSSH(cmd *cobra.Command, conn net.Conn, workspace string, command []strin
 		if exitErr.ExitStatus() == 0 {
 			return nil
 		}
-		return &exitStatusError{code: exitErr.ExitStatus(),
+		return &exitStatusError{code: exitErr.ExitStatus(), quiet: true,
 			msg: fmt.Sprintf("remote command exited with status %d", exitErr.ExitStatus())}
 	case errors.As(err, &missing):
 		return &exitStatusError{code: 255, msg: "the remote session ended without an exit status"}

@@ -191,3 +191,16 @@ func TestNULInEveryField(t *testing.T) {
 	ts.wantSnapshot(p.aliceID, before)
 	ts.want(ts.do("PATCH", secrets+"/base", p.alice, map[string]string{"value": canary + "\x00"}), 200)
 }
+
+// TestOversizeSecretSaysTheCap: a secret whose body is over the request
+// limit is told the per-secret cap too, which is what the client must
+// meet, not only the body's.
+func TestOversizeSecretSaysTheCap(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.MaxBodyBytes = 64 << 10 })
+	p := ts.setup()
+	e := ts.want(ts.do("POST", "/api/v2/users/me/secrets", p.alice, map[string]string{"name": "big",
+		"value": strings.Repeat("v", 70<<10)}), http.StatusRequestEntityTooLarge).errResp(t)
+	if !strings.Contains(e.Message, "65536-byte limit") || !strings.Contains(e.Message, fmt.Sprintf("at most %d bytes", ts.cfg.Limits.MaxSecretBytes)) {
+		t.Fatalf("message %q", e.Message)
+	}
+}

@@ -281,3 +281,20 @@ func TestDashSessionEndedReturnsToThePage(t *testing.T) {
 		t.Fatalf("login with an off-site next went to %q", r.header.Get("Location"))
 	}
 }
+
+// TestUnknownPagesCarryTheHeaders: the mux's own answers outside the API
+// (a mistyped URL, a POST-only URL opened again) carry the dashboard's
+// security headers too.
+func TestUnknownPagesCarryTheHeaders(t *testing.T) {
+	ts := newTestServer(t)
+	ts.setup()
+	b := ts.browser()
+	b.login("alice")
+	for _, p := range []string{"/nonexistent", "/logout"} { // 404; 405 for GET
+		r := b.get(p)
+		if r.status != http.StatusNotFound && r.status != http.StatusMethodNotAllowed {
+			t.Fatalf("GET %s: %d", p, r.status)
+		}
+		checkHeaders(t, r.header)
+	}
+}

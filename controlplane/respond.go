@@ -97,6 +97,11 @@ func (a *api) explain(w http.ResponseWriter, r *http.Request, err error) *apiErr
 		ae = errorf(http.StatusTooManyRequests, "too many sign-ins started from your address; try again in %s s", secs)
 	case errors.As(err, &mbe):
 		ae = errorf(http.StatusRequestEntityTooLarge, "request body is larger than the %d-byte limit", mbe.Limit)
+		if r != nil && strings.Contains(r.URL.Path, "/secrets") {
+			// A value that large is far over the per-secret cap: say so,
+			// not only what the body was.
+			ae.body.Message += fmt.Sprintf("; a secret's value may be at most %d bytes", a.cfg.Limits.MaxSecretBytes)
+		}
 	case errors.As(err, &le):
 		ae = errorf(http.StatusBadRequest, "secret limit exceeded: %s", le.Error())
 		if f := le.Field(); f != "" {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -241,7 +242,7 @@ func New(cfg Config, logger *zap.Logger) (_ *Server, err error) {
 		nonces: &relayNonces{}, now: cfg.now, base: s.base, log: logger.Named("relay")})
 	mux.Handle(proto.ConnectPath, a.auditAgentRefusals(s.agents))
 	mux.Handle("GET /metrics", m.handler())
-	s.handler = m.instrument(logger, mux)
+	s.handler = m.instrument(logger, pageHeaders(mux))
 
 	s.listener, s.tlsCert, s.unlock = ln, tlsCert, unlock
 	return s, nil
@@ -414,4 +415,17 @@ func (s *Server) Close() error {
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// pageHeaders gives every response outside the REST API the dashboard's
+// security headers (CSP, no framing, no sniffing), so that the mux's own
+// answers (a plain 404 or 405 for a mistyped or reopened URL) carry them
+// as the dashboard's pages do.
+func pageHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/api/") {
+			web.SetHeaders(w.Header())
+		}
+		h.ServeHTTP(w, r)
+	})
 }

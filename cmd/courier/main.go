@@ -17,7 +17,9 @@ func main() {
 	err := cli.Execute(ctx, os.Args[1:])
 	cancel()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
+		if !cli.Quiet(err) {
+			fmt.Fprintln(os.Stderr, "error:", err)
+		}
 		os.Exit(cli.ExitCode(err))
 	}
 }
