@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/courierhq/courier/client"
@@ -60,8 +61,18 @@ func auditFilter(q url.Values) (audit.Filter, error) {
 	if f.Limit == 0 {
 		f.Limit = 100
 	}
+	// The checks Validate makes that belong to one field name it, so a
+	// form can show the message beside it.
+	switch f.Outcome {
+	case "", audit.Success, audit.Failure, audit.Denied:
+	default:
+		return f, bad("outcome", "must be success, failure or denied")
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return f, bad("until", "must be after since")
+	}
 	if err := f.Validate(); err != nil {
-		return f, bad("query", err.Error())
+		return f, bad("query", strings.TrimPrefix(err.Error(), audit.ErrBadFilter.Error()+": "))
 	}
 	return f, nil
 }

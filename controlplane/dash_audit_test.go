@@ -30,8 +30,18 @@ func TestDashAuditPages(t *testing.T) {
 		t.Errorf("filtered page shows other records")
 	}
 	page = wantPage(t, admin.get("/audit?outcome=maybe"), 400)
-	if !strings.Contains(page, "outcome") {
-		t.Errorf("bad filter page does not explain: %s", page)
+	if !strings.Contains(page, `id="outcome-error">must be success, failure or denied`) || !strings.Contains(page, `aria-describedby="outcome-error"`) {
+		t.Errorf("a bad outcome is not explained beside its field: %s", page)
+	}
+	// A time that is not one, and until before since: each beside its
+	// field, the typed values kept, no internal wording.
+	page = wantPage(t, admin.get("/audit?since=yesterday"), 400)
+	if !strings.Contains(page, `id="since-error">must be a time such as`) || !strings.Contains(page, `value="yesterday"`) {
+		t.Errorf("a bad since is not explained beside its field: %s", page)
+	}
+	page = wantPage(t, admin.get("/audit?since=2026-12-05T14:11:00Z&until=2026-12-05T14:00:00Z"), 400)
+	if !strings.Contains(page, `id="until-error">must be after since`) || strings.Contains(page, "bad audit filter") {
+		t.Errorf("until before since is not explained beside until: %s", page)
 	}
 
 	alice := ts.browser()

@@ -88,7 +88,17 @@ func (d *Dashboard) auditPage(w http.ResponseWriter, r *http.Request, action, in
 		p := d.b.Explain(w, r, err)
 		status, body.Error = p.Status, p.Message
 		for _, v := range p.Validations {
-			body.Error += fmt.Sprintf(" (%s: %s)", v.Field, v.Detail)
+			switch v.Field {
+			case "actor", "action", "target", "outcome", "since", "until":
+				// Beside the field; the summary only says to look there.
+				if body.FieldErrors == nil {
+					body.FieldErrors = map[string]string{}
+				}
+				body.FieldErrors[v.Field] = v.Detail
+				body.Error = "Nothing was filtered: see the field marked below."
+			default:
+				body.Error += fmt.Sprintf(" (%s: %s)", v.Field, v.Detail)
+			}
 		}
 	}
 	nav, title := "activity", "Your activity"

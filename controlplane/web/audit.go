@@ -37,6 +37,9 @@ type Audit struct {
 	// Newest is the link back to the first page with the same filters,
 	// "" on the first page.
 	Newest string
+	// FieldErrors are the filter's refusals by field name ("since",
+	// "until", "outcome", ...), shown beside each field.
+	FieldErrors map[string]string
 	// Error is why the filter was refused ("" for none).
 	Error string
 }
