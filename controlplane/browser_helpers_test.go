@@ -56,3 +56,17 @@ func browser360(t *testing.T, chromium string) (ctx, alloc context.Context, shot
 	}
 	return ctx, alloc, shot, dir
 }
+
+// signIn signs user in through the login form at baseURL in the tab ctx
+// (at 360 × 780 px) and waits until the form is gone: the next page has a
+// main too, so waiting for one raced the form's POST (a navigation right
+// after then went to the login page, seen once in CI).
+func signIn(t *testing.T, ctx context.Context, baseURL, user string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(360, 780), chromedp.Navigate(baseURL+"/login"),
+		chromedp.WaitVisible(chromedp.CSS("#login")), chromedp.SendKeys(chromedp.CSS("#login"), user),
+		chromedp.SendKeys(chromedp.CSS("#password"), testPassword), chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("#login"))); err != nil {
+		t.Fatalf("log in as %s: %v", user, err)
+	}
+}

@@ -21,15 +21,6 @@ func TestLongNamesFitAt360Chromium(t *testing.T) {
 		"env_name": "E" + strings.Repeat("N", 120), "file_path": "~/" + strings.Repeat("p", 200) + "/" + strings.Repeat("q", 200)}), 201)
 
 	ctx, _, shot, _ := browser360(t, chromium)
-	login := func(user string) {
-		t.Helper()
-		if err := chromedp.Do(ctx, chromedp.EmulateViewport(360, 780), chromedp.Navigate(ts.URL()+"/login"),
-			chromedp.WaitVisible(chromedp.CSS("#login")), chromedp.SendKeys(chromedp.CSS("#login"), user),
-			chromedp.SendKeys(chromedp.CSS("#password"), testPassword), chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
-			chromedp.WaitNotPresent(chromedp.CSS("#login"))); err != nil {
-			t.Fatalf("log in as %s: %v", user, err)
-		}
-	}
 	visit := func(name, path string) {
 		t.Helper()
 		if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL()+path), chromedp.WaitVisible(chromedp.CSS("main"))); err != nil {
@@ -37,14 +28,14 @@ func TestLongNamesFitAt360Chromium(t *testing.T) {
 		}
 		shot(name)
 	}
-	login("alice")
+	signIn(t, ctx, ts.URL(), "alice")
 	visit("01-secrets", "/account/secrets")
 	visit("02-edit", "/account/secrets/"+long+"/edit")
 	visit("03-activity", "/account/activity")
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(".logout button")), chromedp.WaitVisible(chromedp.CSS("#login"))); err != nil {
 		t.Fatalf("sign out: %v", err)
 	}
-	login("root")
+	signIn(t, ctx, ts.URL(), "root")
 	visit("04-audit", "/audit")
 	visit("05-user-secrets", "/users/alice/secrets")
 }

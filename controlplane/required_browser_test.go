@@ -41,15 +41,7 @@ func TestRequiredSecretsChromium(t *testing.T) {
 		return s
 	}
 
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(360, 780), chromedp.Navigate(ts.URL()+"/login"),
-		chromedp.WaitVisible(chromedp.CSS("#login")), chromedp.SendKeys(chromedp.CSS("#login"), "alice"),
-		chromedp.SendKeys(chromedp.CSS("#password"), testPassword), chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
-		// Signed in once the login form is gone: the next page has a main
-		// too, so waiting for one raced the form's POST (the navigation
-		// below then went to the login page, seen once in CI).
-		chromedp.WaitNotPresent(chromedp.CSS("#login"))); err != nil {
-		t.Fatalf("log in: %v", err)
-	}
+	signIn(t, ctx, ts.URL(), "alice")
 	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL()+"/workspaces/dev"), chromedp.WaitVisible(chromedp.CSS("#required-secrets"))); err != nil {
 		t.Fatalf("workspace page: %v", err)
 	}
