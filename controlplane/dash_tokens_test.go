@@ -43,6 +43,12 @@ func TestDashTokens(t *testing.T) {
 	if !identity.LooksLikeToken(tok) || !strings.Contains(page, "will not be shown again") {
 		t.Fatalf("create page: %s", page)
 	}
+	// The same form sent again at once (a double click): the answer says
+	// the token was just made and how to get one to see, never the token.
+	page = wantPage(t, b.post("/account/tokens/new", url.Values{"name": {"ci"}, "lifetime": {"12h"}, "scope": {"read"}}), 409)
+	if !strings.Contains(page, "created a moment ago by this same form") || strings.Contains(page, tok) || identity.TokenPattern.MatchString(page) {
+		t.Fatalf("double submit page: %s", page)
+	}
 	// The token works (read scope) and the page that lists it never shows it.
 	ts.want(ts.do("GET", "/api/v2/users/me/secrets", tok, nil), 200)
 	ts.want(ts.do("POST", "/api/v2/users/me/secrets", tok, map[string]string{"name": "x", "value": canary}), 403)

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/courierhq/courier/controlplane/identity"
 	"github.com/courierhq/courier/controlplane/store"
@@ -52,12 +53,47 @@ func (d *Dashboard) createToken(w http.ResponseWriter, r *http.Request) {
 	t, tok, err := d.b.MintToken(r, d.b.Caller(r), name, lifetime, scope)
 	if err != nil {
 		p := d.b.Explain(w, r, err)
-		d.tokensPage(w, r, p.Status, web.TokenForm{Name: name, Lifetime: lifetime, Scope: scope,
-			Message: p.Message, Errors: fieldErrors(p)})
+		f := web.TokenForm{Name: name, Lifetime: lifetime, Scope: scope, Message: p.Message, Errors: fieldErrors(p)}
+		if p.Status == http.StatusConflict && d.justCreated(r, name, lifetime, scope) {
+			// The same form sent twice (a double click, a reload): the
+			// browser shows this answer, not the first one that held the
+			// token, which is never shown again. Say so plainly.
+			f.Errors = nil
+			f.Message = fmt.Sprintf("a token named %q was created a moment ago by this same form, sent twice; its value was on the first answer, "+
+				"which your browser did not show. Revoke it below and create it again.", utf8clip.Clip(name, identity.MaxNameBytes))
+		}
+		d.tokensPage(w, r, p.Status, f)
 		return
 	}
 	d.Render(w, r, http.StatusOK, "token_created", &web.Page{Title: "Token created", Nav: "tokens",
 		Body: &web.TokenCreated{Name: t.Name, Scope: string(t.Scope), Token: tok, ExpiresAt: t.ExpiresAt}})
+}
+
+// justCreatedWithin is how recent a token of the same name must be for a
+// refused create to be taken as the same form sent twice.
+const justCreatedWithin = time.Minute
+
+// justCreated reports whether the caller's token name was created within
+// justCreatedWithin with the lifetime and scope this form asks for: the
+// same form, sent twice.
+func (d *Dashboard) justCreated(r *http.Request, name, lifetime, scope string) bool {
+	life, err := identity.ParseLifetime(lifetime, 0)
+	if err != nil {
+		return false
+	}
+	ts, err := d.cfg.Store.ListAPITokens(r.Context(), d.b.Caller(r).ID)
+	if err != nil {
+		return false
+	}
+	for _, t := range ts {
+		if t.Name != name {
+			continue
+		}
+		gap := t.ExpiresAt.Sub(t.CreatedAt) - life
+		return d.cfg.Now().Sub(t.CreatedAt) < justCreatedWithin && string(t.Scope) == scope &&
+			gap > -time.Minute && gap < time.Minute
+	}
+	return false
 }
 
 // ownToken finds the caller's token {name}; another user's, like a
