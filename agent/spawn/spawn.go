@@ -282,8 +282,14 @@ func (s *Spawner) build(ctx context.Context, spec Spec, snap snapshot) (*exec.Cm
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
-	if spec.Login && runtime.GOOS != "windows" {
+	switch {
+	case runtime.GOOS == "windows":
+	case spec.Login:
 		cmd.Args[0] = "-" + filepath.Base(name)
+	case spec.Command != "":
+		// As sshd runs a command: argv[0] is the shell's base name, so its
+		// messages read "bash: line 1: …", not "/bin/bash: line 1: …".
+		cmd.Args[0] = filepath.Base(name)
 	}
 	cmd.Env = env
 	cmd.Dir = spec.Dir

@@ -485,3 +485,19 @@ func TestUnsetDropsOnlyTheBaseVariable(t *testing.T) {
 		t.Error("without Unset the base variable is missing")
 	}
 }
+
+// TestCommandArgv0IsTheShellsName: a command runs with argv[0] the
+// shell's base name, as sshd runs it, so the shell's messages name "sh",
+// not "/bin/sh".
+func TestCommandArgv0IsTheShellsName(t *testing.T) {
+	sp, _ := newSpawner(t)
+	sp.Update(nil, nil)
+	cmd, err := sp.Command(context.Background(), Spec{Command: `echo "$0"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.Output()
+	if err != nil || strings.TrimSpace(string(out)) != "sh" {
+		t.Fatalf("$0 = %q (%v), want sh", out, err)
+	}
+}
