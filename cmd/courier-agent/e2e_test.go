@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -181,7 +182,8 @@ func TestEndToEnd(t *testing.T) {
 		Scripts: []client.Script{{Name: "proof", TimeoutSeconds: 30, Script: `set -e
 stat -c %a ~/.config/svc/token > ~/proof
 cat ~/.config/svc/token >> ~/proof
-echo " API_KEY=$API_KEY SERVICE_TOKEN=$SERVICE_TOKEN TEMPLATE_ONLY=$TEMPLATE_ONLY AGENT_TOKEN=${COURIER_AGENT_TOKEN:-unset}" >> ~/proof`}},
+echo " API_KEY=$API_KEY SERVICE_TOKEN=$SERVICE_TOKEN TEMPLATE_ONLY=$TEMPLATE_ONLY AGENT_TOKEN=${COURIER_AGENT_TOKEN:-unset}" >> ~/proof
+ls /proc/$$/fd | tr '\n' ' ' > ~/fds`}},
 		Apps: []client.App{{Slug: "long", Command: `while true; do echo "$API_KEY" > ~/app-env.tmp && mv ~/app-env.tmp ~/app-env; sleep 0.1; done`}},
 	}})
 	if err != nil {
@@ -205,6 +207,16 @@ echo " API_KEY=$API_KEY SERVICE_TOKEN=$SERVICE_TOKEN TEMPLATE_ONLY=$TEMPLATE_ONL
 		"--max-backoff", "1s")
 	agent.Env = append(os.Environ(), "HOME="+home, "COURIER_AGENT_TOKEN="+ws.AgentToken, "SHELL=/bin/sh")
 	agent.Stdout, agent.Stderr = agentLog, agentLog
+	// Descriptors the agent inherits (3 to 7 here, as from a shell or a
+	// supervisor) reach none of its children, as sshd closes them.
+	for range 5 {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		agent.ExtraFiles = append(agent.ExtraFiles, f)
+	}
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +226,12 @@ echo " API_KEY=$API_KEY SERVICE_TOKEN=$SERVICE_TOKEN TEMPLATE_ONLY=$TEMPLATE_ONL
 
 	// (1) The startup script found the file (0600) and the env vars.
 	waitUntil(t, "the startup script's proof", func() bool { return strings.Contains(read(filepath.Join(home, "proof")), "AGENT_TOKEN") })
+	waitUntil(t, "the startup script's descriptors", func() bool { return read(filepath.Join(home, "fds")) != "" })
+	for _, fd := range strings.Fields(read(filepath.Join(home, "fds"))) {
+		if n, _ := strconv.Atoi(fd); n >= 5 && n <= 7 {
+			t.Errorf("the startup script inherited the agent's descriptor %d (all: %s)", n, read(filepath.Join(home, "fds")))
+		}
+	}
 	wantProof := "600\n" + valueSvc + " API_KEY=" + valueAPI + " SERVICE_TOKEN=" + valueSvc + " TEMPLATE_ONLY=t AGENT_TOKEN=unset\n"
 	if got := read(filepath.Join(home, "proof")); got != wantProof {
 		t.Fatalf("proof = %q\nwant    %q", got, wantProof)

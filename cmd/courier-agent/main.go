@@ -66,6 +66,7 @@ func run(args []string) error {
 	// this re-executes the agent once, in place, and only the new image
 	// gets past this line (see package tokenenv).
 	token, tokenErr := tokenenv.Take()
+	closeInheritedOnExec() // after Take, which reads and closes its own
 	d := agent.DefaultConfig()
 	fs := flag.NewFlagSet("courier-agent", flag.ContinueOnError)
 	url := fs.String("url", env("COURIER_AGENT_URL", ""), "control plane URL (COURIER_AGENT_URL)")
