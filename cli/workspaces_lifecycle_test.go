@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,6 +92,14 @@ func TestWorkspacesDeleteAndRotateToken(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(printed+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// As root (CI), the file belongs to the workspace user, as it does in
+	// production where rotation runs as root: it must stay theirs.
+	const workspaceUID = 65534
+	if os.Geteuid() == 0 {
+		if err := os.Chown(tokenFile, workspaceUID, workspaceUID); err != nil {
+			t.Fatal(err)
+		}
+	}
 	before, _ := os.Stat(tokenFile)
 	r = alice.ok(nil, "workspaces", "rotate-token", "dev", "--token-file", tokenFile, "--lifetime", "30d")
 	outputs = append(outputs, r.all())
@@ -102,6 +111,9 @@ func TestWorkspacesDeleteAndRotateToken(t *testing.T) {
 	}
 	if !os.SameFile(before, fi) {
 		t.Fatal("the token file was replaced by another file: a bind mount of it would keep the revoked token")
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 && (st.Uid != workspaceUID || st.Gid != workspaceUID) {
+		t.Fatalf("the token file now belongs to %d:%d, not the workspace user: the agent could not read it", st.Uid, st.Gid)
 	}
 	if !strings.Contains(r.stderr, "readable by other users") {
 		t.Errorf("no warning for a token file others can read: %q", r.stderr)
