@@ -274,3 +274,23 @@ func TestDashEnabledToggle(t *testing.T) {
 		t.Fatal("a refused toggle changed the secret")
 	}
 }
+
+// TestDashNoticeOnlyOnTheRedirectsPage: a notice left by a create is shown
+// by the page the redirect leads to, not by a form's refusal rendered in
+// between (a double submit), which must not say "Created" beside
+// "Nothing was saved".
+func TestDashNoticeOnlyOnTheRedirectsPage(t *testing.T) {
+	ts := newTestServer(t)
+	ts.setup()
+	b := ts.browser()
+	b.login("alice")
+	form := map[string]string{"name": "dup", "value": "v"}
+	wantStatus(t, b.postMultipart("/account/secrets/new", form, nil), http.StatusSeeOther) // redirect not followed
+	page := wantPage(t, b.postMultipart("/account/secrets/new", form, nil), http.StatusConflict)
+	if strings.Contains(page, "Created secret") {
+		t.Fatal("the refusal shows the first create's notice")
+	}
+	if !strings.Contains(wantPage(t, b.get("/account/secrets"), 200), "Created secret") {
+		t.Fatal("the notice was spent by the refusal")
+	}
+}

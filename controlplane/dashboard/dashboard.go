@@ -253,7 +253,11 @@ func (d *Dashboard) Render(w http.ResponseWriter, r *http.Request, status int, n
 	me := d.b.Caller(r)
 	p.User = me.Username
 	p.ShowUsers = me.SeesEveryone()
-	if c, err := r.Cookie(NoticeCookie); err == nil && p.Notice == "" {
+	// A notice is for the page a redirect leads to, always a GET: a
+	// form's answer (a refusal rendered in place) neither shows nor
+	// spends it, so a stale "Created …" never sits beside "Nothing was
+	// saved".
+	if c, err := r.Cookie(NoticeCookie); err == nil && p.Notice == "" && r.Method == http.MethodGet {
 		if b, err := base64.RawURLEncoding.DecodeString(c.Value); err == nil {
 			p.Notice = string(b)
 		}
