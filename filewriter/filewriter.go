@@ -295,6 +295,43 @@ func (w *Writer) outside(p string) bool {
 	return true
 }
 
+// settleNesting settles winners whose paths nest (one is a directory the
+// other is in: ~/.npmrc and ~/.npmrc/extra) as a collision (R8): both
+// cannot be on disk, and which one was written used to depend on what the
+// disk already held. The same rule decides (most recently updated wins,
+// ties by name), the other loses the collision, and one warning names
+// both. It returns the winners left.
+func (w *Writer) settleNesting(files []File, results []Result, winners []int) []int {
+	lost := map[int]bool{}
+	sorted := slices.Clone(winners)
+	slices.SortFunc(sorted, func(a, b int) int { return strings.Compare(w.paths.key(results[a].Path), w.paths.key(results[b].Path)) })
+	for x, i := range sorted {
+		for _, j := range sorted[x+1:] {
+			ki, kj := w.paths.key(results[i].Path), w.paths.key(results[j].Path)
+			if !strings.HasPrefix(kj, ki+"/") {
+				continue // sorted: a path's descendants follow it, though not only them
+			}
+			if lost[i] || lost[j] {
+				continue
+			}
+			win, lose := i, j
+			if beats(files[j], files[i]) {
+				win, lose = j, i
+			}
+			lost[lose] = true
+			results[lose].Outcome, results[lose].Winner = LostCollision, files[win].Secret
+			w.log.Warn("file secrets collide: one's path is a directory of the other's; one file is kept",
+				zap.String("path", results[i].Path), zap.String("inside", results[j].Path),
+				zap.Strings("secrets", []string{files[i].Secret, files[j].Secret}), zap.String("kept", files[win].Secret),
+				zap.String("rule", "most recently updated wins, ties by name"))
+		}
+	}
+	if len(lost) == 0 {
+		return winners
+	}
+	return slices.DeleteFunc(winners, func(i int) bool { return lost[i] })
+}
+
 // protected reports whether the resolved path p is, or is under, one of
 // Config.Protected.
 func (w *Writer) protected(p string) bool {
@@ -370,6 +407,7 @@ func (w *Writer) WriteAll(ctx context.Context, files []File) []Result {
 			zap.String("path", results[win].Path), zap.Strings("secrets", names), zap.String("kept", files[win].Secret),
 			zap.String("rule", "most recently updated wins, ties by name"))
 	}
+	winners = w.settleNesting(files, results, winners)
 
 	// Each directory is fsynced once, by whichever write into it ends
 	// last, so its fsync overlaps the writes still running elsewhere.

@@ -363,3 +363,47 @@ func TestConfine(t *testing.T) {
 		t.Errorf("a relative Confine: err = %v, want ErrConfig", err)
 	}
 }
+
+// TestNestingPathsCollide: two secrets whose paths nest (one is a
+// directory of the other) are settled as a collision by R8's rule, not by
+// what the disk held: the most recently updated is written, the other
+// loses to it, one warning names both, and the loser leaves nothing (no
+// directory made for it).
+func TestNestingPathsCollide(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name       string
+		outerNewer bool
+	}{{"outer newer", true}, {"inner newer", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, fs, logs := newMem(t)
+			outer := File{Secret: "npmrc", Path: "~/.npmrc", Content: []byte(canary + "o"), UpdatedAt: t0}
+			inner := File{Secret: "npmrc-extra", Path: "/home/dev/.npmrc/extra", Content: []byte(canary + "i"), UpdatedAt: t0}
+			winner, loser := &inner, &outer
+			if tc.outerNewer {
+				winner, loser = &outer, &inner
+			}
+			winner.UpdatedAt = t0.Add(time.Hour)
+			res := w.WriteAll(context.Background(), []File{outer, inner})
+			byName := map[string]Result{res[0].Secret: res[0], res[1].Secret: res[1]}
+			if r := byName[winner.Secret]; r.Outcome != Written {
+				t.Fatalf("winner %s: %+v", winner.Secret, r)
+			}
+			if r := byName[loser.Secret]; r.Outcome != LostCollision || r.Winner != winner.Secret {
+				t.Fatalf("loser %s: %+v", loser.Secret, r)
+			}
+			fi, err := fs.Stat("/home/dev/.npmrc")
+			if err != nil || fi.IsDir() != !tc.outerNewer {
+				t.Fatalf("~/.npmrc after the apply: %v, %v", fi, err)
+			}
+			if n := logs.FilterMessageSnippet("file secrets collide").Len(); n != 1 {
+				t.Errorf("%d collision warnings, want one", n)
+			}
+			for _, e := range logs.All() {
+				if strings.Contains(e.Message+toString(e.ContextMap()), canary) {
+					t.Errorf("log leaks value: %v", e)
+				}
+			}
+		})
+	}
+}
